@@ -1,0 +1,42 @@
+"""The app factory: a Flask app with Socket.IO, its blueprints and its services."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from backend.config import Settings, load_settings
+from backend.runtime import make_runtime
+from backend.studio import Studio
+from backend.web import api_images, api_jobs, api_meta, pages
+from backend.web.errors import register_error_handlers
+from backend.web.socket_handlers import register_socket_handlers
+
+MAX_REQUEST_BYTES = 1 * 1024 * 1024  # JSON bodies; uploads get their own limit
+
+
+def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    # async_mode always explicit: with eventlet installed SocketIO would pick it even unpatched
+    socketio = SocketIO(app, async_mode=settings.async_mode, max_http_buffer_size=MAX_REQUEST_BYTES)
+    runtime = make_runtime(settings.async_mode, socketio.start_background_task, socketio.sleep)
+
+    def emit(event: str, payload: dict, room: str) -> None:
+        socketio.emit(event, payload, to=room, namespace="/")
+
+    def join(sid: str, room: str) -> None:
+        socketio.server.enter_room(sid, room, namespace="/")
+
+    def leave(sid: str, room: str) -> None:
+        socketio.server.leave_room(sid, room, namespace="/")
+
+    studio = Studio.build(settings, runtime, emit, join, leave)
+    app.extensions["atelier"] = studio
+    for blueprint in (api_meta.bp, api_jobs.bp, api_images.bp, pages.bp):
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+    register_socket_handlers(socketio, studio)
+    return app, socketio

@@ -1,0 +1,255 @@
+"""The provider contract: what every image provider declares and implements.
+
+A provider is a class with an ``id``, a table of models and their capabilities, and a
+``generate`` call. It knows nothing of Flask, Socket.IO, the job queue or the gallery:
+it receives a normalized request and a :class:`GenerationContext` through which it
+reports progress, sends previews and learns that it was cancelled, and it yields the
+images it makes as bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from PIL import Image
+
+#: The aspect ratios Atelier knows, as (name, width / height).
+ASPECT_RATIOS: dict[str, float] = {
+    "1:1": 1.0,
+    "2:3": 2 / 3,
+    "3:2": 3 / 2,
+    "3:4": 3 / 4,
+    "4:3": 4 / 3,
+    "4:5": 4 / 5,
+    "5:4": 5 / 4,
+    "9:16": 9 / 16,
+    "16:9": 16 / 9,
+    "21:9": 21 / 9,
+}
+
+#: The error vocabulary a job's ``error.code`` uses. Providers raise ProviderError with
+#: one of the first eight; the job service adds the others.
+ERROR_CODES = (
+    "auth",
+    "quota",
+    "rate_limited",
+    "moderation_blocked",
+    "invalid_request",
+    "provider_unavailable",
+    "timeout",
+    "bad_response",
+    "provider_error",
+    "save_failed",
+    "interrupted",
+)
+
+RETRYABLE_CODES = frozenset({"rate_limited", "provider_unavailable", "timeout", "interrupted"})
+
+
+class ProviderError(Exception):
+    """A failure a person can act on: ``code`` is from ERROR_CODES, ``message`` says what to do."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = code in RETRYABLE_CODES if retryable is None else retryable
+
+
+class Cancelled(Exception):
+    """Raised inside a provider (usually by ``ctx.raise_if_cancelled()``) to stop a job."""
+
+
+@dataclass(frozen=True)
+class StepRange:
+    minimum: int
+    maximum: int
+    default: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"min": self.minimum, "max": self.maximum, "default": self.default}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What one model can do. The web layer offers only what is declared here."""
+
+    id: str
+    label: str
+    #: aspect ratio name -> (width, height) in pixels this model produces for it.
+    sizes: Mapping[str, tuple[int, int]]
+    max_images: int = 10
+    supports_seed: bool = True
+    supports_negative_prompt: bool = True
+    steps: StepRange | None = None
+    qualities: tuple[str, ...] = ()
+    default_quality: str | None = None
+    max_reference_images: int = 0
+    step_progress: bool = False
+    cancel: bool = True
+    #: USD per image; a provider whose price depends on the request overrides estimate_cost.
+    price_per_image: float | None = None
+    default_aspect_ratio: str = "1:1"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "aspect_ratios": {ratio: {"width": w, "height": h} for ratio, (w, h) in self.sizes.items()},
+            "default_aspect_ratio": self.default_aspect_ratio,
+            "max_images": self.max_images,
+            "supports_seed": self.supports_seed,
+            "supports_negative_prompt": self.supports_negative_prompt,
+            "steps": self.steps.to_json() if self.steps else None,
+            "qualities": list(self.qualities),
+            "default_quality": self.default_quality,
+            "max_reference_images": self.max_reference_images,
+            "step_progress": self.step_progress,
+            "cancel": self.cancel,
+            "price_per_image": self.price_per_image,
+        }
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A request after validation: every value is one the chosen model supports."""
+
+    prompt: str  # what the person typed
+    styled_prompt: str  # the prompt with the style template applied: what the model gets
+    negative_prompt: str  # the person's negative prompt joined with the style's
+    provider: str
+    model: str
+    style: str
+    aspect_ratio: str
+    width: int
+    height: int
+    n: int
+    seed: int | None  # None when the model takes no seed
+    steps: int | None = None
+    quality: str | None = None
+    user_negative_prompt: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "styled_prompt": self.styled_prompt,
+            "negative_prompt": self.user_negative_prompt,
+            "effective_negative_prompt": self.negative_prompt,
+            "provider": self.provider,
+            "model": self.model,
+            "style": self.style,
+            "aspect_ratio": self.aspect_ratio,
+            "width": self.width,
+            "height": self.height,
+            "n": self.n,
+            "seed": self.seed,
+            "steps": self.steps,
+            "quality": self.quality,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GenerationRequest:
+        fields = dict(data)
+        fields["user_negative_prompt"] = fields.pop("negative_prompt", "")
+        fields["negative_prompt"] = fields.pop("effective_negative_prompt", "")
+        return cls(**fields)
+
+    def seed_for(self, index: int) -> int | None:
+        """Image ``index`` of a job uses seed + index, as A1111 does for batches."""
+        return None if self.seed is None else (self.seed + index) % 2**32
+
+
+@dataclass
+class GeneratedImage:
+    """One finished image: encoded bytes (PNG, JPEG or WebP) and what produced it."""
+
+    index: int
+    data: bytes
+    seed: int | None = None
+    #: Extra facts worth keeping with the image (e.g. a revised prompt, text beside it).
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class GenerationContext(Protocol):
+    """What a provider may call while it generates. Safe to call from any thread."""
+
+    @property
+    def cancelled(self) -> bool: ...
+
+    def raise_if_cancelled(self) -> None: ...
+
+    def status(self, message: str) -> None:
+        """Progress that cannot be measured: a status message, progress null."""
+
+    def step(self, index: int, step: int, total_steps: int, message: str = "") -> None:
+        """Image ``index`` finished ``step`` of ``total_steps``."""
+
+    def preview(self, index: int, image: Image.Image) -> None:
+        """A look at image ``index`` in the making; throttled and shrunk by the caller."""
+
+
+class Provider:
+    """Base class of every provider. Subclasses set ``id``, ``label`` and ``models``."""
+
+    id: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    #: True when generate() burns CPU in Python or C (rendering, local inference): the
+    #: job service then runs it in a real OS thread so the event loop stays responsive.
+    #: False for providers that mostly wait on the network.
+    cpu_bound: ClassVar[bool] = False
+    #: How many jobs of this provider may run at once unless the settings say otherwise.
+    default_concurrency: ClassVar[int] = 2
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    # --- what it offers -------------------------------------------------------------
+    def models(self) -> list[ModelInfo]:
+        raise NotImplementedError
+
+    def default_model(self) -> str:
+        return self.models()[0].id
+
+    def model(self, model_id: str) -> ModelInfo | None:
+        return next((m for m in self.models() if m.id == model_id), None)
+
+    def availability(self) -> tuple[bool, str | None]:
+        """(available, reason when not): e.g. a missing key. Never includes a key."""
+        return True, None
+
+    def estimate_cost(self, request: GenerationRequest) -> float | None:
+        """Estimated USD for the whole request, None when the provider has no price."""
+        model = self.model(request.model)
+        if model is None or model.price_per_image is None:
+            return None
+        return round(model.price_per_image * request.n, 6)
+
+    # --- what it does ---------------------------------------------------------------
+    def generate(self, request: GenerationRequest, ctx: GenerationContext) -> Iterator[GeneratedImage]:
+        """Yield the request's images as they are made (index 0..n-1).
+
+        Raise ProviderError for failures a person can act on and Cancelled when
+        ``ctx.cancelled`` became true. Any other exception fails the job as a bug.
+        """
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        available, reason = self.availability()
+        return {
+            "id": self.id,
+            "label": self.label,
+            "available": available,
+            "reason": reason,
+            "default_model": self.default_model(),
+            "models": [m.to_json() for m in self.models()],
+        }
+
+
+def encode_png(image: Image.Image, compress_level: int = 1) -> bytes:
+    """PNG bytes of ``image``. Level 1 is ~5x faster than the default and ~10% larger."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=compress_level)
+    return buf.getvalue()

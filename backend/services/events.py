@@ -1,0 +1,115 @@
+"""Job events with per-job sequence numbers, kept for replay, and the feeds.
+
+Every job event carries ``job_id``, ``seq`` (per job, from 1, rising by one) and ``ts``.
+The bus keeps each job's events in memory while it runs and for a retention time after,
+so a client that reconnects with the last seq it saw receives everything it missed.
+Publishing and subscribing share one lock: an event is either in a subscriber's replay
+or delivered to it live, never both and never neither.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Emit = Callable[[str, dict[str, Any], str], None]  # (event, payload, room)
+Join = Callable[[str, str], None]  # (sid, room)
+
+
+def job_room(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
+def feed_room(topic: str) -> str:
+    return f"feed:{topic}"
+
+
+FEEDS = ("gallery", "queue")
+
+
+@dataclass
+class _JobLog:
+    last_seq: int
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (event, payload)
+
+
+class EventBus:
+    def __init__(
+        self,
+        emit: Emit,
+        join: Join,
+        leave: Join,
+        load_last_seq: Callable[[str], int],
+        persist_seq: Callable[[str, int], None],
+        retention_seconds: float = 600.0,
+    ) -> None:
+        self._emit = emit
+        self._join = join
+        self._leave = leave
+        self._load_last_seq = load_last_seq
+        self._persist_seq = persist_seq
+        self._retention = retention_seconds
+        self.lock = threading.RLock()
+        self._logs: dict[str, _JobLog] = {}
+        self._expiry: deque[tuple[float, str]] = deque()
+
+    def _log(self, job_id: str) -> _JobLog:
+        log = self._logs.get(job_id)
+        if log is None:
+            log = self._logs[job_id] = _JobLog(self._load_last_seq(job_id))
+        return log
+
+    def last_seq(self, job_id: str) -> int:
+        with self.lock:
+            log = self._logs.get(job_id)
+            return log.last_seq if log else self._load_last_seq(job_id)
+
+    def publish(self, job_id: str, event: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.lock:
+            log = self._log(job_id)
+            log.last_seq += 1
+            message = {**(payload or {}), "job_id": job_id, "seq": log.last_seq, "ts": round(time.time(), 3)}
+            log.events.append((event, message))
+            self._persist_seq(job_id, log.last_seq)
+            self._emit(event, message, job_room(job_id))
+            return message
+
+    def job_finished(self, job_id: str) -> None:
+        """Start the retention clock of a finished job's events."""
+        with self.lock:
+            self._expiry.append((time.monotonic() + self._retention, job_id))
+            self._prune()
+
+    def _prune(self) -> None:
+        now = time.monotonic()
+        while self._expiry and self._expiry[0][0] <= now:
+            _, job_id = self._expiry.popleft()
+            self._logs.pop(job_id, None)
+
+    def attach(self, sid: str, job_id: str, after_seq: int) -> int:
+        """Send ``sid`` the held events after ``after_seq``, then make it a live subscriber.
+        Returns how many were replayed."""
+        with self.lock:
+            self._prune()
+            log = self._logs.get(job_id)
+            replay = [(e, m) for e, m in log.events if m["seq"] > after_seq] if log else []
+            for event, message in replay:
+                self._emit(event, message, sid)
+            self._join(sid, job_room(job_id))
+            return len(replay)
+
+    def detach(self, sid: str, job_id: str) -> None:
+        self._leave(sid, job_room(job_id))
+
+    def feed(self, topic: str, event: str, payload: dict[str, Any]) -> None:
+        self._emit(event, {**payload, "ts": round(time.time(), 3)}, feed_room(topic))
+
+    def join_feed(self, sid: str, topic: str) -> None:
+        self._join(sid, feed_room(topic))
+
+    def leave_feed(self, sid: str, topic: str) -> None:
+        self._leave(sid, feed_room(topic))

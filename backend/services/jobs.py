@@ -1,0 +1,388 @@
+"""Jobs: the queue, the worker pool, and the life of each job.
+
+A job is queued, runs when its provider has a free slot (a limit per provider and one
+overall), streams its progress, previews and images as events, and ends succeeded,
+failed or cancelled; one that was running when the server stopped is ``interrupted``.
+Every state change is written to SQLite before its event goes out.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+from PIL import Image
+
+from backend.providers.base import Cancelled, GeneratedImage, GenerationRequest, ProviderError
+from backend.providers.registry import ProviderRegistry
+from backend.runtime import Runtime
+from backend.services.events import EventBus
+from backend.services.gallery import Gallery, ImageRejected, SaveContext, image_json, utc_now_iso
+from backend.services.validation import Warning_
+from backend.storage.job_store import JobRecord, JobStore
+
+log = logging.getLogger(__name__)
+_DONE = object()
+PREVIEW_MAX_SIDE = 512
+
+
+class JobNotFound(Exception):
+    pass
+
+
+class JobConflict(Exception):
+    """The job is in a state that does not allow the operation (e.g. cancel when finished)."""
+
+
+class _SaveFailed(Exception):
+    pass
+
+
+class JobContext:
+    """The GenerationContext a provider sees. Its methods may be called from any thread."""
+
+    def __init__(
+        self, service: JobService, job_id: str, n: int, runtime: Runtime, preview_interval: float, preview_side: int
+    ) -> None:
+        self._service = service
+        self._job_id = job_id
+        self._n = n
+        self._runtime = runtime
+        self._cancelled = False
+        self._preview_interval = preview_interval
+        self._preview_side = min(preview_side, PREVIEW_MAX_SIDE)
+        self._last_preview = float("-inf")
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def raise_if_cancelled(self) -> None:
+        if self._cancelled:
+            raise Cancelled()
+
+    def status(self, message: str) -> None:
+        self._runtime.call_soon_threadsafe(
+            self._service._on_progress, self._job_id, {"progress": None, "message": message}
+        )
+
+    def step(self, index: int, step: int, total_steps: int, message: str = "") -> None:
+        fraction = (index + min(step, total_steps) / max(total_steps, 1)) / self._n
+        payload = {
+            "progress": round(fraction, 4),
+            "index": index,
+            "step": step,
+            "total_steps": total_steps,
+            "message": message,
+        }
+        self._runtime.call_soon_threadsafe(self._service._on_progress, self._job_id, payload)
+
+    def preview(self, index: int, image: Image.Image) -> None:
+        now = time.monotonic()
+        if now - self._last_preview < self._preview_interval:
+            return  # at most a few per second: previews must not slow the work down
+        self._last_preview = now
+        small = image.copy()
+        small.thumbnail((self._preview_side, self._preview_side), Image.Resampling.BILINEAR)
+        buf = io.BytesIO()
+        small.convert("RGB").save(buf, format="JPEG", quality=70)
+        payload = {
+            "index": index,
+            "width": small.width,
+            "height": small.height,
+            "mime": "image/jpeg",
+            "data": buf.getvalue(),
+        }
+        self._runtime.call_soon_threadsafe(self._service._on_preview, self._job_id, payload)
+
+
+class JobService:
+    def __init__(
+        self,
+        store: JobStore,
+        registry: ProviderRegistry,
+        gallery: Gallery,
+        bus: EventBus,
+        runtime: Runtime,
+        *,
+        max_concurrent: int = 4,
+        provider_concurrency: dict[str, int] | None = None,
+        preview_interval: float = 0.25,
+        preview_side: int = 384,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.gallery = gallery
+        self.bus = bus
+        self.runtime = runtime
+        self.max_concurrent = max_concurrent
+        self.provider_concurrency = provider_concurrency or {}
+        self.preview_interval = preview_interval
+        self.preview_side = preview_side
+        self._lock = bus.lock  # one lock: a state change and its event are atomic
+        self._active: dict[str, JobRecord] = {}
+        self._requests: dict[str, GenerationRequest] = {}
+        self._queue: list[str] = []
+        self._running: dict[str, JobContext] = {}
+        self._positions: dict[str, int] = {}
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def recover(self) -> tuple[int, int]:
+        """After a restart: running jobs become interrupted, queued ones queue again."""
+        interrupted = self.store.with_status("running")
+        for job in interrupted:
+            job.status = "interrupted"
+            job.finished_at = utc_now_iso()
+            job.error = {
+                "code": "interrupted",
+                "message": "the server stopped while this job was running; retry it to run it again",
+                "retryable": True,
+            }
+            self.store.save(job)
+        queued = self.store.with_status("queued")
+        with self._lock:
+            for job in queued:
+                self._active[job.id] = job
+                self._requests[job.id] = GenerationRequest.from_json(job.request)
+                self._queue.append(job.id)
+            self._pump()
+        return len(interrupted), len(queued)
+
+    # --- public operations -----------------------------------------------------------------
+    def submit(
+        self,
+        request: GenerationRequest,
+        warnings: list[Warning_],
+        session: str | None,
+        retry_of: str | None = None,
+    ) -> JobRecord:
+        provider = self.registry.get(request.provider)
+        job = JobRecord(
+            id=uuid.uuid4().hex,
+            created_at=utc_now_iso(),
+            request=request.to_json(),
+            session=session,
+            warnings=[w.to_json() for w in warnings],
+            cost_usd=provider.estimate_cost(request) if provider else None,
+            retry_of=retry_of,
+            message="waiting in the queue",
+        )
+        with self._lock:
+            self.store.save(job)
+            self._active[job.id] = job
+            self._requests[job.id] = request
+            self._queue.append(job.id)
+            self._positions[job.id] = len(self._queue)
+            self.bus.publish(job.id, "job.queued", {"position": len(self._queue)})
+            self._pump()
+        return job
+
+    def retry(self, job_id: str) -> JobRecord:
+        job = self.get(job_id)
+        if job.status not in ("failed", "cancelled", "interrupted"):
+            raise JobConflict(f"job is {job.status}; only failed, cancelled or interrupted jobs can be retried")
+        request = GenerationRequest.from_json(job.request)
+        provider = self.registry.get(request.provider)
+        if provider is None or not provider.availability()[0]:
+            raise JobConflict(f"provider {request.provider!r} is not available now")
+        warnings = [Warning_(**w) for w in job.warnings]
+        return self.submit(request, warnings, job.session, retry_of=job.id)
+
+    def cancel(self, job_id: str) -> JobRecord:
+        with self._lock:
+            job = self.get(job_id)
+            if job.finished:
+                raise JobConflict(f"job already {job.status}")
+            if job.id in self._running:
+                if not job.cancel_requested:
+                    job.cancel_requested = True
+                    job.message = "cancelling"
+                    self._running[job.id].cancel()
+                    self.store.save(job)
+                    self.bus.publish(job.id, "job.progress", {"progress": job.progress, "message": "cancelling"})
+                return job
+            self._queue.remove(job.id)
+            self._finish(job, "cancelled")
+            self._pump()
+            return job
+
+    def get(self, job_id: str) -> JobRecord:
+        job = self._active.get(job_id) or self.store.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
+
+    def page(self, limit: int, before: tuple[str, str] | None, session: str | None) -> list[JobRecord]:
+        return [self._active.get(j.id, j) for j in self.store.page(limit, before, session)]
+
+    def position(self, job_id: str) -> int | None:
+        with self._lock:
+            return self._queue.index(job_id) + 1 if job_id in self._queue else None
+
+    def queue_snapshot(self) -> dict[str, list[str]]:
+        with self._lock:
+            return {"queued": list(self._queue), "running": list(self._running)}
+
+    def job_json(self, job: JobRecord) -> dict[str, Any]:
+        data = asdict(job)
+        data["provider"] = job.provider
+        data["model"] = job.request.get("model")
+        data["position"] = self.position(job.id) if job.status == "queued" else None
+        data["last_seq"] = self.bus.last_seq(job.id)
+        return data
+
+    # --- scheduling ----------------------------------------------------------------------
+    def _limit(self, provider_id: str) -> int:
+        if provider_id in self.provider_concurrency:
+            return self.provider_concurrency[provider_id]
+        provider = self.registry.get(provider_id)
+        return provider.default_concurrency if provider else 1
+
+    def _pump(self) -> None:
+        """Start every queued job that has a free slot, then tell who moved. Holds the lock."""
+        per_provider: dict[str, int] = {}
+        for job_id in self._running:
+            p = self._active[job_id].provider
+            per_provider[p] = per_provider.get(p, 0) + 1
+        for job_id in list(self._queue):
+            if len(self._running) >= self.max_concurrent:
+                break
+            job = self._active[job_id]
+            if per_provider.get(job.provider, 0) >= self._limit(job.provider):
+                continue
+            per_provider[job.provider] = per_provider.get(job.provider, 0) + 1
+            self._queue.remove(job_id)
+            self._start(job)
+        for position, job_id in enumerate(self._queue, start=1):
+            if self._positions.get(job_id) != position:
+                self._positions[job_id] = position
+                self.bus.publish(job_id, "job.queued", {"position": position})
+        self.bus.feed("queue", "queue.updated", {"queued": list(self._queue), "running": list(self._running)})
+
+    def _start(self, job: JobRecord) -> None:
+        request = self._requests[job.id]
+        ctx = JobContext(self, job.id, request.n, self.runtime, self.preview_interval, self.preview_side)
+        self._running[job.id] = ctx
+        self._positions.pop(job.id, None)
+        job.status = "running"
+        job.started_at = utc_now_iso()
+        job.message = "starting"
+        self.store.save(job)
+        self.bus.publish(job.id, "job.started", {})
+        self.runtime.spawn(self._run, job, request, ctx)
+
+    # --- running ----------------------------------------------------------------------------
+    def _images(self, request: GenerationRequest, ctx: JobContext) -> Iterator[GeneratedImage]:
+        """The provider's images, advanced in a worker thread when it is CPU-bound."""
+        provider = self.registry.get(request.provider)
+        if provider is None:
+            raise ProviderError("invalid_request", f"provider {request.provider!r} is no longer installed")
+        iterator = iter(provider.generate(request, ctx))
+        while True:
+            item = self.runtime.run_blocking(next, iterator, _DONE) if provider.cpu_bound else next(iterator, _DONE)
+            if item is _DONE:
+                return
+            yield item
+
+    def _run(self, job: JobRecord, request: GenerationRequest, ctx: JobContext) -> None:
+        save_ctx = SaveContext(job.id, job.session, job.created_at, job.started_at)
+        outcome, error = "succeeded", None
+        try:
+            for generated in self._images(request, ctx):
+                try:
+                    row = self.runtime.run_blocking(self.gallery.write_image, request, generated, save_ctx)
+                except OSError as exc:
+                    raise _SaveFailed(exc.strerror or str(exc)) from exc
+                self.gallery.add(row)
+                image = image_json(row)
+                with self._lock:
+                    job.images.append(image)
+                    if generated.metadata:
+                        job.provider_notes.append({"index": generated.index, **generated.metadata})
+                    self.store.save(job)
+                    self.bus.publish(job.id, "job.image", {"index": generated.index, "image": image})
+                self.bus.feed("gallery", "gallery.added", {"image": image})
+                if ctx.cancelled:
+                    raise Cancelled()
+        except Cancelled:
+            outcome = "cancelled"
+        except ProviderError as exc:
+            outcome, error = "failed", {"code": exc.code, "message": exc.message, "retryable": exc.retryable}
+        except ImageRejected as exc:
+            outcome, error = "failed", {"code": "bad_response", "message": str(exc), "retryable": True}
+        except _SaveFailed as exc:
+            outcome, error = (
+                "failed",
+                {
+                    "code": "save_failed",
+                    "message": f"the image could not be saved to the gallery: {exc}",
+                    "retryable": True,
+                },
+            )
+        except Exception as exc:  # a bug in a provider must not take the server down
+            log.exception("job %s: provider %s raised", job.id, request.provider)
+            outcome, error = (
+                "failed",
+                {
+                    "code": "provider_error",
+                    "message": f"the {request.provider} provider failed unexpectedly ({exc.__class__.__name__}: {exc})",
+                    "retryable": True,
+                },
+            )
+        if outcome == "succeeded" and len(job.images) < request.n:
+            outcome, error = (
+                "failed",
+                {
+                    "code": "bad_response",
+                    "message": f"the provider returned {len(job.images)} of {request.n} images",
+                    "retryable": True,
+                },
+            )
+        with self._lock:
+            self._running.pop(job.id, None)
+            self._finish(job, outcome, error)
+            self._pump()
+
+    def _finish(self, job: JobRecord, status: str, error: dict[str, Any] | None = None) -> None:
+        job.status = status
+        job.finished_at = utc_now_iso()
+        job.error = error
+        if status == "succeeded":
+            job.progress, job.message = 1.0, "done"
+        else:
+            job.message = error["message"] if error else status
+        self.store.save(job)
+        self._active.pop(job.id, None)
+        self._requests.pop(job.id, None)
+        self._positions.pop(job.id, None)
+        if status == "succeeded":
+            self.bus.publish(job.id, "job.succeeded", {"images": job.images})
+        elif status == "failed":
+            self.bus.publish(job.id, "job.failed", {"error": error})
+        else:
+            self.bus.publish(job.id, "job.cancelled", {})
+        self.bus.job_finished(job.id)
+
+    # --- callbacks from JobContext (on the event loop) -------------------------------
+    def _on_progress(self, job_id: str, payload: dict[str, Any]) -> None:
+        with self._lock:
+            job = self._active.get(job_id)
+            if job is None or job.status != "running":
+                return
+            job.progress = payload["progress"]
+            job.message = payload.get("message", "")
+            self.bus.publish(job_id, "job.progress", payload)
+
+    def _on_preview(self, job_id: str, payload: dict[str, Any]) -> None:
+        with self._lock:
+            job = self._active.get(job_id)
+            if job is not None and job.status == "running":
+                self.bus.publish(job_id, "job.preview", payload)

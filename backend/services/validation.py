@@ -1,0 +1,253 @@
+"""Turns a job request body into a GenerationRequest the chosen model supports.
+
+Bad values are refused with a ValidationError naming the field (HTTP 422). Known values
+the chosen model cannot honour are replaced by the nearest one it can, and every such
+change is reported as a warning: never a silent change of what the person asked for.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from backend.providers.base import ASPECT_RATIOS, GenerationRequest, ModelInfo
+from backend.providers.registry import ProviderRegistry
+from backend.services.styles import load_styles
+
+MAX_PROMPT_CHARS = 4000
+MAX_IMAGES = 10
+MAX_SEED = 2**32 - 1
+KNOWN_QUALITIES = ("low", "medium", "high", "auto", "standard", "hd")
+SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+JOB_FIELDS = frozenset(
+    {
+        "prompt",
+        "negative_prompt",
+        "provider",
+        "model",
+        "style",
+        "aspect_ratio",
+        "n",
+        "seed",
+        "steps",
+        "quality",
+        "session",
+    }
+)
+
+
+class ValidationError(Exception):
+    """A request value that cannot be used: HTTP 422 naming ``field``."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Warning_:
+    field: str
+    message: str
+    requested: Any
+    used: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "message": self.message,
+            "requested": self.requested,
+            "used": self.used,
+        }
+
+
+def _string(body: dict[str, Any], name: str, default: str = "") -> str:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ValidationError(name, f"{name} must be a string")
+    return value
+
+
+def _integer(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(name, f"{name} must be an integer")
+    return value
+
+
+def nearest_aspect_ratio(requested: str, supported: list[str]) -> str:
+    """The supported ratio closest in shape (log of width/height) to ``requested``."""
+    target = math.log(ASPECT_RATIOS[requested])
+    return min(supported, key=lambda r: (abs(math.log(ASPECT_RATIOS[r]) - target), r))
+
+
+def build_generation_request(
+    body: Any, registry: ProviderRegistry, default_provider: str
+) -> tuple[GenerationRequest, list[Warning_], str | None]:
+    """Validate ``body``; returns (request, warnings, client session id)."""
+    if not isinstance(body, dict):
+        raise ValidationError(None, "the request body must be a JSON object")
+    unknown = sorted(set(body) - JOB_FIELDS)
+    if unknown:
+        raise ValidationError(unknown[0], f"unknown field {unknown[0]!r}")
+
+    prompt = _string(body, "prompt")
+    if not prompt.strip():
+        raise ValidationError("prompt", "prompt must not be empty")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ValidationError("prompt", f"prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
+    negative = _string(body, "negative_prompt")
+    if len(negative) > MAX_PROMPT_CHARS:
+        raise ValidationError("negative_prompt", f"negative_prompt is over {MAX_PROMPT_CHARS} characters")
+
+    n = _integer(body, "n")
+    n = 1 if n is None else n
+    if not 1 <= n <= MAX_IMAGES:
+        raise ValidationError("n", f"n must be between 1 and {MAX_IMAGES}")
+
+    provider_id = _string(body, "provider") or default_provider
+    provider = registry.get(provider_id)
+    if provider is None:
+        raise ValidationError("provider", f"unknown provider {provider_id!r}; known: {', '.join(registry.ids())}")
+    available, reason = provider.availability()
+    if not available:
+        raise ValidationError("provider", f"provider {provider_id!r} is unavailable: {reason}")
+
+    model_id = _string(body, "model") or provider.default_model()
+    model = provider.model(model_id)
+    if model is None:
+        known = ", ".join(m.id for m in provider.models())
+        raise ValidationError("model", f"unknown model {model_id!r} for {provider_id}; known: {known}")
+
+    style_name = _string(body, "style") or "none"
+    style = load_styles().get(style_name)
+    if style is None:
+        raise ValidationError("style", f"unknown style {style_name!r}; known: {', '.join(load_styles())}")
+
+    session = _string(body, "session") or None
+    if session is not None and not SESSION_RE.match(session):
+        raise ValidationError("session", "session must be 1-64 letters, digits, '-' or '_'")
+
+    warnings: list[Warning_] = []
+    ratio = _aspect_ratio(body, model, warnings)
+    seed = _seed(body, model, warnings)
+    steps = _steps(body, model, warnings)
+    quality = _quality(body, model, warnings)
+    if negative.strip() and not model.supports_negative_prompt:
+        warnings.append(
+            Warning_(
+                "negative_prompt",
+                f"{model.label} does not take a negative prompt; it was not sent",
+                negative,
+                None,
+            )
+        )
+        negative = ""
+
+    styled_prompt, effective_negative = style.apply(prompt, negative)
+    if not model.supports_negative_prompt:
+        effective_negative = ""
+    width, height = model.sizes[ratio]
+    request = GenerationRequest(
+        prompt=prompt,
+        styled_prompt=styled_prompt,
+        negative_prompt=effective_negative,
+        user_negative_prompt=negative,
+        provider=provider.id,
+        model=model.id,
+        style=style.name,
+        aspect_ratio=ratio,
+        width=width,
+        height=height,
+        n=n,
+        seed=seed,
+        steps=steps,
+        quality=quality,
+    )
+    return request, warnings, session
+
+
+def _aspect_ratio(body: dict[str, Any], model: ModelInfo, warnings: list[Warning_]) -> str:
+    requested = _string(body, "aspect_ratio") or model.default_aspect_ratio
+    if requested not in ASPECT_RATIOS:
+        raise ValidationError(
+            "aspect_ratio",
+            f"unknown aspect ratio {requested!r}; known: {', '.join(ASPECT_RATIOS)}",
+        )
+    if requested in model.sizes:
+        return requested
+    used = nearest_aspect_ratio(requested, list(model.sizes))
+    warnings.append(
+        Warning_(
+            "aspect_ratio",
+            f"{model.label} cannot make {requested}; using the nearest it can, {used}",
+            requested,
+            used,
+        )
+    )
+    return used
+
+
+def _seed(body: dict[str, Any], model: ModelInfo, warnings: list[Warning_]) -> int | None:
+    seed = _integer(body, "seed")
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise ValidationError("seed", f"seed must be between 0 and {MAX_SEED}")
+    if not model.supports_seed:
+        if seed is not None:
+            warnings.append(Warning_("seed", f"{model.label} takes no seed; results will vary", seed, None))
+        return None
+    return secrets.randbelow(MAX_SEED) if seed is None else seed
+
+
+def _steps(body: dict[str, Any], model: ModelInfo, warnings: list[Warning_]) -> int | None:
+    steps = _integer(body, "steps")
+    if model.steps is None:
+        if steps is not None:
+            warnings.append(Warning_("steps", f"{model.label} does not take a step count", steps, None))
+        return None
+    if steps is None:
+        return model.steps.default
+    if steps < 1:
+        raise ValidationError("steps", "steps must be a positive integer")
+    used = min(max(steps, model.steps.minimum), model.steps.maximum)
+    if used != steps:
+        warnings.append(
+            Warning_(
+                "steps",
+                f"{model.label} takes {model.steps.minimum}-{model.steps.maximum} steps; using {used}",
+                steps,
+                used,
+            )
+        )
+    return used
+
+
+def _quality(body: dict[str, Any], model: ModelInfo, warnings: list[Warning_]) -> str | None:
+    quality = _string(body, "quality") or None
+    if quality is not None and quality not in KNOWN_QUALITIES and quality not in model.qualities:
+        raise ValidationError("quality", f"unknown quality {quality!r}")
+    if not model.qualities:
+        if quality is not None:
+            warnings.append(Warning_("quality", f"{model.label} has no quality setting", quality, None))
+        return None
+    if quality is None:
+        return model.default_quality or model.qualities[0]
+    if quality in model.qualities:
+        return quality
+    used = model.default_quality or model.qualities[0]
+    warnings.append(
+        Warning_(
+            "quality",
+            f"{model.label} offers {', '.join(model.qualities)}; using {used}",
+            quality,
+            used,
+        )
+    )
+    return used

@@ -1,0 +1,107 @@
+"""Jobs in SQLite: the history survives restarts and queued jobs run again."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.storage.db import Database
+
+TERMINAL = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
+
+MIGRATIONS = [
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        session TEXT,
+        data TEXT NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC);
+    CREATE INDEX jobs_status ON jobs (status);
+    CREATE INDEX jobs_session ON jobs (session)
+    """
+]
+
+
+@dataclass
+class JobRecord:
+    id: str
+    created_at: str
+    request: dict[str, Any]
+    status: str = "queued"
+    session: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    progress: float | None = 0.0
+    message: str = ""
+    images: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    cost_usd: float | None = None
+    retry_of: str | None = None
+    cancel_requested: bool = False
+    #: facts a provider reported beside its images (e.g. text returned with them)
+    provider_notes: list[dict[str, Any]] = field(default_factory=list)
+    last_seq: int = 0
+
+    @property
+    def provider(self) -> str:
+        return self.request["provider"]
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+
+class JobStore:
+    def __init__(self, path: Path) -> None:
+        self.db = Database(path, MIGRATIONS)
+
+    def save(self, job: JobRecord) -> None:
+        data = asdict(job)
+        data.pop("last_seq")
+        self.db.execute(
+            "INSERT INTO jobs (id, created_at, status, provider, session, data, last_seq)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(id) DO UPDATE SET status=excluded.status, data=excluded.data,"
+            " last_seq=MAX(jobs.last_seq, excluded.last_seq)",
+            (job.id, job.created_at, job.status, job.provider, job.session, json.dumps(data), job.last_seq),
+        )
+
+    def set_last_seq(self, job_id: str, seq: int) -> None:
+        self.db.execute("UPDATE jobs SET last_seq=? WHERE id=? AND last_seq<?", (seq, job_id, seq))
+
+    @staticmethod
+    def _load(row: Any) -> JobRecord:
+        data = json.loads(row["data"])
+        data["last_seq"] = row["last_seq"]
+        return JobRecord(**data)
+
+    def get(self, job_id: str) -> JobRecord | None:
+        rows = self.db.query("SELECT data, last_seq FROM jobs WHERE id=?", (job_id,))
+        return self._load(rows[0]) if rows else None
+
+    def with_status(self, status: str) -> list[JobRecord]:
+        rows = self.db.query("SELECT data, last_seq FROM jobs WHERE status=? ORDER BY created_at, id", (status,))
+        return [self._load(r) for r in rows]
+
+    def page(self, limit: int, before: tuple[str, str] | None = None, session: str | None = None) -> list[JobRecord]:
+        """Newest first; ``before`` is the (created_at, id) of the last job already seen."""
+        where, params = [], []
+        if before:
+            where.append("(created_at, id) < (?, ?)")
+            params += list(before)
+        if session:
+            where.append("session = ?")
+            params.append(session)
+        sql = "SELECT data, last_seq FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        return [self._load(r) for r in self.db.query(sql, [*params, limit])]

@@ -1,0 +1,232 @@
+"""Generation metadata inside the image files, readable by other tools.
+
+PNG: a ``parameters`` text chunk in A1111 infotext form (what A1111, Forge, Civitai and
+SD Prompt Reader read) and an ``atelier`` chunk with the complete JSON. JPEG and WebP:
+the infotext in EXIF UserComment (as A1111 writes it) and the JSON in EXIF MakerNote.
+The chunks are inserted into the encoded bytes: pixels are never re-encoded.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import struct
+import zlib
+from typing import Any
+
+from PIL import Image
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TAG_EXIF_IFD = 0x8769
+TAG_USER_COMMENT = 0x9286
+TAG_MAKER_NOTE = 0x927C
+OUR_KEYS = {"parameters", "atelier"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+# --- A1111 infotext --------------------------------------------------------------------
+def _quote(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if any(c in text for c in ',:"\n') else text
+
+
+def format_infotext(prompt: str, negative_prompt: str, params: dict[str, Any]) -> str:
+    """A1111 infotext: prompt line(s), ``Negative prompt:`` line, ``Key: value, ...`` line."""
+    lines = [_CONTROL.sub("\ufffd", prompt)]
+    if negative_prompt:
+        lines.append("Negative prompt: " + _CONTROL.sub("\ufffd", negative_prompt))
+    lines.append(", ".join(f"{k}: {_quote(v)}" for k, v in params.items() if v is not None))
+    return "\n".join(lines)
+
+
+# --- PNG ---------------------------------------------------------------------------------
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png_text_chunk(key: str, value: str) -> bytes:
+    try:  # tEXt when the text is Latin-1, like PngInfo.add_text; iTXt (UTF-8) otherwise
+        return _png_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1"))
+    except UnicodeEncodeError:
+        return _png_chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8"))
+
+
+def _png_chunk_key(kind: bytes, data: bytes) -> str | None:
+    if kind in (b"tEXt", b"iTXt", b"zTXt"):
+        return data.split(b"\0", 1)[0].decode("latin-1")
+    return None
+
+
+def _embed_png(data: bytes, texts: dict[str, str]) -> bytes:
+    if not data.startswith(PNG_SIGNATURE):
+        raise ValueError("not a PNG file")
+    out = [PNG_SIGNATURE]
+    pos, inserted = len(PNG_SIGNATURE), False
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            raise ValueError("truncated PNG chunk")
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"IDAT" and not inserted:
+            out += [_png_text_chunk(k, v) for k, v in texts.items()]
+            inserted = True
+        if _png_chunk_key(kind, body) not in texts:
+            out.append(data[pos:end])
+        pos = end
+        if kind == b"IEND":
+            break
+    if not inserted:
+        raise ValueError("PNG without image data")
+    return b"".join(out)
+
+
+# --- EXIF (JPEG, WebP) -------------------------------------------------------------------
+def user_comment_bytes(text: str) -> bytes:
+    """EXIF UserComment as A1111 (piexif) writes it: UNICODE header, UTF-16 big-endian."""
+    return b"UNICODE\0" + text.encode("utf-16-be")
+
+
+def decode_user_comment(raw: bytes | str) -> str:
+    if isinstance(raw, str):
+        return raw
+    header, body = raw[:8], raw[8:]
+    if header == b"UNICODE\0":
+        # piexif writes big-endian; some tools write little-endian: pick the readable one
+        be = body.decode("utf-16-be", "replace")
+        le = body.decode("utf-16-le", "replace")
+        return be if be.count("\ufffd") <= le.count("\ufffd") and be.isprintable() or "\n" in be else le
+    if header.startswith(b"ASCII"):
+        return body.decode("ascii", "replace")
+    return raw.decode("utf-8", "replace").lstrip("\0")
+
+
+def _exif_payload(infotext: str, atelier_json: str) -> bytes:
+    exif = Image.Exif()
+    exif[TAG_EXIF_IFD] = {
+        TAG_USER_COMMENT: user_comment_bytes(infotext),
+        TAG_MAKER_NOTE: atelier_json.encode("utf-8"),
+    }
+    return exif.tobytes()  # b"Exif\0\0" + TIFF structure
+
+
+def _embed_jpeg(data: bytes, exif: bytes) -> bytes:
+    if not data.startswith(b"\xff\xd8"):
+        raise ValueError("not a JPEG file")
+    if len(exif) + 2 > 0xFFFF:
+        raise ValueError("metadata too large for a JPEG APP1 segment")
+    segments, pos = [], 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] not in (0xDA, 0xD9):
+        marker = data[pos + 1]
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        segment = data[pos : pos + 2 + length]
+        is_exif = marker == 0xE1 and segment[4:10] == b"Exif\0\0"
+        if not is_exif:
+            segments.append((marker, segment))
+        pos += 2 + length
+    app1 = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
+    # APP1 goes after APP0 (JFIF) when there is one, else first
+    head = [s for m, s in segments if m == 0xE0]
+    rest = [s for m, s in segments if m != 0xE0]
+    return b"\xff\xd8" + b"".join(head) + app1 + b"".join(rest) + data[pos:]
+
+
+def _riff_chunk(kind: bytes, body: bytes) -> bytes:
+    return kind + struct.pack("<I", len(body)) + body + (b"\0" if len(body) % 2 else b"")
+
+
+def _embed_webp(data: bytes, exif: bytes, size: tuple[int, int], has_alpha: bool) -> bytes:
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise ValueError("not a WebP file")
+    chunks, pos = [], 12
+    while pos + 8 <= len(data):
+        kind = data[pos : pos + 4]
+        (length,) = struct.unpack("<I", data[pos + 4 : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        chunks.append((kind, body))
+        pos += 8 + length + (length % 2)
+    chunks = [(k, b) for k, b in chunks if k != b"EXIF"]
+    if chunks and chunks[0][0] == b"VP8X":
+        flags = chunks[0][1][0] | 0x08
+        chunks[0] = (b"VP8X", bytes([flags]) + chunks[0][1][1:])
+    else:  # simple WebP: an extended header is needed to carry EXIF
+        w, h = size
+        flags = 0x08 | (0x10 if has_alpha else 0)
+        vp8x = bytes([flags, 0, 0, 0]) + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little")
+        chunks.insert(0, (b"VP8X", vp8x))
+    # EXIF belongs after the image data (and before XMP)
+    xmp = [(k, b) for k, b in chunks if k == b"XMP "]
+    chunks = [(k, b) for k, b in chunks if k != b"XMP "] + [(b"EXIF", exif[6:])] + xmp
+    body = b"WEBP" + b"".join(_riff_chunk(k, b) for k, b in chunks)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+# --- public ------------------------------------------------------------------------------
+def embed_metadata(data: bytes, image_format: str, infotext: str, atelier: dict[str, Any]) -> bytes:
+    """``data`` with the infotext and Atelier JSON embedded, pixels untouched."""
+    atelier_json = json.dumps(atelier, ensure_ascii=False, separators=(",", ":"))
+    if image_format == "PNG":
+        return _embed_png(data, {"parameters": infotext, "atelier": atelier_json})
+    exif = _exif_payload(infotext, atelier_json)
+    if image_format == "JPEG":
+        return _embed_jpeg(data, exif)
+    if image_format == "WEBP":
+        with Image.open(io.BytesIO(data)) as im:
+            return _embed_webp(data, exif, im.size, "A" in im.getbands())
+    raise ValueError(f"cannot embed metadata in {image_format}")
+
+
+def read_embedded(image: Image.Image) -> tuple[str | None, dict[str, Any] | None]:
+    """(infotext, Atelier JSON) from an opened image, whichever are present."""
+    infotext: str | None = None
+    raw_json: str | bytes | None = None
+    text = getattr(image, "text", None) or {}
+    if text:
+        infotext, raw_json = text.get("parameters"), text.get("atelier")
+    if infotext is None or raw_json is None:
+        try:
+            ifd = image.getexif().get_ifd(TAG_EXIF_IFD)
+        except Exception:
+            ifd = {}
+        if infotext is None and TAG_USER_COMMENT in ifd:
+            infotext = decode_user_comment(ifd[TAG_USER_COMMENT])
+        if raw_json is None and TAG_MAKER_NOTE in ifd:
+            raw_json = ifd[TAG_MAKER_NOTE]
+    atelier = None
+    if raw_json:
+        try:
+            parsed = json.loads(raw_json)
+            atelier = parsed if isinstance(parsed, dict) and "atelier_version" in parsed else None
+        except (ValueError, UnicodeDecodeError):
+            atelier = None
+    return infotext, atelier
+
+
+def parse_infotext(text: str) -> dict[str, Any]:
+    """The prompt, negative prompt and ``Key: value`` parameters of A1111 infotext."""
+    lines = text.strip("\n").split("\n")
+    params: dict[str, str] = {}
+    last = lines[-1] if lines else ""
+    pairs = re.findall(r'\s*([\w][\w \-/]*?):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)', last)
+    if len(pairs) >= 2 or (pairs and last.strip().startswith(("Steps:", "Seed:"))):
+        for key, value in pairs:
+            if value.startswith('"'):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    pass
+            params[key.strip()] = value.strip() if isinstance(value, str) else value
+        lines = lines[:-1]
+    prompt_lines, negative_lines, target = [], [], None
+    for line in lines:
+        if line.startswith("Negative prompt:"):
+            target = negative_lines
+            line = line[len("Negative prompt:") :].lstrip()
+        (negative_lines if target is negative_lines else prompt_lines).append(line)
+    return {
+        "prompt": "\n".join(prompt_lines).strip(),
+        "negative_prompt": "\n".join(negative_lines).strip(),
+        "params": params,
+    }

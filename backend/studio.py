@@ -1,0 +1,78 @@
+"""The composition root: builds the services of one running studio from its settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from backend.config import Settings
+from backend.providers.registry import ProviderRegistry
+from backend.runtime import Runtime
+from backend.services.events import EventBus
+from backend.services.gallery import Gallery
+from backend.services.jobs import JobService
+from backend.storage.gallery_index import GalleryIndex
+from backend.storage.job_store import JobStore
+
+log = logging.getLogger(__name__)
+
+INDEX_FILE = ".atelier/index.sqlite3"
+JOBS_FILE = "jobs.sqlite3"
+
+
+@dataclass
+class Studio:
+    settings: Settings
+    runtime: Runtime
+    registry: ProviderRegistry
+    gallery: Gallery
+    bus: EventBus
+    jobs: JobService
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        runtime: Runtime,
+        emit: Callable[[str, dict[str, Any], str], None],
+        join: Callable[[str, str], None],
+        leave: Callable[[str, str], None],
+    ) -> Studio:
+        Gallery.prepare_folder(settings.gallery_dir)
+        registry = ProviderRegistry.discover(settings.env, settings.provider_modules)
+        gallery = Gallery(settings.gallery_dir, GalleryIndex(settings.gallery_dir / INDEX_FILE))
+        store = JobStore(settings.data_dir / JOBS_FILE)
+
+        def load_last_seq(job_id: str) -> int:
+            job = store.get(job_id)
+            return job.last_seq if job else 0
+
+        bus = EventBus(emit, join, leave, load_last_seq, store.set_last_seq, settings.event_retention_seconds)
+        jobs = JobService(
+            store,
+            registry,
+            gallery,
+            bus,
+            runtime,
+            max_concurrent=settings.max_concurrent_jobs,
+            provider_concurrency=settings.provider_concurrency,
+            preview_interval=1.0 / settings.previews_per_second,
+            preview_side=settings.preview_size,
+        )
+        return cls(settings, runtime, registry, gallery, bus, jobs)
+
+    def start(self) -> None:
+        """Bring the index in line with the folder, then resume the queue."""
+        changed, removed = self.gallery.reconcile()
+        interrupted, queued = self.jobs.recover()
+        log.info(
+            "gallery %s: %d images (%d new or changed, %d gone); jobs: %d resumed, %d interrupted",
+            self.settings.gallery_dir,
+            self.gallery.index.count(),
+            len(changed),
+            len(removed),
+            queued,
+            interrupted,
+        )

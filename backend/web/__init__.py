@@ -1,0 +1,1 @@
+"""The web edge: Flask blueprints and Socket.IO handlers over the services."""

@@ -1,0 +1,62 @@
+"""One error shape for the whole API: ``{"error": {"code", "message", "field"?}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from backend.services.gallery import InvalidCursor
+from backend.services.jobs import JobConflict, JobNotFound
+from backend.services.validation import ValidationError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> tuple[Any, int]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    return jsonify({"error": body}), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api(e: ApiError):
+        return error_response(e.status, e.code, e.message, e.field)
+
+    @app.errorhandler(ValidationError)
+    def _validation(e: ValidationError):
+        return error_response(422, "validation_error", e.message, e.field)
+
+    @app.errorhandler(InvalidCursor)
+    def _cursor(e: InvalidCursor):
+        return error_response(422, "validation_error", str(e), "cursor")
+
+    @app.errorhandler(JobNotFound)
+    def _job_missing(e: JobNotFound):
+        return error_response(404, "not_found", "no job with this id")
+
+    @app.errorhandler(JobConflict)
+    def _job_conflict(e: JobConflict):
+        return error_response(409, "conflict", str(e))
+
+    @app.errorhandler(HTTPException)
+    def _http(e: HTTPException):
+        if not request.path.startswith("/api/") and e.code == 404:
+            return error_response(404, "not_found", "not found")
+        code = (e.name or "error").lower().replace(" ", "_")
+        return error_response(e.code or 500, code, e.description or e.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "the server failed to handle this request")
