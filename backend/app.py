@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.merge_slashes = False  # "/images//etc/passwd" is a 404, not a redirect
     # async_mode always explicit: with eventlet installed SocketIO would pick it even unpatched
     socketio = SocketIO(app, async_mode=settings.async_mode, max_http_buffer_size=MAX_REQUEST_BYTES)
     runtime = make_runtime(settings.async_mode, socketio.start_background_task, socketio.sleep)

@@ -28,18 +28,18 @@ from backend.providers.base import (
 
 RGB = tuple[int, int, int]
 
-# Sizes near one megapixel, multiples of 64, like the diffusion models it stands in for.
+# Sizes near one megapixel, multiples of 32, like the diffusion models it stands in for.
 SIZES: dict[str, tuple[int, int]] = {
     "1:1": (1024, 1024),
     "2:3": (832, 1248),
     "3:2": (1248, 832),
-    "3:4": (896, 1152),
-    "4:3": (1152, 896),
+    "3:4": (864, 1152),
+    "4:3": (1152, 864),
     "4:5": (896, 1120),
     "5:4": (1120, 896),
     "9:16": (768, 1344),
     "16:9": (1344, 768),
-    "21:9": (1536, 640),
+    "21:9": (1568, 672),
 }
 DRAFT_SIZES = {ratio: (w // 2, h // 2) for ratio, (w, h) in SIZES.items()}
 

@@ -52,6 +52,7 @@ class EventRecorder:
 
     def call(self, event: str, data: Any, timeout: float = 10) -> Any:
         """Emit with an ack; the ack is recorded among the events in arrival order."""
+
         async def go():
             fut = self._loop.create_future()
 

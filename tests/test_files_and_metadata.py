@@ -1,0 +1,139 @@
+"""File names are safe and sortable; metadata survives any prompt; writes are atomic."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from backend.providers.base import GeneratedImage, GenerationRequest
+from backend.services.gallery import Gallery, ImageRejected, SaveContext
+from backend.storage.files import gallery_filename, write_new_file
+from backend.storage.gallery_index import GalleryIndex
+from backend.storage.metadata import embed_metadata, parse_infotext, read_embedded
+from tests.support.providers import tiny_png
+
+HOSTILE = [
+    "../../etc/passwd",
+    "a/b\\c/../d",
+    "nul\x00byte",
+    "emoji 🌋🌊 party",
+    "right-to-left \u202eevil\u202c עברית",
+    "x" * 10_000,
+    "   ",
+    "CON",
+    "名前のない画像",
+]
+WHEN = datetime(2026, 11, 21, 14, 32, 5, 42000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("prompt", HOSTILE)
+def test_file_names_are_short_ascii_and_stay_in_the_folder(prompt):
+    name = gallery_filename(WHEN, "offline", prompt, 1234, ".png")
+    assert name.startswith("20261121-143205-042_offline_") and name.endswith("_1234.png")
+    assert name.isascii() and len(name.encode()) <= 120
+    assert "/" not in name and "\\" not in name and ".." not in name and "\x00" not in name
+
+
+def test_names_sort_in_time_order():
+    names = [
+        gallery_filename(WHEN + timedelta(milliseconds=ms), "p", "z", 1, ".png") for ms in (0, 5, 999, 1000, 60000)
+    ]
+    assert names == sorted(names)
+
+
+def test_example_name():
+    assert gallery_filename(WHEN, "offline", "Serene mountain lake!", 1234, ".png") == (
+        "20261121-143205-042_offline_serene-mountain-lake_1234.png"
+    )
+
+
+def _request(prompt: str) -> GenerationRequest:
+    return GenerationRequest(
+        prompt=prompt,
+        styled_prompt=prompt,
+        negative_prompt="",
+        provider="offline",
+        model="m",
+        style="none",
+        aspect_ratio="1:1",
+        width=64,
+        height=64,
+        n=1,
+        seed=5,
+    )
+
+
+@pytest.mark.parametrize("prompt", HOSTILE)
+def test_the_whole_prompt_is_kept_in_the_metadata(tmp_path, prompt):
+    gallery = Gallery(tmp_path, GalleryIndex(tmp_path / ".atelier" / "index.sqlite3"))
+    row = gallery.write_image(_request(prompt), GeneratedImage(0, tiny_png(), 5), SaveContext("j1", None, "t", None))
+    path = tmp_path / row.path
+    assert path.resolve().parent.parent == tmp_path.resolve()
+    with Image.open(path) as im:
+        infotext, atelier = read_embedded(im)
+    assert atelier["request"]["prompt"] == prompt
+    assert json.loads(im.text["atelier"])["request"]["prompt"] == prompt
+    assert parse_infotext(infotext)["params"]["Seed"] == "5"
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_metadata_round_trips_in_every_format_without_touching_pixels(fmt):
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 16), (12, 34, 56)).save(buf, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    original = Image.open(io.BytesIO(buf.getvalue()))
+    data = embed_metadata(buf.getvalue(), fmt, "a prompt\nSteps: 4, Seed: 9", {"atelier_version": "t", "x": "🌋"})
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.tobytes() == original.tobytes()
+        infotext, atelier = read_embedded(im)
+    assert infotext == "a prompt\nSteps: 4, Seed: 9" and atelier == {"atelier_version": "t", "x": "🌋"}
+
+
+def test_infotext_parses_like_a1111():
+    parsed = parse_infotext(
+        "a castle, sunset\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 123, "
+        'Size: 512x768, Model: "my, model"'
+    )
+    assert parsed["prompt"] == "a castle, sunset" and parsed["negative_prompt"] == "blurry"
+    assert parsed["params"] == {
+        "Steps": "20",
+        "Sampler": "Euler a",
+        "CFG scale": "7",
+        "Seed": "123",
+        "Size": "512x768",
+        "Model": "my, model",
+    }
+
+
+def test_not_an_image_is_rejected_before_anything_is_written(tmp_path):
+    gallery = Gallery(tmp_path, GalleryIndex(tmp_path / ".atelier" / "i.sqlite3"))
+    for data in (b"", b"GIF89a....", b"\x89PNG\r\n\x1a\n" + b"\0" * 20, tiny_png()[:-30]):
+        with pytest.raises(ImageRejected):
+            gallery.write_image(_request("p"), GeneratedImage(0, data, 1), SaveContext("j", None, "t", None))
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and ".atelier" not in p.parts]
+
+
+def test_a_decompression_bomb_is_rejected(tmp_path):
+    buf = io.BytesIO()
+    Image.new("1", (40_000, 40_000)).save(buf, "PNG")  # ~200 KB claiming 1.6 gigapixels
+    gallery = Gallery(tmp_path, GalleryIndex(tmp_path / ".atelier" / "i.sqlite3"))
+    with pytest.raises(ImageRejected, match="over the limit|too large"):
+        gallery.write_image(_request("p"), GeneratedImage(0, buf.getvalue(), 1), SaveContext("j", None, "t", None))
+
+
+def test_write_never_overwrites_and_leaves_no_temp_file(tmp_path):
+    first = write_new_file(tmp_path, lambda n: f"same{n or ''}.png", b"one")
+    second = write_new_file(tmp_path, lambda n: f"same{n or ''}.png", b"two")
+    assert first.read_bytes() == b"one" and second.read_bytes() == b"two" and first != second
+    assert sorted(os.listdir(tmp_path)) == ["same.png", "same1.png"]
+
+
+def test_a_failed_write_leaves_nothing(tmp_path):
+    with pytest.raises(OSError):  # the final name cannot be created: the temp file must go too
+        write_new_file(tmp_path, lambda n: "missing-folder/x.png", b"data")
+    assert list(Path(tmp_path).iterdir()) == []
