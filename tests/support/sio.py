@@ -76,7 +76,7 @@ class EventRecorder:
             while not predicate(self.events):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"condition not met; events: {[e for e, _ in self.events]}")
+                    raise TimeoutError(f"condition not met; last events: {[e for e, _ in self.events[-20:]]}")
                 self._cond.wait(left)
             return list(self.events)
 
