@@ -212,9 +212,10 @@ class ApiClient:
         self.secrets = tuple(s for s in secrets if s)
         self.base_url_var = base_url_var
         self.session = session or requests.Session()
-        #: replaced in tests to record the delays instead of waiting them
         self.sleep: Callable[[float], None] = time.sleep
         self.random: Callable[[], float] = random.random
+        #: called with every delay before it is waited (tests record them here)
+        self.on_wait: Callable[[float], None] | None = None
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -228,6 +229,8 @@ class ApiClient:
 
     def wait(self, seconds: float, ctx: GenerationContext) -> None:
         """Sleep ``seconds``, noticing a cancel within a tenth of a second."""
+        if self.on_wait:
+            self.on_wait(seconds)
         deadline = time.monotonic() + seconds
         while True:
             ctx.raise_if_cancelled()
