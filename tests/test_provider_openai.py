@@ -112,8 +112,13 @@ def test_retry_after_beyond_the_budget_fails_at_once(fake, provider):
 
 def test_slow_answer_is_a_timeout(fake):
     provider = make_provider(
-        OpenAIProvider, "OPENAI_BASE_URL", fake.url + "/v1", "OPENAI_API_KEY", KEY,
-        ATELIER_HTTP_TIMEOUT_SECONDS="0.2", ATELIER_RETRY_ATTEMPTS="1",
+        OpenAIProvider,
+        "OPENAI_BASE_URL",
+        fake.url + "/v1",
+        "OPENAI_API_KEY",
+        KEY,
+        ATELIER_HTTP_TIMEOUT_SECONDS="0.2",
+        ATELIER_RETRY_ATTEMPTS="1",
     )
     fake.script("generate", "slow", "slow")
     error = failure(provider, request_for(provider))
@@ -149,19 +154,31 @@ def test_no_key_means_unavailable_with_reason():
 def test_edit_sends_multipart_with_image_parts(fake, provider):
     first, second = png_bytes(32, 32), png_bytes(32, 32, (1, 2, 3))
     request = request_for(provider, n=2, quality="high")
-    images = list(provider.edit(request, [("a.png", first, "image/png"), ("b.png", second, "image/png")],
-                                RecordingContext(), mask=png_bytes(32, 32)))
+    images = list(
+        provider.edit(
+            request,
+            [("a.png", first, "image/png"), ("b.png", second, "image/png")],
+            RecordingContext(),
+            mask=png_bytes(32, 32),
+        )
+    )
     [req] = fake.requests
     assert (req.method, req.path) == ("POST", "/v1/images/edits")
     assert req.headers["authorization"] == f"Bearer {KEY}"
     parts = req.parts()
     assert [(p.name, p.filename) for p in parts if p.filename] == [
-        ("image[]", "a.png"), ("image[]", "b.png"), ("mask", "mask.png")
+        ("image[]", "a.png"),
+        ("image[]", "b.png"),
+        ("mask", "mask.png"),
     ]
     assert parts[-3].data == first and parts[-3].content_type == "image/png"
     assert req.form() == {
-        "prompt": "a red apple", "model": "gpt-image-1", "n": "2", "size": "1024x1024",
-        "output_format": "png", "quality": "high",
+        "prompt": "a red apple",
+        "model": "gpt-image-1",
+        "n": "2",
+        "size": "1024x1024",
+        "output_format": "png",
+        "quality": "high",
     }
     assert len(images) == 2
 

@@ -326,8 +326,8 @@ class ApiClient:
             return ApiError("provider_unavailable", f"could not connect to {self.label} at {host}{where}.")
         except requests.RequestException as exc:
             return ApiError("provider_unavailable", f"the request to {self.label} failed ({exc.__class__.__name__}).")
-        if 200 <= response.status_code < 300:
-            return response
+        if 200 <= response.status_code < 300 or (response.is_redirect and kwargs.get("allow_redirects") is False):
+            return response  # a redirect the caller asked to see, to check where it goes
         return self.classify(response)
 
     # --- reading answers ----------------------------------------------------------------
