@@ -357,6 +357,7 @@ class JobService:
         """The request for the next available fallback provider, with the job told why."""
         if error.code not in FALLBACK_CODES or not self.fallback:
             return None
+        asked = next((w["requested"] for w in job.warnings if w.get("field") == "aspect_ratio"), None)
         order = list(self.fallback)
         start = order.index(failed.provider) + 1 if failed.provider in order else 0
         for provider_id in order[start:]:
@@ -364,7 +365,9 @@ class JobService:
             if provider_id in tried or provider is None or not provider.availability()[0]:
                 continue
             try:
-                fallback, warnings = renormalize_for_provider(request, provider_id, request.n - done, self.registry)
+                fallback, warnings = renormalize_for_provider(
+                    request, provider_id, request.n - done, self.registry, asked
+                )
             except ValidationError:
                 continue
             message = f"{failed.provider} failed ({error.code}); continuing on {provider_id}"

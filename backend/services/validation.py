@@ -175,16 +175,21 @@ def build_generation_request(
 
 
 def renormalize_for_provider(
-    request: GenerationRequest, provider_id: str, n: int, registry: ProviderRegistry
+    request: GenerationRequest,
+    provider_id: str,
+    n: int,
+    registry: ProviderRegistry,
+    requested_ratio: str | None = None,
 ) -> tuple[GenerationRequest, list[Warning_]]:
     """``request`` moved to another provider's default model (fallback), with a warning
-    for each value that model cannot honour. Steps and quality stay that model's defaults."""
+    for each value that model cannot honour. Steps and quality stay that model's defaults;
+    ``requested_ratio`` is what the person asked for before the first model changed it."""
     body: dict[str, Any] = {
         "prompt": request.prompt,
         "negative_prompt": request.user_negative_prompt,
         "provider": provider_id,
         "style": request.style,
-        "aspect_ratio": request.aspect_ratio,
+        "aspect_ratio": requested_ratio or request.aspect_ratio,
         "n": n,
     }
     if request.seed is not None:
