@@ -35,6 +35,8 @@ class Settings:
     previews_per_second: float = 4.0
     preview_size: int = 384
     log_level: str = "INFO"
+    #: ATELIER_FALLBACK: providers, in order, that take over a job whose provider is unavailable
+    fallback: tuple[str, ...] = ()
     #: the merged environment, for providers to read their own keys from
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -102,5 +104,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         previews_per_second=_float(env, "ATELIER_PREVIEWS_PER_SECOND", 4.0),
         preview_size=_int(env, "ATELIER_PREVIEW_SIZE", 384, 64, 512),
         log_level=(env.get("ATELIER_LOG_LEVEL", "").strip() or "INFO").upper(),
+        fallback=tuple(p.strip() for p in env.get("ATELIER_FALLBACK", "").split(",") if p.strip()),
         env=env,
     )

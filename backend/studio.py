@@ -60,6 +60,7 @@ class Studio:
             provider_concurrency=settings.provider_concurrency,
             preview_interval=1.0 / settings.previews_per_second,
             preview_side=settings.preview_size,
+            fallback=settings.fallback,
         )
         return cls(settings, runtime, registry, gallery, bus, jobs)
 

@@ -23,12 +23,14 @@ from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.events import EventBus
 from backend.services.gallery import Gallery, ImageRejected, SaveContext, image_json, utc_now_iso
-from backend.services.validation import Warning_
+from backend.services.validation import ValidationError, Warning_, renormalize_for_provider
 from backend.storage.job_store import JobRecord, JobStore
 
 log = logging.getLogger(__name__)
 _DONE = object()
 PREVIEW_MAX_SIDE = 512
+#: failures after which a job moves on to the next provider of ATELIER_FALLBACK
+FALLBACK_CODES = frozenset({"provider_unavailable", "timeout", "rate_limited"})
 
 
 class JobNotFound(Exception):
@@ -104,6 +106,30 @@ class JobContext:
         self._runtime.call_soon_threadsafe(self._service._on_preview, self._job_id, payload)
 
 
+class _ShiftedContext:
+    """The context a fallback provider sees: its image 0 is the job's image ``offset``."""
+
+    def __init__(self, ctx: JobContext, offset: int) -> None:
+        self._ctx = ctx
+        self._offset = offset
+
+    @property
+    def cancelled(self) -> bool:
+        return self._ctx.cancelled
+
+    def raise_if_cancelled(self) -> None:
+        self._ctx.raise_if_cancelled()
+
+    def status(self, message: str) -> None:
+        self._ctx.status(message)
+
+    def step(self, index: int, step: int, total_steps: int, message: str = "") -> None:
+        self._ctx.step(index + self._offset, step, total_steps, message)
+
+    def preview(self, index: int, image: Image.Image) -> None:
+        self._ctx.preview(index + self._offset, image)
+
+
 class JobService:
     def __init__(
         self,
@@ -117,6 +143,7 @@ class JobService:
         provider_concurrency: dict[str, int] | None = None,
         preview_interval: float = 0.25,
         preview_side: int = 384,
+        fallback: tuple[str, ...] = (),
     ) -> None:
         self.store = store
         self.registry = registry
@@ -127,6 +154,7 @@ class JobService:
         self.provider_concurrency = provider_concurrency or {}
         self.preview_interval = preview_interval
         self.preview_side = preview_side
+        self.fallback = fallback
         self._lock = bus.lock  # one lock: a state change and its event are atomic
         self._active: dict[str, JobRecord] = {}
         self._requests: dict[str, GenerationRequest] = {}
@@ -280,7 +308,7 @@ class JobService:
         self.runtime.spawn(self._run, job, request, ctx)
 
     # --- running ----------------------------------------------------------------------------
-    def _images(self, request: GenerationRequest, ctx: JobContext) -> Iterator[GeneratedImage]:
+    def _images(self, request: GenerationRequest, ctx: JobContext | _ShiftedContext) -> Iterator[GeneratedImage]:
         """The provider's images, advanced in a worker thread when it is CPU-bound."""
         provider = self.registry.get(request.provider)
         if provider is None:
@@ -292,13 +320,90 @@ class JobService:
                 return
             yield item
 
+    def _served_images(
+        self, job: JobRecord, request: GenerationRequest, ctx: JobContext
+    ) -> Iterator[tuple[GenerationRequest, GeneratedImage]]:
+        """(request that served it, image): the images still missing move on to the next
+        provider of ATELIER_FALLBACK when one fails with a code of FALLBACK_CODES."""
+        current, offset, tried = request, 0, {request.provider}
+        while True:
+            produced = 0
+            try:
+                for generated in self._images(current, _ShiftedContext(ctx, offset) if offset else ctx):
+                    produced += 1
+                    if current is not request:
+                        generated.index += offset
+                        generated.metadata = {**generated.metadata, "fallback_from": request.provider}
+                    job.served_by = current.provider
+                    yield current, generated
+                return
+            except ProviderError as exc:
+                offset += produced
+                fallback = self._fallback(job, request, current, exc, offset, tried)
+                if fallback is None:
+                    raise
+                current = fallback
+                tried.add(current.provider)
+
+    def _fallback(
+        self,
+        job: JobRecord,
+        request: GenerationRequest,
+        failed: GenerationRequest,
+        error: ProviderError,
+        done: int,
+        tried: set[str],
+    ) -> GenerationRequest | None:
+        """The request for the next available fallback provider, with the job told why."""
+        if error.code not in FALLBACK_CODES or not self.fallback:
+            return None
+        asked = next((w["requested"] for w in job.warnings if w.get("field") == "aspect_ratio"), None)
+        order = list(self.fallback)
+        start = order.index(failed.provider) + 1 if failed.provider in order else 0
+        for provider_id in order[start:]:
+            provider = self.registry.get(provider_id)
+            if provider_id in tried or provider is None or not provider.availability()[0]:
+                continue
+            try:
+                fallback, warnings = renormalize_for_provider(
+                    request, provider_id, request.n - done, self.registry, asked
+                )
+            except ValidationError:
+                continue
+            message = f"{failed.provider} failed ({error.code}); continuing on {provider_id}"
+            note = Warning_("provider", f"{message}: {error.message}", failed.provider, provider_id)
+            original = self.registry.get(request.provider)
+            costs = [
+                original.estimate_cost(request) if original and done else 0.0,
+                provider.estimate_cost(fallback),
+            ]
+            with self._lock:
+                job.warnings += [note.to_json(), *(w.to_json() for w in warnings)]
+                if None in costs:
+                    job.cost_usd = None
+                else:
+                    job.cost_usd = round(costs[0] * done / request.n + costs[1], 6)
+                job.message = message
+                self.store.save(job)
+                self.bus.publish(
+                    job.id,
+                    "job.progress",
+                    {
+                        "progress": None,
+                        "message": message,
+                        "fallback": {"from": failed.provider, "to": provider_id, "code": error.code},
+                    },
+                )
+            return fallback
+        return None
+
     def _run(self, job: JobRecord, request: GenerationRequest, ctx: JobContext) -> None:
         save_ctx = SaveContext(job.id, job.session, job.created_at, job.started_at)
         outcome, error = "succeeded", None
         try:
-            for generated in self._images(request, ctx):
+            for served, generated in self._served_images(job, request, ctx):
                 try:
-                    row = self.runtime.run_blocking(self.gallery.write_image, request, generated, save_ctx)
+                    row = self.runtime.run_blocking(self.gallery.write_image, served, generated, save_ctx)
                 except OSError as exc:
                     raise _SaveFailed(exc.strerror or str(exc)) from exc
                 self.gallery.add(row)

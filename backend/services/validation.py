@@ -174,6 +174,30 @@ def build_generation_request(
     return request, warnings, session
 
 
+def renormalize_for_provider(
+    request: GenerationRequest,
+    provider_id: str,
+    n: int,
+    registry: ProviderRegistry,
+    requested_ratio: str | None = None,
+) -> tuple[GenerationRequest, list[Warning_]]:
+    """``request`` moved to another provider's default model (fallback), with a warning
+    for each value that model cannot honour. Steps and quality stay that model's defaults;
+    ``requested_ratio`` is what the person asked for before the first model changed it."""
+    body: dict[str, Any] = {
+        "prompt": request.prompt,
+        "negative_prompt": request.user_negative_prompt,
+        "provider": provider_id,
+        "style": request.style,
+        "aspect_ratio": requested_ratio or request.aspect_ratio,
+        "n": n,
+    }
+    if request.seed is not None:
+        body["seed"] = request.seed
+    moved, warnings, _ = build_generation_request(body, registry, provider_id)
+    return moved, warnings
+
+
 def _aspect_ratio(body: dict[str, Any], model: ModelInfo, warnings: list[Warning_]) -> str:
     requested = _string(body, "aspect_ratio") or model.default_aspect_ratio
     if requested not in ASPECT_RATIOS:

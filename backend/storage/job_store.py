@@ -48,6 +48,8 @@ class JobRecord:
     cancel_requested: bool = False
     #: facts a provider reported beside its images (e.g. text returned with them)
     provider_notes: list[dict[str, Any]] = field(default_factory=list)
+    #: the provider that made the images: another one than requested after a fallback
+    served_by: str | None = None
     last_seq: int = 0
 
     @property

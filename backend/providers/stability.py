@@ -1,0 +1,151 @@
+"""Stability AI REST v2beta: stable-image generate ``core``, ``ultra`` and ``sd3`` (SD 3.5).
+
+``POST {STABILITY_BASE_URL}/v2beta/stable-image/generate/{core|ultra|sd3}``, always
+multipart (text parts only), ``accept: image/*``: the answer is the image bytes with
+``finish-reason`` and ``seed`` headers. One image per call. ``CONTENT_FILTERED`` means the
+image was blurred by moderation. (Wire format: shared/docs/provider-apis.md section 4.)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from backend.providers.base import GeneratedImage, GenerationContext, GenerationRequest, ModelInfo
+from backend.providers.http_api import ApiError, HttpProvider, json_or_none, parse_retry_after, short, status_error
+
+# Stability does not publish pixel sizes per ratio; these are the ~1 MP sizes its SD3 API
+# produces. The gallery records the real size of every file it saves.
+SIZES = {
+    "1:1": (1024, 1024),
+    "16:9": (1344, 768),
+    "21:9": (1536, 640),
+    "2:3": (832, 1216),
+    "3:2": (1216, 832),
+    "4:5": (896, 1088),
+    "5:4": (1088, 896),
+    "9:16": (768, 1344),
+}
+MAX_SEED = 4294967294  # 0 asks Stability for a random seed
+
+
+@dataclass(frozen=True)
+class StabilityModel:
+    id: str
+    label: str
+    route: str
+    credits: float
+    sd3_model: str | None = None
+
+
+MODELS = (
+    StabilityModel("core", "Stable Image Core", "core", 3),
+    StabilityModel("ultra", "Stable Image Ultra", "ultra", 8),
+    StabilityModel("sd3.5-large", "Stable Diffusion 3.5 Large", "sd3", 6.5, "sd3.5-large"),
+    StabilityModel("sd3.5-large-turbo", "Stable Diffusion 3.5 Large Turbo", "sd3", 4, "sd3.5-large-turbo"),
+    StabilityModel("sd3.5-medium", "Stable Diffusion 3.5 Medium", "sd3", 3.5, "sd3.5-medium"),
+    StabilityModel("sd3.5-flash", "Stable Diffusion 3.5 Flash", "sd3", 2.5, "sd3.5-flash"),
+)
+USD_PER_CREDIT = 0.01
+
+
+class StabilityProvider(HttpProvider):
+    id = "stability"
+    label = "Stability AI"
+    key_vars = ("STABILITY_API_KEY",)
+    base_url_var = "STABILITY_BASE_URL"
+    default_base_url = "https://api.stability.ai"
+
+    def models(self) -> list[ModelInfo]:
+        return [
+            ModelInfo(
+                id=m.id,
+                label=m.label,
+                sizes=SIZES,
+                max_images=10,
+                supports_seed=True,
+                supports_negative_prompt=True,
+                steps=None,
+                price_per_image=round(m.credits * USD_PER_CREDIT, 6),
+            )
+            for m in MODELS
+        ]
+
+    def fields(self, request: GenerationRequest, index: int) -> list[tuple[str, tuple[None, str]]]:
+        model = next(m for m in MODELS if m.id == request.model)
+        values: list[tuple[str, Any]] = [
+            ("prompt", request.styled_prompt),
+            ("negative_prompt", request.negative_prompt or None),
+            ("aspect_ratio", request.aspect_ratio),
+            ("seed", None if request.seed_for(index) is None else request.seed_for(index) % (MAX_SEED + 1)),
+            ("output_format", "png"),
+            ("model", model.sd3_model),
+        ]
+        return [(name, (None, str(value))) for name, value in values if value is not None]
+
+    def generate(self, request: GenerationRequest, ctx: GenerationContext) -> Iterator[GeneratedImage]:
+        model = next((m for m in MODELS if m.id == request.model), None)
+        if model is None:
+            raise ApiError("invalid_request", f"unknown Stability model {request.model!r}")
+        url = f"{self.base_url()}/v2beta/stable-image/generate/{model.route}"
+        headers = {"Authorization": f"Bearer {self.require_key()}", "Accept": "image/*"}
+        for index in range(request.n):
+            ctx.raise_if_cancelled()
+            which = f" image {index + 1} of {request.n}" if request.n > 1 else ""
+            ctx.status(f"sending request to {self.label}{which}")
+            response = self.client.request(
+                "POST",
+                url,
+                ctx,
+                waiting=f"waiting for {self.label}{which}",
+                headers=headers,
+                files=self.fields(request, index),
+            )
+            yield self.read_answer(response, index, request.seed_for(index))
+
+    def read_answer(self, response: requests.Response, index: int, sent_seed: int | None) -> GeneratedImage:
+        content_type = response.headers.get("content-type", "")
+        if content_type.startswith("application/json"):
+            body = self.client.json(response)
+            finish, seed = body.get("finish_reason"), body.get("seed")
+            try:
+                data = base64.b64decode(str(body.get("image", "")), validate=True)
+            except (binascii.Error, ValueError):
+                raise ApiError("bad_response", f"{self.label} sent image data that is not base64.") from None
+        else:
+            finish, seed, data = response.headers.get("finish-reason"), response.headers.get("seed"), response.content
+        if finish == "CONTENT_FILTERED":
+            raise ApiError(
+                "moderation_blocked",
+                f"{self.label}'s content moderation filtered the image (CONTENT_FILTERED). Rephrase the prompt.",
+            )
+        try:
+            used_seed = int(seed) if seed is not None else sent_seed
+        except ValueError:
+            used_seed = sent_seed
+        metadata: dict[str, Any] = {"finish_reason": finish} if finish else {}
+        if used_seed != sent_seed:
+            metadata["requested_seed"] = sent_seed
+        return GeneratedImage(
+            index=index, data=self.client.image_bytes(data, "a body"), seed=used_seed, metadata=metadata
+        )
+
+    def classify_error(self, response: requests.Response) -> ApiError:
+        body = json_or_none(response)
+        body = body if isinstance(body, dict) else {}
+        name = str(body.get("name") or "")
+        errors = body.get("errors") if isinstance(body.get("errors"), list) else []
+        detail = short("; ".join(map(str, errors)) or body.get("message") or name)
+        if response.status_code == 403 and name == "content_moderation":
+            return ApiError(
+                "moderation_blocked",
+                f"{self.label}'s content moderation rejected the request: {detail}. Rephrase the prompt.",
+            )
+        return status_error(
+            response.status_code, self.label, "STABILITY_API_KEY", detail, parse_retry_after(response.headers)
+        )
