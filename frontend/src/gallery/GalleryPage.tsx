@@ -64,7 +64,7 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
     count: rows,
     getScrollElement: () => scrollRef.current,
     estimateSize: () => tile + GAP,
-    overscan: 3,
+    overscan: 2,
   });
   useEffect(() => virtualizer.measure(), [tile, virtualizer]);
   const virtualRows = virtualizer.getVirtualItems();
