@@ -1,4 +1,4 @@
-import { useEffect, useState, type ReactNode } from "react";
+import { useEffect, useRef, useState, type ReactNode } from "react";
 import { api, ApiError } from "../api/client";
 import type { Settings } from "../compose/draft";
 import { readPngTextChunks, settingsFromAtelierChunk } from "./pngMetadata";
@@ -50,7 +50,11 @@ export function DropZone({
   onError: (message: string) => void;
 }) {
   const [over, setOver] = useState(false);
+  const callbacks = useRef({ onParameters, onError });
+  callbacks.current = { onParameters, onError };
   useEffect(() => {
+    const onParameters = (s: Settings) => callbacks.current.onParameters(s);
+    const onError = (m: string) => callbacks.current.onError(m);
     let depth = 0;
     const hasFiles = (e: DragEvent) => Array.from(e.dataTransfer?.types ?? []).includes("Files");
     const enter = (e: DragEvent) => {
@@ -88,7 +92,7 @@ export function DropZone({
       window.removeEventListener("dragover", overHandler);
       window.removeEventListener("drop", drop);
     };
-  }, [onParameters, onError]);
+  }, []);
   return (
     <>
       {children}

@@ -1,6 +1,7 @@
 import { useId, useState, type FormEvent, type KeyboardEvent, type ReactNode } from "react";
 import type { ProviderInfo, ServerWarning, Style } from "../api/types";
 import { formatPrice } from "../providers/catalog";
+import { DiceIcon, LockIcon } from "../common/icons";
 import { estimatedCost, fitToModel, MAX_SEED, validate, type Draft, type DraftErrors } from "./draft";
 
 export interface ComposerProps {
@@ -254,7 +255,7 @@ export function Composer(props: ComposerProps) {
                   (draft.seedLocked ? "border-amber-400/70 text-amber-200" : "border-neutral-800 text-neutral-400")
                 }
               >
-                {draft.seedLocked ? "🔒" : "🎲"}
+                {draft.seedLocked ? <LockIcon /> : <DiceIcon />}
               </button>
               <button
                 type="button"

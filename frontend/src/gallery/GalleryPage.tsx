@@ -4,6 +4,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { api, ApiError, filterParams, type ImageFilters } from "../api/client";
 import type { GalleryImage, ProviderInfo, Style } from "../api/types";
 import { SafeImage } from "../common/SafeImage";
+import { TrashIcon } from "../common/icons";
 import { downloadChecked } from "../common/download";
 import { removeImages, updateImages, useGalleryFeed, useGalleryImages } from "./galleryData";
 
@@ -136,7 +137,7 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
           aria-label="Search"
           className={select + " min-w-48 flex-1"}
         />
-        <select aria-label="Provider" value={form.provider ?? ""} onChange={(e) => setFilter({ provider: e.target.value || undefined, model: undefined })} className={select}>
+        <select aria-label="Provider" value={form.provider ?? ""} onChange={(e) => setFilter({ provider: e.target.value || undefined, model: undefined })} className={select + " max-w-44"}>
           <option value="">All providers</option>
           {providers.map((p) => (
             <option key={p.id} value={p.id}>
@@ -144,7 +145,7 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
             </option>
           ))}
         </select>
-        <select aria-label="Model" value={form.model ?? ""} onChange={(e) => setFilter({ model: e.target.value || undefined })} className={select}>
+        <select aria-label="Model" value={form.model ?? ""} onChange={(e) => setFilter({ model: e.target.value || undefined })} className={select + " max-w-44"}>
           <option value="">All models</option>
           {allModels
             .filter((m) => !form.provider || m.provider === form.provider)
@@ -154,7 +155,7 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
               </option>
             ))}
         </select>
-        <select aria-label="Style" value={form.style ?? ""} onChange={(e) => setFilter({ style: e.target.value || undefined })} className={select}>
+        <select aria-label="Style" value={form.style ?? ""} onChange={(e) => setFilter({ style: e.target.value || undefined })} className={select + " max-w-36"}>
           <option value="">All styles</option>
           {styles.map((s) => (
             <option key={s.name} value={s.name}>
@@ -259,8 +260,8 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
                       >
                         {img.favorite ? "★" : "☆"}
                       </button>
-                      <button type="button" onClick={() => void remove([img.id])} aria-label="Delete" className="rounded bg-neutral-950/80 px-1.5 text-sm hover:text-red-300">
-                        🗑
+                      <button type="button" onClick={() => void remove([img.id])} aria-label="Delete" className="rounded bg-neutral-950/80 px-1.5 py-1 text-sm hover:text-red-300">
+                        <TrashIcon />
                       </button>
                     </div>
                     {img.favorite && <span className="pointer-events-none absolute bottom-1 right-1.5 text-amber-300 group-hover:hidden" aria-hidden>★</span>}

@@ -43,20 +43,15 @@ function Param({ name, value }: { name: string; value: unknown }) {
 
 function Figure({ image, label }: { image: GalleryImage; label?: string }) {
   return (
-    <figure className="flex min-h-0 min-w-0 flex-1 flex-col items-center justify-center">
-      <div
-        className="relative max-h-full max-w-full"
-        style={{ aspectRatio: image.width && image.height ? `${image.width} / ${image.height}` : undefined }}
-      >
-        <SafeImage
-          src={image.url}
-          alt={image.prompt || image.path}
-          width={image.width ?? undefined}
-          height={image.height ?? undefined}
-          className="max-h-[calc(100dvh-6rem)] max-w-full object-contain"
-          data-testid="lightbox-image"
-        />
-      </div>
+    <figure className="flex h-full min-h-0 min-w-0 flex-1 flex-col items-center justify-center">
+      <SafeImage
+        src={image.url}
+        alt={image.prompt || image.path}
+        width={image.width ?? undefined}
+        height={image.height ?? undefined}
+        className="h-full min-h-0 w-full flex-1 object-contain"
+        data-testid="lightbox-image"
+      />
       {label && <figcaption className="mt-1 text-xs text-neutral-500">{label}</figcaption>}
     </figure>
   );
@@ -142,7 +137,7 @@ export default function Lightbox({ images, index, onIndex, onClose, onUseSetting
       aria-modal="true"
       aria-label="Image viewer"
       tabIndex={-1}
-      className="fixed inset-0 z-50 flex flex-col bg-neutral-950/97 outline-none lg:flex-row"
+      className="fixed inset-0 z-50 flex flex-col bg-neutral-950 outline-none lg:flex-row"
     >
       <div className="relative flex min-h-0 flex-1 items-center gap-2 p-3">
         <button type="button" onClick={() => go(-1)} disabled={index === 0} aria-label="Previous image" className="z-10 rounded-full bg-neutral-900/80 px-3 py-2 text-lg disabled:opacity-20">

@@ -20,10 +20,10 @@ export default function ProvidersPage() {
           <table className="mt-3 w-full text-left text-xs">
             <thead className="text-neutral-500">
               <tr>
-                <th className="py-1 font-normal">Model</th>
-                <th className="py-1 font-normal">Shapes</th>
-                <th className="py-1 font-normal">Images</th>
-                <th className="py-1 font-normal">Options</th>
+                <th className="py-1 pr-2 font-normal">Model</th>
+                <th className="py-1 pr-2 font-normal">Shapes</th>
+                <th className="py-1 pr-2 font-normal">Images</th>
+                <th className="py-1 pr-2 font-normal">Options</th>
                 <th className="py-1 text-right font-normal">Price / image</th>
               </tr>
             </thead>
