@@ -113,6 +113,7 @@ test.describe("a gallery of 5,000 images", () => {
     await page.goto("/#/gallery");
     const scroller = page.getByTestId("gallery-scroll");
     await expect(tiles(page).first()).toBeVisible();
+    await page.waitForFunction(() => [...document.images].every((i) => i.complete));
     await shot(page, "gallery");
     let maxImgs = 0;
     // scroll to the bottom again and again: each time the next page loads, until all are in
