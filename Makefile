@@ -7,7 +7,13 @@ PIP := $(VENV)/bin/pip
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean spa spa-test e2e
+
+# The web studio (frontend/): built when npm is here; without it the server shows a plain page.
+NPM := $(shell command -v npm 2>/dev/null)
+SPA_STAMP := frontend/dist/index.html
+SPA_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig.json -type f 2>/dev/null)
+NODE_STAMP := node_modules/.installed
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,14 +26,39 @@ $(STAMP_DEV): requirements.txt requirements-dev.txt | $(PY)
 	$(PIP) install -q -r requirements-dev.txt
 	touch $@ $(STAMP_RUN)
 
+$(NODE_STAMP): package.json package-lock.json frontend/package.json
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	touch $@
+
+# rebuilt only when a source changed since the last build
+$(SPA_STAMP): $(NODE_STAMP) $(SPA_SOURCES)
+	npm run build
+
+spa:
+ifdef NPM
+	@$(MAKE) --no-print-directory $(SPA_STAMP)
+else
+	@echo "npm not found: serving the plain page at / (install Node 20+ for the web studio)"
+endif
+
 ## Install what is missing and start the studio (offline provider) on http://127.0.0.1:5000
-run: $(STAMP_RUN)
+run: $(STAMP_RUN) spa
 	$(PY) -m backend
+
+## The web studio's tests: Vitest, then Playwright against the real server (Debian chromium)
+spa-test: $(STAMP_DEV) $(SPA_STAMP)
+	npm test
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 ATELIER_PYTHON=$(abspath $(PY)) npm run e2e
 
 ## Install what the tests need and run them all
 test: $(STAMP_DEV)
 	$(VENV)/bin/ruff check backend tests bench
 	$(PY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+ifdef NPM
+	@$(MAKE) --no-print-directory spa-test
+else
+	@echo "npm not found: skipping the web studio's tests"
+endif
 
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check backend tests bench
@@ -38,4 +69,4 @@ bench: $(STAMP_DEV)
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules frontend/dist frontend/test-results

@@ -1,13 +1,18 @@
-"""The page at ``/`` until the web studio is built, and the API docs it links."""
+"""The web studio at ``/`` (the built SPA in frontend/dist), a plain page when it is not
+built, and the API docs it links."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from flask import Blueprint, Response, abort
+from flask import Blueprint, Response, abort, send_from_directory
 
 bp = Blueprint("pages", __name__)
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+SPA_DIST = Path(os.environ.get("ATELIER_SPA_DIR", "") or ROOT / "frontend" / "dist")
+YEAR = 365 * 24 * 3600
 
 INDEX = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Atelier</title>
@@ -27,7 +32,25 @@ a{color:#8cf}code{background:#222;padding:.1em .3em}</style></head>
 
 @bp.get("/")
 def index() -> Response:
+    built = SPA_DIST / "index.html"
+    if built.is_file():
+        # never cached: it names the hashed assets of the current build
+        response = send_from_directory(SPA_DIST, "index.html", max_age=0)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
     return Response(INDEX, mimetype="text/html")
+
+
+@bp.get("/assets/<path:name>")
+def spa_asset(name: str) -> Response:
+    """Vite's hashed build files: the name changes with the content, so cache for a year."""
+    folder = SPA_DIST / "assets"
+    if not folder.is_dir():
+        abort(404)
+    response = send_from_directory(folder, name, max_age=YEAR)
+    response.headers["Cache-Control"] = f"public, max-age={YEAR}, immutable"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.get("/docs/<name>.md")

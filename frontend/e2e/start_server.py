@@ -1,0 +1,77 @@
+"""Starts the real Atelier server for the Playwright tests, in a fresh temp folder.
+
+``--gallery N`` first fills the gallery with N small PNGs carrying Atelier metadata
+(one encoded image copied under distinct timestamped names: fast), so the server's
+startup reconcile indexes them like any hand-added files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+
+def sample_png(index: int) -> bytes:
+    from PIL import Image
+
+    from backend.storage.metadata import embed_metadata, format_infotext
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (40 + index * 50 % 200, 80, 140)).save(buf, "PNG", compress_level=1)
+    prompt = ["a quiet harbour at dawn", "a red fox in fresh snow", "a neon city in the rain"][index % 3]
+    request = {"prompt": prompt, "negative_prompt": "", "provider": "offline", "model": "procedural-v1",
+               "style": "none", "aspect_ratio": "1:1", "width": 64, "height": 64, "n": 1, "seed": 1000 + index,
+               "steps": 12, "quality": None}
+    atelier = {"atelier_version": "e2e", "provider": "offline", "model": "procedural-v1", "seed": 1000 + index,
+               "width": 64, "height": 64, "request": request}
+    return embed_metadata(buf.getvalue(), "PNG", format_infotext(prompt, "", {"Seed": 1000 + index}), atelier)
+
+
+def fill_gallery(gallery: Path, count: int) -> None:
+    folder = gallery / "2026-01-01"
+    folder.mkdir(parents=True, exist_ok=True)
+    samples = [sample_png(i) for i in range(3)]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(count):
+        when = start + timedelta(seconds=i)
+        name = when.strftime("%Y%m%d-%H%M%S-") + f"{when.microsecond // 1000:03d}_offline_sample_{i:05d}.png"
+        (folder / name).write_bytes(samples[i % 3])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--gallery", type=int, default=0, help="images to create before starting")
+    parser.add_argument("--gate", default="", help="file whose existence lets gated jobs finish")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix=f"atelier-e2e-{args.port}-"))
+    if args.gallery:
+        fill_gallery(tmp / "gallery", args.gallery)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
+    env.update(
+        ATELIER_HOST="127.0.0.1",
+        ATELIER_PORT=str(args.port),
+        ATELIER_GALLERY_DIR=str(tmp / "gallery"),
+        ATELIER_DATA_DIR=str(tmp / "data"),
+        ATELIER_ENV_FILE=str(tmp / "no.env"),
+        ATELIER_ASYNC_MODE=os.environ.get("ATELIER_ASYNC_MODE", "threading"),
+        ATELIER_PROVIDER_MODULES="tests.support.providers",
+        ATELIER_TEST_GATE=args.gate or str(tmp / "gate-open"),
+        PYTHONPATH=str(ROOT),
+    )
+    if args.gate and os.path.exists(args.gate):
+        os.remove(args.gate)
+    os.chdir(ROOT)
+    os.execve(sys.executable, [sys.executable, "-m", "backend"], env)
+
+
+if __name__ == "__main__":
+    main()

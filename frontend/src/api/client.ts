@@ -1,0 +1,107 @@
+// A thin typed client over the REST API. Every error becomes an ApiError carrying the
+// server's message and the field it names.
+import type {
+  GalleryImage,
+  Job,
+  JobSubmission,
+  Page,
+  ParsedParameters,
+  ProviderInfo,
+  ServerWarning,
+  Style,
+} from "./types";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+async function request<T>(method: string, url: string, body?: unknown, init?: RequestInit): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers: body !== undefined && !(body instanceof FormData) ? { "Content-Type": "application/json" } : undefined,
+      body: body === undefined ? undefined : body instanceof FormData ? body : JSON.stringify(body),
+      ...init,
+    });
+  } catch {
+    throw new ApiError(0, "network", "The server cannot be reached. Is Atelier running?");
+  }
+  const text = await response.text();
+  let data: unknown = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const err = (data as { error?: { code?: string; message?: string; field?: string } } | null)?.error;
+    throw new ApiError(
+      response.status,
+      err?.code ?? "http_" + response.status,
+      err?.message ?? `The server answered ${response.status} ${response.statusText}`.trim(),
+      err?.field,
+    );
+  }
+  return data as T;
+}
+
+export interface ImageFilters {
+  q?: string;
+  provider?: string;
+  model?: string;
+  style?: string;
+  aspect_ratio?: string;
+  favorite?: boolean;
+  since?: string;
+  until?: string;
+  session?: string;
+}
+
+export function filterParams(filters: ImageFilters): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(filters)) {
+    if (value === undefined || value === "" || value === false) continue;
+    params.set(key, value === true ? "true" : String(value));
+  }
+  return params;
+}
+
+export const api = {
+  providers: () => request<{ providers: ProviderInfo[] }>("GET", "/api/providers").then((r) => r.providers),
+  styles: () => request<{ styles: Style[] }>("GET", "/api/styles").then((r) => r.styles),
+  submit: (body: JobSubmission) => request<{ job: Job; warnings: ServerWarning[] }>("POST", "/api/jobs", body),
+  job: (id: string) => request<{ job: Job }>("GET", `/api/jobs/${id}`).then((r) => r.job),
+  jobs: (session: string, limit = 50) =>
+    request<Page<Job>>("GET", `/api/jobs?${new URLSearchParams({ session, limit: String(limit) })}`),
+  cancel: (id: string) => request<{ job: Job }>("POST", `/api/jobs/${id}/cancel`).then((r) => r.job),
+  retry: (id: string) => request<{ job: Job; warnings: ServerWarning[] }>("POST", `/api/jobs/${id}/retry`),
+  images: (filters: ImageFilters, cursor: string | null, limit = 100) => {
+    const params = filterParams(filters);
+    params.set("limit", String(limit));
+    if (cursor) params.set("cursor", cursor);
+    return request<Page<GalleryImage>>("GET", `/api/images?${params}`);
+  },
+  image: (id: string) =>
+    request<{ image: GalleryImage; metadata: Record<string, unknown> | null }>("GET", `/api/images/${id}`),
+  setFavorite: (id: string, favorite: boolean) =>
+    request<{ image: GalleryImage }>("PATCH", `/api/images/${id}`, { favorite }),
+  remove: (id: string) => request<unknown>("DELETE", `/api/images/${id}`),
+  restore: (id: string) => request<unknown>("POST", `/api/images/${id}/restore`),
+  parseMetadata: (file: File) => {
+    const form = new FormData();
+    form.append("file", file);
+    return request<{ parameters?: ParsedParameters } & ParsedParameters>("POST", "/api/metadata/parse", form);
+  },
+};
+
+export function exportUrl(params: URLSearchParams): string {
+  return `/api/export.zip?${params}`;
+}

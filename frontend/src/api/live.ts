@@ -1,0 +1,134 @@
+// One Socket.IO connection for the tab: job subscriptions that survive reconnects
+// (re-subscribing with the last seq seen, so the server replays what was missed), the
+// gallery and queue feeds, and the connection state for the "connection lost" banner.
+import type { Job, JobEvent } from "./types";
+import { JOB_EVENT_NAMES } from "./types";
+
+/** The part of a socket.io-client Socket this module uses (a fake one in tests). */
+export interface SocketLike {
+  connected: boolean;
+  on(event: string, handler: (...args: any[]) => void): unknown;
+  emit(event: string, payload: unknown, ack?: (response: any) => void): unknown;
+  connect(): unknown;
+}
+
+export type ConnectionState = "connecting" | "connected" | "lost";
+
+export interface JobSubscriber {
+  /** The job as the server saw it when (re)subscribing, with the seq it reflects. */
+  onSnapshot(job: Job, lastSeq: number): void;
+  onEvent(event: JobEvent): void;
+  /** The last seq this subscriber has applied; sent as after_seq on re-subscribe. */
+  lastSeq(): number;
+}
+
+type FeedHandler = (event: string, payload: any) => void;
+
+export class LiveConnection {
+  private jobs = new Map<string, JobSubscriber>();
+  private feeds = new Map<string, Set<FeedHandler>>();
+  private stateListeners = new Set<() => void>();
+  private everConnected = false;
+  state: ConnectionState = "connecting";
+
+  constructor(private socket: SocketLike) {
+    socket.on("connect", () => {
+      this.everConnected = true;
+      this.setState("connected");
+      for (const [jobId, sub] of this.jobs) this.sendJobSubscribe(jobId, sub);
+      for (const topic of this.feeds.keys()) this.socket.emit("subscribe", { topic });
+    });
+    socket.on("disconnect", () => this.setState("lost"));
+    socket.on("connect_error", () => this.setState(this.everConnected ? "lost" : "lost"));
+    for (const name of JOB_EVENT_NAMES) {
+      socket.on(name, (payload: any) => this.route(name, payload));
+    }
+    for (const name of ["gallery.added", "gallery.removed", "gallery.updated", "queue.updated"]) {
+      const topic = name.split(".")[0]!;
+      socket.on(name, (payload: any) => this.feeds.get(topic)?.forEach((h) => h(name, payload)));
+    }
+  }
+
+  private setState(state: ConnectionState) {
+    if (this.state === state) return;
+    this.state = state;
+    this.stateListeners.forEach((l) => l());
+  }
+
+  onStateChange(listener: () => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  private route(name: string, payload: any) {
+    const sub = payload && this.jobs.get(payload.job_id);
+    if (!sub) return;
+    if (name === "job.preview") {
+      const bytes = payload.data;
+      const part = (bytes instanceof ArrayBuffer || ArrayBuffer.isView(bytes) ? bytes : new Uint8Array()) as BlobPart;
+      const blob = new Blob([part], {
+        type: payload.mime || "image/jpeg",
+      });
+      const { data: _data, ...rest } = payload;
+      sub.onEvent({ ...rest, type: name, url: URL.createObjectURL(blob) } as JobEvent);
+      return;
+    }
+    sub.onEvent({ ...payload, type: name } as JobEvent);
+  }
+
+  private sendJobSubscribe(jobId: string, sub: JobSubscriber) {
+    this.socket.emit("subscribe", { job_id: jobId, after_seq: sub.lastSeq() }, (ack: any) => {
+      if (ack && ack.ok && ack.job && this.jobs.get(jobId) === sub) sub.onSnapshot(ack.job as Job, ack.last_seq ?? 0);
+    });
+  }
+
+  subscribeJob(jobId: string, sub: JobSubscriber): () => void {
+    this.jobs.set(jobId, sub);
+    if (this.socket.connected) this.sendJobSubscribe(jobId, sub);
+    return () => {
+      if (this.jobs.get(jobId) !== sub) return;
+      this.jobs.delete(jobId);
+      if (this.socket.connected) this.socket.emit("unsubscribe", { job_id: jobId });
+    };
+  }
+
+  subscribeFeed(topic: "gallery" | "queue", handler: FeedHandler): () => void {
+    let handlers = this.feeds.get(topic);
+    if (!handlers) {
+      handlers = new Set();
+      this.feeds.set(topic, handlers);
+      if (this.socket.connected) this.socket.emit("subscribe", { topic });
+    }
+    handlers.add(handler);
+    return () => {
+      handlers.delete(handler);
+      if (handlers.size === 0) {
+        this.feeds.delete(topic);
+        if (this.socket.connected) this.socket.emit("unsubscribe", { topic });
+      }
+    };
+  }
+}
+
+let shared: LiveConnection | null = null;
+
+/** The tab's connection, created on first use (socket.io-client is loaded then). */
+export async function liveConnection(): Promise<LiveConnection> {
+  if (!shared) {
+    const { io } = await import("socket.io-client");
+    const socket = io({
+      path: "/socket.io",
+      transports: ["websocket", "polling"],
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 4000,
+    });
+    shared = new LiveConnection(socket as unknown as SocketLike);
+    // e2e tests drop the socket on purpose to check reconnects
+    (window as any).__atelierSocket = socket;
+  }
+  return shared;
+}
+
+export function setLiveConnection(live: LiveConnection | null) {
+  shared = live;
+}

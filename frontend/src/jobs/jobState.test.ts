@@ -1,0 +1,147 @@
+import { describe, expect, it } from "vitest";
+import type { GalleryImage, JobEvent } from "../api/types";
+import { LiveConnection, type SocketLike } from "../api/live";
+import { applyEvent, fromJob, imageList } from "./jobState";
+import { JobsStore } from "./jobsStore";
+import { job } from "../test/fixtures";
+
+const image = (i: number) => ({ id: "img" + i, url: `/images/${i}.png`, prompt: "a lake" }) as GalleryImage;
+const base = { job_id: "j1", ts: 1_800_000_000 };
+
+const script: JobEvent[] = [
+  { ...base, seq: 2, type: "job.started" },
+  { ...base, seq: 3, type: "job.progress", progress: 0.25, index: 0, step: 1, total_steps: 2, message: "first half" },
+  { ...base, seq: 4, type: "job.preview", index: 0, width: 32, height: 32, mime: "image/jpeg", url: "blob:p0" },
+  { ...base, seq: 5, type: "job.image", index: 0, image: image(0) },
+  { ...base, seq: 6, type: "job.progress", progress: 0.75, index: 1, step: 1, total_steps: 2, message: "second" },
+  { ...base, seq: 7, type: "job.image", index: 1, image: image(1) },
+  { ...base, seq: 8, type: "job.succeeded", images: [image(0), image(1)] },
+];
+
+describe("job card state machine", () => {
+  it("follows a scripted event sequence from queued to succeeded", () => {
+    let v = fromJob(job());
+    expect(v.status).toBe("queued");
+    expect(v.position).toBe(1);
+    v = applyEvent(v, { ...base, seq: 2, type: "job.queued", position: 3 });
+    expect(v.position).toBe(3);
+    const states = [];
+    for (const e of script.map((e) => ({ ...e, seq: e.seq + 1 }))) {
+      v = applyEvent(v, e);
+      states.push([v.status, v.progress]);
+    }
+    expect(states[0]).toEqual(["running", 0]);
+    expect(states[1]).toEqual(["running", 0.25]);
+    expect(v.step).toBe(1);
+    expect(v.previews[0]!.url).toBe("blob:p0");
+    expect(v.status).toBe("succeeded");
+    expect(v.progress).toBe(1);
+    expect(imageList(v).map((i) => i.id)).toEqual(["img0", "img1"]);
+  });
+
+  it("ignores duplicates and events from before what it has applied", () => {
+    let v = fromJob(job());
+    for (const e of script.slice(0, 4)) v = applyEvent(v, e);
+    const before = v;
+    for (const e of script.slice(0, 4)) v = applyEvent(v, e);
+    expect(v).toBe(before);
+  });
+
+  it("shows an indeterminate status and a failure in plain words", () => {
+    let v = fromJob(job());
+    v = applyEvent(v, { ...base, seq: 2, type: "job.started" });
+    v = applyEvent(v, { ...base, seq: 3, type: "job.progress", progress: null, message: "waiting for the provider" });
+    expect(v.progress).toBeNull();
+    expect(v.message).toBe("waiting for the provider");
+    v = applyEvent(v, { ...base, seq: 4, type: "job.failed", error: { code: "moderation_blocked", message: "refused", retryable: false } });
+    expect(v.status).toBe("failed");
+    expect(v.error?.code).toBe("moderation_blocked");
+  });
+});
+
+/** A scripted Socket.IO server: records what the client emits and answers subscribe. */
+class FakeSocket implements SocketLike {
+  connected = false;
+  handlers = new Map<string, ((...a: any[]) => void)[]>();
+  emitted: [string, any][] = [];
+  ackWith: ((payload: any) => any) | null = null;
+  on(event: string, h: (...a: any[]) => void) {
+    this.handlers.set(event, [...(this.handlers.get(event) ?? []), h]);
+  }
+  fire(event: string, payload?: any) {
+    this.handlers.get(event)?.forEach((h) => h(payload));
+  }
+  emit(event: string, payload: any, ack?: (r: any) => void) {
+    this.emitted.push([event, payload]);
+    if (ack && this.ackWith) ack(this.ackWith(payload));
+  }
+  connect() {}
+  up() {
+    this.connected = true;
+    this.fire("connect");
+  }
+  down() {
+    this.connected = false;
+    this.fire("disconnect", "transport close");
+  }
+  server(e: JobEvent) {
+    const { type, ...payload } = e;
+    this.fire(type, payload);
+  }
+}
+
+const flush = () => new Promise((r) => setTimeout(r, 0));
+
+describe("job store over a reconnecting socket", () => {
+  it("re-subscribes with its last seq after a drop and applies the replay without gaps or repeats", async () => {
+    const socket = new FakeSocket();
+    const live = new LiveConnection(socket);
+    const states: string[] = [];
+    live.onStateChange(() => states.push(live.state));
+    const store = new JobsStore(async () => live);
+    socket.ackWith = () => ({ ok: true, job: job(), last_seq: 1 });
+    socket.up();
+    store.track(job());
+    await flush();
+    expect(socket.emitted).toContainEqual(["subscribe", { job_id: "j1", after_seq: 0 }]);
+
+    for (const e of script.slice(0, 3)) socket.server(e); // started, progress, preview
+    expect(store.get("j1")!.seq).toBe(4);
+
+    socket.down(); // the connection drops; the job goes on without us
+    expect(live.state).toBe("lost");
+    socket.ackWith = () => ({
+      ok: true,
+      job: job({ status: "running", progress: 0.75, message: "second", images: [image(0)], position: null }),
+      last_seq: 6,
+    });
+    socket.up();
+    expect(states).toEqual(["connected", "lost", "connected"]);
+    const resub = socket.emitted.filter(([e]) => e === "subscribe");
+    expect(resub[resub.length - 1]).toEqual(["subscribe", { job_id: "j1", after_seq: 4 }]);
+
+    // the server replays seq 5 and 6 after the ack, then goes on live
+    for (const e of script.slice(3)) socket.server(e);
+    socket.server(script[3]!); // a duplicate delivery changes nothing
+    const v = store.get("j1")!;
+    expect(v.status).toBe("succeeded");
+    expect(v.seq).toBe(8);
+    expect(imageList(v).map((i) => i.id)).toEqual(["img0", "img1"]);
+  });
+
+  it("recovers from the snapshot when the server no longer holds the missed events", async () => {
+    const socket = new FakeSocket();
+    const live = new LiveConnection(socket);
+    const store = new JobsStore(async () => live);
+    socket.ackWith = () => ({ ok: true, job: job(), last_seq: 1 });
+    socket.up();
+    store.track(job());
+    await flush();
+    socket.down();
+    socket.ackWith = () => ({ ok: true, job: job({ status: "succeeded", images: [image(0), image(1)], progress: 1 }), last_seq: 9 });
+    socket.up(); // no replay follows: retention expired
+    const v = store.get("j1")!;
+    expect(v.status).toBe("succeeded");
+    expect(imageList(v)).toHaveLength(2);
+  });
+});

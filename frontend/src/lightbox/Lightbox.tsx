@@ -1,0 +1,214 @@
+import { useEffect, useRef, useState } from "react";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, ApiError } from "../api/client";
+import type { GalleryImage } from "../api/types";
+import type { Settings } from "../compose/draft";
+import { SafeImage } from "../common/SafeImage";
+import { removeImages, updateImages } from "../gallery/galleryData";
+
+export interface LightboxProps {
+  images: GalleryImage[];
+  index: number;
+  onIndex: (index: number) => void;
+  onClose: () => void;
+  onUseSettings: (s: Settings) => void;
+  onVariation: (s: Settings) => void;
+  onNotice: (message: string) => void;
+}
+
+function settingsOf(image: GalleryImage, metadata: Record<string, any> | null | undefined): Settings {
+  const req = (metadata?.request ?? {}) as Record<string, any>;
+  return {
+    prompt: image.prompt || req.prompt,
+    negative_prompt: image.negative_prompt || req.negative_prompt,
+    provider: image.provider ?? req.provider,
+    model: image.model ?? req.model,
+    style: image.style ?? req.style,
+    aspect_ratio: image.aspect_ratio ?? req.aspect_ratio,
+    seed: image.seed ?? req.seed ?? null,
+    steps: req.steps ?? null,
+    quality: req.quality ?? null,
+  };
+}
+
+function Param({ name, value }: { name: string; value: unknown }) {
+  if (value === null || value === undefined || value === "") return null;
+  return (
+    <>
+      <dt className="text-neutral-500">{name}</dt>
+      <dd className="break-words text-neutral-200">{String(value)}</dd>
+    </>
+  );
+}
+
+function Figure({ image, label }: { image: GalleryImage; label?: string }) {
+  return (
+    <figure className="flex h-full min-h-0 min-w-0 flex-1 flex-col items-center justify-center">
+      <SafeImage
+        src={image.url}
+        alt={image.prompt || image.path}
+        width={image.width ?? undefined}
+        height={image.height ?? undefined}
+        className="h-full min-h-0 w-full flex-1 object-contain"
+        data-testid="lightbox-image"
+      />
+      {label && <figcaption className="mt-1 text-xs text-neutral-500">{label}</figcaption>}
+    </figure>
+  );
+}
+
+export default function Lightbox({ images, index, onIndex, onClose, onUseSettings, onVariation, onNotice }: LightboxProps) {
+  const qc = useQueryClient();
+  const image = images[index];
+  const [compareWith, setCompareWith] = useState<GalleryImage | null>(null);
+  const [favorite, setFavorite] = useState<Record<string, boolean>>({});
+  const dialogRef = useRef<HTMLDivElement>(null);
+  const detail = useQuery({
+    queryKey: ["image", image?.id],
+    queryFn: () => api.image(image!.id),
+    enabled: !!image,
+    staleTime: 60_000,
+  });
+  const metadata = detail.data?.metadata as Record<string, any> | null | undefined;
+  const isFavorite = image ? (favorite[image.id] ?? !!image.favorite) : false;
+
+  const previous = useRef<HTMLElement | null>(null);
+  useEffect(() => {
+    previous.current = document.activeElement as HTMLElement | null;
+    dialogRef.current?.focus();
+    return () => previous.current?.focus?.();
+  }, []);
+
+  const go = (delta: number) => {
+    const next = index + delta;
+    if (next >= 0 && next < images.length) onIndex(next);
+  };
+
+  const toggleFavorite = async () => {
+    if (!image) return;
+    const next = !isFavorite;
+    setFavorite((f) => ({ ...f, [image.id]: next }));
+    try {
+      await api.setFavorite(image.id, next);
+      updateImages(qc, (list) => list.map((i) => (i.id === image.id ? { ...i, favorite: next } : i)));
+    } catch (e) {
+      setFavorite((f) => ({ ...f, [image.id]: !next }));
+      onNotice(e instanceof ApiError && (e.status === 404 || e.status === 405) ? "Favourites are not available on this server yet." : (e as Error).message);
+    }
+  };
+
+  const remove = async () => {
+    if (!image) return;
+    try {
+      await api.remove(image.id);
+      removeImages(qc, new Set([image.id]));
+      onNotice("Image deleted. It stays in the trash for 30 days.");
+      if (images.length <= 1) onClose();
+      else onIndex(Math.min(index, images.length - 2));
+    } catch (e) {
+      onNotice(e instanceof ApiError && (e.status === 404 || e.status === 405) ? "Deleting is not available on this server yet." : (e as Error).message);
+    }
+  };
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement) return;
+      if (e.key === "Escape") onClose();
+      else if (e.key === "ArrowRight") go(1);
+      else if (e.key === "ArrowLeft") go(-1);
+      else if (e.key === "f" || e.key === "F") void toggleFavorite();
+      else if (e.key === "Delete") void remove();
+      else return;
+      e.preventDefault();
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  });
+
+  if (!image) return null;
+  const settings = settingsOf(image, metadata);
+  const req = (metadata?.request ?? {}) as Record<string, any>;
+  const btn = "rounded-md border border-neutral-700 px-2.5 py-1 text-xs text-neutral-100 hover:border-amber-400";
+
+  return (
+    <div
+      ref={dialogRef}
+      role="dialog"
+      aria-modal="true"
+      aria-label="Image viewer"
+      tabIndex={-1}
+      className="fixed inset-0 z-50 flex flex-col bg-neutral-950 outline-none lg:flex-row"
+    >
+      <div className="relative flex min-h-0 flex-1 items-center gap-2 p-3">
+        <button type="button" onClick={() => go(-1)} disabled={index === 0} aria-label="Previous image" className="z-10 rounded-full bg-neutral-900/80 px-3 py-2 text-lg disabled:opacity-20">
+          ‹
+        </button>
+        {compareWith && <Figure image={compareWith} label="pinned" />}
+        <Figure image={image} label={compareWith ? "current" : undefined} />
+        <button type="button" onClick={() => go(1)} disabled={index >= images.length - 1} aria-label="Next image" className="z-10 rounded-full bg-neutral-900/80 px-3 py-2 text-lg disabled:opacity-20">
+          ›
+        </button>
+      </div>
+      <aside className="max-h-[45dvh] w-full shrink-0 overflow-y-auto border-t border-neutral-800 bg-neutral-950 p-4 lg:max-h-none lg:w-80 lg:border-l lg:border-t-0" aria-label="Parameters">
+        <div className="mb-3 flex items-center justify-between">
+          <span className="text-xs text-neutral-500">
+            {index + 1} / {images.length}
+          </span>
+          <button type="button" onClick={onClose} aria-label="Close viewer" className="rounded px-2 text-lg text-neutral-400 hover:text-neutral-100">
+            ×
+          </button>
+        </div>
+        <p className="mb-3 whitespace-pre-wrap text-sm text-neutral-100" data-testid="lightbox-prompt">
+          {image.prompt || <span className="text-neutral-500">No prompt recorded</span>}
+        </p>
+        <dl className="grid grid-cols-[6rem_1fr] gap-x-2 gap-y-1 text-xs">
+          <Param name="Negative" value={image.negative_prompt} />
+          <Param name="Provider" value={image.provider} />
+          <Param name="Model" value={image.model} />
+          <Param name="Style" value={image.style} />
+          <Param name="Aspect ratio" value={image.aspect_ratio} />
+          <Param name="Size" value={image.width && image.height ? `${image.width}×${image.height}` : null} />
+          <Param name="Seed" value={image.seed} />
+          <Param name="Steps" value={req.steps} />
+          <Param name="Quality" value={req.quality} />
+          <Param name="Format" value={image.format} />
+          <Param name="Created" value={new Date(image.created_at).toLocaleString()} />
+        </dl>
+        <div className="mt-4 flex flex-wrap gap-2">
+          <button type="button" className={btn} onClick={() => onUseSettings(settings)}>
+            Use these settings
+          </button>
+          <button type="button" className={btn} onClick={() => onVariation(settings)}>
+            Variation
+          </button>
+          <button
+            type="button"
+            className={btn}
+            onClick={() =>
+              navigator.clipboard
+                ?.writeText(image.prompt)
+                .then(() => onNotice("Prompt copied."))
+                .catch(() => onNotice("The browser did not allow copying."))
+            }
+          >
+            Copy prompt
+          </button>
+          <a className={btn} href={image.url} download={image.path.split("/").pop()}>
+            Download
+          </a>
+          <button type="button" className={btn} aria-pressed={isFavorite} onClick={() => void toggleFavorite()}>
+            {isFavorite ? "★ Favourite" : "☆ Favourite"}
+          </button>
+          <button type="button" className={btn} aria-pressed={!!compareWith} onClick={() => setCompareWith(compareWith ? null : image)}>
+            {compareWith ? "Stop comparing" : "Compare…"}
+          </button>
+          <button type="button" className={btn + " hover:border-red-500"} onClick={() => void remove()}>
+            Delete
+          </button>
+        </div>
+        {compareWith && <p className="mt-2 text-xs text-neutral-500">Pinned this image; use the arrows to choose the one to compare with.</p>}
+        <p className="mt-4 text-[11px] text-neutral-600">Keys: ← → browse · F favourite · Delete · Esc close</p>
+      </aside>
+    </div>
+  );
+}
