@@ -11,6 +11,7 @@ from backend.config import Settings
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.events import EventBus
+from backend.services.fallback import FallbackChain
 from backend.services.gallery import Gallery
 from backend.services.jobs import JobService
 from backend.storage.gallery_index import GalleryIndex
@@ -60,7 +61,7 @@ class Studio:
             provider_concurrency=settings.provider_concurrency,
             preview_interval=1.0 / settings.previews_per_second,
             preview_side=settings.preview_size,
-            fallback=settings.fallback,
+            fallback=FallbackChain(registry, settings.fallback),
         )
         return cls(settings, runtime, registry, gallery, bus, jobs)
 

@@ -8,29 +8,24 @@ Every state change is written to SQLite before its event goes out.
 
 from __future__ import annotations
 
-import io
 import logging
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
-from PIL import Image
-
 from backend.providers.base import Cancelled, GeneratedImage, GenerationRequest, ProviderError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.events import EventBus
+from backend.services.fallback import FallbackChain
 from backend.services.gallery import Gallery, ImageRejected, SaveContext, image_json, utc_now_iso
-from backend.services.validation import ValidationError, Warning_, renormalize_for_provider
+from backend.services.job_context import JobContext, ShiftedContext
+from backend.services.validation import Warning_
 from backend.storage.job_store import JobRecord, JobStore
 
 log = logging.getLogger(__name__)
 _DONE = object()
-PREVIEW_MAX_SIDE = 512
-#: failures after which a job moves on to the next provider of ATELIER_FALLBACK
-FALLBACK_CODES = frozenset({"provider_unavailable", "timeout", "rate_limited"})
 
 
 class JobNotFound(Exception):
@@ -43,91 +38,6 @@ class JobConflict(Exception):
 
 class _SaveFailed(Exception):
     pass
-
-
-class JobContext:
-    """The GenerationContext a provider sees. Its methods may be called from any thread."""
-
-    def __init__(
-        self, service: JobService, job_id: str, n: int, runtime: Runtime, preview_interval: float, preview_side: int
-    ) -> None:
-        self._service = service
-        self._job_id = job_id
-        self._n = n
-        self._runtime = runtime
-        self._cancelled = False
-        self._preview_interval = preview_interval
-        self._preview_side = min(preview_side, PREVIEW_MAX_SIDE)
-        self._last_preview = float("-inf")
-
-    def cancel(self) -> None:
-        self._cancelled = True
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled
-
-    def raise_if_cancelled(self) -> None:
-        if self._cancelled:
-            raise Cancelled()
-
-    def status(self, message: str) -> None:
-        self._runtime.call_soon_threadsafe(
-            self._service._on_progress, self._job_id, {"progress": None, "message": message}
-        )
-
-    def step(self, index: int, step: int, total_steps: int, message: str = "") -> None:
-        fraction = (index + min(step, total_steps) / max(total_steps, 1)) / self._n
-        payload = {
-            "progress": round(fraction, 4),
-            "index": index,
-            "step": step,
-            "total_steps": total_steps,
-            "message": message,
-        }
-        self._runtime.call_soon_threadsafe(self._service._on_progress, self._job_id, payload)
-
-    def preview(self, index: int, image: Image.Image) -> None:
-        now = time.monotonic()
-        if now - self._last_preview < self._preview_interval:
-            return  # at most a few per second: previews must not slow the work down
-        self._last_preview = now
-        small = image.copy()
-        small.thumbnail((self._preview_side, self._preview_side), Image.Resampling.BILINEAR)
-        buf = io.BytesIO()
-        small.convert("RGB").save(buf, format="JPEG", quality=70)
-        payload = {
-            "index": index,
-            "width": small.width,
-            "height": small.height,
-            "mime": "image/jpeg",
-            "data": buf.getvalue(),
-        }
-        self._runtime.call_soon_threadsafe(self._service._on_preview, self._job_id, payload)
-
-
-class _ShiftedContext:
-    """The context a fallback provider sees: its image 0 is the job's image ``offset``."""
-
-    def __init__(self, ctx: JobContext, offset: int) -> None:
-        self._ctx = ctx
-        self._offset = offset
-
-    @property
-    def cancelled(self) -> bool:
-        return self._ctx.cancelled
-
-    def raise_if_cancelled(self) -> None:
-        self._ctx.raise_if_cancelled()
-
-    def status(self, message: str) -> None:
-        self._ctx.status(message)
-
-    def step(self, index: int, step: int, total_steps: int, message: str = "") -> None:
-        self._ctx.step(index + self._offset, step, total_steps, message)
-
-    def preview(self, index: int, image: Image.Image) -> None:
-        self._ctx.preview(index + self._offset, image)
 
 
 class JobService:
@@ -143,7 +53,7 @@ class JobService:
         provider_concurrency: dict[str, int] | None = None,
         preview_interval: float = 0.25,
         preview_side: int = 384,
-        fallback: tuple[str, ...] = (),
+        fallback: FallbackChain | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -154,7 +64,7 @@ class JobService:
         self.provider_concurrency = provider_concurrency or {}
         self.preview_interval = preview_interval
         self.preview_side = preview_side
-        self.fallback = fallback
+        self.fallback = fallback if fallback is not None else FallbackChain(registry, ())
         self._lock = bus.lock  # one lock: a state change and its event are atomic
         self._active: dict[str, JobRecord] = {}
         self._requests: dict[str, GenerationRequest] = {}
@@ -308,7 +218,7 @@ class JobService:
         self.runtime.spawn(self._run, job, request, ctx)
 
     # --- running ----------------------------------------------------------------------------
-    def _images(self, request: GenerationRequest, ctx: JobContext | _ShiftedContext) -> Iterator[GeneratedImage]:
+    def _images(self, request: GenerationRequest, ctx: JobContext | ShiftedContext) -> Iterator[GeneratedImage]:
         """The provider's images, advanced in a worker thread when it is CPU-bound."""
         provider = self.registry.get(request.provider)
         if provider is None:
@@ -329,7 +239,7 @@ class JobService:
         while True:
             produced = 0
             try:
-                for generated in self._images(current, _ShiftedContext(ctx, offset) if offset else ctx):
+                for generated in self._images(current, ShiftedContext(ctx, offset) if offset else ctx):
                     produced += 1
                     if current is not request:
                         generated.index += offset
@@ -354,48 +264,25 @@ class JobService:
         done: int,
         tried: set[str],
     ) -> GenerationRequest | None:
-        """The request for the next available fallback provider, with the job told why."""
-        if error.code not in FALLBACK_CODES or not self.fallback:
+        """The request for the next fallback provider, with the job told why; None if none."""
+        switch = self.fallback.next(job, request, failed, error, done, tried)
+        if switch is None:
             return None
-        asked = next((w["requested"] for w in job.warnings if w.get("field") == "aspect_ratio"), None)
-        order = list(self.fallback)
-        start = order.index(failed.provider) + 1 if failed.provider in order else 0
-        for provider_id in order[start:]:
-            provider = self.registry.get(provider_id)
-            if provider_id in tried or provider is None or not provider.availability()[0]:
-                continue
-            try:
-                fallback, warnings = renormalize_for_provider(
-                    request, provider_id, request.n - done, self.registry, asked
-                )
-            except ValidationError:
-                continue
-            message = f"{failed.provider} failed ({error.code}); continuing on {provider_id}"
-            note = Warning_("provider", f"{message}: {error.message}", failed.provider, provider_id)
-            original = self.registry.get(request.provider)
-            costs = [
-                original.estimate_cost(request) if original and done else 0.0,
-                provider.estimate_cost(fallback),
-            ]
-            with self._lock:
-                job.warnings += [note.to_json(), *(w.to_json() for w in warnings)]
-                if None in costs:
-                    job.cost_usd = None
-                else:
-                    job.cost_usd = round(costs[0] * done / request.n + costs[1], 6)
-                job.message = message
-                self.store.save(job)
-                self.bus.publish(
-                    job.id,
-                    "job.progress",
-                    {
-                        "progress": None,
-                        "message": message,
-                        "fallback": {"from": failed.provider, "to": provider_id, "code": error.code},
-                    },
-                )
-            return fallback
-        return None
+        with self._lock:
+            job.warnings += [w.to_json() for w in switch.warnings]
+            job.cost_usd = switch.cost_usd
+            job.message = switch.message
+            self.store.save(job)
+            self.bus.publish(
+                job.id,
+                "job.progress",
+                {
+                    "progress": None,
+                    "message": switch.message,
+                    "fallback": {"from": failed.provider, "to": switch.request.provider, "code": error.code},
+                },
+            )
+        return switch.request
 
     def _run(self, job: JobRecord, request: GenerationRequest, ctx: JobContext) -> None:
         save_ctx = SaveContext(job.id, job.session, job.created_at, job.started_at)
@@ -477,7 +364,7 @@ class JobService:
         self.bus.job_finished(job.id)
 
     # --- callbacks from JobContext (on the event loop) -------------------------------
-    def _on_progress(self, job_id: str, payload: dict[str, Any]) -> None:
+    def on_progress(self, job_id: str, payload: dict[str, Any]) -> None:
         with self._lock:
             job = self._active.get(job_id)
             if job is None or job.status != "running":
@@ -486,7 +373,7 @@ class JobService:
             job.message = payload.get("message", "")
             self.bus.publish(job_id, "job.progress", payload)
 
-    def _on_preview(self, job_id: str, payload: dict[str, Any]) -> None:
+    def on_preview(self, job_id: str, payload: dict[str, Any]) -> None:
         with self._lock:
             job = self._active.get(job_id)
             if job is not None and job.status == "running":
