@@ -162,7 +162,14 @@ def _like_escape(text: str) -> str:
 class GalleryIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.db = Database(path, MIGRATIONS)
+        try:
+            self.db = Database(path, MIGRATIONS)
+        except sqlite3.DatabaseError:
+            # a corrupt cache: set it aside and rebuild from the files
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(f"{path}{suffix}"):
+                    os.replace(f"{path}{suffix}", f"{path}.corrupt{suffix}")
+            self.db = Database(path, MIGRATIONS)
         self._inode = _inode(path)
         self._counts: dict[str, int] = {}  # query key -> total, dropped on every write
 
