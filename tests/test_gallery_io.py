@@ -75,7 +75,7 @@ def test_import_copies_files_unchanged_with_their_metadata(srv):
         "swarm neon city",
     ]
     assert images[0]["seed"] == 4242 and images[1]["model"] == "dreamshaper_8"
-    for image, (_, (name, data)) in zip(images, files, strict=True):
+    for image, (_, (_name, data)) in zip(images, files, strict=True):
         assert image["path"].startswith("imported/")
         assert (srv.gallery / image["path"]).read_bytes() == data
     assert gallery_files(srv) - before == {i["path"] for i in images}
@@ -119,7 +119,9 @@ def test_upload_must_be_multipart_and_json_routes_keep_their_small_limit(srv):
     big_json = {"prompt": "x" * (1024 * 1024 + 10)}
     assert srv.post("/api/jobs", json=big_json).status_code == 413
     # a 1.5 MB upload (under the 2 MB upload limit, over the JSON limit) is accepted
-    noisy = Image.frombytes("RGB", (700, 700), bytes(range(256)) * (700 * 700 * 3 // 256) + b"\0" * (700 * 700 * 3 % 256))
+    noisy = Image.frombytes(
+        "RGB", (700, 700), bytes(range(256)) * (700 * 700 * 3 // 256) + b"\0" * (700 * 700 * 3 % 256)
+    )
     buf = io.BytesIO()
     noisy.save(buf, "PNG", compress_level=0)
     assert 1024 * 1024 < len(buf.getvalue()) < 2 * 1024 * 1024

@@ -54,7 +54,8 @@ class _Sink:
         self._pos = 0
 
     def write(self, data: bytes) -> int:
-        self._parts.append(bytes(data))
+        if data:  # an empty chunk would end a chunked HTTP response early
+            self._parts.append(bytes(data))
         self._pos += len(data)
         return len(data)
 
@@ -64,10 +65,10 @@ class _Sink:
     def flush(self) -> None:
         pass
 
-    def take(self) -> bytes:
-        data = b"".join(self._parts)
-        self._parts.clear()
-        return data
+    def take(self) -> list[bytes]:
+        """The parts written since the last call, as written: file contents are never copied."""
+        parts, self._parts = self._parts, []
+        return parts
 
 
 def export_filename(now: datetime | None = None) -> str:
@@ -105,20 +106,22 @@ class ZipExport:
                 batch.append(row)
                 size += row.size
                 if size >= BATCH_BYTES or len(batch) >= batch_files:
-                    yield self.run_blocking(self._write_batch, archive, sink, batch, writer, json_file, skipped, state)
+                    yield from self.run_blocking(
+                        self._write_batch, archive, sink, batch, writer, json_file, skipped, state
+                    )
                     batch, size, batch_files = [], 0, BATCH_FILES
             if batch:
-                yield self.run_blocking(self._write_batch, archive, sink, batch, writer, json_file, skipped, state)
+                yield from self.run_blocking(self._write_batch, archive, sink, batch, writer, json_file, skipped, state)
             json_file.write('], "skipped": ' + json.dumps(skipped) + f', "count": {state["count"]}}}')
             for name, handle in (("metadata.csv", csv_file), ("metadata.json", json_file)):
                 yield from self._add_text(archive, sink, name, handle)
             archive.close()
-            yield sink.take()
+            yield from sink.take()
         finally:
             csv_file.close()
             json_file.close()
 
-    def _write_batch(self, archive, sink, rows, writer, json_file, skipped, state) -> bytes:
+    def _write_batch(self, archive, sink, rows, writer, json_file, skipped, state) -> list[bytes]:
         for row in rows:
             try:
                 with open(self.gallery.root / row.path, "rb") as f:
@@ -146,8 +149,8 @@ class ZipExport:
         with archive.open(info, "w", force_zip64=True) as out:
             while piece := handle.read(1 << 20):
                 out.write(piece.encode("utf-8"))
-                yield sink.take()
-        yield sink.take()
+                yield from sink.take()
+        yield from sink.take()
 
 
 def selection_description(query: ImageQuery) -> dict[str, Any]:

@@ -56,7 +56,7 @@ class ThumbnailCache:
                 if im.width * im.height > 64_000_000:
                     return None
                 im.draft("RGB", (size, size))  # JPEG: decode at a reduced scale
-                im.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
+                im.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
                 if im.mode not in ("RGB", "RGBA"):
                     im = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
                 buf = io.BytesIO()

@@ -89,6 +89,7 @@ class ImageRow:
 
 
 _COLUMNS = [f for f in ImageRow.__dataclass_fields__]
+_METADATA = _COLUMNS.index("metadata")
 _INT_FILTERS = ("seed",)
 _TEXT_FILTERS = ("provider", "style", "aspect_ratio", "job_id", "session")
 
@@ -172,6 +173,7 @@ class GalleryIndex:
             self.db = Database(path, MIGRATIONS)
         self._inode = _inode(path)
         self._counts: dict[str, int] = {}  # query key -> total, dropped on every write
+        self._distinct: dict[str, set[str]] = {}  # column -> values, dropped on every write
 
     @staticmethod
     def _row(r: Any) -> ImageRow:
@@ -180,6 +182,10 @@ class GalleryIndex:
         data["favorite"] = bool(data["favorite"])
         data["metadata"] = json.loads(data["metadata"]) if data["metadata"] else None
         return ImageRow(**data)
+
+    def _forget_cached(self) -> None:
+        self._counts.clear()
+        self._distinct.clear()
 
     # --- the file under us ---------------------------------------------------------------
     def file_missing(self) -> bool:
@@ -205,7 +211,7 @@ class GalleryIndex:
                         pass
         self.db = Database(self.path, MIGRATIONS)
         self._inode = _inode(self.path)
-        self._counts.clear()
+        self._forget_cached()
         return copied
 
     # --- writes --------------------------------------------------------------------------
@@ -217,11 +223,11 @@ class GalleryIndex:
             f" ON CONFLICT(path) DO UPDATE SET {updates} RETURNING rowid"
         )
         with self.db.transaction() as conn:
-            self._counts.clear()
+            self._forget_cached()
             for row in rows:
-                data = asdict(row)
-                data["metadata"] = json.dumps(row.metadata) if row.metadata is not None else None
-                (rowid,) = conn.execute(sql, [data[c] for c in _COLUMNS]).fetchone()
+                values = [getattr(row, c) for c in _COLUMNS]  # not asdict: it deep-copies the metadata
+                values[_METADATA] = json.dumps(row.metadata) if row.metadata is not None else None
+                (rowid,) = conn.execute(sql, values).fetchone()
                 conn.execute("DELETE FROM images_fts WHERE rowid = ?", (rowid,))
                 if row.prompt or row.negative_prompt:
                     conn.execute(
@@ -231,7 +237,7 @@ class GalleryIndex:
 
     def delete_paths(self, paths: Iterable[str]) -> None:
         with self.db.transaction() as conn:
-            self._counts.clear()
+            self._forget_cached()
             for path in paths:
                 found = conn.execute("DELETE FROM images WHERE path = ? RETURNING rowid", (path,)).fetchone()
                 if found:
@@ -239,7 +245,7 @@ class GalleryIndex:
 
     def set_favorite(self, image_id: str, favorite: bool) -> None:
         with self.db.transaction() as conn:
-            self._counts.clear()
+            self._forget_cached()
             conn.execute("UPDATE images SET favorite = ? WHERE id = ?", (1 if favorite else 0, image_id))
 
     # --- reads ---------------------------------------------------------------------------
@@ -295,13 +301,17 @@ class GalleryIndex:
             where, params = query.where()
             cached = self.db.query(f"SELECT COUNT(*) FROM images{where}", params)[0][0]
             if len(self._counts) > 256:
-                self._counts.clear()
+                self._forget_cached()
             self._counts[key] = cached
         return cached
 
     def distinct(self, column: str) -> set[str]:
         assert column in ("provider", "style", "aspect_ratio")
-        return {r[0] for r in self.db.query(f"SELECT DISTINCT {column} FROM images WHERE {column} IS NOT NULL")}
+        key = f"distinct:{column}"
+        if key not in self._distinct:
+            sql = f"SELECT DISTINCT {column} FROM images WHERE {column} IS NOT NULL"
+            self._distinct[key] = {r[0] for r in self.db.query(sql)}
+        return self._distinct[key]
 
     def count(self) -> int:
         return self.total(ImageQuery())
