@@ -37,6 +37,9 @@ class Settings:
     log_level: str = "INFO"
     #: ATELIER_FALLBACK: providers, in order, that take over a job whose provider is unavailable
     fallback: tuple[str, ...] = ()
+    watch_interval_seconds: float = 2.0
+    max_upload_mb: int = 50
+    trash_days: float = 30.0
     #: the merged environment, for providers to read their own keys from
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -105,5 +108,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         preview_size=_int(env, "ATELIER_PREVIEW_SIZE", 384, 64, 512),
         log_level=(env.get("ATELIER_LOG_LEVEL", "").strip() or "INFO").upper(),
         fallback=tuple(p.strip() for p in env.get("ATELIER_FALLBACK", "").split(",") if p.strip()),
+        watch_interval_seconds=_float(env, "ATELIER_WATCH_INTERVAL_SECONDS", 2.0),
+        max_upload_mb=_int(env, "ATELIER_MAX_UPLOAD_MB", 50, 1, 4096),
+        trash_days=_float(env, "ATELIER_TRASH_DAYS", 30.0),
         env=env,
     )

@@ -11,9 +11,12 @@ from backend.config import Settings
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.events import EventBus
+from backend.services.export import ZipExport
 from backend.services.fallback import FallbackChain
 from backend.services.gallery import Gallery
+from backend.services.gallery_watch import GalleryWatcher
 from backend.services.jobs import JobService
+from backend.services.thumbnails import ThumbnailCache
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
 
@@ -31,6 +34,9 @@ class Studio:
     gallery: Gallery
     bus: EventBus
     jobs: JobService
+    thumbnails: ThumbnailCache
+    watcher: GalleryWatcher
+    export: ZipExport
 
     @classmethod
     def build(
@@ -63,18 +69,27 @@ class Studio:
             preview_side=settings.preview_size,
             fallback=FallbackChain(registry, settings.fallback),
         )
-        return cls(settings, runtime, registry, gallery, bus, jobs)
+        watcher = GalleryWatcher(
+            gallery, runtime, bus.feed, settings.watch_interval_seconds, settings.trash_days * 86400
+        )
+        thumbnails = ThumbnailCache(settings.gallery_dir)
+        export = ZipExport(gallery, runtime.run_blocking)
+        return cls(settings, runtime, registry, gallery, bus, jobs, thumbnails, watcher, export)
 
     def start(self) -> None:
-        """Bring the index in line with the folder, then resume the queue."""
+        """Bring the index in line with the folder, resume the queue, watch the folder."""
         changed, removed = self.gallery.reconcile()
+        purged = self.gallery.trash.purge(self.settings.trash_days * 86400)
         interrupted, queued = self.jobs.recover()
+        self.watcher.start()
         log.info(
-            "gallery %s: %d images (%d new or changed, %d gone); jobs: %d resumed, %d interrupted",
+            "gallery %s: %d images (%d new or changed, %d gone, %d purged from the trash); "
+            "jobs: %d resumed, %d interrupted",
             self.settings.gallery_dir,
             self.gallery.index.count(),
             len(changed),
             len(removed),
+            purged,
             queued,
             interrupted,
         )

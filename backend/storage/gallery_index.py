@@ -1,21 +1,24 @@
 """The gallery index: a SQLite cache of the gallery folder, rebuildable from the files.
 
 The folder is the truth. Each row mirrors one image file and the metadata read from it;
-``size`` and ``mtime_ns`` tell whether the file changed since it was read.
+``size`` and ``mtime_ns`` tell whether the file changed since it was read. Prompts are
+also kept in an FTS5 table (same rowid) maintained here, not by triggers, so search
+stays in step with every upsert and delete.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from backend.storage.db import Database
 
-MIGRATIONS = [
-    """
+_IMAGES_TABLE = """
     CREATE TABLE images (
         id TEXT PRIMARY KEY,
         path TEXT NOT NULL UNIQUE,
@@ -36,10 +39,27 @@ MIGRATIONS = [
         job_id TEXT,
         session TEXT,
         metadata TEXT
-    );
+    )"""
+
+MIGRATIONS = [
+    _IMAGES_TABLE
+    + """;
     CREATE INDEX images_created ON images (created_at DESC, id DESC);
     CREATE INDEX images_job ON images (job_id)
-    """
+    """,
+    # v2: favourites, content hashes (thumbnail URLs) and search. The index is a cache, so
+    # the table is rebuilt from the files rather than migrated.
+    "DROP TABLE images;"
+    + _IMAGES_TABLE.replace("metadata TEXT", "metadata TEXT, favorite INTEGER NOT NULL DEFAULT 0, content_hash TEXT")
+    + """;
+    CREATE INDEX images_created ON images (created_at, id);
+    CREATE INDEX images_job ON images (job_id, created_at, id);
+    CREATE INDEX images_session ON images (session, created_at, id);
+    CREATE INDEX images_provider ON images (provider, created_at, id);
+    CREATE INDEX images_favorite ON images (favorite, created_at, id);
+    CREATE INDEX images_seed ON images (seed);
+    CREATE VIRTUAL TABLE images_fts USING fts5(prompt, negative_prompt, tokenize='unicode61 remove_diacritics 2')
+    """,
 ]
 
 
@@ -64,46 +84,186 @@ class ImageRow:
     job_id: str | None = None
     session: str | None = None
     metadata: dict[str, Any] | None = None
+    favorite: bool = False
+    content_hash: str | None = None
 
 
 _COLUMNS = [f for f in ImageRow.__dataclass_fields__]
+_METADATA = _COLUMNS.index("metadata")
+_INT_FILTERS = ("seed",)
+_TEXT_FILTERS = ("provider", "style", "aspect_ratio", "job_id", "session")
+
+
+@dataclass
+class ImageQuery:
+    """What a listing or an export selects. ``fts`` is an already-safe FTS5 expression."""
+
+    provider: str | None = None
+    model: str | None = None  # exact
+    model_like: str | None = None  # substring, from a ``model:`` search term
+    style: str | None = None
+    aspect_ratio: str | None = None
+    job_id: str | None = None
+    session: str | None = None
+    favorite: bool | None = None
+    seed: int | None = None
+    created_from: str | None = None  # inclusive, ISO UTC like created_at
+    created_to: str | None = None  # exclusive
+    fts: str | None = None
+    text_like: str | None = None  # LIKE pattern for searches FTS cannot tokenize
+    ids: list[str] | None = None
+    newest_first: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def key(self) -> str:
+        data = asdict(self)
+        data.pop("newest_first")
+        return json.dumps(data, sort_keys=True)
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for name in _TEXT_FILTERS + _INT_FILTERS:
+            value = getattr(self, name)
+            if value is not None:
+                clauses.append(f"{name} = ?")
+                params.append(value)
+        if self.model is not None:
+            clauses.append("model = ?")
+            params.append(self.model)
+        if self.model_like is not None:
+            clauses.append("model LIKE ? ESCAPE '\\'")
+            params.append(f"%{_like_escape(self.model_like)}%")
+        if self.favorite is not None:
+            clauses.append("favorite = ?")
+            params.append(1 if self.favorite else 0)
+        if self.created_from:
+            clauses.append("created_at >= ?")
+            params.append(self.created_from)
+        if self.created_to:
+            clauses.append("created_at < ?")
+            params.append(self.created_to)
+        if self.fts:
+            clauses.append("rowid IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+            params.append(self.fts)
+        if self.text_like:
+            pattern = f"%{_like_escape(self.text_like)}%"
+            clauses.append("(prompt LIKE ? ESCAPE '\\' OR negative_prompt LIKE ? ESCAPE '\\')")
+            params += [pattern, pattern]
+        if self.ids is not None:
+            clauses.append(f"id IN ({', '.join('?' for _ in self.ids)})")
+            params += self.ids
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class GalleryIndex:
     def __init__(self, path: Path) -> None:
-        self.db = Database(path, MIGRATIONS)
+        self.path = path
+        try:
+            self.db = Database(path, MIGRATIONS)
+        except sqlite3.DatabaseError:
+            # a corrupt cache: set it aside and rebuild from the files
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(f"{path}{suffix}"):
+                    os.replace(f"{path}{suffix}", f"{path}.corrupt{suffix}")
+            self.db = Database(path, MIGRATIONS)
+        self._inode = _inode(path)
+        self._counts: dict[str, int] = {}  # query key -> total, dropped on every write
+        self._distinct: dict[str, set[str]] = {}  # column -> values, dropped on every write
 
     @staticmethod
     def _row(r: Any) -> ImageRow:
         data = dict(r)
         data["readable"] = bool(data["readable"])
+        data["favorite"] = bool(data["favorite"])
         data["metadata"] = json.loads(data["metadata"]) if data["metadata"] else None
         return ImageRow(**data)
 
+    def _forget_cached(self) -> None:
+        self._counts.clear()
+        self._distinct.clear()
+
+    # --- the file under us ---------------------------------------------------------------
+    def file_missing(self) -> bool:
+        """True when the index file was deleted or replaced while this connection is open."""
+        return _inode(self.path) != self._inode
+
+    def recreate(self) -> bool:
+        """Write the index back to its path from the open connection (which still holds
+        the deleted file), then reopen it there. Returns False when that was impossible
+        and the caller must rebuild from the files."""
+        old = self.db
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        copied = False
+        if not self.path.exists():
+            try:
+                old.execute("VACUUM INTO ?", (str(self.path),))
+                copied = True
+            except sqlite3.Error:
+                for suffix in ("", "-wal", "-shm"):
+                    try:
+                        os.unlink(str(self.path) + suffix)
+                    except OSError:
+                        pass
+        self.db = Database(self.path, MIGRATIONS)
+        self._inode = _inode(self.path)
+        self._forget_cached()
+        return copied
+
+    # --- writes --------------------------------------------------------------------------
     def upsert(self, rows: Iterable[ImageRow]) -> None:
         placeholders = ", ".join("?" for _ in _COLUMNS)
         updates = ", ".join(f"{c}=excluded.{c}" for c in _COLUMNS if c != "path")
         sql = (
             f"INSERT INTO images ({', '.join(_COLUMNS)}) VALUES ({placeholders})"
-            f" ON CONFLICT(path) DO UPDATE SET {updates}"
+            f" ON CONFLICT(path) DO UPDATE SET {updates} RETURNING rowid"
         )
         with self.db.transaction() as conn:
+            self._forget_cached()
             for row in rows:
-                data = asdict(row)
-                data["metadata"] = json.dumps(row.metadata) if row.metadata is not None else None
-                conn.execute(sql, [data[c] for c in _COLUMNS])
+                values = [getattr(row, c) for c in _COLUMNS]  # not asdict: it deep-copies the metadata
+                values[_METADATA] = json.dumps(row.metadata) if row.metadata is not None else None
+                (rowid,) = conn.execute(sql, values).fetchone()
+                conn.execute("DELETE FROM images_fts WHERE rowid = ?", (rowid,))
+                if row.prompt or row.negative_prompt:
+                    conn.execute(
+                        "INSERT INTO images_fts (rowid, prompt, negative_prompt) VALUES (?, ?, ?)",
+                        (rowid, row.prompt, row.negative_prompt),
+                    )
 
     def delete_paths(self, paths: Iterable[str]) -> None:
         with self.db.transaction() as conn:
-            conn.executemany("DELETE FROM images WHERE path=?", [(p,) for p in paths])
+            self._forget_cached()
+            for path in paths:
+                found = conn.execute("DELETE FROM images WHERE path = ? RETURNING rowid", (path,)).fetchone()
+                if found:
+                    conn.execute("DELETE FROM images_fts WHERE rowid = ?", (found[0],))
 
+    def set_favorite(self, image_id: str, favorite: bool) -> None:
+        with self.db.transaction() as conn:
+            self._forget_cached()
+            conn.execute("UPDATE images SET favorite = ? WHERE id = ?", (1 if favorite else 0, image_id))
+
+    # --- reads ---------------------------------------------------------------------------
     def fingerprints(self) -> dict[str, tuple[int, int]]:
         """path -> (size, mtime_ns) of every indexed file."""
-        return {r["path"]: (r["size"], r["mtime_ns"]) for r in self.db.query("SELECT path, size, mtime_ns FROM images")}
+        return {r[0]: (r[1], r[2]) for r in self.db.query("SELECT path, size, mtime_ns FROM images")}
 
     def get(self, image_id: str) -> ImageRow | None:
         rows = self.db.query("SELECT * FROM images WHERE id=?", (image_id,))
         return self._row(rows[0]) if rows else None
+
+    def get_many(self, ids: list[str]) -> list[ImageRow]:
+        rows: list[ImageRow] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found = self.db.query(f"SELECT * FROM images WHERE id IN ({', '.join('?' for _ in chunk)})", chunk)
+            rows += [self._row(r) for r in found]
+        return rows
 
     def by_path(self, path: str) -> ImageRow | None:
         rows = self.db.query("SELECT * FROM images WHERE path=?", (path,))
@@ -111,14 +271,54 @@ class GalleryIndex:
 
     def page(self, limit: int, before: tuple[str, str] | None = None) -> list[ImageRow]:
         """Newest first; ``before`` is the (created_at, id) of the last image already seen."""
-        if before:
-            rows = self.db.query(
-                "SELECT * FROM images WHERE (created_at, id) < (?, ?) ORDER BY created_at DESC, id DESC LIMIT ?",
-                (*before, limit),
-            )
-        else:
-            rows = self.db.query("SELECT * FROM images ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
-        return [self._row(r) for r in rows]
+        return self.select(ImageQuery(), limit, before)
+
+    def select(self, query: ImageQuery, limit: int, after: tuple[str, str] | None = None) -> list[ImageRow]:
+        """One page in ``query``'s order; ``after`` is the (created_at, id) of the last row seen."""
+        where, params = query.where()
+        if after:
+            op = "<" if query.newest_first else ">"
+            where += (" AND " if where else " WHERE ") + f"(created_at, id) {op} (?, ?)"
+            params = [*params, *after]
+        direction = "DESC" if query.newest_first else "ASC"
+        sql = f"SELECT * FROM images{where} ORDER BY created_at {direction}, id {direction} LIMIT ?"
+        return [self._row(r) for r in self.db.query(sql, [*params, limit])]
+
+    def iterate(self, query: ImageQuery, batch: int = 500) -> Iterator[ImageRow]:
+        """Every row ``query`` selects, fetched a batch at a time (constant memory)."""
+        after: tuple[str, str] | None = None
+        while True:
+            rows = self.select(query, batch, after)
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = (rows[-1].created_at, rows[-1].id)
+
+    def total(self, query: ImageQuery) -> int:
+        key = query.key()
+        cached = self._counts.get(key)
+        if cached is None:
+            where, params = query.where()
+            cached = self.db.query(f"SELECT COUNT(*) FROM images{where}", params)[0][0]
+            if len(self._counts) > 256:
+                self._forget_cached()
+            self._counts[key] = cached
+        return cached
+
+    def distinct(self, column: str) -> set[str]:
+        assert column in ("provider", "style", "aspect_ratio")
+        key = f"distinct:{column}"
+        if key not in self._distinct:
+            sql = f"SELECT DISTINCT {column} FROM images WHERE {column} IS NOT NULL"
+            self._distinct[key] = {r[0] for r in self.db.query(sql)}
+        return self._distinct[key]
 
     def count(self) -> int:
-        return self.db.query("SELECT COUNT(*) FROM images")[0][0]
+        return self.total(ImageQuery())
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None

@@ -1,31 +1,175 @@
-"""The gallery over HTTP: the listing, one image, and the files themselves."""
+"""The gallery over HTTP: listing and search, one image, favourites, trash, thumbnails
+and the files themselves."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request, send_file
+from flask import Blueprint, Response, abort, jsonify, redirect, request, send_file
 
-from backend.services.gallery import image_json
-from backend.web.context import int_arg, studio
+from backend.services.gallery import NotInTrash, image_json, thumb_url
+from backend.services.gallery_query import build_query
+from backend.services.styles import load_styles
+from backend.services.thumbnails import SIZES
+from backend.services.validation import ValidationError
+from backend.web.context import int_arg, json_body, studio
 from backend.web.errors import ApiError
 
 bp = Blueprint("images", __name__)
 
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+IMMUTABLE = "public, max-age=31536000, immutable"
+MAX_BULK = 1000
+
+
+def known_values(name: str) -> set[str]:
+    """Values a provider / style filter may take: what the studio offers or the index holds."""
+    s = studio()
+    if name == "provider":
+        return set(s.registry.ids()) | s.gallery.index.distinct("provider")
+    return set(load_styles()) | {"none"} | s.gallery.index.distinct("style")
+
+
+def listing_query(allowed: tuple[str, ...] | None = None):
+    kwargs = {"allowed": allowed} if allowed else {}
+    return build_query(request.args, known_values, **kwargs)
 
 
 @bp.get("/api/images")
 def list_images():
     limit = int_arg("limit", 50, 1, 200)
-    rows, next_cursor = studio().gallery.page(limit, request.args.get("cursor") or None)
-    return jsonify({"items": [image_json(r) for r in rows], "next_cursor": next_cursor})
+    query = listing_query()
+    gallery = studio().gallery
+    rows, next_cursor = gallery.page(limit, request.args.get("cursor") or None, query)
+    return jsonify(
+        {"items": [image_json(r) for r in rows], "next_cursor": next_cursor, "total": gallery.index.total(query)}
+    )
+
+
+def _image_or_404(image_id: str):
+    row = studio().gallery.get(image_id)
+    if row is None:
+        raise ApiError(404, "not_found", "no image with this id")
+    return row
 
 
 @bp.get("/api/images/<image_id>")
 def get_image(image_id: str):
-    row = studio().gallery.get(image_id)
+    row = _image_or_404(image_id)
+    s = studio()
+    parameters = s.runtime.run_blocking(s.gallery.parameters, row)
+    return jsonify({"image": image_json(row), "metadata": row.metadata, "parameters": parameters})
+
+
+@bp.patch("/api/images/<image_id>")
+def update_image(image_id: str):
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ValidationError("body", "the body must be a JSON object")
+    unknown = set(body) - {"favorite"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ValidationError(name, f"{name} cannot be changed; only favorite can")
+    if not isinstance(body.get("favorite"), bool):
+        raise ValidationError("favorite", "favorite must be true or false")
+    s = studio()
+    row = s.gallery.set_favorite(_image_or_404(image_id), body["favorite"])
+    image = image_json(row)
+    s.bus.feed("gallery", "gallery.updated", {"image": image})
+    return jsonify({"image": image})
+
+
+def _trash(ids: list[str]) -> tuple[list[str], list[str]]:
+    s = studio()
+    deleted, missing = [], []
+    for image_id in ids:
+        row = s.gallery.get(image_id)
+        if row is None:
+            missing.append(image_id)
+            continue
+        s.gallery.move_to_trash(row)
+        deleted.append(image_id)
+        s.bus.feed("gallery", "gallery.removed", {"id": row.id, "path": row.path, "reason": "trashed"})
+    return deleted, missing
+
+
+@bp.delete("/api/images/<image_id>")
+def delete_image(image_id: str):
+    _image_or_404(image_id)
+    deleted, _ = _trash([image_id])
+    return jsonify({"deleted": deleted, "restorable_days": studio().settings.trash_days})
+
+
+@bp.post("/api/images/delete")
+def delete_images():
+    body = json_body()
+    ids = body.get("ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise ValidationError("ids", "ids must be a non-empty list of image ids")
+    if len(ids) > MAX_BULK:
+        raise ValidationError("ids", f"at most {MAX_BULK} ids at a time")
+    deleted, missing = _trash(list(dict.fromkeys(ids)))
+    return jsonify({"deleted": deleted, "not_found": missing, "restorable_days": studio().settings.trash_days})
+
+
+@bp.post("/api/images/<image_id>/restore")
+def restore_image(image_id: str):
+    s = studio()
+    try:
+        row = s.runtime.run_blocking(s.gallery.restore_file, image_id)
+    except NotInTrash:
+        raise ApiError(404, "not_found", "no image with this id in the trash") from None
+    s.gallery.add(row)
+    image = image_json(row)
+    s.bus.feed("gallery", "gallery.added", {"image": image, "restored": True})
+    return jsonify({"image": image})
+
+
+@bp.get("/api/trash")
+def list_trash():
+    s = studio()
+    entries = s.runtime.run_blocking(s.gallery.trash.entries)
+    days = s.settings.trash_days
+    return jsonify(
+        {
+            "items": [
+                {"id": e.id, "path": e.path, "deleted_at": e.deleted_at, "purge_at": e.deleted_at + days * 86400}
+                for e in entries
+            ]
+        }
+    )
+
+
+@bp.get("/thumbs/<int:size>/<image_id>/<hash_>.webp")
+def thumbnail(size: int, image_id: str, hash_: str):
+    if size not in SIZES:
+        abort(404)
+    s = studio()
+    row = s.gallery.get(image_id)
     if row is None:
-        raise ApiError(404, "not_found", "no image with this id")
-    return jsonify({"image": image_json(row), "metadata": row.metadata})
+        abort(404)
+    if hash_ != (row.content_hash or "0"):
+        # the file changed since that URL was handed out: send the current one, uncached
+        response = redirect(thumb_url(row, size), 302)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    etag = f"{hash_}-{size}"
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        cache = s.thumbnails
+        path = cache.cached(hash_, size) if row.content_hash else None
+        if path is None and row.content_hash:
+            source = s.gallery.resolve(row.path)
+            path = s.runtime.run_blocking(cache.ensure, source, hash_, size) if source else None
+        if path is None:
+            response = Response(cache.placeholder(size), mimetype="image/webp")
+            response.headers["Cache-Control"] = "no-cache"
+            response.set_etag(etag)
+            return response
+        response = send_file(path, mimetype="image/webp", conditional=False, etag=False, max_age=None)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = IMMUTABLE
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.get("/images/<path:relpath>")

@@ -1,0 +1,106 @@
+"""Images in and out of the gallery: ZIP export, metadata parsing and import of uploads.
+
+Uploads are the only requests allowed past the 1 MB body limit of the JSON API: these
+routes raise it to ATELIER_MAX_UPLOAD_MB for their own request.
+"""
+
+from __future__ import annotations
+
+import io
+
+from flask import Blueprint, Response, jsonify, request
+from PIL import Image
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from backend.services.export import export_filename, selection_description
+from backend.services.gallery import ImageRejected, image_json, inspect_image
+from backend.services.gallery_query import FILTERS
+from backend.storage.image_params import extract_parameters
+from backend.web.api_images import listing_query
+from backend.web.context import studio
+from backend.web.errors import ApiError
+
+bp = Blueprint("gallery_io", __name__)
+
+MULTIPART_OVERHEAD = 64 * 1024
+MAX_FILES = 100
+
+
+@bp.get("/api/export.zip")
+def export_zip():
+    query = listing_query(allowed=FILTERS)
+    s = studio()
+    response = Response(s.export.stream(query, selection_description(query)), mimetype="application/zip")
+    response.headers["Content-Disposition"] = f'attachment; filename="{export_filename()}"'
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _uploads() -> list[tuple[str, bytes]]:
+    """The uploaded files (form fields ``file`` / ``files``), each checked to be a whole
+    PNG, JPEG or WebP under the limits; nothing is written here."""
+    mb = studio().settings.max_upload_mb
+    limit = mb * 1024 * 1024
+    too_large = ApiError(413, "too_large", f"uploads are limited to {mb} MB (ATELIER_MAX_UPLOAD_MB)", "file")
+    request.max_content_length = limit + MULTIPART_OVERHEAD
+    if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
+        raise too_large
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(422, "validation_error", "send the image as multipart/form-data in the field 'file'", "file")
+    try:
+        files = request.files.getlist("file") + request.files.getlist("files")
+    except RequestEntityTooLarge:
+        raise too_large from None
+    if not files:
+        raise ApiError(422, "validation_error", "no file uploaded in the field 'file'", "file")
+    if len(files) > MAX_FILES:
+        raise ApiError(422, "validation_error", f"at most {MAX_FILES} files at a time", "file")
+    uploads = []
+    for upload in files:
+        data = upload.stream.read(limit + 1)
+        if len(data) > limit:
+            raise too_large
+        uploads.append((upload.filename or "upload", data))
+    s = studio()
+    for name, data in uploads:
+        try:
+            s.runtime.run_blocking(inspect_image, data, "the upload is")
+        except ImageRejected as exc:
+            raise ApiError(422, "invalid_image", f"{name}: {exc}", "file") from None
+    return uploads
+
+
+def _parameters(data: bytes):
+    with Image.open(io.BytesIO(data)) as im:
+        return im.format, im.width, im.height, extract_parameters(im)
+
+
+@bp.post("/api/metadata/parse")
+def parse_metadata():
+    name, data = _uploads()[0]
+    fmt, width, height, parameters = studio().runtime.run_blocking(_parameters, data)
+    return jsonify(
+        {
+            "file": name,
+            "format": fmt,
+            "width": width,
+            "height": height,
+            "found": parameters is not None,
+            "parameters": parameters,
+        }
+    )
+
+
+@bp.post("/api/images/import")
+def import_images():
+    uploads = _uploads()
+    s = studio()
+    images = []
+    for name, data in uploads:
+        row = s.runtime.run_blocking(s.gallery.import_file, data, name)
+        s.gallery.add(row)
+        image = image_json(row)
+        images.append(image)
+        s.bus.feed("gallery", "gallery.added", {"image": image, "imported": True})
+    return jsonify({"images": images}), 201

@@ -1,0 +1,265 @@
+"""The folder is the truth while the studio runs: hand edits, favourites, trash, thumbnails."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import time
+
+import pytest
+from PIL import Image
+
+from tests.support.images import plain_png, png_with_text, write_atelier_image
+from tests.support.sio import EventRecorder
+
+FAST = {"ATELIER_WATCH_INTERVAL_SECONDS": "0.2"}
+
+
+@pytest.fixture
+def watched(make_server, async_mode):
+    """A running server that scans often, and a client on its gallery feed."""
+    clients = []
+
+    def start(**env):
+        server = make_server(async_mode, **{**FAST, **env})
+        client = EventRecorder(server.url).connect()
+        clients.append(client)
+        assert client.subscribe(topic="gallery")["ok"]
+        return server, client
+
+    yield start
+    for client in clients:
+        client.close()
+
+
+def wait_feed(client, event, predicate=lambda d: True, timeout=30):
+    events = client.wait_for(lambda ev: any(e == event and predicate(d) for e, d in ev), timeout)
+    return next(d for e, d in events if e == event and predicate(d))
+
+
+def listing(server, **params):
+    return server.get("/api/images", params=params).json()
+
+
+def test_hand_added_replaced_and_deleted_files_are_noticed_while_running(watched):
+    server, client = watched()
+    # added by hand: a plain photo without any generation metadata
+    folder = server.gallery / "by-hand"
+    folder.mkdir()
+    tmp = folder / ".holiday.tmp"
+    Image.new("RGB", (40, 30), "teal").save(tmp, "JPEG")
+    os.replace(tmp, folder / "holiday.jpg")
+    added = wait_feed(client, "gallery.added", lambda d: d["image"]["path"] == "by-hand/holiday.jpg")
+    image = added["image"]
+    assert image["width"] == 40 and image["readable"] and added["replaced"] is False
+    assert listing(server)["items"][0]["id"] == image["id"] or image["id"] in {
+        i["id"] for i in listing(server)["items"]
+    }
+
+    # another tool's image: indexed with what its metadata says
+    (folder / "castle.png").write_bytes(png_with_text({"parameters": "a castle\nSteps: 5, Seed: 77, Model: sd15"}))
+    castle = wait_feed(client, "gallery.added", lambda d: d["image"]["path"] == "by-hand/castle.png")["image"]
+    assert castle["prompt"] == "a castle" and castle["seed"] == 77 and castle["model"] == "sd15"
+    assert listing(server, q="castle")["total"] == 1
+
+    # replaced in place: same id, new content hash, new thumbnail URL
+    Image.new("RGB", (80, 20), "orange").save(folder / "holiday.jpg", "JPEG")
+    replaced = wait_feed(
+        client, "gallery.added", lambda d: d["image"]["path"] == "by-hand/holiday.jpg" and d["replaced"]
+    )["image"]
+    assert replaced["id"] == image["id"] and replaced["width"] == 80
+    assert replaced["thumb_url"] != image["thumb_url"]
+
+    # deleted by hand
+    (folder / "holiday.jpg").unlink()
+    removed = wait_feed(client, "gallery.removed", lambda d: d["path"] == "by-hand/holiday.jpg")
+    assert removed["id"] == image["id"]
+    assert server.get(f"/api/images/{image['id']}").status_code == 404
+    assert listing(server)["total"] == 1
+
+
+def test_a_jobs_image_is_announced_once_not_again_by_the_watcher(watched):
+    server, client = watched()
+    job = server.submit(prompt="only once", provider="instant", n=3)
+    server.wait_job(job["id"])
+    # a hand-added marker file: once the watcher reports it, it has scanned past the job's images
+    (server.gallery / "marker.png").write_bytes(plain_png())
+    wait_feed(client, "gallery.added", lambda d: d["image"]["path"] == "marker.png")
+    ids = [d["image"]["id"] for e, d in client.events if e == "gallery.added"]
+    assert len(ids) == len(set(ids)) == 4
+
+
+def test_favourites_survive_index_deletion_while_running_and_between_runs(watched):
+    server, client = watched()
+    job = server.submit(prompt="keep me", provider="instant", n=3)
+    images = server.wait_job(job["id"])["images"]
+    import requests
+
+    r = requests.patch(f"{server.url}/api/images/{images[1]['id']}", json={"favorite": True}, timeout=5)
+    assert r.status_code == 200 and r.json()["image"]["favorite"] is True
+    updated = wait_feed(client, "gallery.updated")
+    assert updated["image"]["id"] == images[1]["id"] and updated["image"]["favorite"]
+    assert [i["id"] for i in listing(server, favorite="true")["items"]] == [images[1]["id"]]
+
+    # the index file deleted while running
+    index = server.gallery / ".atelier" / "index.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(str(index) + suffix):
+            os.unlink(str(index) + suffix)
+    (server.gallery / "after-loss.png").write_bytes(plain_png())
+    wait_feed(client, "gallery.added", lambda d: d["image"]["path"] == "after-loss.png")
+    assert index.exists()
+    page = listing(server)
+    assert page["total"] == 4
+    assert {i["id"]: i["favorite"] for i in page["items"]}[images[1]["id"]] is True
+
+    # and between runs: rebuilt from the files and the favourites file
+    server.stop()
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(str(index) + suffix):
+            os.unlink(str(index) + suffix)
+    server.start()
+    page = listing(server)
+    assert page["total"] == 4
+    assert [i["id"] for i in listing(server, favorite="true")["items"]] == [images[1]["id"]]
+    assert listing(server, favorite="false")["total"] == 3
+
+
+def test_bad_favourite_requests(watched):
+    import requests
+
+    server, _ = watched()
+    job = server.submit(prompt="x", provider="instant")
+    image = server.wait_job(job["id"])["images"][0]
+    url = f"{server.url}/api/images/{image['id']}"
+    for body, field in (({"favorite": "yes"}, "favorite"), ({"prompt": "new"}, "prompt"), ({}, "favorite")):
+        r = requests.patch(url, json=body, timeout=5)
+        assert r.status_code == 422 and r.json()["error"]["field"] == field
+    assert requests.patch(f"{server.url}/api/images/nope", json={"favorite": True}, timeout=5).status_code == 404
+
+
+def test_delete_moves_to_trash_restore_brings_it_back_and_old_trash_is_purged(watched):
+    import requests
+
+    server, client = watched()
+    job = server.submit(prompt="trash me", provider="instant", n=4)
+    images = server.wait_job(job["id"])["images"]
+    first = images[0]
+    requests.patch(f"{server.url}/api/images/{first['id']}", json={"favorite": True}, timeout=5)
+    original = (server.gallery / first["path"]).read_bytes()
+
+    r = requests.delete(f"{server.url}/api/images/{first['id']}", timeout=5)
+    assert r.status_code == 200 and r.json()["deleted"] == [first["id"]]
+    assert wait_feed(client, "gallery.removed")["id"] == first["id"]
+    assert not (server.gallery / first["path"]).exists()
+    assert server.get(f"/api/images/{first['id']}").status_code == 404
+    assert listing(server)["total"] == 3
+    trash = server.get("/api/trash").json()["items"]
+    assert [t["id"] for t in trash] == [first["id"]]
+    assert trash[0]["purge_at"] - trash[0]["deleted_at"] == pytest.approx(30 * 86400)
+
+    r = server.post("/api/images/delete", json={"ids": [images[1]["id"], images[2]["id"], "nope"]})
+    assert r.status_code == 200 and r.json()["deleted"] == [images[1]["id"], images[2]["id"]]
+    assert r.json()["not_found"] == ["nope"]
+    assert listing(server)["total"] == 1
+
+    r = server.post(f"/api/images/{first['id']}/restore")
+    assert r.status_code == 200
+    restored = r.json()["image"]
+    assert restored["id"] == first["id"] and restored["path"] == first["path"] and restored["favorite"] is True
+    assert (server.gallery / first["path"]).read_bytes() == original
+    assert wait_feed(client, "gallery.added", lambda d: d.get("restored"))["image"]["id"] == first["id"]
+    assert listing(server)["total"] == 2
+    assert server.post(f"/api/images/{first['id']}/restore").status_code == 404
+
+    # the watcher never mistakes the trash for the gallery
+    (server.gallery / "marker.png").write_bytes(plain_png())
+    wait_feed(client, "gallery.added", lambda d: d["image"]["path"] == "marker.png")
+    assert listing(server)["total"] == 3
+
+    # a deletion older than the retention is purged at the next start
+    server.stop()
+    trashed = [p for p in (server.gallery / ".trash").iterdir()]
+    assert len(trashed) == 2
+    entry = trashed[0] / "entry.json"
+    data = json.loads(entry.read_text())
+    data["deleted_at"] = time.time() - 31 * 86400
+    entry.write_text(json.dumps(data))
+    server.start()
+    assert len(list((server.gallery / ".trash").iterdir())) == 1
+    assert server.post(f"/api/images/{data['id']}/restore").status_code == 404
+
+
+@pytest.mark.parametrize("body", [{}, {"ids": []}, {"ids": "abc"}, {"ids": [1, 2]}, {"ids": ["x"] * 1001}])
+def test_bad_bulk_delete_is_422(watched, body):
+    server, _ = watched()
+    r = server.post("/api/images/delete", json=body)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "ids"
+
+
+def test_thumbnails_are_webp_cached_immutable_and_remade_when_corrupt(watched):
+    import requests
+
+    server, _ = watched()
+    path = write_atelier_image(server.gallery, "thumb test", 1)
+    Image.new("RGB", (1200, 600), "purple").save(server.gallery / "wide.png")
+    (server.gallery / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    server.restart()
+    items = {i["path"]: i for i in listing(server)["items"]}
+    wide = items["wide.png"]
+
+    for key, side in (("thumb_url", 256), ("thumb_512_url", 512)):
+        r = server.get(wide[key])
+        assert r.status_code == 200 and r.headers["Content-Type"] == "image/webp"
+        assert r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        with Image.open(io.BytesIO(r.content)) as im:
+            assert im.format == "WEBP" and im.size == (side, side // 2)
+        etag = r.headers["ETag"]
+        again = server.get(wide[key], headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.headers["ETag"] == etag
+
+    # the cache entry corrupted, truncated, then deleted: remade each time, never broken
+    cache_files = list((server.gallery / ".atelier" / "thumbs" / "256").rglob("*.webp"))
+    assert len(cache_files) == 1
+    cached = cache_files[0]
+    good = cached.read_bytes()
+    for damage in (b"garbage" * 10, good[: len(good) // 2], None):
+        if damage is None:
+            cached.unlink()
+        else:
+            cached.write_bytes(damage)
+        r = server.get(wide["thumb_url"])
+        assert r.status_code == 200
+        with Image.open(io.BytesIO(r.content)) as im:
+            im.load()
+            assert im.size == (256, 128)
+        assert cached.read_bytes()[:4] == b"RIFF"
+
+    # an unreadable image gets a placeholder, not an error
+    r = server.get(items["broken.png"]["thumb_url"])
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).format == "WEBP"
+
+    # an old URL (the file changed since) redirects to the current one; unknown ones are 404
+    stale = wide["thumb_url"].rsplit("/", 1)[0] + "/0000000000000000.webp"
+    r = requests.get(server.url + stale, allow_redirects=False, timeout=5)
+    assert r.status_code == 302 and r.headers["Location"].endswith(wide["thumb_url"])
+    assert server.get(wide["thumb_url"].replace("/256/", "/300/")).status_code == 404
+    assert server.get("/thumbs/256/nope/abc.webp").status_code == 404
+    assert path.exists()
+
+
+def test_corrupt_index_file_between_runs_is_rebuilt(make_server):
+    server = make_server()
+    job = server.submit(prompt="survive", provider="instant", n=2)
+    images = server.wait_job(job["id"])["images"]
+    server.stop()
+    shutil.rmtree(server.gallery / ".atelier" / "thumbs", ignore_errors=True)
+    for suffix in ("-wal", "-shm"):
+        p = server.gallery / ".atelier" / f"index.sqlite3{suffix}"
+        if p.exists():
+            p.unlink()
+    (server.gallery / ".atelier" / "index.sqlite3").write_bytes(b"this is not a database" * 100)
+    server.start()
+    assert {i["id"] for i in listing(server)["items"]} == {i["id"] for i in images}
