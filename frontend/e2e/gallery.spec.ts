@@ -1,6 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
 import { BIG_URL } from "./env";
-import { closeGate, requireEndpoint, shot, submitViaApi, waitJob } from "./helpers";
+import { closeGate, shot, submitViaApi, waitJob } from "./helpers";
 
 test.beforeEach(() => closeGate());
 
@@ -64,12 +64,10 @@ test("drop an image on the page to reuse its parameters", async ({ page }) => {
 });
 
 test("gallery search", async ({ page }) => {
-  const probe = await page.request.get("/api/images?limit=1&q=x");
-  test.skip(!("total" in (await probe.json())), "needs search with `q` and `total` in /api/images (issue 4)");
   await makeImages(page, "a violet walrus reading");
   await makeImages(page, "an ordinary kettle");
   await page.goto("/#/gallery");
-  await page.getByLabel("Search").fill("walrus");
+  await page.getByLabel("Search", { exact: true }).fill("walrus");
   await expect(tiles(page)).toHaveCount(1);
   await expect(page.getByTestId("gallery-count")).toHaveText("1 images");
   await shot(page, "gallery-search");
@@ -78,12 +76,11 @@ test("gallery search", async ({ page }) => {
 test("favourite an image", async ({ page }) => {
   await makeImages(page, "a favourite one");
   const first = (await (await page.request.get("/api/images?limit=1")).json()).items[0];
-  await requireEndpoint(page.request, "PATCH", `/api/images/${first.id}`, "favourites");
   await page.goto("/#/gallery");
   const tile = tiles(page).first();
   await tile.hover();
-  await tile.getByRole("button", { name: "Favourite" }).click();
-  await expect(tile.getByRole("button", { name: "Unfavourite" })).toBeVisible();
+  await tile.getByRole("button", { name: "Favourite", exact: true }).click();
+  await expect(tile.getByRole("button", { name: "Unfavourite", exact: true })).toBeVisible();
   const after = (await (await page.request.get(`/api/images/${first.id}`)).json()).image;
   expect(after.favorite).toBe(true);
   await page.getByLabel("Favourites").check();
@@ -93,8 +90,6 @@ test("favourite an image", async ({ page }) => {
 test("delete an image and undo", async ({ page }) => {
   await makeImages(page, "a deletable one");
   const first = (await (await page.request.get("/api/images?limit=1")).json()).items[0];
-  const probe = await page.request.post(`/api/images/0000000000000000/restore`);
-  test.skip(probe.status() === 405 || (probe.status() === 404 && !(await probe.text()).includes("image")), "needs DELETE and restore of images (issue 4)");
   await page.goto("/#/gallery");
   const tile = page.locator(`[data-image-id="${first.id}"]`);
   await tile.hover();

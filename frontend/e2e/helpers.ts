@@ -1,4 +1,4 @@
-import { expect, type APIRequestContext, type Page, test } from "@playwright/test";
+import { expect, type APIRequestContext, type Page } from "@playwright/test";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { GATE, SCREENSHOTS } from "./env";
 
@@ -27,8 +27,3 @@ export async function waitJob(request: APIRequestContext, id: string, status = "
 }
 
 /** Skip unless the server has the endpoint (issue 4: gallery at scale). */
-export async function requireEndpoint(request: APIRequestContext, method: string, url: string, what: string) {
-  const r = await request.fetch(url, { method, data: method === "PATCH" ? { favorite: false } : undefined });
-  test.skip(r.status() === 404 || r.status() === 405, `needs ${what} (${method} ${url} answered ${r.status()}; issue 4)`);
-  return r;
-}

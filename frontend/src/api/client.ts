@@ -60,8 +60,8 @@ export interface ImageFilters {
   style?: string;
   aspect_ratio?: string;
   favorite?: boolean;
-  since?: string;
-  until?: string;
+  from?: string;
+  to?: string;
   session?: string;
 }
 

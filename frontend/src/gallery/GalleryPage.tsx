@@ -175,11 +175,11 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
         </label>
         <label className="flex items-center gap-1 text-sm text-neutral-400">
           From
-          <input type="date" aria-label="From date" value={form.since ?? ""} onChange={(e) => setFilter({ since: e.target.value || undefined })} className={select} />
+          <input type="date" aria-label="From date" value={form.from ?? ""} onChange={(e) => setFilter({ from: e.target.value || undefined })} className={select} />
         </label>
         <label className="flex items-center gap-1 text-sm text-neutral-400">
           to
-          <input type="date" aria-label="To date" value={form.until ?? ""} onChange={(e) => setFilter({ until: e.target.value || undefined })} className={select} />
+          <input type="date" aria-label="To date" value={form.to ?? ""} onChange={(e) => setFilter({ to: e.target.value || undefined })} className={select} />
         </label>
       </div>
 
