@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
+STAMP_LOCAL := $(VENV)/.installed-local
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean local
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +21,20 @@ $(STAMP_DEV): requirements.txt requirements-dev.txt | $(PY)
 	$(PIP) install -q -r requirements-dev.txt
 	touch $@ $(STAMP_RUN)
 
+# The optional local-model packages (torch CPU/GPU, diffusers): the tests need them too.
+$(STAMP_LOCAL): requirements-local.txt | $(PY)
+	$(PIP) install -q -r requirements-local.txt
+	touch $@
+
+## Install the optional local-model packages (the diffusers provider)
+local: $(STAMP_LOCAL)
+
 ## Install what is missing and start the studio (offline provider) on http://127.0.0.1:5000
 run: $(STAMP_RUN)
 	$(PY) -m backend
 
 ## Install what the tests need and run them all
-test: $(STAMP_DEV)
+test: $(STAMP_DEV) $(STAMP_LOCAL)
 	$(VENV)/bin/ruff check backend tests bench
 	$(PY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
