@@ -169,13 +169,13 @@ def test_a_folder_without_atelier_json_gets_the_models_real_size_table(models_di
     assert set(models) == {"sd-turbo", "my-finetune"}
     assert models["sd-turbo"].sizes == SD_SIZES and SD_SIZES["1:1"] == (512, 512) and SD_SIZES["16:9"] == (672, 384)
     assert models["my-finetune"].family == "ZImagePipeline" and models["my-finetune"].sizes["1:1"] == (32, 32)
-    assert p.to_json()["not_installed"][0]["download"] == "huggingface-cli download black-forest-labs/FLUX.1-schnell"
+    assert p.to_json()["not_installed"][0]["download"] == "hf download black-forest-labs/FLUX.1-schnell"
 
 
 def test_without_any_model_it_is_unavailable_and_says_how_to_get_one(tmp_path, empty_cache):
     p = DiffusersProvider({"ATELIER_DIFFUSERS_MODELS_DIR": str(tmp_path / "none"), "HF_HUB_CACHE": str(empty_cache)})
     available, reason = p.availability()
-    assert available is False and "huggingface-cli download" in reason and "ATELIER_DIFFUSERS_ALLOW_DOWNLOAD" in reason
+    assert available is False and "hf download" in reason and "ATELIER_DIFFUSERS_ALLOW_DOWNLOAD" in reason
     assert [m.id for m in p.models()] == ["flux.1-schnell", "z-image-turbo", "sd-turbo"]
     allowed = DiffusersProvider({**p.env, "ATELIER_DIFFUSERS_ALLOW_DOWNLOAD": "1"})
     assert allowed.availability() == (True, None)
@@ -305,7 +305,7 @@ def test_missing_weights_fail_clearly_without_downloading(models_dir, tmp_path, 
     with pytest.raises(ProviderError) as info:
         list(p.generate(req("sd-turbo"), Ctx()))
     assert info.value.code == "provider_unavailable" and info.value.retryable is False
-    assert "without downloading" in info.value.message and "huggingface-cli download" in info.value.message
+    assert "without downloading" in info.value.message and "hf download" in info.value.message
     assert p.loaded_model is None
 
 

@@ -212,7 +212,7 @@ class DiffusersProvider(Provider):
         if not any(m.source for m in self.models()):
             return False, (
                 f"no local model found in {self.models_dir} or the Hugging Face cache {self.hf_cache}; "
-                f"download one (e.g. `huggingface-cli download stabilityai/sd-turbo`) or set "
+                f"download one (e.g. `hf download stabilityai/sd-turbo`) or set "
                 "ATELIER_DIFFUSERS_ALLOW_DOWNLOAD=1"
             )
         return True, None
@@ -227,9 +227,7 @@ class DiffusersProvider(Provider):
         data = super().to_json()
         found = {m.repo for m in self.models() if m.source}
         data["not_installed"] = [
-            {"id": c.id, "repo": c.repo, "download": f"huggingface-cli download {c.repo}"}
-            for c in CATALOGUE
-            if c.repo not in found
+            {"id": c.id, "repo": c.repo, "download": f"hf download {c.repo}"} for c in CATALOGUE if c.repo not in found
         ]
         data["loaded_model"] = self.loaded_model
         return data
@@ -530,7 +528,7 @@ def _load_error(model: LocalModel, where: str, exc: Exception, allow_download: b
         return ProviderError(
             "provider_unavailable",
             f"{model.label} could not be loaded from {where} without downloading ({exc.__class__.__name__}: {exc}); "
-            f"download it first (`huggingface-cli download {model.repo or '<repo>'}`) or set "
+            f"download it first (`hf download {model.repo or '<repo>'}`) or set "
             "ATELIER_DIFFUSERS_ALLOW_DOWNLOAD=1",
             retryable=False,
         )
