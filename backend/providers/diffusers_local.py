@@ -491,29 +491,32 @@ def _sizes_override(raw: Any, default: dict[str, tuple[int, int]], multiple: int
             if ok:
                 sizes[ratio] = (wh[0], wh[1])
             else:
-                log.warning(
-                    "%s/atelier.json: size %r=%r ignored (a known ratio -> [w, h], multiples of %d)",
-                    folder,
-                    ratio,
-                    wh,
-                    multiple,
-                )
+                _warn_once(f"{folder}/atelier.json: size {ratio}={wh!r} ignored ([w, h], multiples of {multiple})")
     return sizes or default
 
 
 def _steps_override(raw: Any, default: StepRange, folder: Path | None) -> StepRange:
     if raw is None:
         return default
+    names = {"min": "minimum", "max": "maximum", "default": "default"}
     try:
-        steps = replace(
-            default, **{("minimum" if k == "min" else "maximum" if k == "max" else k): int(v) for k, v in raw.items()}
-        )
-    except (AttributeError, TypeError, ValueError):
+        steps = replace(default, **{names[k]: int(v) for k, v in raw.items()})
+    except (AttributeError, KeyError, TypeError, ValueError):
         steps = None
     if steps is None or not 1 <= steps.minimum <= steps.default <= steps.maximum:
-        log.warning("%s/atelier.json: steps %r ignored (min <= default <= max, all >= 1)", folder, raw)
+        _warn_once(f"{folder}/atelier.json: steps {raw!r} ignored (min <= default <= max, all >= 1)")
         return default
     return steps
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Log a problem with a model folder once, not at every rescan."""
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
 
 
 def _load_error(model: LocalModel, where: str, exc: Exception, allow_download: bool) -> ProviderError:
