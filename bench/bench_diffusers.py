@@ -177,6 +177,10 @@ def main() -> None:
         f"  atelier diffusers       : {provider_median * 1000:9.1f} ms/image  runs "
         f"{[round(t * 1000) for t in provider_times]}"
     )
+    print(
+        f"  fastest run             : bare {min(bare_times) * 1000:.1f} ms, atelier {min(provider_times) * 1000:.1f} ms"
+        " (less sensitive to other programs on a busy machine)"
+    )
     print(f"  provider overhead       : {overhead * 1000:+9.1f} ms/image ({overhead / bare_median * 100:+.1f}%)")
 
 
