@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
+STAMP_LOCAL := $(VENV)/.installed-local
 
-.PHONY: run test lint bench clean spa spa-test e2e
+.PHONY: run test lint bench clean spa spa-test e2e local
 
 # The web studio (frontend/): built when npm is here; without it the server shows a plain page.
 NPM := $(shell command -v npm 2>/dev/null)
@@ -41,6 +42,14 @@ else
 	@echo "npm not found: serving the plain page at / (install Node 20+ for the web studio)"
 endif
 
+# The optional local-model packages (torch CPU/GPU, diffusers): the tests need them too.
+$(STAMP_LOCAL): requirements-local.txt | $(PY)
+	$(PIP) install -q -r requirements-local.txt
+	touch $@
+
+## Install the optional local-model packages (the diffusers provider)
+local: $(STAMP_LOCAL)
+
 ## Install what is missing and start the studio (offline provider) on http://127.0.0.1:5000
 run: $(STAMP_RUN) spa
 	$(PY) -m backend
@@ -51,7 +60,7 @@ spa-test: $(STAMP_DEV) $(SPA_STAMP)
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 ATELIER_PYTHON=$(abspath $(PY)) npm run e2e
 
 ## Install what the tests need and run them all
-test: $(STAMP_DEV)
+test: $(STAMP_DEV) $(STAMP_LOCAL)
 	$(VENV)/bin/ruff check backend tests bench
 	$(PY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 ifdef NPM
