@@ -102,18 +102,10 @@ class EvoLinkProvider(HttpProvider):
 
     def generate(self, request: GenerationRequest, ctx: GenerationContext) -> Iterator[GeneratedImage]:
         headers = {"Authorization": f"Bearer {self.require_key()}", "Accept": "application/json"}
-        for index in range(request.n):
-            ctx.raise_if_cancelled()
-            which = f" image {index + 1} of {request.n}" if request.n > 1 else ""
-            ctx.status(f"sending request to {self.label}{which}")
-            response = self.client.request(
-                "POST",
-                f"{self.base_url()}/v1/images/generations",
-                ctx,
-                waiting=f"waiting for {self.label}{which}",
-                headers=headers,
-                json=self.body(request, index),
-            )
+        url = f"{self.base_url()}/v1/images/generations"
+        for index, response in self.post_per_image(
+            request, ctx, url, headers, lambda i: {"json": self.body(request, i)}
+        ):
             task = self.client.json(response)
             task_id = task.get("id")
             if not isinstance(task_id, str) or not task_id:

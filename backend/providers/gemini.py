@@ -99,18 +99,9 @@ class GeminiProvider(HttpProvider):
     def generate(self, request: GenerationRequest, ctx: GenerationContext) -> Iterator[GeneratedImage]:
         url = f"{self.base_url()}/{API_VERSION}/models/{request.model}:generateContent"
         headers = {"x-goog-api-key": self.require_key(), "Accept": "application/json"}
-        for index in range(request.n):
-            ctx.raise_if_cancelled()
-            which = f" image {index + 1} of {request.n}" if request.n > 1 else ""
-            ctx.status(f"sending request to {self.label}{which}")
-            response = self.client.request(
-                "POST",
-                url,
-                ctx,
-                waiting=f"waiting for {self.label}{which}",
-                headers=headers,
-                json=self.body(request, index),
-            )
+        for index, response in self.post_per_image(
+            request, ctx, url, headers, lambda i: {"json": self.body(request, i)}
+        ):
             data, metadata = self.read_answer(self.client.json(response))
             yield GeneratedImage(index=index, data=data, seed=request.seed_for(index), metadata=metadata)
 

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from backend.providers.base import GenerationContext, Provider, ProviderError
+from backend.providers.base import GenerationContext, GenerationRequest, Provider, ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -441,6 +441,26 @@ class HttpProvider(Provider):
                     base_url_var=self.base_url_var,
                 )
             return self._client
+
+    def post_per_image(
+        self,
+        request: GenerationRequest,
+        ctx: GenerationContext,
+        url: str,
+        headers: dict[str, str],
+        payload: Callable[[int], dict[str, Any]],
+    ) -> Iterator[tuple[int, requests.Response]]:
+        """One POST per image, for APIs that make one image a call: (index, response),
+        with honest status messages and a cancel check before each call. ``payload(i)``
+        gives the ``requests`` keyword arguments (``json=`` or ``files=``) of image i."""
+        for index in range(request.n):
+            ctx.raise_if_cancelled()
+            which = f" image {index + 1} of {request.n}" if request.n > 1 else ""
+            ctx.status(f"sending request to {self.label}{which}")
+            response = self.client.request(
+                "POST", url, ctx, waiting=f"waiting for {self.label}{which}", headers=headers, **payload(index)
+            )
+            yield index, response
 
     def require_key(self) -> str:
         key = self.api_key()

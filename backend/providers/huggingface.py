@@ -109,18 +109,9 @@ class HuggingFaceProvider(HttpProvider):
             raise ApiError("invalid_request", f"{request.model!r} is not a Hugging Face model id (owner/name)")
         url = f"{self.base_url()}/hf-inference/models/{request.model}"
         headers = {"Authorization": f"Bearer {self.require_key()}", "Accept": "image/png"}
-        for index in range(request.n):
-            ctx.raise_if_cancelled()
-            which = f" image {index + 1} of {request.n}" if request.n > 1 else ""
-            ctx.status(f"sending request to {self.label}{which}")
-            response = self.client.request(
-                "POST",
-                url,
-                ctx,
-                waiting=f"waiting for {self.label}{which}",
-                headers=headers,
-                json=self.body(request, index),
-            )
+        for index, response in self.post_per_image(
+            request, ctx, url, headers, lambda i: {"json": self.body(request, i)}
+        ):
             if not response.headers.get("content-type", "").startswith("image/"):
                 detail = short(response.text, 120) if response.content[:1] in (b"{", b"[") else ""
                 raise ApiError(

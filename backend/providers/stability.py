@@ -94,18 +94,9 @@ class StabilityProvider(HttpProvider):
             raise ApiError("invalid_request", f"unknown Stability model {request.model!r}")
         url = f"{self.base_url()}/v2beta/stable-image/generate/{model.route}"
         headers = {"Authorization": f"Bearer {self.require_key()}", "Accept": "image/*"}
-        for index in range(request.n):
-            ctx.raise_if_cancelled()
-            which = f" image {index + 1} of {request.n}" if request.n > 1 else ""
-            ctx.status(f"sending request to {self.label}{which}")
-            response = self.client.request(
-                "POST",
-                url,
-                ctx,
-                waiting=f"waiting for {self.label}{which}",
-                headers=headers,
-                files=self.fields(request, index),
-            )
+        for index, response in self.post_per_image(
+            request, ctx, url, headers, lambda i: {"files": self.fields(request, i)}
+        ):
             yield self.read_answer(response, index, request.seed_for(index))
 
     def read_answer(self, response: requests.Response, index: int, sent_seed: int | None) -> GeneratedImage:
