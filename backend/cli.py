@@ -27,7 +27,7 @@ def main() -> int:
 
     try:
         app, _ = create_app(settings)
-    except GalleryUnavailable as exc:
+    except (GalleryUnavailable, SettingsError) as exc:  # provider settings are read here
         print(f"atelier: {exc}", file=sys.stderr)
         return 1
     app.extensions["atelier"].start()

@@ -51,6 +51,21 @@ def load_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return {**from_file, **environ}
 
 
+def env_number(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    """A number setting at least ``minimum``; SettingsError naming it otherwise. Providers
+    read their own settings with this too, so a bad value stops the start in one line."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw} must be at least {minimum:g}")
+    return value
+
+
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int = 2**31) -> int:
     raw = env.get(name, "").strip()
     if not raw:

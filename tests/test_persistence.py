@@ -120,3 +120,12 @@ def test_bad_setting_stops_the_start_with_one_line(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "atelier: ATELIER_ASYNC_MODE='gevent'; use eventlet or threading"
+
+
+def test_bad_provider_setting_stops_the_start_with_one_line(tmp_path):
+    proc = ServerProcess(tmp_path, ATELIER_HTTP_TIMEOUT_SECONDS="soon")
+    result = subprocess.run(
+        [sys.executable, "-m", "backend"], cwd=ROOT, env=proc.env(), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "atelier: ATELIER_HTTP_TIMEOUT_SECONDS='soon' is not a number"

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 import requests
 
+from backend.config import env_number
 from backend.providers.base import GenerationContext, GenerationRequest, Provider, ProviderError
 
 log = logging.getLogger(__name__)
@@ -37,23 +38,6 @@ log = logging.getLogger(__name__)
 TRANSIENT_CODES = frozenset({"rate_limited", "provider_unavailable", "timeout"})
 BACKOFF_CAP_SECONDS = 30.0
 DETAIL_CHARS = 300
-
-
-class SettingsError(ValueError):
-    """A provider setting with a value that cannot be used; the message names it."""
-
-
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={raw} must be at least {minimum:g}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -73,15 +57,15 @@ class HttpSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> HttpSettings:
         return cls(
-            connect_timeout=_number(env, "ATELIER_HTTP_CONNECT_TIMEOUT_SECONDS", 10.0, 0.001),
-            read_timeout=_number(env, "ATELIER_HTTP_TIMEOUT_SECONDS", 180.0, 0.001),
-            retry_max_seconds=_number(env, "ATELIER_RETRY_MAX_SECONDS", 120.0),
-            max_retries=int(_number(env, "ATELIER_RETRY_ATTEMPTS", 4)),
-            backoff_seconds=_number(env, "ATELIER_RETRY_BACKOFF_SECONDS", 1.0),
-            poll_interval=_number(env, "ATELIER_POLL_INTERVAL_SECONDS", 2.0, 0.001),
-            task_timeout=_number(env, "ATELIER_TASK_TIMEOUT_SECONDS", 600.0, 0.001),
-            status_interval=_number(env, "ATELIER_STATUS_INTERVAL_SECONDS", 5.0, 0.05),
-            max_download_bytes=int(_number(env, "ATELIER_MAX_DOWNLOAD_MB", 50.0, 0.001) * 1024 * 1024),
+            connect_timeout=env_number(env, "ATELIER_HTTP_CONNECT_TIMEOUT_SECONDS", 10.0, 0.001),
+            read_timeout=env_number(env, "ATELIER_HTTP_TIMEOUT_SECONDS", 180.0, 0.001),
+            retry_max_seconds=env_number(env, "ATELIER_RETRY_MAX_SECONDS", 120.0),
+            max_retries=int(env_number(env, "ATELIER_RETRY_ATTEMPTS", 4)),
+            backoff_seconds=env_number(env, "ATELIER_RETRY_BACKOFF_SECONDS", 1.0),
+            poll_interval=env_number(env, "ATELIER_POLL_INTERVAL_SECONDS", 2.0, 0.001),
+            task_timeout=env_number(env, "ATELIER_TASK_TIMEOUT_SECONDS", 600.0, 0.001),
+            status_interval=env_number(env, "ATELIER_STATUS_INTERVAL_SECONDS", 5.0, 0.05),
+            max_download_bytes=int(env_number(env, "ATELIER_MAX_DOWNLOAD_MB", 50.0, 0.001) * 1024 * 1024),
         )
 
 
