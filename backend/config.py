@@ -13,6 +13,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from backend.scaleout_config import ScaleoutSettings, load_scaleout_settings
+
 ASYNC_MODES = ("eventlet", "threading")
 
 
@@ -37,6 +39,8 @@ class Settings:
     log_level: str = "INFO"
     #: ATELIER_FALLBACK: providers, in order, that take over a job whose provider is unavailable
     fallback: tuple[str, ...] = ()
+    #: the scale-out and remote-access settings (backend/scaleout_config.py)
+    scaleout: ScaleoutSettings = field(default_factory=lambda: ScaleoutSettings())
     #: the merged environment, for providers to read their own keys from
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -105,5 +109,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         preview_size=_int(env, "ATELIER_PREVIEW_SIZE", 384, 64, 512),
         log_level=(env.get("ATELIER_LOG_LEVEL", "").strip() or "INFO").upper(),
         fallback=tuple(p.strip() for p in env.get("ATELIER_FALLBACK", "").split(",") if p.strip()),
+        scaleout=load_scaleout_settings(env, SettingsError),
         env=env,
     )

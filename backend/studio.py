@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.config import Settings
 from backend.providers.registry import ProviderRegistry
@@ -16,6 +16,9 @@ from backend.services.gallery import Gallery
 from backend.services.jobs import JobService
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
+
+if TYPE_CHECKING:
+    from backend.services.job_queue import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,9 @@ class Studio:
     gallery: Gallery
     bus: EventBus
     jobs: JobService
+    #: set when ATELIER_REDIS_URL is: the RQ queues and the keys shared with workers
+    queue: JobQueue | None = None
+    worker_secret: str | None = None
 
     @classmethod
     def build(
@@ -40,7 +46,13 @@ class Studio:
         emit: Callable[[str, dict[str, Any], str], None],
         join: Callable[[str, str], None],
         leave: Callable[[str, str], None],
+        deliver: Callable[[str, dict[str, Any], str], None] | None = None,
     ) -> Studio:
+        if settings.scaleout.distributed:
+            from backend.distributed import build_distributed_studio
+
+            assert deliver is not None
+            return build_distributed_studio(cls, settings, runtime, emit, join, leave, deliver)
         Gallery.prepare_folder(settings.gallery_dir)
         registry = ProviderRegistry.discover(settings.env, settings.provider_modules)
         gallery = Gallery(settings.gallery_dir, GalleryIndex(settings.gallery_dir / INDEX_FILE))
@@ -69,6 +81,8 @@ class Studio:
         """Bring the index in line with the folder, then resume the queue."""
         changed, removed = self.gallery.reconcile()
         interrupted, queued = self.jobs.recover()
+        if self.queue is not None:
+            self.runtime.spawn(self.jobs.run_reaper)  # type: ignore[attr-defined]
         log.info(
             "gallery %s: %d images (%d new or changed, %d gone); jobs: %d resumed, %d interrupted",
             self.settings.gallery_dir,
