@@ -183,3 +183,29 @@ def test_redis_lost_and_back(cluster):
         assert cluster.b.wait_job(job["id"], timeout=120)["status"] == "succeeded"
     after = cluster.b.submit(prompt="after Redis came back", provider="instant")
     assert cluster.a.wait_job(after["id"], timeout=60)["status"] == "succeeded"
+
+
+def test_unreachable_redis_at_start_is_one_line_naming_the_url(tmp_path):
+    from tests.support.server import free_port
+
+    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    server = ServerProcess(tmp_path, "threading", ATELIER_REDIS_URL=url)
+    server.start(wait=False)
+    assert server.proc.wait(60) == 1
+    out = server.output().strip().splitlines()
+    assert len(out) == 1 and "cannot reach Redis at" in out[0] and url.split("@")[1] in out[0]
+    assert "hunter2" not in server.output(), "the password never reaches a message"
+
+    worker = WorkerProcess(tmp_path, "w", url, server.url, "instant")
+    rc, output = worker.run_to_exit()
+    assert rc == 1 and "cannot reach Redis at" in output and "hunter2" not in output
+
+
+def test_a_worker_asked_for_a_provider_it_lacks_says_so_at_start(tmp_path):
+    worker = WorkerProcess(tmp_path, "w", "redis://127.0.0.1:1/0", "http://127.0.0.1:1", "instant,diffusers")
+    rc, output = worker.run_to_exit()
+    assert rc == 2
+    assert "no provider 'diffusers'" in output and "instant" in output
+    worker = WorkerProcess(tmp_path, "w2", "redis://127.0.0.1:1/0", "http://127.0.0.1:1", "keyless")
+    rc, output = worker.run_to_exit()
+    assert rc == 2 and "keyless" in output and "KEYLESS_API_KEY" in output
