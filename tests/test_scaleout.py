@@ -7,10 +7,12 @@ nothing but Redis and a web server's address.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from tests.support.redis_server import RedisServer, require_redis_server
-from tests.support.server import ServerProcess
+from tests.support.server import ROOT, ServerProcess
 from tests.support.sio import EventRecorder
 from tests.support.worker import WorkerProcess
 
@@ -209,3 +211,24 @@ def test_a_worker_asked_for_a_provider_it_lacks_says_so_at_start(tmp_path):
     worker = WorkerProcess(tmp_path, "w2", "redis://127.0.0.1:1/0", "http://127.0.0.1:1", "keyless")
     rc, output = worker.run_to_exit()
     assert rc == 2 and "keyless" in output and "KEYLESS_API_KEY" in output
+
+
+def test_the_plain_rq_worker_command_runs_jobs_too(tmp_path):
+    import os
+    import subprocess
+
+    require_redis_server()
+    redis = RedisServer(tmp_path).start()
+    server = ServerProcess(tmp_path, "threading", ATELIER_REDIS_URL=redis.url).start()
+    try:
+        job = server.submit(prompt="run by rq worker", provider="instant", n=2)
+        worker = WorkerProcess(tmp_path, "rq", redis.url, server.url, "instant")
+        rq = os.path.join(os.path.dirname(sys.executable), "rq")
+        cmd = [rq, "worker", "-w", "rq.worker.SimpleWorker", "--url", redis.url, "--burst", "atelier:instant"]
+        done = subprocess.run(cmd, cwd=ROOT, env=worker.env(), capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        finished = server.wait_job(job["id"])
+        assert finished["status"] == "succeeded" and len(finished["images"]) == 2
+    finally:
+        server.stop()
+        redis.stop()
