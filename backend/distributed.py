@@ -11,16 +11,11 @@ from typing import TYPE_CHECKING, Any
 from redis import Redis
 from redis.exceptions import RedisError
 
-from backend.config import Settings
-from backend.providers.registry import ProviderRegistry
-from backend.runtime import Runtime
 from backend.scaleout_config import redact_url
 from backend.services.fallback import FallbackChain
-from backend.services.gallery import Gallery
 from backend.services.job_queue import JobQueue
 from backend.services.redis_events import RedisEventBus, RedisEventLog
 from backend.services.remote_jobs import RemoteJobService
-from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
 
 if TYPE_CHECKING:
@@ -42,24 +37,19 @@ def connect_redis(url: str, timeout: float = 5.0) -> Redis:
     return client
 
 
-def build_distributed_studio(
-    studio_cls: type[Studio],
-    settings: Settings,
-    runtime: Runtime,
+def make_distributed(
+    studio: Studio,
+    store: JobStore,
     emit: Callable[[str, dict[str, Any], str], None],
     join: Callable[[str, str], None],
     leave: Callable[[str, str], None],
     deliver: Callable[[str, dict[str, Any], str], None],
-) -> Studio:
-    from backend.studio import INDEX_FILE, JOBS_FILE
-
+) -> None:
+    """Swap the studio's event bus and job service for their Redis-backed forms."""
+    settings = studio.settings
     scale = settings.scaleout
     assert scale.redis_url
     redis = connect_redis(scale.redis_url)
-    Gallery.prepare_folder(settings.gallery_dir)
-    registry = ProviderRegistry.discover(settings.env, settings.provider_modules)
-    gallery = Gallery(settings.gallery_dir, GalleryIndex(settings.gallery_dir / INDEX_FILE))
-    store = JobStore(settings.data_dir / JOBS_FILE)
 
     def load_last_seq(job_id: str) -> int:
         job = store.get(job_id)
@@ -68,24 +58,17 @@ def build_distributed_studio(
     log = RedisEventLog(redis, settings.event_retention_seconds)
     bus = RedisEventBus(log, emit, join, leave, deliver, load_last_seq, store.set_last_seq)
     queue = JobQueue(redis, scale.heartbeat_seconds, scale.job_timeout_seconds)
-    jobs = RemoteJobService(
+    studio.bus = bus  # type: ignore[assignment]
+    studio.jobs = RemoteJobService(
         store,
-        registry,
-        gallery,
+        studio.registry,
+        studio.gallery,
         bus,  # type: ignore[arg-type]
-        runtime,
+        studio.runtime,
         queue=queue,
         preview_interval=1.0 / settings.previews_per_second,
         preview_side=settings.preview_size,
-        fallback=FallbackChain(registry, settings.fallback),
+        fallback=FallbackChain(studio.registry, settings.fallback),
     )
-    return studio_cls(
-        settings,
-        runtime,
-        registry,
-        gallery,
-        bus,  # type: ignore[arg-type]
-        jobs,
-        queue=queue,
-        worker_secret=queue.worker_secret(scale.worker_secret),
-    )
+    studio.queue = queue
+    studio.worker_secret = queue.worker_secret(scale.worker_secret)

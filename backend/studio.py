@@ -48,11 +48,6 @@ class Studio:
         leave: Callable[[str, str], None],
         deliver: Callable[[str, dict[str, Any], str], None] | None = None,
     ) -> Studio:
-        if settings.scaleout.distributed:
-            from backend.distributed import build_distributed_studio
-
-            assert deliver is not None
-            return build_distributed_studio(cls, settings, runtime, emit, join, leave, deliver)
         Gallery.prepare_folder(settings.gallery_dir)
         registry = ProviderRegistry.discover(settings.env, settings.provider_modules)
         gallery = Gallery(settings.gallery_dir, GalleryIndex(settings.gallery_dir / INDEX_FILE))
@@ -75,7 +70,13 @@ class Studio:
             preview_side=settings.preview_size,
             fallback=FallbackChain(registry, settings.fallback),
         )
-        return cls(settings, runtime, registry, gallery, bus, jobs)
+        studio = cls(settings, runtime, registry, gallery, bus, jobs)
+        if settings.scaleout.distributed:  # ATELIER_REDIS_URL: jobs and events go through Redis
+            from backend.distributed import make_distributed
+
+            assert deliver is not None
+            make_distributed(studio, store, emit, join, leave, deliver)
+        return studio
 
     def start(self) -> None:
         """Bring the index in line with the folder, then resume the queue."""
