@@ -8,9 +8,12 @@ from flask_socketio import SocketIO
 from backend.config import Settings, load_settings
 from backend.runtime import make_runtime
 from backend.studio import Studio
-from backend.web import api_gallery_io, api_images, api_jobs, api_meta, pages
+from backend.web import api_gallery_io, api_images, api_internal, api_jobs, api_meta, pages
 from backend.web.errors import register_error_handlers
+from backend.web.security import install_security, origin_policy, wrap_wsgi
+from backend.web.socket_auth import register_socket_auth
 from backend.web.socket_handlers import register_socket_handlers
+from backend.web.socket_queue import JobAwareRedisManager
 
 MAX_REQUEST_BYTES = 1 * 1024 * 1024  # JSON bodies; uploads get their own limit
 
@@ -21,8 +24,17 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.merge_slashes = False  # "/images//etc/passwd" is a 404, not a redirect
+    scale = settings.scaleout
+    origins = origin_policy(scale)
+    queue_manager = JobAwareRedisManager(scale.redis_url) if scale.redis_url else None
     # async_mode always explicit: with eventlet installed SocketIO would pick it even unpatched
-    socketio = SocketIO(app, async_mode=settings.async_mode, max_http_buffer_size=MAX_REQUEST_BYTES)
+    socketio = SocketIO(
+        app,
+        async_mode=settings.async_mode,
+        max_http_buffer_size=MAX_REQUEST_BYTES,
+        cors_allowed_origins=origins.allows,
+        **({"client_manager": queue_manager} if queue_manager else {}),
+    )
     runtime = make_runtime(settings.async_mode, socketio.start_background_task, socketio.sleep)
 
     def emit(event: str, payload: dict, room: str) -> None:
@@ -34,10 +46,16 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
     def leave(sid: str, room: str) -> None:
         socketio.server.leave_room(sid, room, namespace="/")
 
-    studio = Studio.build(settings, runtime, emit, join, leave)
+    deliver = queue_manager.deliver if queue_manager else None
+    studio = Studio.build(settings, runtime, emit, join, leave, deliver)
+    if queue_manager is not None:
+        queue_manager.on_job_event = studio.bus.on_live  # type: ignore[attr-defined]
     app.extensions["atelier"] = studio
-    for blueprint in (api_meta.bp, api_jobs.bp, api_images.bp, api_gallery_io.bp, pages.bp):
+    install_security(app, scale, origins)
+    for blueprint in (api_meta.bp, api_jobs.bp, api_images.bp, api_gallery_io.bp, pages.bp, api_internal.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     register_socket_handlers(socketio, studio)
+    register_socket_auth(socketio, app.extensions["atelier_token"], studio)
+    wrap_wsgi(app, scale, origins)
     return app, socketio

@@ -5,7 +5,19 @@ from __future__ import annotations
 import logging
 import sys
 
-from backend.config import SettingsError, load_settings
+from backend.config import Settings, SettingsError, load_settings
+from backend.scaleout_config import is_loopback_host
+
+
+def open_bind_refusal(settings: Settings) -> str | None:
+    """Why the server must not start: reachable from other machines with no token."""
+    scale = settings.scaleout
+    if is_loopback_host(settings.host) or scale.token or scale.allow_open:
+        return None
+    return (
+        f"refusing to listen on {settings.host} without ATELIER_TOKEN: anyone who can reach this address "
+        "could use the studio; set ATELIER_TOKEN, or ATELIER_ALLOW_OPEN=1 if that is what you mean"
+    )
 
 
 def main() -> int:
@@ -13,6 +25,10 @@ def main() -> int:
         settings = load_settings()
     except SettingsError as exc:
         print(f"atelier: {exc}", file=sys.stderr)
+        return 2
+    refusal = open_bind_refusal(settings)
+    if refusal:
+        print(f"atelier: {refusal}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=getattr(logging, settings.log_level, logging.INFO),
@@ -22,19 +38,20 @@ def main() -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     from backend.app import create_app
+    from backend.distributed import RedisUnreachable
     from backend.server import serve
     from backend.services.gallery import GalleryUnavailable
 
     try:
         app, _ = create_app(settings)
-    except (GalleryUnavailable, SettingsError) as exc:  # provider settings are read here
+    except (GalleryUnavailable, SettingsError, RedisUnreachable) as exc:  # provider settings are read here
         print(f"atelier: {exc}", file=sys.stderr)
         return 1
     app.extensions["atelier"].start()
 
     def ready(port: int) -> None:
         print(
-            f"Atelier is running at http://{settings.host}:{port} "
+            f"Atelier is running at http://{settings.host}:{port}{settings.scaleout.base_path}/ "
             f"(default provider: {settings.default_provider}, {settings.async_mode} mode)",
             flush=True,
         )

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from backend.scaleout_config import ScaleoutSettings, load_scaleout_settings
+
 ASYNC_MODES = ("eventlet", "threading")
 
 
@@ -40,6 +42,8 @@ class Settings:
     watch_interval_seconds: float = 2.0
     max_upload_mb: int = 50
     trash_days: float = 30.0
+    #: the scale-out and remote-access settings (backend/scaleout_config.py)
+    scaleout: ScaleoutSettings = field(default_factory=lambda: ScaleoutSettings())
     #: the merged environment, for providers to read their own keys from
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -126,5 +130,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         watch_interval_seconds=_float(env, "ATELIER_WATCH_INTERVAL_SECONDS", 2.0),
         max_upload_mb=_int(env, "ATELIER_MAX_UPLOAD_MB", 50, 1, 4096),
         trash_days=_float(env, "ATELIER_TRASH_DAYS", 30.0),
+        scaleout=load_scaleout_settings(env, SettingsError),
         env=env,
     )

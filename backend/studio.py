@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from backend.config import Settings
 from backend.providers.registry import ProviderRegistry
@@ -19,6 +19,9 @@ from backend.services.jobs import JobService
 from backend.services.thumbnails import ThumbnailCache
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
+
+if TYPE_CHECKING:
+    from backend.services.job_queue import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +38,12 @@ class Studio:
     bus: EventBus
     jobs: JobService
     thumbnails: ThumbnailCache
-    watcher: GalleryWatcher
     export: ZipExport
+    #: set when ATELIER_REDIS_URL is: the RQ queues and the keys shared with workers
+    queue: JobQueue | None = None
+    worker_secret: str | None = None
+    #: built last, so that it feeds the event bus the studio ends up with
+    watcher: GalleryWatcher = field(init=False)
 
     @classmethod
     def build(
@@ -46,6 +53,7 @@ class Studio:
         emit: Callable[[str, dict[str, Any], str], None],
         join: Callable[[str, str], None],
         leave: Callable[[str, str], None],
+        deliver: Callable[[str, dict[str, Any], str], None] | None = None,
     ) -> Studio:
         Gallery.prepare_folder(settings.gallery_dir)
         registry = ProviderRegistry.discover(settings.env, settings.provider_modules)
@@ -69,12 +77,18 @@ class Studio:
             preview_side=settings.preview_size,
             fallback=FallbackChain(registry, settings.fallback),
         )
-        watcher = GalleryWatcher(
-            gallery, runtime, bus.feed, settings.watch_interval_seconds, settings.trash_days * 86400
-        )
         thumbnails = ThumbnailCache(settings.gallery_dir)
         export = ZipExport(gallery, runtime.run_blocking)
-        return cls(settings, runtime, registry, gallery, bus, jobs, thumbnails, watcher, export)
+        studio = cls(settings, runtime, registry, gallery, bus, jobs, thumbnails, export)
+        if settings.scaleout.distributed:  # ATELIER_REDIS_URL: jobs and events go through Redis
+            from backend.distributed import make_distributed
+
+            assert deliver is not None
+            make_distributed(studio, store, emit, join, leave, deliver)
+        studio.watcher = GalleryWatcher(
+            gallery, runtime, studio.bus.feed, settings.watch_interval_seconds, settings.trash_days * 86400
+        )
+        return studio
 
     def start(self) -> None:
         """Bring the index in line with the folder, resume the queue, watch the folder."""
@@ -82,6 +96,8 @@ class Studio:
         purged = self.gallery.trash.purge(self.settings.trash_days * 86400)
         interrupted, queued = self.jobs.recover()
         self.watcher.start()
+        if self.queue is not None:
+            self.runtime.spawn(self.jobs.run_reaper)  # type: ignore[attr-defined]
         log.info(
             "gallery %s: %d images (%d new or changed, %d gone, %d purged from the trash); "
             "jobs: %d resumed, %d interrupted",

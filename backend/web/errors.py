@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from backend.services.gallery import InvalidCursor
 from backend.services.jobs import JobConflict, JobNotFound
+from backend.services.remote_jobs import QueueUnavailable
 from backend.services.validation import ValidationError
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(JobConflict)
     def _job_conflict(e: JobConflict):
         return error_response(409, "conflict", str(e))
+
+    @app.errorhandler(QueueUnavailable)
+    def _queue_down(e: QueueUnavailable):
+        response, status = error_response(503, "queue_unavailable", str(e))
+        response.headers["Retry-After"] = "5"
+        return response, status
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):

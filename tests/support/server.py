@@ -35,7 +35,7 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.port}{self.extra_env.get('ATELIER_BASE_PATH', '')}"
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
@@ -68,7 +68,8 @@ class ServerProcess:
             if self.proc and self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
             try:
-                if requests.get(self.url + "/api/health", timeout=1).ok:
+                # 401: up, behind ATELIER_TOKEN
+                if requests.get(self.url + "/api/health", timeout=1).status_code in (200, 401):
                     return
             except requests.ConnectionError:
                 pass

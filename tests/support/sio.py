@@ -16,8 +16,16 @@ import socketio
 
 
 class EventRecorder:
-    def __init__(self, url: str, transports: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        transports: list[str] | None = None,
+        auth: dict | None = None,
+        headers: dict | None = None,
+        socketio_path: str = "socket.io",
+    ) -> None:
         self.url = url
+        self.auth, self.headers, self.socketio_path = auth, headers or {}, socketio_path
         self.transports = transports or ["websocket"]
         self.events: list[tuple[str, Any]] = []  # (name, payload), acks recorded as ("ack", ...)
         self._cond = threading.Condition()
@@ -36,7 +44,16 @@ class EventRecorder:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def connect(self) -> EventRecorder:
-        self._run(self.client.connect(self.url, transports=self.transports, wait_timeout=10))
+        self._run(
+            self.client.connect(
+                self.url,
+                transports=self.transports,
+                wait_timeout=10,
+                auth=self.auth,
+                headers=self.headers,
+                socketio_path=self.socketio_path,
+            )
+        )
         return self
 
     def disconnect(self) -> None:

@@ -10,6 +10,7 @@ import type {
   ServerWarning,
   Style,
 } from "./types";
+import { askForToken, authHeaders, getToken } from "./auth";
 
 export class ApiError extends Error {
   constructor(
@@ -24,13 +25,19 @@ export class ApiError extends Error {
 
 async function request<T>(method: string, url: string, body?: unknown, init?: RequestInit): Promise<T> {
   let response: Response;
-  try {
-    response = await fetch(url, {
+  const send = () =>
+    fetch(url, {
       method,
-      headers: body !== undefined && !(body instanceof FormData) ? { "Content-Type": "application/json" } : undefined,
+      headers: {
+        ...(body !== undefined && !(body instanceof FormData) ? { "Content-Type": "application/json" } : {}),
+        ...authHeaders(),
+      },
       body: body === undefined ? undefined : body instanceof FormData ? body : JSON.stringify(body),
       ...init,
     });
+  try {
+    response = await send();
+    if (response.status === 401 && (await askForToken(getToken() !== null))) response = await send();
   } catch {
     throw new ApiError(0, "network", "The server cannot be reached. Is Atelier running?");
   }

@@ -3,6 +3,7 @@
 // gallery and queue feeds, and the connection state for the "connection lost" banner.
 import type { Job, JobEvent } from "./types";
 import { JOB_EVENT_NAMES } from "./types";
+import { askForToken, getToken } from "./auth";
 
 /** The part of a socket.io-client Socket this module uses (a fake one in tests). */
 export interface SocketLike {
@@ -121,6 +122,14 @@ export async function liveConnection(): Promise<LiveConnection> {
       transports: ["websocket", "polling"],
       reconnectionDelay: 500,
       reconnectionDelayMax: 4000,
+      // read on every attempt, so a token entered after a refusal is used at once
+      auth: (cb: (data: object) => void) => cb(getToken() ? { token: getToken() } : {}),
+    });
+    socket.on("connect_error", (err: Error) => {
+      if (err.message !== "unauthorized") return;
+      askForToken(getToken() !== null).then((token) => {
+        if (token) socket.connect();
+      });
     });
     shared = new LiveConnection(socket as unknown as SocketLike);
     // e2e tests drop the socket on purpose to check reconnects

@@ -173,7 +173,8 @@ export type JobEvent =
   | ({ type: "job.image"; index: number; image: GalleryImage } & JobEventBase)
   | ({ type: "job.succeeded"; images: GalleryImage[] } & JobEventBase)
   | ({ type: "job.failed"; error: JobError } & JobEventBase)
-  | ({ type: "job.cancelled" } & JobEventBase);
+  | ({ type: "job.cancelled" } & JobEventBase)
+  | ({ type: "job.interrupted"; error: JobError } & JobEventBase);
 
 export const JOB_EVENT_NAMES = [
   "job.queued",
@@ -184,4 +185,5 @@ export const JOB_EVENT_NAMES = [
   "job.succeeded",
   "job.failed",
   "job.cancelled",
+  "job.interrupted",
 ] as const;

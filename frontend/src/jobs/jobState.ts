@@ -102,6 +102,15 @@ export function applyEvent(view: JobView, event: JobEvent): JobView {
       return { ...v, status: "failed", error: event.error, message: event.error.message, finishedAt: at, position: null };
     case "job.cancelled":
       return { ...v, status: "cancelled", message: "cancelled", finishedAt: at, position: null };
+    case "job.interrupted":
+      return {
+        ...v,
+        status: "interrupted",
+        error: event.error,
+        message: event.error.message,
+        finishedAt: at,
+        position: null,
+      };
   }
 }
 

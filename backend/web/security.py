@@ -1,0 +1,251 @@
+"""Safe remote access: token, origins, security headers, rate limit, proxies, sub-path.
+
+Most of it is WSGI middleware around the whole app, so Socket.IO's own HTTP requests
+(which never reach Flask's request hooks) get the same origin check and headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import threading
+import time
+import urllib.parse
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from backend.scaleout_config import ScaleoutSettings, is_loopback_host
+
+COOKIE = "atelier_auth"
+#: reachable without the token: the app shell (it asks for the token) and a bare health check
+PUBLIC_PATHS = ("/", "/healthz", "/favicon.ico")
+PUBLIC_PREFIXES = ("/assets/",)
+#: workers authenticate with the worker secret instead
+INTERNAL_PREFIX = "/internal/"
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = [
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+]
+
+
+def _json_error(status: str, code: str, message: str, headers: list[tuple[str, str]] | None = None):
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    return status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *(headers or [])], body
+
+
+class OriginPolicy:
+    """Which pages may call the API and open the socket from another origin."""
+
+    def __init__(self, allowed: tuple[str, ...]) -> None:
+        self.allowed = allowed
+
+    def allows(self, origin: str | None, environ: dict[str, Any]) -> bool:
+        if not origin:
+            return True  # not a browser's cross-origin request (curl, workers, same-origin GET)
+        if "*" in self.allowed or origin.rstrip("/") in self.allowed:
+            return True
+        host = environ.get("HTTP_HOST", "")
+        if origin == f"{environ.get('wsgi.url_scheme', 'http')}://{host}":
+            return True  # same origin
+        if self.allowed:
+            return False
+        parsed = urllib.parse.urlsplit(origin)
+        return parsed.scheme in ("http", "https") and is_loopback_host(parsed.hostname or "")
+
+    def cross_origin(self, origin: str | None, environ: dict[str, Any]) -> bool:
+        return bool(origin) and origin != f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+
+
+class EdgeMiddleware:
+    """Proxy headers, the sub-path, the origin check, CORS and security headers."""
+
+    def __init__(self, app: Callable, settings: ScaleoutSettings, origins: OriginPolicy) -> None:
+        self.app = app
+        self.base = settings.base_path
+        self.origins = origins
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if self.base:
+            path = environ.get("PATH_INFO", "")
+            if path != self.base and not path.startswith(self.base + "/"):
+                return self._plain(start_response, *_json_error("404 NOT FOUND", "not_found", "not found"))
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + self.base
+            environ["PATH_INFO"] = path[len(self.base) :] or "/"
+        origin = environ.get("HTTP_ORIGIN")
+        path = environ.get("PATH_INFO", "")
+        guarded = path.startswith(("/api/", "/socket.io/", "/images/"))
+        if guarded and not self.origins.allows(origin, environ):
+            return self._plain(
+                start_response, *_json_error("403 FORBIDDEN", "forbidden_origin", "this origin is not allowed")
+            )
+        cors: list[tuple[str, str]] = []
+        if path.startswith(("/api/", "/images/")) and self.origins.cross_origin(origin, environ):
+            cors = [
+                ("Access-Control-Allow-Origin", origin),
+                ("Access-Control-Allow-Credentials", "true"),
+                ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+                ("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS"),
+                ("Vary", "Origin"),
+            ]
+            if environ.get("REQUEST_METHOD") == "OPTIONS":
+                return self._plain(start_response, "204 NO CONTENT", cors, b"")
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+            present = {name.lower() for name, _ in headers}
+            headers = list(headers) + [(n, v) for n, v in SECURITY_HEADERS + cors if n.lower() not in present]
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return self.app(environ, start)
+
+    def _plain(self, start_response: Callable, status: str, headers: list[tuple[str, str]], body: bytes):
+        start_response(status, headers + SECURITY_HEADERS)
+        return [body]
+
+
+class RateLimiter:
+    """At most ``count`` submissions per ``seconds`` per client, in this process."""
+
+    def __init__(self, count: int, seconds: int) -> None:
+        self.count, self.seconds = count, seconds
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, client: str) -> int | None:
+        """None if allowed (and counted), else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.setdefault(client, deque())
+            while hits and hits[0] <= now - self.seconds:
+                hits.popleft()
+            if len(hits) >= self.count:
+                return max(1, math.ceil(hits[0] + self.seconds - now))
+            hits.append(now)
+            if len(self._hits) > 10_000:  # forget idle clients
+                for key in [k for k, v in self._hits.items() if not v]:
+                    del self._hits[key]
+            return None
+
+
+class TokenCheck:
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+        # the cookie holds a digest, never the token itself
+        self.cookie_value = hmac.new(self._token, b"atelier-browser-session", hashlib.sha256).hexdigest()
+
+    def valid_token(self, candidate: Any) -> bool:
+        return isinstance(candidate, str) and hmac.compare_digest(candidate.encode(), self._token)
+
+    def valid_cookie(self, candidate: str | None) -> bool:
+        return bool(candidate) and hmac.compare_digest(candidate.encode(), self.cookie_value.encode())
+
+    def bearer(self, header: str | None) -> str | None:
+        if header and header[:7].lower() == "bearer ":
+            return header[7:].strip()
+        return None
+
+
+def origin_policy(settings: ScaleoutSettings) -> OriginPolicy:
+    return OriginPolicy(settings.allowed_origins)
+
+
+def install_security(app: Flask, settings: ScaleoutSettings, origins: OriginPolicy) -> None:
+    """Request hooks for the token and the rate limit; the middleware goes around last."""
+    token = TokenCheck(settings.token) if settings.token else None
+    limiter = RateLimiter(*settings.rate_limit) if settings.rate_limit else None
+    app.extensions["atelier_token"] = token
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    @app.before_request
+    def _guard():
+        path = request.path
+        if token is not None and not path.startswith(INTERNAL_PREFIX):
+            public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+            if not public and request.method != "OPTIONS":
+                via_header = token.bearer(request.headers.get("Authorization"))
+                ok = token.valid_token(via_header) if via_header is not None else False
+                if not ok and not token.valid_cookie(request.cookies.get(COOKIE)):
+                    response = jsonify({"error": {"code": "unauthorized", "message": "a valid token is required"}})
+                    response.status_code = 401
+                    response.headers["WWW-Authenticate"] = 'Bearer realm="atelier"'
+                    return response
+                request.environ["atelier.bearer_ok"] = ok
+        if limiter is not None and request.method == "POST" and _is_submission(path):
+            wait = limiter.check(request.remote_addr or "?")
+            if wait is not None:
+                response = jsonify(
+                    {
+                        "error": {
+                            "code": "rate_limited",
+                            "message": f"too many jobs submitted; try again in {wait} s",
+                        }
+                    }
+                )
+                response.status_code = 429
+                response.headers["Retry-After"] = str(wait)
+                return response
+        return None
+
+    @app.after_request
+    def _session_cookie(response: Response) -> Response:
+        # a browser that showed the token once gets a cookie, so <img> requests work too
+        if (
+            token is not None
+            and request.environ.get("atelier.bearer_ok")
+            and not token.valid_cookie(request.cookies.get(COOKIE))
+        ):
+            response.set_cookie(
+                COOKIE,
+                token.cookie_value,
+                httponly=True,
+                samesite="Strict",
+                secure=request.scheme == "https",
+                path=(request.script_root or "") + "/",
+            )
+        return response
+
+
+def _is_submission(path: str) -> bool:
+    return path == "/api/jobs" or (path.startswith("/api/jobs/") and path.endswith("/retry"))
+
+
+def wrap_wsgi(app: Flask, settings: ScaleoutSettings, origins: OriginPolicy) -> None:
+    """Outermost first: proxy headers, then the sub-path, origins and headers."""
+    app.wsgi_app = EdgeMiddleware(app.wsgi_app, settings, origins)  # type: ignore[method-assign]
+    if settings.trust_proxy:
+        n = settings.trust_proxy
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)  # type: ignore[method-assign]
+
+
+def socket_allowed(token: TokenCheck | None, auth: Any, cookie: str | None) -> bool:
+    if token is None:
+        return True
+    if isinstance(auth, dict) and token.valid_token(auth.get("token")):
+        return True
+    return token.valid_cookie(cookie)

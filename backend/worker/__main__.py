@@ -1,0 +1,81 @@
+"""``python -m backend.worker --providers diffusers,offline``: run jobs from Redis.
+
+Equivalent to ``rq worker -w rq.worker.SimpleWorker --url $ATELIER_REDIS_URL atelier:diffusers
+atelier:offline`` with the same environment, plus a check at start that every provider
+asked for is here and usable. Jobs run in this process (RQ's SimpleWorker), so a model
+loaded for one job stays loaded for the next; run several workers for more at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from backend.config import SettingsError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m backend.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--providers", help="comma-separated provider ids (default: ATELIER_WORKER_PROVIDERS)")
+    parser.add_argument("--name", help="this worker's name (default: host-pid)")
+    parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"atelier-worker: {exc}", file=sys.stderr)
+        return 2
+    scale = settings.scaleout
+    if not scale.redis_url:
+        print("atelier-worker: set ATELIER_REDIS_URL to the Redis the web server uses", file=sys.stderr)
+        return 2
+    raw = args.providers or settings.env.get("ATELIER_WORKER_PROVIDERS", "") or settings.default_provider
+    wanted = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    from backend.providers.registry import ProviderRegistry
+
+    registry = ProviderRegistry.discover(settings.env, settings.provider_modules)
+    here = sorted(p.id for p in registry)
+    for provider_id in wanted:
+        provider = registry.get(provider_id)
+        if provider is None:
+            print(
+                f"atelier-worker: this machine has no provider {provider_id!r} (it has: {', '.join(here)})",
+                file=sys.stderr,
+            )
+            return 2
+        ok, reason = provider.availability()
+        if not ok:
+            print(f"atelier-worker: provider {provider_id!r} cannot run here: {reason}", file=sys.stderr)
+            return 2
+
+    from redis import Redis
+    from rq.worker import SimpleWorker
+
+    from backend.distributed import RedisUnreachable, connect_redis
+    from backend.services.job_queue import queue_name
+    from backend.worker.tasks import build_state, default_name, install_state
+
+    try:
+        redis = connect_redis(scale.redis_url)
+    except RedisUnreachable as exc:
+        print(f"atelier-worker: {exc}", file=sys.stderr)
+        return 1
+    name = args.name or default_name()
+    install_state(build_state(settings, redis, wanted, name))
+    queues = [queue_name(p) for p in wanted]
+    # RQ's blocking pop waits longer than a socket timeout allows: a client without one
+    rq_redis = Redis.from_url(scale.redis_url)
+    worker = SimpleWorker(queues, connection=rq_redis, name=name)
+    print(f"atelier-worker {name}: serving {', '.join(queues)}", flush=True)
+    worker.work(burst=args.burst, with_scheduler=False, logging_level=settings.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""What a worker does with one job: the function RQ calls, ``run_job(job_id)``.
+
+The worker claims the job, tells the web server it started, runs the provider here,
+sends each finished image to the web server (which writes the gallery), and reports the
+end. Progress and previews it publishes itself through Redis, numbered in the job's one
+sequence. A heartbeat thread keeps the job's ``beat`` key alive and watches for cancel.
+
+Works under ``python -m backend.worker`` and under a plain ``rq worker`` (the state is
+then built from the environment on the first job).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from redis import Redis
+from redis.exceptions import RedisError
+
+from backend.config import Settings, load_settings
+from backend.providers.base import Cancelled, GenerationRequest, ProviderError
+from backend.providers.registry import ProviderRegistry
+from backend.runtime import Runtime
+from backend.services.events import job_room
+from backend.services.job_context import JobContext
+from backend.services.job_queue import JobQueue
+from backend.services.redis_events import RedisEventLog
+
+log = logging.getLogger("atelier.worker")
+HEADER = "X-Atelier-Worker"
+
+
+class Rejected(Exception):
+    """The web server refused a report (the job was cancelled, reaped or taken)."""
+
+
+class ServerRefusedImage(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class WebServer:
+    """The web server's internal endpoints, retried while it is briefly away."""
+
+    def __init__(self, base_url: str, secret: str, name: str, patience_seconds: float = 120.0) -> None:
+        self.base = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers.update({HEADER: secret, "X-Atelier-Worker-Name": name})
+        self.patience = patience_seconds
+
+    def post(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + self.patience
+        delay = 0.25
+        while True:
+            try:
+                r = self.session.post(self.base + path, timeout=60, **kwargs)
+            except requests.RequestException as exc:
+                if time.monotonic() > deadline:
+                    raise ConnectionError(f"the web server at {self.base} cannot be reached: {exc}") from exc
+            else:
+                if r.status_code in (404, 409):
+                    raise Rejected(r.text)
+                if r.status_code in (413, 422, 507):
+                    error = r.json().get("error", {})
+                    raise ServerRefusedImage(error.get("code", "bad_response"), error.get("message", r.text))
+                if r.ok:
+                    return r.json()
+                if r.status_code < 500 or time.monotonic() > deadline:
+                    raise ConnectionError(f"the web server answered {r.status_code}: {r.text[:200]}")
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class Publisher:
+    """Progress and previews of one job, published in order (the JobEvents of JobContext)."""
+
+    def __init__(self, log_: RedisEventLog, emit: Callable[[str, dict, str], None], floor: int) -> None:
+        self._log = log_
+        self._emit = emit
+        self._floor = floor
+        self._lock = threading.Lock()  # the heartbeat thread publishes "cancelling"
+        self.progress: float | None = 0.0
+
+    def publish(self, job_id: str, event: str, payload: dict[str, Any]) -> None:
+        with self._lock:
+            try:
+                message = self._log.append(job_id, event, payload, floor=self._floor)
+                self._emit(event, message, job_room(job_id))
+            except RedisError as exc:  # progress is not worth failing a job over
+                log.warning("job %s: %s not published (%s)", job_id, event, exc)
+
+    def on_progress(self, job_id: str, payload: dict[str, Any]) -> None:
+        if payload.get("progress") is not None:
+            self.progress = payload["progress"]
+        self.publish(job_id, "job.progress", payload)
+
+    def on_preview(self, job_id: str, payload: dict[str, Any]) -> None:
+        self.publish(job_id, "job.preview", payload)
+
+
+class Heartbeat(threading.Thread):
+    """Keeps the job's heartbeat alive and notices a cancel request."""
+
+    def __init__(self, queue: JobQueue, job_id: str, worker: str) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{job_id[:8]}")
+        self.queue, self.job_id, self.worker = queue, job_id, worker
+        self.on_cancel: Callable[[], None] | None = None
+        self.cancelled = False
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        next_beat = 0.0
+        while not self._stop_event.is_set():
+            try:
+                now = time.monotonic()
+                if now >= next_beat:
+                    self.queue.beat(self.job_id, self.worker)
+                    next_beat = now + self.queue.heartbeat_seconds
+                if not self.cancelled and self.queue.cancel_requested(self.job_id):
+                    self.cancelled = True
+                    if self.on_cancel:
+                        self.on_cancel()
+            except RedisError:
+                pass  # Redis away: beat again when it is back
+            self._stop_event.wait(min(0.25, self.queue.heartbeat_seconds))
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(5)
+
+
+@dataclass
+class WorkerState:
+    settings: Settings
+    registry: ProviderRegistry
+    queue: JobQueue
+    events: RedisEventLog
+    emit: Callable[[str, dict, str], None]
+    server: WebServer
+    name: str
+    providers: tuple[str, ...]
+
+    def run(self, job_id: str) -> str:
+        if not self.queue.claim(job_id, self.name):
+            return "skipped: another worker or a cancel took it"
+        beat = Heartbeat(self.queue, job_id, self.name)
+        self.queue.beat(job_id, self.name)
+        beat.start()
+        try:
+            try:
+                started = self.server.post(f"/internal/jobs/{job_id}/start")
+            except Rejected:
+                return "skipped: the job is no longer queued"
+            return self._run(job_id, started, beat)
+        finally:
+            beat.stop()
+            try:
+                self.queue.stop_beating(job_id)
+            except RedisError:
+                pass
+
+    def _run(self, job_id: str, started: dict[str, Any], beat: Heartbeat) -> str:
+        job = started["job"]
+        request = GenerationRequest.from_json(job["request"])
+        events = Publisher(self.events, self.emit, int(started.get("last_seq") or 0))
+        runtime = Runtime(_spawn_thread, time.sleep)
+        ctx = JobContext(
+            events, job_id, request.n, runtime, 1.0 / self.settings.previews_per_second, self.settings.preview_size
+        )
+
+        def cancel() -> None:
+            ctx.cancel()
+            events.publish(job_id, "job.progress", {"progress": events.progress, "message": "cancelling"})
+
+        beat.on_cancel = cancel
+        if self.queue.cancel_requested(job_id):
+            beat.cancelled = True
+            cancel()
+        status, error = "succeeded", None
+        try:
+            provider = self.registry.get(request.provider)
+            if provider is None or request.provider not in self.providers:
+                raise ProviderError(
+                    "invalid_request", f"this worker ({self.name}) has no provider {request.provider!r}"
+                )
+            ctx.raise_if_cancelled()
+            for generated in provider.generate(request, ctx):
+                meta = {
+                    "index": generated.index,
+                    "seed": generated.seed,
+                    "metadata": generated.metadata,
+                    "request": request.to_json(),
+                }
+                self.server.post(
+                    f"/internal/jobs/{job_id}/images",
+                    data={"meta": json.dumps(meta)},
+                    files={"image": ("image", generated.data, "application/octet-stream")},
+                )
+                if ctx.cancelled:
+                    raise Cancelled()
+        except Cancelled:
+            status = "cancelled"
+        except Rejected:
+            return "stopped: the web server no longer accepts this job"
+        except ServerRefusedImage as exc:
+            status, error = "failed", {"code": exc.code, "message": exc.message, "retryable": True}
+        except ProviderError as exc:
+            status, error = "failed", {"code": exc.code, "message": exc.message, "retryable": exc.retryable}
+        except Exception as exc:  # a bug in a provider must not take the worker down
+            log.exception("job %s: provider %s raised", job_id, request.provider)
+            status, error = (
+                "failed",
+                {
+                    "code": "provider_error",
+                    "message": f"the {request.provider} provider failed unexpectedly ({exc.__class__.__name__}: {exc})",
+                    "retryable": True,
+                },
+            )
+        try:
+            self.server.post(f"/internal/jobs/{job_id}/finish", json={"status": status, "error": error})
+        except Rejected:
+            return "stopped: the job had already ended"
+        return status
+
+
+def _spawn_thread(fn: Callable[..., Any], *args: Any) -> threading.Thread:
+    thread = threading.Thread(target=fn, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+_state: WorkerState | None = None
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def build_state(
+    settings: Settings, redis: Redis, providers: tuple[str, ...] | None = None, name: str | None = None
+) -> WorkerState:
+    from flask_socketio import SocketIO
+
+    scale = settings.scaleout
+    assert scale.redis_url
+    registry = ProviderRegistry.discover(settings.env, settings.provider_modules)
+    queue = JobQueue(redis, scale.heartbeat_seconds, scale.job_timeout_seconds)
+    # Flask-SocketIO as an external emitter: the web instances deliver to their clients
+    emitter = SocketIO(message_queue=scale.redis_url, async_mode="threading")
+
+    def emit(event: str, payload: dict, room: str) -> None:
+        emitter.emit(event, payload, to=room, namespace="/")
+
+    name = name or default_name()
+    server_url = settings.env.get("ATELIER_SERVER_URL", "").strip() or f"http://127.0.0.1:5000{scale.base_path}"
+    return WorkerState(
+        settings=settings,
+        registry=registry,
+        queue=queue,
+        events=RedisEventLog(redis, settings.event_retention_seconds),
+        emit=emit,
+        server=WebServer(server_url, queue.worker_secret(scale.worker_secret), name),
+        name=name,
+        providers=providers or tuple(p.id for p in registry),
+    )
+
+
+def install_state(state: WorkerState) -> None:
+    global _state
+    _state = state
+
+
+def run_job(job_id: str) -> str:
+    """The task RQ runs (``backend.worker.tasks.run_job``)."""
+    global _state
+    if _state is None:  # a plain ``rq worker``: build from the environment once
+        from backend.distributed import connect_redis
+
+        settings = load_settings()
+        assert settings.scaleout.redis_url, "set ATELIER_REDIS_URL"
+        _state = build_state(settings, connect_redis(settings.scaleout.redis_url))
+    return _state.run(job_id)
