@@ -204,10 +204,10 @@ def test_unreachable_redis_at_start_is_one_line_naming_the_url(tmp_path):
 
 
 def test_a_worker_asked_for_a_provider_it_lacks_says_so_at_start(tmp_path):
-    worker = WorkerProcess(tmp_path, "w", "redis://127.0.0.1:1/0", "http://127.0.0.1:1", "instant,diffusers")
+    worker = WorkerProcess(tmp_path, "w", "redis://127.0.0.1:1/0", "http://127.0.0.1:1", "instant,midjourney")
     rc, output = worker.run_to_exit()
     assert rc == 2
-    assert "no provider 'diffusers'" in output and "instant" in output
+    assert "no provider 'midjourney'" in output and "instant" in output
     worker = WorkerProcess(tmp_path, "w2", "redis://127.0.0.1:1/0", "http://127.0.0.1:1", "keyless")
     rc, output = worker.run_to_exit()
     assert rc == 2 and "keyless" in output and "KEYLESS_API_KEY" in output
