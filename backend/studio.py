@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from backend.config import Settings
+from backend.config import Settings, SettingsError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.events import EventBus
@@ -17,6 +17,10 @@ from backend.services.gallery import Gallery
 from backend.services.gallery_watch import GalleryWatcher
 from backend.services.jobs import JobService
 from backend.services.thumbnails import ThumbnailCache
+from backend.services.tools.edit import EditTool
+from backend.services.tools.social import SocialTool
+from backend.services.tools.upscale import UpscaleTool
+from backend.services.usage import UsageLedger, parse_budget
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
 
@@ -37,6 +41,7 @@ class Studio:
     thumbnails: ThumbnailCache
     watcher: GalleryWatcher
     export: ZipExport
+    usage: UsageLedger
 
     @classmethod
     def build(
@@ -68,13 +73,22 @@ class Studio:
             preview_interval=1.0 / settings.previews_per_second,
             preview_side=settings.preview_size,
             fallback=FallbackChain(registry, settings.fallback),
+            tools={
+                "edit": EditTool(registry, gallery),
+                "upscale": UpscaleTool(registry, gallery),
+                "social": SocialTool(gallery),
+            },
         )
+        try:
+            usage = UsageLedger(store.db, parse_budget(settings.env))
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         watcher = GalleryWatcher(
             gallery, runtime, bus.feed, settings.watch_interval_seconds, settings.trash_days * 86400
         )
         thumbnails = ThumbnailCache(settings.gallery_dir)
         export = ZipExport(gallery, runtime.run_blocking)
-        return cls(settings, runtime, registry, gallery, bus, jobs, thumbnails, watcher, export)
+        return cls(settings, runtime, registry, gallery, bus, jobs, thumbnails, watcher, export, usage)
 
     def start(self) -> None:
         """Bring the index in line with the folder, resume the queue, watch the folder."""
