@@ -1,5 +1,5 @@
 // A brush to paint the part of an image to change: size, eraser, undo, clear.
-// The canvas has the image's own pixel size; painted pixels are white on transparency,
+// The canvas has the image's own pixel size; painted pixels are opaque on transparency,
 // which the server reads as "change here".
 import { forwardRef, useEffect, useImperativeHandle, useRef, useState } from "react";
 
@@ -34,7 +34,7 @@ export const MaskCanvas = forwardRef<MaskHandle, { src: string; width: number; h
   const stroke = (from: { x: number; y: number }, to: { x: number; y: number }) => {
     const g = canvas.current!.getContext("2d")!;
     g.globalCompositeOperation = eraser ? "destination-out" : "source-over";
-    g.strokeStyle = "#ffffff";
+    g.strokeStyle = "#f43f5e"; // any opaque paint counts as "change here" (the server reads the alpha)
     g.lineCap = "round";
     g.lineJoin = "round";
     g.lineWidth = size;
@@ -83,7 +83,6 @@ export const MaskCanvas = forwardRef<MaskHandle, { src: string; width: number; h
           width={width}
           height={height}
           className="absolute inset-0 h-full w-full cursor-crosshair opacity-60 [image-rendering:pixelated]"
-          style={{ mixBlendMode: "normal", filter: "drop-shadow(0 0 0 #f43f5e) sepia(1) saturate(8) hue-rotate(300deg)" }}
           onPointerDown={(e) => {
             const c = canvas.current!;
             c.setPointerCapture(e.pointerId);
