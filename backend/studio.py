@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from backend.config import Settings
+from backend.config import Settings, SettingsError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.events import EventBus
@@ -17,6 +17,10 @@ from backend.services.gallery import Gallery
 from backend.services.gallery_watch import GalleryWatcher
 from backend.services.jobs import JobService
 from backend.services.thumbnails import ThumbnailCache
+from backend.services.tools.edit import EditTool
+from backend.services.tools.social import SocialTool
+from backend.services.tools.upscale import UpscaleTool
+from backend.services.usage import UsageLedger, parse_budget
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
 
@@ -39,6 +43,7 @@ class Studio:
     jobs: JobService
     thumbnails: ThumbnailCache
     export: ZipExport
+    usage: UsageLedger
     #: set when ATELIER_REDIS_URL is: the RQ queues and the keys shared with workers
     queue: JobQueue | None = None
     worker_secret: str | None = None
@@ -76,10 +81,19 @@ class Studio:
             preview_interval=1.0 / settings.previews_per_second,
             preview_side=settings.preview_size,
             fallback=FallbackChain(registry, settings.fallback),
+            tools={
+                "edit": EditTool(registry, gallery),
+                "upscale": UpscaleTool(registry, gallery),
+                "social": SocialTool(gallery),
+            },
         )
+        try:
+            usage = UsageLedger(store.db, parse_budget(settings.env))
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         thumbnails = ThumbnailCache(settings.gallery_dir)
         export = ZipExport(gallery, runtime.run_blocking)
-        studio = cls(settings, runtime, registry, gallery, bus, jobs, thumbnails, export)
+        studio = cls(settings, runtime, registry, gallery, bus, jobs, thumbnails, export, usage)
         if settings.scaleout.distributed:  # ATELIER_REDIS_URL: jobs and events go through Redis
             from backend.distributed import make_distributed
 

@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from backend.providers.openai_images import OpenAIProvider
+from backend.providers.openai_images import OpenAIProvider, alpha_mask
 from tests.fakes.base import png_bytes
 from tests.fakes.openai_api import FakeOpenAI
 from tests.support.cloud import RecordingContext, failure, make_provider, request_for, run
@@ -159,7 +159,7 @@ def test_edit_sends_multipart_with_image_parts(fake, provider):
             request,
             [("a.png", first, "image/png"), ("b.png", second, "image/png")],
             RecordingContext(),
-            mask=png_bytes(32, 32),
+            mask=alpha_mask(png_bytes(32, 32)),  # OpenAI wants a PNG with alpha
         )
     )
     [req] = fake.requests

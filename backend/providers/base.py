@@ -173,6 +173,45 @@ class GeneratedImage:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ImageInput:
+    """An image sent to a provider: a file name, its bytes and their MIME type."""
+
+    name: str
+    data: bytes
+    mime: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class EditInput:
+    """A validated edit or provider upscale (the studio tools).
+
+    ``request`` carries the prompt, model, n, seed and output size as for a generation;
+    ``mask`` is a PNG of the image's size, white where the image may change (the
+    Stability convention; adapters convert it to what their API wants)."""
+
+    operation: str
+    request: GenerationRequest
+    image: ImageInput
+    references: tuple[ImageInput, ...] = ()
+    mask: bytes | None = None
+    #: operation fields: left/right/up/down, search_prompt, select_prompt, creativity ...
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EditCapability:
+    """One operation a provider can do, the fields it takes and its limits."""
+
+    fields: tuple[str, ...]
+    #: USD per output image
+    price: float | None = None
+    #: e.g. {"max_expand": 2000} for outpaint, {"max_input_pixels": ...} for upscales
+    limits: Mapping[str, int] = field(default_factory=dict)
+
+
 class GenerationContext(Protocol):
     """What a provider may call while it generates. Safe to call from any thread."""
 
@@ -202,6 +241,10 @@ class Provider:
     cpu_bound: ClassVar[bool] = False
     #: How many jobs of this provider may run at once unless the settings say otherwise.
     default_concurrency: ClassVar[int] = 2
+    #: The studio tools it can do: operation id -> capability. Edit operations are
+    #: "general", "inpaint", "outpaint", "remove-background", "search-replace",
+    #: "search-recolor"; provider upscales are "upscale-conservative", "upscale-creative".
+    edit_operations: ClassVar[Mapping[str, EditCapability]] = {}
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
@@ -235,6 +278,10 @@ class Provider:
         ``ctx.cancelled`` became true. Any other exception fails the job as a bug.
         """
         raise NotImplementedError
+
+    def edit_image(self, edit: EditInput, ctx: GenerationContext) -> Iterator[GeneratedImage]:
+        """Yield the edited images of one of ``edit_operations`` (same rules as generate)."""
+        raise ProviderError("invalid_request", f"{self.label} cannot do {edit.operation}")
 
     def to_json(self) -> dict[str, Any]:
         available, reason = self.availability()

@@ -16,7 +16,14 @@ from typing import Any
 
 import requests
 
-from backend.providers.base import GeneratedImage, GenerationContext, GenerationRequest, ModelInfo
+from backend.providers.base import (
+    EditCapability,
+    EditInput,
+    GeneratedImage,
+    GenerationContext,
+    GenerationRequest,
+    ModelInfo,
+)
 from backend.providers.http_api import ApiError, HttpProvider, json_or_none, parse_duration, short, status_error
 
 API_VERSION = "v1beta"
@@ -53,6 +60,10 @@ def api_seed(seed: int) -> int:
     return seed - 2**32 if seed >= INT32 else seed
 
 
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 def _b64decode(data: str) -> bytes:
     """Standard base64, or the URL-safe alphabet some clients use."""
     try:
@@ -67,6 +78,7 @@ class GeminiProvider(HttpProvider):
     key_vars = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     base_url_var = "GEMINI_BASE_URL"
     default_base_url = "https://generativelanguage.googleapis.com"
+    edit_operations = {"general": EditCapability(fields=("prompt", "references"), price=PRICE_PER_IMAGE)}
 
     def models(self) -> list[ModelInfo]:
         return [
@@ -83,7 +95,7 @@ class GeminiProvider(HttpProvider):
             )
         ]
 
-    def body(self, request: GenerationRequest, index: int) -> dict[str, Any]:
+    def body(self, request: GenerationRequest, index: int, images: tuple[Any, ...] = ()) -> dict[str, Any]:
         config: dict[str, Any] = {
             "responseModalities": ["TEXT", "IMAGE"],
             "imageConfig": {"aspectRatio": request.aspect_ratio},
@@ -92,18 +104,34 @@ class GeminiProvider(HttpProvider):
         if seed is not None:
             config["seed"] = api_seed(seed)
         return {
-            "contents": [{"parts": [{"text": request.styled_prompt}], "role": "user"}],
+            "contents": [
+                {
+                    "parts": [
+                        {"text": request.styled_prompt},
+                        *({"inlineData": {"mimeType": i.mime, "data": _b64(i.data)}} for i in images),
+                    ],
+                    "role": "user",
+                }
+            ],
             "generationConfig": config,
         }
 
-    def generate(self, request: GenerationRequest, ctx: GenerationContext) -> Iterator[GeneratedImage]:
+    def generate(
+        self, request: GenerationRequest, ctx: GenerationContext, images: tuple[Any, ...] = ()
+    ) -> Iterator[GeneratedImage]:
         url = f"{self.base_url()}/{API_VERSION}/models/{request.model}:generateContent"
         headers = {"x-goog-api-key": self.require_key(), "Accept": "application/json"}
         for index, response in self.post_per_image(
-            request, ctx, url, headers, lambda i: {"json": self.body(request, i)}
+            request, ctx, url, headers, lambda i: {"json": self.body(request, i, images)}
         ):
             data, metadata = self.read_answer(self.client.json(response))
             yield GeneratedImage(index=index, data=data, seed=request.seed_for(index), metadata=metadata)
+
+    def edit_image(self, edit: EditInput, ctx: GenerationContext) -> Iterator[GeneratedImage]:
+        """general: the prompt, then the image and its references as inline parts."""
+        if edit.operation != "general":
+            raise ApiError("invalid_request", f"{self.label} cannot do {edit.operation}")
+        yield from self.generate(edit.request, ctx, (edit.image, *edit.references))
 
     def read_answer(self, body: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
         """(image bytes, metadata with the text returned beside it), or ApiError."""

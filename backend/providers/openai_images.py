@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import requests
+from PIL import Image
 
-from backend.providers.base import GeneratedImage, GenerationContext, GenerationRequest, ModelInfo
+from backend.providers.base import (
+    EditCapability,
+    EditInput,
+    GeneratedImage,
+    GenerationContext,
+    GenerationRequest,
+    ModelInfo,
+)
 from backend.providers.http_api import ApiError, HttpProvider, json_or_none, parse_retry_after, short, status_error
 
 SIZES = {"1:1": (1024, 1024), "3:2": (1536, 1024), "2:3": (1024, 1536)}
@@ -36,6 +45,10 @@ class OpenAIProvider(HttpProvider):
     key_vars = ("OPENAI_API_KEY",)
     base_url_var = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com/v1"
+    edit_operations = {
+        "general": EditCapability(fields=("prompt", "references")),
+        "inpaint": EditCapability(fields=("prompt", "mask")),
+    }
 
     def models(self) -> list[ModelInfo]:
         return [
@@ -129,6 +142,15 @@ class OpenAIProvider(HttpProvider):
         )
         yield from self._images(response, request.n, ctx)
 
+    def edit_image(self, edit: EditInput, ctx: GenerationContext) -> Iterator[GeneratedImage]:
+        """general: the image and its references as ``image[]``; inpaint: the image and the
+        mask turned into OpenAI's form (transparent where the image may change)."""
+        if edit.operation not in self.edit_operations:
+            raise ApiError("invalid_request", f"{self.label} cannot do {edit.operation}")
+        images = [edit.image, *edit.references] if edit.operation == "general" else [edit.image]
+        mask = alpha_mask(edit.mask) if edit.operation == "inpaint" and edit.mask else None
+        yield from self.edit(edit.request, [(i.name, i.data, i.mime) for i in images], ctx, mask=mask)
+
     def _images(self, response: requests.Response, n: int, ctx: GenerationContext) -> Iterator[GeneratedImage]:
         ctx.status(f"reading the answer from {self.label}")
         body = self.client.json(response)
@@ -172,3 +194,14 @@ class OpenAIProvider(HttpProvider):
         return status_error(
             response.status_code, self.label, "OPENAI_API_KEY", detail, parse_retry_after(response.headers)
         )
+
+
+def alpha_mask(mask: bytes) -> bytes:
+    """A white-means-change mask as the PNG OpenAI wants: transparent where it may change."""
+    with Image.open(io.BytesIO(mask)) as im:
+        luma = im.convert("L")
+    rgba = Image.new("RGBA", luma.size, (0, 0, 0, 255))
+    rgba.putalpha(luma.point(lambda v: 0 if v >= 128 else 255))
+    buf = io.BytesIO()
+    rgba.save(buf, format="PNG")
+    return buf.getvalue()

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from backend.providers.base import GeneratedImage, GenerationContext, GenerationRequest, ModelInfo
+from backend.providers.base import (
+    EditCapability,
+    EditInput,
+    GeneratedImage,
+    GenerationContext,
+    GenerationRequest,
+    ModelInfo,
+)
 from backend.providers.http_api import ApiError, HttpProvider, json_or_none, parse_retry_after, short, status_error
 
 # Stability does not publish pixel sizes per ratio; these are the ~1 MP sizes its SD3 API
@@ -52,6 +60,47 @@ MODELS = (
     StabilityModel("sd3.5-flash", "Stable Diffusion 3.5 Flash", "sd3", 2.5, "sd3.5-flash"),
 )
 USD_PER_CREDIT = 0.01
+MAX_EXPAND = 2000  # outpaint: pixels per side
+#: operation -> (route under /v2beta/stable-image/, credits, text fields it sends)
+EDIT_ROUTES: dict[str, tuple[str, float, tuple[str, ...]]] = {
+    "inpaint": ("edit/inpaint", 5, ("prompt", "negative_prompt", "seed", "output_format")),
+    "outpaint": ("edit/outpaint", 4, ("left", "right", "up", "down", "prompt", "seed", "output_format")),
+    "remove-background": ("edit/remove-background", 2, ("output_format",)),
+    "search-replace": (
+        "edit/search-and-replace",
+        4,
+        ("prompt", "search_prompt", "negative_prompt", "seed", "output_format"),
+    ),
+    "search-recolor": (
+        "edit/search-and-recolor",
+        5,
+        ("prompt", "select_prompt", "negative_prompt", "seed", "output_format"),
+    ),
+    "upscale-conservative": (
+        "upscale/conservative",
+        40,
+        ("prompt", "negative_prompt", "seed", "creativity", "output_format"),
+    ),
+    "upscale-creative": ("upscale/creative", 60, ("prompt", "negative_prompt", "seed", "creativity", "output_format")),
+}
+OPERATION_FIELDS = {
+    "inpaint": ("prompt", "mask"),
+    "outpaint": ("left", "right", "up", "down", "prompt"),
+    "remove-background": (),
+    "search-replace": ("prompt", "search_prompt"),
+    "search-recolor": ("prompt", "select_prompt"),
+    "upscale-conservative": ("prompt", "creativity"),
+    "upscale-creative": ("prompt", "creativity"),
+}
+LIMITS: dict[str, dict[str, int]] = {
+    "inpaint": {"min_side": 64, "max_input_pixels": 9_437_184},
+    "outpaint": {"max_expand": MAX_EXPAND, "min_side": 64, "max_input_pixels": 9_437_184},
+    "remove-background": {"min_side": 64, "max_input_pixels": 4_194_304},
+    "search-replace": {"min_side": 64, "max_input_pixels": 9_437_184},
+    "search-recolor": {"min_side": 64, "max_input_pixels": 9_437_184},
+    "upscale-conservative": {"min_side": 64, "max_input_pixels": 9_437_184, "max_output_pixels": 4_194_304},
+    "upscale-creative": {"min_side": 64, "max_input_pixels": 1_048_576, "max_output_pixels": 16_777_216},
+}
 
 
 class StabilityProvider(HttpProvider):
@@ -60,6 +109,10 @@ class StabilityProvider(HttpProvider):
     key_vars = ("STABILITY_API_KEY",)
     base_url_var = "STABILITY_BASE_URL"
     default_base_url = "https://api.stability.ai"
+    edit_operations = {
+        op: EditCapability(OPERATION_FIELDS[op], round(credits * USD_PER_CREDIT, 6), LIMITS[op])
+        for op, (_, credits, _) in EDIT_ROUTES.items()
+    }
 
     def models(self) -> list[ModelInfo]:
         return [
@@ -98,6 +151,71 @@ class StabilityProvider(HttpProvider):
             request, ctx, url, headers, lambda i: {"files": self.fields(request, i)}
         ):
             yield self.read_answer(response, index, request.seed_for(index))
+
+    def edit_fields(self, edit: EditInput, index: int) -> list[tuple[str, tuple[Any, ...]]]:
+        """The multipart body of an edit or upscale: the image (and mask), then text fields."""
+        _, _, names = EDIT_ROUTES[edit.operation]
+        request = edit.request
+        seed = request.seed_for(index)
+        values = {
+            **{k: v for k, v in edit.params.items() if v is not None},
+            "prompt": request.styled_prompt or None,
+            "negative_prompt": request.negative_prompt or None,
+            "seed": None if seed is None else seed % (MAX_SEED + 1),
+            "output_format": "png",
+        }
+        parts: list[tuple[str, tuple[Any, ...]]] = [("image", (edit.image.name, edit.image.data, edit.image.mime))]
+        if edit.operation == "inpaint" and edit.mask is not None:
+            parts.append(("mask", ("mask.png", edit.mask, "image/png")))
+        parts += [(name, (None, str(values[name]))) for name in names if values.get(name) is not None]
+        return parts
+
+    def edit_image(self, edit: EditInput, ctx: GenerationContext) -> Iterator[GeneratedImage]:
+        if edit.operation not in EDIT_ROUTES:
+            raise ApiError("invalid_request", f"{self.label} cannot do {edit.operation}")
+        route = EDIT_ROUTES[edit.operation][0]
+        url = f"{self.base_url()}/v2beta/stable-image/{route}"
+        headers = {"Authorization": f"Bearer {self.require_key()}", "Accept": "image/*"}
+        n = edit.request.n
+        for index in range(n):
+            ctx.raise_if_cancelled()
+            which = f" image {index + 1} of {n}" if n > 1 else ""
+            ctx.status(f"sending {edit.operation} to {self.label}{which}")
+            if edit.operation == "upscale-creative":
+                response = self.client.request(
+                    "POST", url, ctx, waiting=f"waiting for {self.label}", headers={**headers, "Accept": "*/*"},
+                    files=self.edit_fields(edit, index),
+                )  # fmt: skip
+                generation = self.client.json(response).get("id")
+                if not isinstance(generation, str) or not generation:
+                    raise ApiError("bad_response", f"{self.label} did not return a generation id.", retryable=True)
+                response = self.poll_result(generation, headers, ctx)
+            else:
+                response = self.client.request(
+                    "POST", url, ctx, waiting=f"waiting for {self.label}{which}", headers=headers,
+                    files=self.edit_fields(edit, index),
+                )  # fmt: skip
+            yield self.read_answer(response, index, edit.request.seed_for(index))
+
+    def poll_result(self, generation: str, headers: dict[str, str], ctx: GenerationContext) -> requests.Response:
+        """GET /v2beta/results/{id} until it is no longer 202 (in progress)."""
+        url = f"{self.base_url()}/v2beta/results/{generation}"
+        started = time.monotonic()
+        polls = 0
+        while True:
+            response = self.client.request("GET", url, ctx, headers=headers)
+            if response.status_code != 202:
+                return response
+            polls += 1
+            elapsed = time.monotonic() - started
+            if elapsed + self.settings.poll_interval > self.settings.task_timeout:
+                raise ApiError(
+                    "timeout",
+                    f"{self.label} did not finish the upscale within {self.settings.task_timeout:g} s "
+                    "(ATELIER_TASK_TIMEOUT_SECONDS). Retry later.",
+                )
+            ctx.status(f"{self.label} is upscaling (checked {polls} time{'s' if polls > 1 else ''}, {elapsed:.0f} s)")
+            self.client.wait(self.settings.poll_interval, ctx)
 
     def read_answer(self, response: requests.Response, index: int, sent_seed: int | None) -> GeneratedImage:
         content_type = response.headers.get("content-type", "")

@@ -266,9 +266,13 @@ class Gallery:
         return row
 
     # --- save ------------------------------------------------------------------------
-    def write_image(self, request: GenerationRequest, image: GeneratedImage, ctx: SaveContext) -> ImageRow:
+    def write_image(
+        self, request: GenerationRequest, image: GeneratedImage, ctx: SaveContext, extra: dict[str, Any] | None = None
+    ) -> ImageRow:
         """Validate, embed metadata and write atomically. Blocking disk and CPU work, and no
-        database access, so it can run in a worker thread; ``add`` indexes the result."""
+        database access, so it can run in a worker thread; ``add`` indexes the result.
+        ``extra`` (a studio tool's ``source`` and settings) joins the atelier metadata, and
+        its source path and operation join the infotext."""
         fmt, width, height = inspect_image(image.data)
         now = datetime.now(UTC)
         created_at = _iso(now)
@@ -287,7 +291,9 @@ class Gallery:
             "request": request.to_json(),
             "timings": {"queued_at": ctx.queued_at, "started_at": ctx.started_at, "saved_at": created_at},
             "provider_metadata": image.metadata or None,
+            **(extra or {}),
         }
+        source = (extra or {}).get("source") or {}
         infotext = format_infotext(
             request.styled_prompt,
             request.negative_prompt,
@@ -300,6 +306,9 @@ class Gallery:
                 "Aspect ratio": request.aspect_ratio,
                 "Quality": request.quality,
                 "Provider": request.provider,
+                "Source image": source.get("path"),
+                "Tool": " ".join(str(source[k]) for k in ("operation", "mode", "platform", "format") if source.get(k))
+                or None,
                 "Version": f"Atelier {__version__}",
             },
         )

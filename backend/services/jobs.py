@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -21,6 +21,8 @@ from backend.services.events import EventBus
 from backend.services.fallback import FallbackChain
 from backend.services.gallery import Gallery, ImageRejected, SaveContext, image_json, utc_now_iso
 from backend.services.job_context import JobContext, ShiftedContext
+from backend.services.tools.common import LOCAL, ToolProducer
+from backend.services.usage import settle_cost
 from backend.services.validation import Warning_
 from backend.storage.job_store import JobRecord, JobStore
 
@@ -54,6 +56,7 @@ class JobService:
         preview_interval: float = 0.25,
         preview_side: int = 384,
         fallback: FallbackChain | None = None,
+        tools: Mapping[str, ToolProducer] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -65,6 +68,7 @@ class JobService:
         self.preview_interval = preview_interval
         self.preview_side = preview_side
         self.fallback = fallback if fallback is not None else FallbackChain(registry, ())
+        self.tools = dict(tools or {})  # job kind -> the producer of its images
         self._lock = bus.lock  # one lock: a state change and its event are atomic
         self._active: dict[str, JobRecord] = {}
         self._requests: dict[str, GenerationRequest] = {}
@@ -101,17 +105,27 @@ class JobService:
         warnings: list[Warning_],
         session: str | None,
         retry_of: str | None = None,
+        *,
+        kind: str = "generate",
+        tool: dict[str, Any] | None = None,
+        cost_usd: float | None = None,
     ) -> JobRecord:
+        """Queue a job. A tool job (``kind`` other than generate) brings its ``tool`` request
+        and its estimated cost; a generation is priced by its provider."""
         provider = self.registry.get(request.provider)
+        if kind == "generate":
+            cost_usd = provider.estimate_cost(request) if provider else None
         job = JobRecord(
             id=uuid.uuid4().hex,
             created_at=utc_now_iso(),
             request=request.to_json(),
             session=session,
             warnings=[w.to_json() for w in warnings],
-            cost_usd=provider.estimate_cost(request) if provider else None,
+            cost_usd=cost_usd,
             retry_of=retry_of,
             message="waiting in the queue",
+            kind=kind,
+            tool=tool,
         )
         with self._lock:
             self.store.save(job)
@@ -129,10 +143,12 @@ class JobService:
             raise JobConflict(f"job is {job.status}; only failed, cancelled or interrupted jobs can be retried")
         request = GenerationRequest.from_json(job.request)
         provider = self.registry.get(request.provider)
-        if provider is None or not provider.availability()[0]:
+        if request.provider != LOCAL and (provider is None or not provider.availability()[0]):
             raise JobConflict(f"provider {request.provider!r} is not available now")
         warnings = [Warning_(**w) for w in job.warnings]
-        return self.submit(request, warnings, job.session, retry_of=job.id)
+        return self.submit(
+            request, warnings, job.session, retry_of=job.id, kind=job.kind, tool=job.tool, cost_usd=job.cost_usd
+        )
 
     def cancel(self, job_id: str) -> JobRecord:
         with self._lock:
@@ -175,6 +191,8 @@ class JobService:
         data["model"] = job.request.get("model")
         data["position"] = self.position(job.id) if job.status == "queued" else None
         data["last_seq"] = self.bus.last_seq(job.id)
+        if job.tool and job.tool.get("mask"):
+            data["tool"] = {**job.tool, "mask": "attached"}  # the mask's bytes stay on the server
         return data
 
     # --- scheduling ----------------------------------------------------------------------
@@ -230,11 +248,30 @@ class JobService:
                 return
             yield item
 
+    def _tool_images(self, job: JobRecord, request: GenerationRequest, ctx: JobContext) -> Iterator[GeneratedImage]:
+        """A tool job's images from its kind's producer (in a worker thread when CPU-bound)."""
+        producer = self.tools.get(job.kind)
+        if producer is None:
+            raise ProviderError("invalid_request", f"this server has no {job.kind!r} tool")
+        iterator = iter(producer.produce(job.tool or {}, request, ctx))
+        cpu = producer.cpu_bound(job.tool or {})
+        while True:
+            item = self.runtime.run_blocking(next, iterator, _DONE) if cpu else next(iterator, _DONE)
+            if item is _DONE:
+                return
+            yield item
+
     def _served_images(
         self, job: JobRecord, request: GenerationRequest, ctx: JobContext
     ) -> Iterator[tuple[GenerationRequest, GeneratedImage]]:
         """(request that served it, image): the images still missing move on to the next
-        provider of ATELIER_FALLBACK when one fails with a code of FALLBACK_CODES."""
+        provider of ATELIER_FALLBACK when one fails with a code of FALLBACK_CODES.
+        Tool jobs (kind other than generate) come from their producer, without fallback."""
+        if job.kind != "generate":
+            for generated in self._tool_images(job, request, ctx):
+                job.served_by = request.provider
+                yield request, generated
+            return
         current, offset, tried = request, 0, {request.provider}
         while True:
             produced = 0
@@ -290,7 +327,8 @@ class JobService:
         try:
             for served, generated in self._served_images(job, request, ctx):
                 try:
-                    row = self.runtime.run_blocking(self.gallery.write_image, served, generated, save_ctx)
+                    extra = getattr(generated, "extra", None)  # a tool's source and settings
+                    row = self.runtime.run_blocking(self.gallery.write_image, served, generated, save_ctx, extra)
                 except OSError as exc:
                     raise _SaveFailed(exc.strerror or str(exc)) from exc
                 self.gallery.add(row)
@@ -347,6 +385,7 @@ class JobService:
         job.status = status
         job.finished_at = utc_now_iso()
         job.error = error
+        settle_cost(job, int(job.request.get("n") or 1))
         if status == "succeeded":
             job.progress, job.message = 1.0, "done"
         else:

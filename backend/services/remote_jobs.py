@@ -119,7 +119,14 @@ class RemoteJobService(JobService):
         warnings: list[Warning_],
         session: str | None,
         retry_of: str | None = None,
+        *,
+        kind: str = "generate",
+        tool: dict[str, Any] | None = None,
+        cost_usd: float | None = None,
     ) -> JobRecord:
+        if kind != "generate":
+            # tools read their source image from the gallery, which workers do not have
+            raise JobConflict("studio tools run in a single-process studio; not yet with ATELIER_REDIS_URL")
         self.require_queue()
         try:
             return super().submit(request, warnings, session, retry_of)

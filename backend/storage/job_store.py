@@ -50,6 +50,12 @@ class JobRecord:
     provider_notes: list[dict[str, Any]] = field(default_factory=list)
     #: the provider that made the images: another one than requested after a fallback
     served_by: str | None = None
+    #: "generate", or the studio tool that runs it ("edit", "upscale", "social")
+    kind: str = "generate"
+    #: the tool's own request (its source image, operation, targets ...); None for generate
+    tool: dict[str, Any] | None = None
+    #: set when the job ends: what the provider reported, else the estimate for what was delivered
+    cost_actual_usd: float | None = None
     last_seq: int = 0
 
     @property

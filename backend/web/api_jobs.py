@@ -16,6 +16,8 @@ bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 def submit():
     s = studio()
     req, warnings, session = build_generation_request(json_body(), s.registry, s.settings.default_provider)
+    provider = s.registry.get(req.provider)
+    s.usage.check(provider.estimate_cost(req) if provider else None)  # ATELIER_MONTHLY_BUDGET_USD
     job = s.jobs.submit(req, warnings, session)
     return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202
 

@@ -17,12 +17,13 @@ import { SessionStrip } from "./session/SessionStrip";
 const GalleryPage = lazy(() => import("./gallery/GalleryPage"));
 const ProvidersPage = lazy(() => import("./providers/ProvidersPage"));
 const Lightbox = lazy(() => import("./lightbox/Lightbox"));
+const ToolsPage = lazy(() => import("./tools/ToolsPage"));
 
-type Route = "studio" | "gallery" | "providers";
+type Route = "studio" | "gallery" | "providers" | "tools";
 
 function routeFromHash(): Route {
-  const h = location.hash.replace(/^#\/?/, "");
-  return h === "gallery" || h === "providers" ? h : "studio";
+  const h = location.hash.replace(/^#\/?/, "").split("?")[0];
+  return h === "gallery" || h === "providers" || h === "tools" ? h : "studio";
 }
 
 function useRoute(): [Route, (r: Route) => void] {
@@ -137,7 +138,7 @@ export function App() {
         <header className="sticky top-0 z-30 border-b border-neutral-900 bg-neutral-950/90 backdrop-blur">
           <nav aria-label="Main" className="mx-auto flex max-w-screen-2xl items-center gap-1 px-3 py-2">
             <span className="mr-3 font-semibold tracking-tight text-amber-300">Atelier</span>
-            {(["studio", "gallery", "providers"] as const).map((r) => (
+            {(["studio", "gallery", "tools", "providers"] as const).map((r) => (
               <a
                 key={r}
                 href={r === "studio" ? "#/" : `#/${r}`}
@@ -226,6 +227,22 @@ export function App() {
               />
             )}
             {route === "providers" && <ProvidersPage />}
+            {route === "tools" && (
+              <ToolsPage
+                onUseTemplate={(t) => {
+                  setDraft((d) => ({
+                    ...d,
+                    prompt: t.prompt,
+                    provider: t.provider,
+                    model: t.model,
+                    style: t.style,
+                    aspectRatio: t.aspect_ratio,
+                  }));
+                  setNotice(`Template “${t.name}”: replace {subject} with what you want`);
+                  go("studio");
+                }}
+              />
+            )}
             {lightbox && (
               <Lightbox
                 images={lightbox.images}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
+from PIL import Image
+
 from tests.fakes.base import FakeApi, Recorded, Reply, b64, png_bytes
 
 SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
@@ -11,6 +15,16 @@ QUALITIES = {"low", "medium", "high", "auto"}
 def error(status: int, message: str, type_: str, code: str | None = None, **headers: str) -> Reply:
     body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
     return Reply.json(status, body, **{"x-request-id": "req_123", **headers})
+
+
+def mask_problem(mask: bytes, image: bytes) -> str | None:
+    """OpenAI's rule: a PNG with an alpha channel, the size of the first image."""
+    with Image.open(io.BytesIO(mask)) as m, Image.open(io.BytesIO(image)) as i:
+        if m.format != "PNG" or "A" not in m.getbands():
+            return "Invalid mask: must be a PNG with an alpha channel"
+        if m.size != i.size:
+            return f"Invalid mask: size {m.size} does not match the image {i.size}"
+    return None
 
 
 class FakeOpenAI(FakeApi):
@@ -33,6 +47,11 @@ class FakeOpenAI(FakeApi):
             images = [p for p in req.parts() if p.name in ("image", "image[]") and p.filename]
             if not images:
                 return error(400, "image is required", "invalid_request_error")
+            masks = [p for p in req.parts() if p.name == "mask"]
+            if masks:
+                problem = mask_problem(masks[0].data, images[0].data)
+                if problem:
+                    return error(400, problem, "invalid_request_error", "invalid_mask")
         else:
             try:
                 fields = req.json()

@@ -193,6 +193,11 @@ export default function Lightbox({ images, index, onIndex, onClose, onUseSetting
           >
             Copy prompt
           </button>
+          {(["edit", "upscale", "social"] as const).map((tool) => (
+            <a key={tool} className={btn} href={`#/tools?tool=${tool}&image=${encodeURIComponent(image.id)}`} onClick={onClose}>
+              {tool.charAt(0).toUpperCase() + tool.slice(1)}
+            </a>
+          ))}
           <a className={btn} href={image.url} download={image.path.split("/").pop()}>
             Download
           </a>

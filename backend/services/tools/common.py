@@ -1,0 +1,200 @@
+"""What every tool shares: its producer contract, source images, encoding helpers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from PIL import Image, ImageOps
+
+from backend.providers.base import ASPECT_RATIOS, GeneratedImage, GenerationContext, GenerationRequest, ProviderError
+from backend.services.gallery import Gallery, ImageRejected, inspect_image
+from backend.services.validation import ValidationError
+from backend.storage.files import EXTENSIONS
+from backend.storage.gallery_index import ImageRow
+
+#: the provider id of tool jobs done on this machine (upscale fast, social formats)
+LOCAL = "local"
+MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+MAX_TOOL_PIXELS = 16_777_216  # 4096 x 4096: local tools' output limit
+
+
+@dataclass
+class ToolImage(GeneratedImage):
+    """An image a tool made; ``extra`` goes into its gallery metadata (e.g. its source)."""
+
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ToolProducer(Protocol):
+    """Makes a tool job's images; called in the job's worker like a provider's generate."""
+
+    def cpu_bound(self, tool: dict[str, Any]) -> bool:
+        """True when the work is local CPU work, run in a real thread."""
+
+    def produce(
+        self, tool: dict[str, Any], request: GenerationRequest, ctx: GenerationContext
+    ) -> Iterator[GeneratedImage]: ...
+
+
+@dataclass(frozen=True)
+class Source:
+    """A gallery image a tool works on, as found when the job was submitted."""
+
+    image_id: str
+    path: str
+    width: int
+    height: int
+    format: str
+    prompt: str
+    seed: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"image_id": self.image_id, "path": self.path}
+
+
+def source_from_row(row: ImageRow) -> Source:
+    return Source(row.id, row.path, row.width or 0, row.height or 0, row.format or "", row.prompt or "", row.seed)
+
+
+def find_source(gallery: Gallery, body: dict[str, Any], name: str = "image_id") -> Source:
+    """The gallery image ``body[name]`` names, or a 422 naming the field."""
+    image_id = body.get(name)
+    if not isinstance(image_id, str) or not image_id:
+        raise ValidationError(name, f"{name} must be the id of a gallery image")
+    row = gallery.get(image_id)
+    if row is None:
+        raise ValidationError(name, f"no gallery image with id {image_id!r}")
+    if not row.readable or not row.width or not row.height or row.format not in EXTENSIONS:
+        raise ValidationError(name, f"the image {row.path} is not a readable PNG, JPEG or WebP")
+    return source_from_row(row)
+
+
+def import_upload(gallery: Gallery, data_url: Any, name: str) -> Source:
+    """An uploaded image (a ``data:`` URL in the JSON body) copied into the gallery first,
+    so every tool output names a source that exists."""
+    data = decode_data_url(data_url, name)
+    try:
+        row = gallery.import_file(data, "upload.png")
+    except ImageRejected as exc:
+        raise ValidationError(name, f"{name}: {exc}") from None
+    gallery.add(row)
+    return source_from_row(row)
+
+
+def decode_data_url(value: Any, name: str) -> bytes:
+    """Bytes of ``data:image/...;base64,...`` (or bare base64), or a 422 naming ``name``."""
+    if not isinstance(value, str) or not value:
+        raise ValidationError(name, f"{name} must be a data: URL of a PNG, JPEG or WebP image")
+    text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError(name, f"{name} is not valid base64 image data") from None
+    try:
+        inspect_image(data, f"{name} is")
+    except ImageRejected as exc:
+        raise ValidationError(name, str(exc)) from None
+    return data
+
+
+def read_source(gallery: Gallery, source: dict[str, Any]) -> bytes:
+    """The source file's bytes at run time; a job whose source is gone fails saying so."""
+    path = gallery.resolve(source["path"])
+    data = None
+    if path is not None:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = None
+    if data is None:
+        raise ProviderError(
+            "invalid_request",
+            f"the source image {source['path']} (id {source['image_id']}) was deleted before this job ran",
+            retryable=False,
+        )
+    return data
+
+
+def open_image(data: bytes) -> Image.Image:
+    """The image upright (EXIF orientation applied) and in RGB or RGBA."""
+    im = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    alpha = im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info)
+    return im.convert("RGBA" if alpha else "RGB")
+
+
+def encode(image: Image.Image, fmt: str = "PNG", quality: int = 92) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "JPEG":
+        image.convert("RGB").save(buf, format="JPEG", quality=quality, optimize=True, progressive=True)
+    else:
+        image.save(buf, format=fmt, **({"compress_level": 6} if fmt == "PNG" else {}))
+    return buf.getvalue()
+
+
+def nearest_ratio(width: int, height: int) -> str:
+    import math
+
+    target = math.log(width / height)
+    return min(ASPECT_RATIOS, key=lambda r: abs(math.log(ASPECT_RATIOS[r]) - target))
+
+
+def tool_request(
+    prompt: str, provider: str, model: str, width: int, height: int, n: int = 1, seed: int | None = None, **kw: Any
+) -> GenerationRequest:
+    """The GenerationRequest of a tool job: what the gallery and the job list show."""
+    return GenerationRequest(
+        prompt=prompt,
+        styled_prompt=kw.pop("styled_prompt", prompt),
+        negative_prompt=kw.pop("negative_prompt", ""),
+        user_negative_prompt=kw.pop("user_negative_prompt", ""),
+        provider=provider,
+        model=model,
+        style="none",
+        aspect_ratio=nearest_ratio(width, height),
+        width=width,
+        height=height,
+        n=n,
+        seed=seed,
+        **kw,
+    )
+
+
+def integer(body: dict[str, Any], name: str, default: int | None = None) -> int | None:
+    value = body.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(name, f"{name} must be a whole number")
+    return value
+
+
+def number(body: dict[str, Any], name: str, default: float | None = None) -> float | None:
+    value = body.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(name, f"{name} must be a number")
+    return float(value)
+
+
+def text(body: dict[str, Any], name: str, default: str = "") -> str:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ValidationError(name, f"{name} must be a string")
+    return value
+
+
+def check_fields(body: Any, allowed: frozenset[str]) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ValidationError(None, "the request body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ValidationError(unknown[0], f"unknown field {unknown[0]!r}")
+    return body

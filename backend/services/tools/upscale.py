@@ -1,0 +1,170 @@
+"""Upscale: ``fast`` 2x/4x on this machine with Pillow (Lanczos, then a light unsharp
+mask), ``conservative`` and ``creative`` through Stability, ``auto`` by target size.
+
+``auto`` takes ``target_width`` and/or ``target_height`` and picks the smallest fast
+factor (2 or 4) that reaches the target, then gives exactly the target size (the other
+side follows the image's aspect ratio when only one is given): it stays local and free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from PIL import Image, ImageFilter
+
+from backend.providers.base import GeneratedImage, GenerationContext, GenerationRequest, ProviderError
+from backend.providers.registry import ProviderRegistry
+from backend.services.gallery import Gallery
+from backend.services.tools.common import (
+    LOCAL,
+    MAX_TOOL_PIXELS,
+    ToolImage,
+    check_fields,
+    encode,
+    find_source,
+    import_upload,
+    integer,
+    number,
+    open_image,
+    read_source,
+    text,
+    tool_request,
+)
+from backend.services.tools.edit import run_provider_tool
+from backend.services.validation import SESSION_RE, ValidationError
+
+MODES = ("fast", "conservative", "creative", "auto")
+PROVIDER_MODES = {"conservative": "upscale-conservative", "creative": "upscale-creative"}
+FIELDS = frozenset(
+    {"image_id", "image", "mode", "scale", "target_width", "target_height", "prompt", "negative_prompt",
+     "creativity", "seed", "session"}
+)  # fmt: skip
+CREATIVITY = {"conservative": (0.2, 0.5, 0.35), "creative": (0.1, 0.5, 0.3)}
+DEFAULT_PROMPT = "high quality, sharp details"
+
+
+def build_upscale(
+    body: Any, registry: ProviderRegistry, gallery: Gallery
+) -> tuple[GenerationRequest, dict[str, Any], str | None]:
+    body = check_fields(body, FIELDS)
+    mode = text(body, "mode", "fast") or "fast"
+    if mode not in MODES:
+        raise ValidationError("mode", f"unknown mode {mode!r}; known: {', '.join(MODES)}")
+    session = text(body, "session") or None
+    if session is not None and not SESSION_RE.match(session):
+        raise ValidationError("session", "session must be 1-64 letters, digits, '-' or '_'")
+    if body.get("image") is not None and body.get("image_id") is None:
+        source = import_upload(gallery, body["image"], "image")
+    else:
+        source = find_source(gallery, body)
+    w, h = source.width, source.height
+    tool: dict[str, Any] = {"mode": mode, "source": source.to_json()}
+
+    if mode in PROVIDER_MODES:
+        op = PROVIDER_MODES[mode]
+        provider = next((p for p in registry if op in p.edit_operations), None)
+        if provider is None:
+            raise ValidationError("mode", f"no installed provider can do the {mode} upscale")
+        available, reason = provider.availability()
+        if not available:
+            raise ValidationError("mode", f"the {mode} upscale needs {provider.label}, which is unavailable: {reason}")
+        limits = provider.edit_operations[op].limits
+        if min(w, h) < limits.get("min_side", 0):
+            raise ValidationError("image_id", f"the {mode} upscale needs sides of at least {limits['min_side']} px")
+        if w * h > limits.get("max_input_pixels", 1 << 62):
+            raise ValidationError(
+                "image_id",
+                f"the {mode} upscale takes images of at most {limits['max_input_pixels']:,} pixels "
+                f"({provider.label}'s limit); this one is {w}x{h}. Use mode fast.",
+            )
+        low, high, default = CREATIVITY[mode]
+        creativity = number(body, "creativity", default)
+        if not low <= creativity <= high:  # type: ignore[operator]
+            raise ValidationError("creativity", f"creativity must be between {low} and {high}")
+        prompt = text(body, "prompt").strip() or source.prompt or DEFAULT_PROMPT
+        tool.update(operation=op, params={"creativity": creativity})
+        factor = 4 if mode == "creative" else min(4.0, (limits.get("max_output_pixels", 4_194_304) / (w * h)) ** 0.5)
+        width, height = round(w * factor), round(h * factor)
+        seed = integer(body, "seed")
+        request = tool_request(prompt, provider.id, f"upscale-{mode}", width, height, 1, seed,
+                               styled_prompt=prompt, negative_prompt=text(body, "negative_prompt"))  # fmt: skip
+        return request, tool, session
+
+    if mode == "auto":
+        tw, th = integer(body, "target_width"), integer(body, "target_height")
+        if tw is None and th is None:
+            raise ValidationError("target_width", "auto needs target_width and/or target_height")
+        for name, value in (("target_width", tw), ("target_height", th)):
+            if value is not None and value < 1:
+                raise ValidationError(name, f"{name} must be a positive number of pixels")
+        width = tw if tw is not None else round(w * th / h)  # type: ignore[operator]
+        height = th if th is not None else round(h * tw / w)  # type: ignore[operator]
+        needed = max(width / w, height / h)
+        if needed <= 1:
+            name = "target_width" if tw is not None else "target_height"
+            raise ValidationError(name, f"the image is already {w}x{h}; the target must be larger")
+        if needed > 4:
+            name = "target_width" if tw is not None and width / w >= height / h else "target_height"
+            raise ValidationError(name, f"{width}x{height} is more than 4x {w}x{h}; the largest upscale is 4x")
+        scale = 2 if needed <= 2 else 4
+    else:
+        scale = integer(body, "scale", 2)
+        if scale not in (2, 4):
+            raise ValidationError("scale", "scale must be 2 or 4")
+        width, height = w * scale, h * scale  # type: ignore[operator]
+    if width * height > MAX_TOOL_PIXELS:
+        raise ValidationError(
+            "target_width" if mode == "auto" else "scale",
+            f"{width}x{height} is over the upscale limit of {MAX_TOOL_PIXELS:,} pixels (4096x4096)",
+        )
+    tool.update(scale=scale, width=width, height=height)
+    prompt = source.prompt or f"upscale of {source.path}"
+    request = tool_request(prompt, LOCAL, f"upscale-fast-{scale}x", width, height, 1, source.seed)
+    return request, tool, session
+
+
+def upscale_image(image: Image.Image, width: int, height: int) -> Image.Image:
+    """Lanczos to exactly width x height, then a light unsharp mask against the softness."""
+    big = image.resize((width, height), Image.Resampling.LANCZOS)
+    return big.filter(ImageFilter.UnsharpMask(radius=1.2, percent=60, threshold=2))
+
+
+class UpscaleTool:
+    def __init__(self, registry: ProviderRegistry, gallery: Gallery) -> None:
+        self.registry = registry
+        self.gallery = gallery
+
+    def cpu_bound(self, tool: dict[str, Any]) -> bool:
+        return tool["mode"] not in PROVIDER_MODES
+
+    def produce(
+        self, tool: dict[str, Any], request: GenerationRequest, ctx: GenerationContext
+    ) -> Iterator[GeneratedImage]:
+        source = tool["source"]
+        extra = {"kind": "upscale", "mode": tool["mode"]}
+        if tool["mode"] in PROVIDER_MODES:
+            provider = self.registry.get(request.provider)
+            if provider is None:
+                raise ProviderError("invalid_request", f"provider {request.provider!r} is no longer installed")
+            yield from run_provider_tool(provider, tool, request, ctx, self.gallery, extra)
+            return
+        data = read_source(self.gallery, source)
+        ctx.step(0, 0, 3, "reading the image")
+        image = open_image(data)
+        ctx.raise_if_cancelled()
+        ctx.step(0, 1, 3, f"upscaling {image.width}x{image.height} to {tool['width']}x{tool['height']}")
+        big = upscale_image(image, tool["width"], tool["height"])
+        ctx.raise_if_cancelled()
+        ctx.step(0, 2, 3, "saving")
+        out = encode(big, "PNG")
+        ctx.step(0, 3, 3, "done")
+        yield ToolImage(
+            index=0,
+            data=out,
+            seed=request.seed,
+            extra={
+                "source": {**source, "operation": "upscale", "mode": tool["mode"]},
+                "tool": {**extra, "scale": tool["scale"], "method": "lanczos+unsharp"},
+            },
+        )

@@ -1,0 +1,345 @@
+// The studio tools: edit (with a mask brush), upscale, social formats, templates and
+// this month's spend. The image comes from the gallery / lightbox ("Edit", "Upscale",
+// "Social") through the URL: #/tools?tool=edit&image=<id>.
+import { useEffect, useMemo, useRef, useState } from "react";
+import { useQuery } from "@tanstack/react-query";
+import { api, ApiError } from "../api/client";
+import type { GalleryImage, Job } from "../api/types";
+import { MaskCanvas, type MaskHandle } from "./MaskCanvas";
+import { previewUrl, toolsApi, waitForJob, type Template } from "./toolsApi";
+
+export type Tool = "edit" | "upscale" | "social" | "templates" | "spend";
+const TOOLS: { id: Tool; label: string }[] = [
+  { id: "edit", label: "Edit" },
+  { id: "upscale", label: "Upscale" },
+  { id: "social", label: "Social" },
+  { id: "templates", label: "Templates" },
+  { id: "spend", label: "Spend" },
+];
+
+export function toolParams(): { tool: Tool; image: string | null } {
+  const query = new URLSearchParams(location.hash.split("?")[1] ?? "");
+  const tool = (query.get("tool") as Tool) || "edit";
+  return { tool: TOOLS.some((t) => t.id === tool) ? tool : "edit", image: query.get("image") };
+}
+
+export function toolsHref(tool: Tool, imageId?: string): string {
+  const q = new URLSearchParams({ tool });
+  if (imageId) q.set("image", imageId);
+  return `#/tools?${q}`;
+}
+
+function ErrorLine({ error }: { error: unknown }) {
+  if (!error) return null;
+  const e = error as ApiError;
+  return (
+    <p role="alert" className="text-sm text-rose-400">
+      {e.message}
+      {e.field ? ` (${e.field})` : ""}
+    </p>
+  );
+}
+
+function useRunner() {
+  const [job, setJob] = useState<Job | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const run = async (tool: "edit" | "upscale" | "social", body: Record<string, unknown>) => {
+    setError(null);
+    setJob(null);
+    try {
+      const queued = await toolsApi.submit(tool, body);
+      setJob(queued);
+      await waitForJob(queued.id, setJob);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return { job, error, run };
+}
+
+function JobResult({ job, source }: { job: Job | null; source: GalleryImage }) {
+  if (!job) return null;
+  return (
+    <div className="space-y-2" data-testid="tool-job">
+      <p className="text-sm text-neutral-300">
+        Job <span className="font-mono">{job.id.slice(0, 8)}</span>: <strong data-testid="tool-job-status">{job.status}</strong>
+        {job.message ? ` — ${job.message}` : ""}
+        {job.error ? <span className="text-rose-400"> {job.error.message}</span> : null}
+      </p>
+      {job.images.length > 0 && (
+        <div className="grid grid-cols-2 gap-3">
+          <figure>
+            <figcaption className="text-xs text-neutral-400">Before ({source.width}×{source.height})</figcaption>
+            <img src={source.url} alt="Before" className="max-h-72 rounded border border-neutral-800" />
+          </figure>
+          <div className="flex flex-wrap gap-3">
+            {job.images.map((img) => (
+              <figure key={img.id}>
+                <figcaption className="text-xs text-neutral-400">After ({img.width}×{img.height})</figcaption>
+                <img src={img.url} alt={`After ${img.width}x${img.height}`} className="max-h-72 rounded border border-neutral-800" />
+              </figure>
+            ))}
+          </div>
+        </div>
+      )}
+    </div>
+  );
+}
+
+function EditTool({ image }: { image: GalleryImage }) {
+  const operations = useQuery({ queryKey: ["edit-operations"], queryFn: toolsApi.operations });
+  const [op, setOp] = useState("inpaint");
+  const [provider, setProvider] = useState("");
+  const [prompt, setPrompt] = useState("");
+  const [extra, setExtra] = useState<Record<string, string>>({});
+  const mask = useRef<MaskHandle>(null);
+  const { job, error, run } = useRunner();
+  const operation = operations.data?.find((o) => o.id === op);
+  const providers = operation?.providers ?? [];
+  const chosen = providers.find((p) => p.id === provider) ?? providers.find((p) => p.available) ?? providers[0];
+  const fields = chosen?.fields ?? [];
+  return (
+    <section className="space-y-3">
+      <div className="flex flex-wrap gap-3">
+        <label className="text-sm">
+          Operation{" "}
+          <select aria-label="Operation" value={op} onChange={(e) => setOp(e.target.value)} className="rounded bg-neutral-900 px-2 py-1">
+            {operations.data?.map((o) => (
+              <option key={o.id} value={o.id}>{o.id}</option>
+            ))}
+          </select>
+        </label>
+        <label className="text-sm">
+          Provider{" "}
+          <select aria-label="Edit provider" value={chosen?.id ?? ""} onChange={(e) => setProvider(e.target.value)} className="rounded bg-neutral-900 px-2 py-1">
+            {providers.map((p) => (
+              <option key={p.id} value={p.id} disabled={!p.available}>
+                {p.label}{p.available ? "" : " (unavailable)"}{p.price_per_image != null ? ` · $${p.price_per_image}` : ""}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <p className="text-xs text-neutral-400">{operation?.description}</p>
+      {fields.includes("prompt") && (
+        <input aria-label="Edit prompt" value={prompt} onChange={(e) => setPrompt(e.target.value)} placeholder="What should change?" className="w-full rounded bg-neutral-900 px-2 py-1" />
+      )}
+      {["search_prompt", "select_prompt", "left", "right", "up", "down"].filter((f) => fields.includes(f)).map((f) => (
+        <input key={f} aria-label={f} placeholder={f} value={extra[f] ?? ""} onChange={(e) => setExtra((x) => ({ ...x, [f]: e.target.value }))} className="mr-2 rounded bg-neutral-900 px-2 py-1" />
+      ))}
+      {fields.includes("mask") && <MaskCanvas ref={mask} src={image.url} width={image.width ?? 512} height={image.height ?? 512} />}
+      <button
+        type="button"
+        className="rounded bg-indigo-600 px-3 py-1.5 font-medium"
+        onClick={() => {
+          const body: Record<string, unknown> = { operation: op, provider: chosen?.id, image_id: image.id };
+          if (fields.includes("prompt")) body.prompt = prompt;
+          for (const [k, v] of Object.entries(extra)) if (fields.includes(k) && v) body[k] = ["left", "right", "up", "down"].includes(k) ? Number(v) : v;
+          if (fields.includes("mask")) body.mask = mask.current?.dataUrl() ?? undefined;
+          void run("edit", body);
+        }}
+      >
+        Run {op}
+      </button>
+      <ErrorLine error={error} />
+      <JobResult job={job} source={image} />
+    </section>
+  );
+}
+
+function UpscaleTool({ image }: { image: GalleryImage }) {
+  const [mode, setMode] = useState("fast");
+  const [scale, setScale] = useState(2);
+  const { job, error, run } = useRunner();
+  return (
+    <section className="space-y-3">
+      <div className="flex gap-3 text-sm">
+        <select aria-label="Upscale mode" value={mode} onChange={(e) => setMode(e.target.value)} className="rounded bg-neutral-900 px-2 py-1">
+          <option value="fast">fast (local, free)</option>
+          <option value="conservative">conservative (Stability)</option>
+          <option value="creative">creative (Stability)</option>
+        </select>
+        {mode === "fast" && (
+          <select aria-label="Scale" value={scale} onChange={(e) => setScale(Number(e.target.value))} className="rounded bg-neutral-900 px-2 py-1">
+            <option value={2}>2× → {(image.width ?? 0) * 2}×{(image.height ?? 0) * 2}</option>
+            <option value={4}>4× → {(image.width ?? 0) * 4}×{(image.height ?? 0) * 4}</option>
+          </select>
+        )}
+        <button type="button" className="rounded bg-indigo-600 px-3 py-1.5 font-medium" onClick={() => void run("upscale", { image_id: image.id, mode, scale })}>
+          Upscale
+        </button>
+      </div>
+      <ErrorLine error={error} />
+      <JobResult job={job} source={image} />
+    </section>
+  );
+}
+
+function SocialTool({ image }: { image: GalleryImage }) {
+  const platforms = useQuery({ queryKey: ["social-formats"], queryFn: toolsApi.formats });
+  const [targets, setTargets] = useState<string[]>(["instagram/post", "youtube/thumbnail"]);
+  const [crop, setCrop] = useState("smart");
+  const [focal, setFocal] = useState<{ x: number; y: number } | null>(null);
+  const [overlay, setOverlay] = useState(true);
+  const { job, error, run } = useRunner();
+  const toggle = (id: string) => setTargets((t) => (t.includes(id) ? t.filter((x) => x !== id) : [...t, id]));
+  return (
+    <section className="space-y-3">
+      <fieldset className="flex flex-wrap gap-x-6 gap-y-2 text-sm">
+        <legend className="mb-1 text-neutral-400">Platforms</legend>
+        {platforms.data?.map((p) => (
+          <div key={p.id}>
+            <div className="font-medium">{p.label}</div>
+            {p.formats.map((f) => (
+              <label key={f.id} className="mr-3 block">
+                <input type="checkbox" checked={targets.includes(f.id)} onChange={() => toggle(f.id)} /> {f.label} {f.width}×{f.height}
+              </label>
+            ))}
+          </div>
+        ))}
+      </fieldset>
+      <div className="flex flex-wrap items-center gap-3 text-sm">
+        <select aria-label="Crop mode" value={crop} onChange={(e) => setCrop(e.target.value)} className="rounded bg-neutral-900 px-2 py-1">
+          <option value="smart">smart (keeps the busiest part)</option>
+          <option value="center">center</option>
+          <option value="fit">fit (blurred fill)</option>
+          <option value="focal">focal point (click the image)</option>
+        </select>
+        <label><input type="checkbox" checked={overlay} onChange={(e) => setOverlay(e.target.checked)} /> Show safe zones (preview only)</label>
+        {focal && <span data-testid="focal">focal {focal.x.toFixed(2)}, {focal.y.toFixed(2)}</span>}
+      </div>
+      <img
+        src={image.url}
+        alt="Click to set the focal point"
+        data-testid="focal-picker"
+        className="max-h-56 cursor-crosshair rounded border border-neutral-800"
+        onClick={(e) => {
+          const r = e.currentTarget.getBoundingClientRect();
+          setFocal({ x: (e.clientX - r.left) / r.width, y: (e.clientY - r.top) / r.height });
+          setCrop("focal");
+        }}
+      />
+      {overlay && (
+        <div className="flex flex-wrap gap-3" data-testid="social-previews">
+          {targets.map((t) => (
+            <figure key={t}>
+              <figcaption className="text-xs text-neutral-400">{t}</figcaption>
+              <img src={previewUrl(image.id, t, crop, crop === "focal" ? focal : null)} alt={`Preview ${t}`} className="max-h-60 rounded" />
+            </figure>
+          ))}
+        </div>
+      )}
+      <div className="flex gap-3">
+        <button
+          type="button"
+          disabled={!targets.length}
+          className="rounded bg-indigo-600 px-3 py-1.5 font-medium disabled:opacity-40"
+          onClick={() => void run("social", { image_id: image.id, targets, crop, ...(crop === "focal" && focal ? { focal } : {}) })}
+        >
+          Export {targets.length} format{targets.length === 1 ? "" : "s"}
+        </button>
+        {job?.status === "succeeded" && (
+          <a className="rounded bg-neutral-800 px-3 py-1.5" href={`/api/export.zip?job=${job.id}`} download>
+            Download ZIP
+          </a>
+        )}
+      </div>
+      <ErrorLine error={error} />
+      <JobResult job={job} source={image} />
+    </section>
+  );
+}
+
+function TemplatesTool({ onUse }: { onUse: (t: Template) => void }) {
+  const [q, setQ] = useState("");
+  const templates = useQuery({ queryKey: ["templates", q], queryFn: () => toolsApi.templates(q) });
+  return (
+    <section className="space-y-3">
+      <input aria-label="Search templates" value={q} onChange={(e) => setQ(e.target.value)} placeholder="Search templates" className="w-80 rounded bg-neutral-900 px-2 py-1" />
+      <ul className="grid grid-cols-1 gap-2 md:grid-cols-3">
+        {templates.data?.map((t) => (
+          <li key={t.id} className="rounded border border-neutral-800 p-3">
+            <div className="font-medium">{t.name}</div>
+            <div className="text-xs text-neutral-400">{t.description}</div>
+            <div className="mt-1 text-xs text-neutral-500">
+              {t.provider} · {t.model} · {t.aspect_ratio} ({t.width}×{t.height}){t.available ? "" : " · provider unavailable"}
+            </div>
+            <button type="button" className="mt-2 rounded bg-indigo-600 px-2 py-1 text-sm" onClick={() => onUse(t)}>
+              Use {t.name}
+            </button>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+export function SpendTool() {
+  const usage = useQuery({ queryKey: ["usage-month"], queryFn: toolsApi.usageThisMonth });
+  const data = usage.data;
+  return (
+    <section className="space-y-2" aria-label="Spend this month">
+      <h2 className="font-medium">This month's spend per provider</h2>
+      <table className="text-sm">
+        <thead className="text-neutral-400">
+          <tr><th className="pr-6 text-left">Provider</th><th className="pr-6 text-right">Jobs</th><th className="pr-6 text-right">Images</th><th className="pr-6 text-right">Failures</th><th className="text-right">Cost</th></tr>
+        </thead>
+        <tbody>
+          {data?.groups.map((g) => (
+            <tr key={g.key}>
+              <td className="pr-6">{g.key}</td><td className="pr-6 text-right">{g.jobs}</td><td className="pr-6 text-right">{g.images}</td><td className="pr-6 text-right">{g.failures}</td><td className="text-right tabular-nums">${g.cost_usd.toFixed(3)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {data && (
+        <p className="text-sm text-neutral-300">
+          Total ${data.totals.cost_usd.toFixed(3)}
+          {data.budget.monthly_budget_usd != null ? ` of a $${data.budget.monthly_budget_usd.toFixed(2)} budget ($${data.budget.remaining_usd?.toFixed(3)} left)` : " (no monthly budget set)"}
+        </p>
+      )}
+    </section>
+  );
+}
+
+export default function ToolsPage({ onUseTemplate }: { onUseTemplate: (t: Template) => void }) {
+  const [params, setParams] = useState(toolParams);
+  useEffect(() => {
+    const on = () => setParams(toolParams());
+    window.addEventListener("hashchange", on);
+    return () => window.removeEventListener("hashchange", on);
+  }, []);
+  const recent = useQuery({ queryKey: ["images", "tools-picker"], queryFn: () => api.images({}, null, 24) });
+  const picked = useQuery({ queryKey: ["image", params.image], queryFn: () => api.image(params.image!), enabled: !!params.image });
+  const image = picked.data?.image ?? null;
+  const needsImage = useMemo(() => ["edit", "upscale", "social"].includes(params.tool), [params.tool]);
+  return (
+    <div className="mx-auto max-w-screen-xl space-y-4 p-4">
+      <nav aria-label="Tools" className="flex gap-1">
+        {TOOLS.map((t) => (
+          <a key={t.id} href={toolsHref(t.id, params.image ?? undefined)} aria-current={params.tool === t.id ? "page" : undefined}
+             className={"rounded px-3 py-1.5 text-sm " + (params.tool === t.id ? "bg-neutral-800" : "text-neutral-400 hover:text-neutral-100")}>
+            {t.label}
+          </a>
+        ))}
+      </nav>
+      {needsImage && (
+        <div className="space-y-1">
+          <div className="text-sm text-neutral-400">{image ? `Image: ${image.path} (${image.width}×${image.height})` : "Pick an image"}</div>
+          <div className="flex gap-1 overflow-x-auto" aria-label="Pick an image">
+            {recent.data?.items.map((img) => (
+              <a key={img.id} href={toolsHref(params.tool, img.id)} title={img.path}>
+                <img src={img.thumb_url ?? img.url} alt={img.prompt || img.path} className={"h-14 w-14 rounded object-cover " + (img.id === params.image ? "ring-2 ring-indigo-500" : "")} />
+              </a>
+            ))}
+          </div>
+        </div>
+      )}
+      {params.tool === "edit" && image && <EditTool key={image.id} image={image} />}
+      {params.tool === "upscale" && image && <UpscaleTool key={image.id} image={image} />}
+      {params.tool === "social" && image && <SocialTool key={image.id} image={image} />}
+      {params.tool === "templates" && <TemplatesTool onUse={onUseTemplate} />}
+      {params.tool === "spend" && <SpendTool />}
+    </div>
+  );
+}
