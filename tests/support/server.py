@@ -1,8 +1,15 @@
-"""Starts the real server (``python -m backend``) in a subprocess on a free port."""
+"""Starts the real server (``python -m backend``) in a subprocess on a free port.
+
+The first start asks for port 0 and reads the port the server bound from its "running
+at" line, so no other process can take the port between choosing and binding it; a
+restart asks for the same port again.
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,6 +20,8 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+_RUNNING_AT = re.compile(rb"running at http://[^:/]+:(\d+)")
+_numbers = itertools.count(1)
 
 
 def free_port() -> int:
@@ -29,9 +38,10 @@ class ServerProcess:
         self.data = Path(env.pop("ATELIER_DATA_DIR", tmp / "data"))
         self.gate = tmp / "gate-open"
         self.extra_env = env
-        self.port = free_port()
+        self.port = int(env["ATELIER_PORT"]) if "ATELIER_PORT" in env else 0  # 0 until it has started
         self.proc: subprocess.Popen | None = None
-        self.log_path = tmp / f"server-{self.port}.log"
+        self.log_path = tmp / f"server-{os.getpid()}-{next(_numbers)}.log"
+        self._log_offset = 0
 
     @property
     def url(self) -> str:
@@ -54,6 +64,7 @@ class ServerProcess:
         return env
 
     def start(self, wait: bool = True) -> ServerProcess:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "backend"], cwd=ROOT, env=self.env(), stdout=self.log, stderr=subprocess.STDOUT
@@ -67,6 +78,9 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.proc and self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
+            if not self._read_port():
+                time.sleep(0.05)
+                continue
             try:
                 # 401: up, behind ATELIER_TOKEN
                 if requests.get(self.url + "/api/health", timeout=1).status_code in (200, 401):
@@ -75,6 +89,15 @@ class ServerProcess:
                 pass
             time.sleep(0.05)
         raise TimeoutError(f"server did not start:\n{self.output()}")
+
+    def _read_port(self) -> bool:
+        """True once this start's "running at" line names the port."""
+        with open(self.log_path, "rb") as f:
+            f.seek(self._log_offset)
+            match = _RUNNING_AT.search(f.read())
+        if match:
+            self.port = int(match.group(1))
+        return bool(match)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
