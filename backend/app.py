@@ -8,7 +8,7 @@ from flask_socketio import SocketIO
 from backend.config import Settings, load_settings
 from backend.runtime import make_runtime
 from backend.studio import Studio
-from backend.web import api_gallery_io, api_images, api_jobs, api_meta, pages
+from backend.web import api_gallery_io, api_images, api_jobs, api_meta, openapi, pages
 from backend.web.errors import register_error_handlers
 from backend.web.socket_handlers import register_socket_handlers
 
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
 
     studio = Studio.build(settings, runtime, emit, join, leave)
     app.extensions["atelier"] = studio
-    for blueprint in (api_meta.bp, api_jobs.bp, api_images.bp, api_gallery_io.bp, pages.bp):
+    for blueprint in (api_meta.bp, api_jobs.bp, api_images.bp, api_gallery_io.bp, openapi.bp, pages.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     register_socket_handlers(socketio, studio)

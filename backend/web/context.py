@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app, request
 
+from backend.services.schema import Field
 from backend.web.errors import ApiError
 
 if TYPE_CHECKING:
@@ -26,14 +27,19 @@ def json_body() -> Any:
     return body
 
 
-def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
+def int_arg(
+    field: Field | str, default: int | None = None, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """A whole-number query parameter within the declared bounds, or a 422 naming it.
+    ``field`` is its declaration (services/schema.py); a bare name with bounds still works."""
+    if isinstance(field, str):
+        field = Field(field, "integer", default=default, minimum=minimum, maximum=maximum)
+    name = field.name
     raw = request.args.get(name)
     if raw is None or raw == "":
-        return default
+        return field.default
     try:
         value = int(raw)
     except ValueError:
         raise ApiError(422, "validation_error", f"{name} must be a whole number", name) from None
-    if not minimum <= value <= maximum:
-        raise ApiError(422, "validation_error", f"{name} must be between {minimum} and {maximum}", name)
-    return value
+    return field.check_bounds(value)
