@@ -58,7 +58,7 @@ def test_the_document_is_openapi_3_1_with_every_answer_described(document):
             assert operation["summary"] and operation["responses"], (method, path)
             for status, response in operation["responses"].items():
                 assert response["description"], (method, path, status)
-                if status.startswith("4"):
+                if status.startswith("4") and status != "414":
                     assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
     refs = {m for m in _refs(document)}
     assert refs <= set(document["components"]["schemas"]), refs - set(document["components"]["schemas"])
@@ -133,11 +133,12 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(srv, 
         "--max-examples",
         os.environ.get("ATELIER_FUZZ_EXAMPLES", "30"),
         "--phases",
-        "examples,coverage,fuzzing",
+        "examples,coverage,fuzzing,stateful",
         "--seed",
         os.environ.get("ATELIER_FUZZ_SEED", "20261121"),
+        # one worker: hypothesis' lambda descriptions race on ast.parse across threads (CPython 3.11)
         "--workers",
-        "2",
+        "1",
         "--request-timeout",
         "20",
         "--suppress-health-check",

@@ -21,6 +21,7 @@ MAX_Q = 1000
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _ID = re.compile(ID_PATTERN)
 _TERM = re.compile(r"^(seed|model):(.*)$", re.IGNORECASE)
+_DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also takes '²', which int() refuses
 _WORD = re.compile(r"\w", re.UNICODE)
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 _DATE = "YYYY-MM-DD (a 'to' day is included whole) or an ISO 8601 date-time (UTC if no zone)"
@@ -34,8 +35,8 @@ SELECTION = (
     Field(
         "aspect_ratio", "string", "e.g. 16:9", pattern=r"^\d{1,3}:\d{1,3}$", message="aspect_ratio must look like 16:9"
     ),
-    Field("from", "string", f"inclusive; {_DATE}"),
-    Field("to", "string", f"exclusive; {_DATE}"),
+    Field("from", "string", f"inclusive; {_DATE}", extra={"anyOf": [{"format": "date"}, {"format": "date-time"}]}),
+    Field("to", "string", f"exclusive; {_DATE}", extra={"anyOf": [{"format": "date"}, {"format": "date-time"}]}),
     Field(
         "favorite",
         "string",
@@ -93,7 +94,7 @@ def parse_date(name: str, raw: str, end: bool) -> str:
         else:
             when = datetime.fromisoformat(text.replace("Z", "+00:00"))
             when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a zone or a whole day past year 1 or 9999
         raise ValidationError(name, f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -110,7 +111,7 @@ def parse_search(q: str, query: ImageQuery) -> None:
         if term and term.group(2):
             kind, value = term.group(1).lower(), term.group(2)
             if kind == "seed":
-                if not value.isdigit() or int(value) >= 2**63:
+                if not _DIGITS.fullmatch(value) or int(value) >= 2**63:
                     raise ValidationError("q", "seed: must be followed by a whole number, e.g. seed:1234")
                 query.seed = int(value)
             else:

@@ -34,6 +34,13 @@ UPLOAD_FORM = (
     Field("files", "array", f"more image files (at most {MAX_FILES} in all)", items=_IMAGE_FILE, max_items=MAX_FILES),
 )
 UPLOAD_ERRORS = (413, 422)
+_FIRST = {"image_id": "$response.body#/images/0/id"}
+IMPORTED_LINKS = {
+    "get": ("images.get_image.get", _FIRST),
+    "favorite": ("images.update_image.patch", _FIRST),
+    "delete": ("images.delete_image.delete", _FIRST),
+    "restore": ("images.restore_image.post", _FIRST),
+}
 
 
 @bp.get("/api/export.zip")
@@ -120,7 +127,7 @@ def parse_metadata():
 @api_route(
     "Copy image files into the gallery and index them",
     form=UPLOAD_FORM,
-    responses={201: "Imported"},
+    responses={201: Reply("Imported", "The images, in the gallery", links=IMPORTED_LINKS)},
     errors=UPLOAD_ERRORS,
     tags=TAGS,
 )

@@ -9,20 +9,27 @@ from backend.services.gallery_query import CURSOR, LIMIT, SELECTION_BY_NAME
 from backend.services.schema import Field
 from backend.services.validation import JOB_REQUEST, build_generation_request
 from backend.web.context import int_arg, json_body, studio
-from backend.web.openapi import api_route
+from backend.web.openapi import Reply, api_route
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 
 JOB_ID = Field("job_id", "string", "the job's id")
 SESSION = SELECTION_BY_NAME["session"]
 TAGS = ("jobs",)
+_NEW_JOB = {"job_id": "$response.body#/job/id"}
+#: the answer with a job in it, linked to what can be done with that job next
+JOB_LINKS = {
+    "get": ("jobs.get_job.get", _NEW_JOB),
+    "cancel": ("jobs.cancel.post", _NEW_JOB),
+    "retry": ("jobs.retry.post", _NEW_JOB),
+}
 
 
 @bp.post("")
 @api_route(
     "Submit a generation job",
     body=JOB_REQUEST,
-    responses={202: "JobSubmitted"},
+    responses={202: Reply("JobSubmitted", "The job, queued", links=JOB_LINKS)},
     errors=(400, 413, 422),
     tags=TAGS,
 )

@@ -21,10 +21,33 @@ def json_body() -> Any:
     """The parsed JSON body, or a 400 naming what is wrong with it."""
     if not request.data:
         raise ApiError(400, "invalid_json", "the request body must be JSON")
-    body = request.get_json(silent=True, force=True)
+    try:
+        body = request.get_json(silent=True, force=True)
+    except RecursionError:  # json's C decoder refuses past the recursion limit
+        raise ApiError(400, "invalid_json", "the request body is nested too deeply") from None
     if body is None:
         raise ApiError(400, "invalid_json", "the request body is not valid JSON")
+    if _has_lone_surrogate(body):
+        # "\ud800" parses, but is no text: SQLite, file names and PNG chunks would all refuse it later
+        raise ApiError(400, "invalid_json", "the request body holds a lone UTF-16 surrogate (\\ud800-\\udfff)")
     return body
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def int_arg(

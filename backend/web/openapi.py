@@ -46,16 +46,25 @@ class Reply:
     schema: str | dict[str, Any] | None
     description: str = ""
     media: str = "application/json"
+    #: OpenAPI links: name -> (operationId, {parameter: runtime expression}), e.g. the new job's id
+    links: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
 
     def render(self, status: int) -> dict[str, Any]:
         out: dict[str, Any] = {"description": self.description or _STATUS_TEXT.get(status, "")}
         if self.schema is not None:
             schema = ref(self.schema) if isinstance(self.schema, str) else self.schema
             out["content"] = {self.media: {"schema": schema}}
+        if self.links:
+            out["links"] = {
+                name: {"operationId": operation, "parameters": parameters}
+                for name, (operation, parameters) in self.links.items()
+            }
         return out
 
 
 ERROR = Reply("Error")
+#: eventlet's WSGI server answers a request line over 8 KB itself, with no body
+URI_TOO_LONG = Reply(None, "The URL is longer than the server takes (8 KB under eventlet)")
 
 
 @dataclass(frozen=True)
@@ -141,9 +150,12 @@ def _operation_json(rule: str, endpoint: str, method: str, operation: Operation,
     body = _request_body(operation, env)
     if body:
         out["requestBody"] = body
+    responses = dict(operation.responses)
+    if params:
+        responses.setdefault(414, URI_TOO_LONG)
     out["responses"] = {
         str(status): (Reply(reply) if isinstance(reply, str) else reply).render(status)
-        for status, reply in sorted(operation.responses.items())
+        for status, reply in sorted(responses.items())
     }
     out.update(operation.extra)
     return out
