@@ -8,7 +8,7 @@ from flask_socketio import SocketIO
 from backend.config import Settings, load_settings
 from backend.runtime import make_runtime
 from backend.studio import Studio
-from backend.web import api_gallery_io, api_images, api_internal, api_jobs, api_meta, api_tools, pages
+from backend.web import api_gallery_io, api_images, api_internal, api_jobs, api_meta, api_tools, openapi, pages
 from backend.web.errors import register_error_handlers
 from backend.web.security import install_security, origin_policy, wrap_wsgi
 from backend.web.socket_auth import register_socket_auth
@@ -52,7 +52,16 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         queue_manager.on_job_event = studio.bus.on_live  # type: ignore[attr-defined]
     app.extensions["atelier"] = studio
     install_security(app, scale, origins)
-    blueprints = (api_meta.bp, api_jobs.bp, api_images.bp, api_gallery_io.bp, api_tools.bp, pages.bp, api_internal.bp)
+    blueprints = (
+        api_meta.bp,
+        api_jobs.bp,
+        api_images.bp,
+        api_gallery_io.bp,
+        api_tools.bp,
+        openapi.bp,
+        pages.bp,
+        api_internal.bp,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     register_error_handlers(app)

@@ -491,9 +491,11 @@ def encode_cursor(*values: str) -> str:
 def decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidCursor("cursor is not one this server issued") from exc
     if not (isinstance(values, list) and len(values) == 2 and all(isinstance(v, str) for v in values)):
+        raise InvalidCursor("cursor is not one this server issued")
+    if not all(v.isprintable() and v.isascii() for v in values):  # ours are ISO times and ids
         raise InvalidCursor("cursor is not one this server issued")
     return values[0], values[1]
 

@@ -12,30 +12,75 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from backend.services.validation import SESSION_RE, ValidationError
+from backend.services.schema import Field, ValidationError
+from backend.services.validation import SESSION_PATTERN
 from backend.storage.gallery_index import ImageQuery
 
-FILTERS = (
-    "provider",
-    "model",
-    "style",
-    "aspect_ratio",
-    "from",
-    "to",
-    "favorite",
-    "job",
-    "session",
-    "q",
-    "order",
-    "ids",
-)
-PAGING = ("cursor", "limit")
 MAX_IDS = 10_000
-_ASPECT = re.compile(r"^\d{1,3}:\d{1,3}$")
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_Q = 1000
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_ID = re.compile(ID_PATTERN)
 _TERM = re.compile(r"^(seed|model):(.*)$", re.IGNORECASE)
+_DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also takes '²', which int() refuses
 _WORD = re.compile(r"\w", re.UNICODE)
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+_DATE = "YYYY-MM-DD (a 'to' day is included whole) or an ISO 8601 date-time (UTC if no zone)"
+
+#: The selection parameters of GET /api/images and GET /api/export.zip, read by build_query
+#: and by the OpenAPI document. provider/style values are checked against ``known_values``.
+SELECTION = (
+    Field("provider", "string", "exact; a provider the studio offers or the gallery holds"),
+    Field("model", "string", "exact model id"),
+    Field("style", "string", "exact; a style the studio offers or the gallery holds"),
+    Field(
+        "aspect_ratio", "string", "e.g. 16:9", pattern=r"^\d{1,3}:\d{1,3}$", message="aspect_ratio must look like 16:9"
+    ),
+    Field("from", "string", f"inclusive; {_DATE}", extra={"anyOf": [{"format": "date"}, {"format": "date-time"}]}),
+    Field("to", "string", f"exclusive; {_DATE}", extra={"anyOf": [{"format": "date"}, {"format": "date-time"}]}),
+    Field(
+        "favorite",
+        "string",
+        "favourites only (true) or none of them (false)",
+        enum=_TRUE + _FALSE,
+        message="favorite must be true or false",
+    ),
+    Field("job", "string", "job id", pattern=ID_PATTERN, message="job must be a job id"),
+    Field(
+        "session",
+        "string",
+        "client session id (as sent with POST /api/jobs)",
+        pattern=SESSION_PATTERN,
+        message="session must be 1-64 letters, digits, '-' or '_'",
+    ),
+    Field(
+        "q",
+        "string",
+        "words searched in prompt and negative prompt (every word required, prefix match); "
+        "seed:123 and model:xyz terms",
+        max_length=MAX_Q,
+        message=f"q must be at most {MAX_Q} characters",
+    ),
+    Field(
+        "order",
+        "string",
+        "newest or oldest first",
+        enum=("newest", "oldest"),
+        default="newest",
+        message="order must be newest or oldest",
+    ),
+    Field(
+        "ids",
+        "string",
+        f"up to {MAX_IDS} comma-separated image ids",
+        pattern=r"^[A-Za-z0-9_,-]*$",
+        message=f"ids must be up to {MAX_IDS} comma-separated image ids",
+    ),
+)
+LIMIT = Field("limit", "integer", "items per page", default=50, minimum=1, maximum=200)
+CURSOR = Field("cursor", "string", "next_cursor of the previous page")
+FILTERS = tuple(f.name for f in SELECTION)
+PAGING = (CURSOR.name, LIMIT.name)
+SELECTION_BY_NAME = {f.name: f for f in SELECTION}
 
 
 def parse_date(name: str, raw: str, end: bool) -> str:
@@ -49,7 +94,7 @@ def parse_date(name: str, raw: str, end: bool) -> str:
         else:
             when = datetime.fromisoformat(text.replace("Z", "+00:00"))
             when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a zone or a whole day past year 1 or 9999
         raise ValidationError(name, f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -66,7 +111,7 @@ def parse_search(q: str, query: ImageQuery) -> None:
         if term and term.group(2):
             kind, value = term.group(1).lower(), term.group(2)
             if kind == "seed":
-                if not value.isdigit() or int(value) >= 2**63:
+                if not _DIGITS.fullmatch(value) or int(value) >= 2**63:
                     raise ValidationError("q", "seed: must be followed by a whole number, e.g. seed:1234")
                 query.seed = int(value)
             else:
@@ -95,9 +140,10 @@ def build_query(
         raw = args.get(name)
         return raw if raw not in (None, "") else None
 
-    order = value("order") or "newest"
-    if order not in ("newest", "oldest"):
-        raise ValidationError("order", "order must be newest or oldest")
+    def checked(name: str) -> str | None:
+        return SELECTION_BY_NAME[name].check_bounds(value(name))
+
+    order = checked("order") or "newest"
     query.newest_first = order == "newest"
 
     for name in ("provider", "style"):
@@ -109,21 +155,13 @@ def build_query(
             setattr(query, name, raw)
     if (raw := value("model")) is not None:
         query.model = raw
-    if (raw := value("aspect_ratio")) is not None:
-        if not _ASPECT.match(raw):
-            raise ValidationError("aspect_ratio", "aspect_ratio must look like 16:9")
+    if (raw := checked("aspect_ratio")) is not None:
         query.aspect_ratio = raw
     if (raw := value("favorite")) is not None:
-        if raw.lower() not in _TRUE + _FALSE:
-            raise ValidationError("favorite", "favorite must be true or false")
-        query.favorite = raw.lower() in _TRUE
-    if (raw := value("job")) is not None:
-        if not _ID.match(raw):
-            raise ValidationError("job", "job must be a job id")
+        query.favorite = SELECTION_BY_NAME["favorite"].check_bounds(raw.lower()) in _TRUE
+    if (raw := checked("job")) is not None:
         query.job_id = raw
-    if (raw := value("session")) is not None:
-        if not SESSION_RE.match(raw):
-            raise ValidationError("session", "session must be 1-64 letters, digits, '-' or '_'")
+    if (raw := checked("session")) is not None:
         query.session = raw
     if (raw := value("from")) is not None:
         query.created_from = parse_date("from", raw, end=False)
@@ -131,13 +169,11 @@ def build_query(
         query.created_to = parse_date("to", raw, end=True)
     if query.created_from and query.created_to and query.created_from >= query.created_to:
         raise ValidationError("to", "to must be after from")
-    if (raw := value("ids")) is not None:
+    if (raw := checked("ids")) is not None:
         ids = [i for i in raw.split(",") if i]
         if len(ids) > MAX_IDS or not all(_ID.match(i) for i in ids):
-            raise ValidationError("ids", f"ids must be up to {MAX_IDS} comma-separated image ids")
+            raise SELECTION_BY_NAME["ids"].fail("")
         query.ids = ids
-    if (raw := value("q")) is not None:
-        if len(raw) > 1000:
-            raise ValidationError("q", "q must be at most 1000 characters")
+    if (raw := checked("q")) is not None:
         parse_search(raw, query)
     return query

@@ -15,37 +15,96 @@ from typing import Any
 
 from backend.providers.base import ASPECT_RATIOS, GenerationRequest, ModelInfo
 from backend.providers.registry import ProviderRegistry
+from backend.services.schema import Field, Shape, ValidationError
 from backend.services.styles import load_styles
+
+__all__ = ["ValidationError", "build_generation_request", "JOB_REQUEST"]
 
 MAX_PROMPT_CHARS = 4000
 MAX_IMAGES = 10
 MAX_SEED = 2**32 - 1
 KNOWN_QUALITIES = ("low", "medium", "high", "auto", "standard", "hd")
-SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-JOB_FIELDS = frozenset(
-    {
-        "prompt",
-        "negative_prompt",
-        "provider",
-        "model",
-        "style",
-        "aspect_ratio",
-        "n",
-        "seed",
-        "steps",
-        "quality",
-        "session",
-    }
+SESSION_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+SESSION_RE = re.compile(SESSION_PATTERN)
+
+
+def _provider_ids(registry: ProviderRegistry | None) -> list[str]:
+    return list(registry.ids()) if registry is not None else []
+
+
+def _model_ids(registry: ProviderRegistry | None) -> list[str]:
+    return [m.id for p in (registry or []) for m in p.models()]
+
+
+def _qualities(registry: ProviderRegistry | None) -> list[str]:
+    return list(KNOWN_QUALITIES) + [q for p in (registry or []) for m in p.models() for q in m.qualities]
+
+
+def _registry(env: Any) -> ProviderRegistry | None:
+    """Document-time enums get the Studio (or nothing, for a document without one)."""
+    return getattr(env, "registry", None)
+
+
+SESSION = Field(
+    "session",
+    "string",
+    "the client session (e.g. one per browser tab)",
+    nullable=True,
+    pattern=SESSION_PATTERN,
+    message="session must be 1-64 letters, digits, '-' or '_'",
 )
 
-
-class ValidationError(Exception):
-    """A request value that cannot be used: HTTP 422 naming ``field``."""
-
-    def __init__(self, field: str | None, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+#: The body of POST /api/jobs: read by build_generation_request and by the OpenAPI document.
+JOB_REQUEST = Shape(
+    (
+        Field(
+            "prompt",
+            "string",
+            "what to make; not blank",
+            required=True,
+            min_length=1,
+            max_length=MAX_PROMPT_CHARS,
+            pattern=r"\S",
+        ),
+        Field("negative_prompt", "string", "what to avoid", nullable=True, max_length=MAX_PROMPT_CHARS, default=""),
+        Field(
+            "provider",
+            "string",
+            "provider id (default ATELIER_DEFAULT_PROVIDER); must be available",
+            nullable=True,
+            enum=lambda env: _provider_ids(_registry(env)),
+        ),
+        Field(
+            "model",
+            "string",
+            "model id of that provider (default: the provider's default)",
+            nullable=True,
+            enum=lambda env: _model_ids(_registry(env)),
+        ),
+        Field("style", "string", "style name", nullable=True, default="none", enum=lambda env: list(load_styles())),
+        Field("aspect_ratio", "string", "default: the model's default", nullable=True, enum=tuple(ASPECT_RATIOS)),
+        Field("n", "integer", "images in the job", nullable=True, default=1, minimum=1, maximum=MAX_IMAGES),
+        Field("seed", "integer", "image i uses seed + i (default: random)", nullable=True, minimum=0, maximum=MAX_SEED),
+        Field(
+            "steps",
+            "integer",
+            "clamped to the model's range, with a warning",
+            nullable=True,
+            minimum=1,
+            message="steps must be a positive integer",
+        ),
+        Field(
+            "quality",
+            "string",
+            "the model's default if not given",
+            nullable=True,
+            enum=lambda env: _qualities(_registry(env)),
+        ),
+        SESSION,
+    ),
+    description="A generation job. Unknown fields are refused, so a typo never silently changes what was asked.",
+)
+JOB_FIELDS = JOB_REQUEST.names
 
 
 @dataclass(frozen=True)
@@ -65,21 +124,13 @@ class Warning_:
 
 
 def _string(body: dict[str, Any], name: str, default: str = "") -> str:
-    value = body.get(name, default)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise ValidationError(name, f"{name} must be a string")
-    return value
+    value = JOB_REQUEST[name].check_type(body.get(name))
+    return default if value is None else value
 
 
 def _integer(body: dict[str, Any], name: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(name, f"{name} must be an integer")
-    return value
+    field = JOB_REQUEST[name]
+    return field.check_bounds(field.check_type(body.get(name)))
 
 
 def nearest_aspect_ratio(requested: str, supported: list[str]) -> str:
@@ -92,25 +143,18 @@ def build_generation_request(
     body: Any, registry: ProviderRegistry, default_provider: str
 ) -> tuple[GenerationRequest, list[Warning_], str | None]:
     """Validate ``body``; returns (request, warnings, client session id)."""
-    if not isinstance(body, dict):
-        raise ValidationError(None, "the request body must be a JSON object")
-    unknown = sorted(set(body) - JOB_FIELDS)
-    if unknown:
-        raise ValidationError(unknown[0], f"unknown field {unknown[0]!r}")
+    body = JOB_REQUEST.check_object(body)
 
     prompt = _string(body, "prompt")
     if not prompt.strip():
         raise ValidationError("prompt", "prompt must not be empty")
-    if len(prompt) > MAX_PROMPT_CHARS:
+    if len(prompt) > JOB_REQUEST["prompt"].max_length:
         raise ValidationError("prompt", f"prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
     negative = _string(body, "negative_prompt")
-    if len(negative) > MAX_PROMPT_CHARS:
-        raise ValidationError("negative_prompt", f"negative_prompt is over {MAX_PROMPT_CHARS} characters")
+    JOB_REQUEST["negative_prompt"].check_bounds(negative)
 
     n = _integer(body, "n")
-    n = 1 if n is None else n
-    if not 1 <= n <= MAX_IMAGES:
-        raise ValidationError("n", f"n must be between 1 and {MAX_IMAGES}")
+    n = JOB_REQUEST["n"].default if n is None else n
 
     provider_id = _string(body, "provider") or default_provider
     provider = registry.get(provider_id)
@@ -131,9 +175,7 @@ def build_generation_request(
     if style is None:
         raise ValidationError("style", f"unknown style {style_name!r}; known: {', '.join(load_styles())}")
 
-    session = _string(body, "session") or None
-    if session is not None and not SESSION_RE.match(session):
-        raise ValidationError("session", "session must be 1-64 letters, digits, '-' or '_'")
+    session = SESSION.check_bounds(_string(body, "session") or None)
 
     warnings: list[Warning_] = []
     ratio = _aspect_ratio(body, model, warnings)
@@ -221,8 +263,6 @@ def _aspect_ratio(body: dict[str, Any], model: ModelInfo, warnings: list[Warning
 
 def _seed(body: dict[str, Any], model: ModelInfo, warnings: list[Warning_]) -> int | None:
     seed = _integer(body, "seed")
-    if seed is not None and not 0 <= seed <= MAX_SEED:
-        raise ValidationError("seed", f"seed must be between 0 and {MAX_SEED}")
     if not model.supports_seed:
         if seed is not None:
             warnings.append(Warning_("seed", f"{model.label} takes no seed; results will vary", seed, None))
@@ -238,8 +278,6 @@ def _steps(body: dict[str, Any], model: ModelInfo, warnings: list[Warning_]) -> 
         return None
     if steps is None:
         return model.steps.default
-    if steps < 1:
-        raise ValidationError("steps", "steps must be a positive integer")
     used = min(max(steps, model.steps.minimum), model.steps.maximum)
     if used != steps:
         warnings.append(

@@ -15,18 +15,42 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from backend.services.export import export_filename, selection_description
 from backend.services.gallery import ImageRejected, image_json, inspect_image
 from backend.services.gallery_query import FILTERS
+from backend.services.schema import Field
 from backend.storage.image_params import extract_parameters
-from backend.web.api_images import listing_query
+from backend.web.api_images import SELECTION_PARAMS, listing_query
 from backend.web.context import studio
 from backend.web.errors import ApiError
+from backend.web.openapi import Reply, api_route
 
 bp = Blueprint("gallery_io", __name__)
 
 MULTIPART_OVERHEAD = 64 * 1024
 MAX_FILES = 100
+TAGS = ("gallery",)
+_IMAGE_FILE = Field("file", "string", "a PNG, JPEG or WebP file", format="binary")
+#: the multipart form of both upload routes; ``files`` is the same as ``file``, repeated
+UPLOAD_FORM = (
+    _IMAGE_FILE,
+    Field("files", "array", f"more image files (at most {MAX_FILES} in all)", items=_IMAGE_FILE, max_items=MAX_FILES),
+)
+UPLOAD_ERRORS = (413, 422)
+_FIRST = {"image_id": "$response.body#/images/0/id"}
+IMPORTED_LINKS = {
+    "get": ("images.get_image.get", _FIRST),
+    "favorite": ("images.update_image.patch", _FIRST),
+    "delete": ("images.delete_image.delete", _FIRST),
+    "restore": ("images.restore_image.post", _FIRST),
+}
 
 
 @bp.get("/api/export.zip")
+@api_route(
+    "A ZIP of the selected images with metadata.csv and metadata.json",
+    query=SELECTION_PARAMS,
+    responses={200: Reply({"type": "string", "format": "binary"}, "The ZIP, streamed", "application/zip")},
+    errors=(422,),
+    tags=TAGS,
+)
 def export_zip():
     query = listing_query(allowed=FILTERS)
     s = studio()
@@ -54,7 +78,7 @@ def _uploads() -> list[tuple[str, bytes]]:
         raise too_large from None
     if not files:
         raise ApiError(422, "validation_error", "no file uploaded in the field 'file'", "file")
-    if len(files) > MAX_FILES:
+    if len(files) > UPLOAD_FORM[1].max_items:
         raise ApiError(422, "validation_error", f"at most {MAX_FILES} files at a time", "file")
     uploads = []
     for upload in files:
@@ -77,6 +101,13 @@ def _parameters(data: bytes):
 
 
 @bp.post("/api/metadata/parse")
+@api_route(
+    "Read the generation parameters in an image file; nothing is stored",
+    form=UPLOAD_FORM,
+    responses={200: "ParsedMetadata"},
+    errors=UPLOAD_ERRORS,
+    tags=TAGS,
+)
 def parse_metadata():
     name, data = _uploads()[0]
     fmt, width, height, parameters = studio().runtime.run_blocking(_parameters, data)
@@ -93,6 +124,13 @@ def parse_metadata():
 
 
 @bp.post("/api/images/import")
+@api_route(
+    "Copy image files into the gallery and index them",
+    form=UPLOAD_FORM,
+    responses={201: Reply("Imported", "The images, in the gallery", links=IMPORTED_LINKS)},
+    errors=UPLOAD_ERRORS,
+    tags=TAGS,
+)
 def import_images():
     uploads = _uploads()
     s = studio()

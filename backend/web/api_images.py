@@ -3,15 +3,20 @@ and the files themselves."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from flask import Blueprint, Response, abort, jsonify, redirect, request, send_file
 
 from backend.services.gallery import NotInTrash, image_json, thumb_url
-from backend.services.gallery_query import build_query
+from backend.services.gallery_query import CURSOR, LIMIT, SELECTION, build_query
+from backend.services.schema import Field, Shape
 from backend.services.styles import load_styles
 from backend.services.thumbnails import SIZES
 from backend.services.validation import ValidationError
 from backend.web.context import int_arg, json_body, studio
 from backend.web.errors import ApiError
+from backend.web.openapi import api_route
 
 bp = Blueprint("images", __name__)
 
@@ -20,12 +25,41 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 MAX_BULK = 1000
 
 
-def known_values(name: str) -> set[str]:
+def known_values(name: str, s: Any = None) -> set[str]:
     """Values a provider / style filter may take: what the studio offers or the index holds."""
-    s = studio()
+    s = s or studio()
     if name == "provider":
         return set(s.registry.ids()) | s.gallery.index.distinct("provider")
     return set(load_styles()) | {"none"} | s.gallery.index.distinct("style")
+
+
+def _with_known_values(field: Field) -> Field:
+    if field.name in ("provider", "style"):
+        return replace(field, enum=lambda s, name=field.name: sorted(known_values(name, s)))
+    return field
+
+
+#: the selection parameters as the document shows them (provider/style enums from the studio)
+SELECTION_PARAMS = tuple(_with_known_values(f) for f in SELECTION)
+IMAGE_ID = Field("image_id", "string", "the image's id")
+FAVORITE_PATCH = Shape((Field("favorite", "boolean", "mark or unmark as a favourite", required=True),))
+IDS_ITEM = Field("ids", "string", "an image id", message="ids must be a non-empty list of image ids")
+BULK_DELETE = Shape(
+    (
+        Field(
+            "ids",
+            "array",
+            "image ids",
+            required=True,
+            min_items=1,
+            max_items=MAX_BULK,
+            items=IDS_ITEM,
+            message="ids must be a non-empty list of image ids",
+        ),
+    ),
+    additional=True,
+)
+TAGS = ("images",)
 
 
 def listing_query(allowed: tuple[str, ...] | None = None):
@@ -34,8 +68,15 @@ def listing_query(allowed: tuple[str, ...] | None = None):
 
 
 @bp.get("/api/images")
+@api_route(
+    "List and search the gallery",
+    query=(LIMIT, CURSOR, *SELECTION_PARAMS),
+    responses={200: "ImagePage"},
+    errors=(422,),
+    tags=TAGS,
+)
 def list_images():
-    limit = int_arg("limit", 50, 1, 200)
+    limit = int_arg(LIMIT)
     query = listing_query()
     gallery = studio().gallery
     rows, next_cursor = gallery.page(limit, request.args.get("cursor") or None, query)
@@ -52,6 +93,13 @@ def _image_or_404(image_id: str):
 
 
 @bp.get("/api/images/<image_id>")
+@api_route(
+    "One image, its metadata and the parameters in its file",
+    path=(IMAGE_ID,),
+    responses={200: "ImageDetail"},
+    errors=(404,),
+    tags=TAGS,
+)
 def get_image(image_id: str):
     row = _image_or_404(image_id)
     s = studio()
@@ -60,15 +108,23 @@ def get_image(image_id: str):
 
 
 @bp.patch("/api/images/<image_id>")
+@api_route(
+    "Mark or unmark a favourite",
+    path=(IMAGE_ID,),
+    body=FAVORITE_PATCH,
+    responses={200: "ImageEnvelope"},
+    errors=(400, 404, 413, 422),
+    tags=TAGS,
+)
 def update_image(image_id: str):
     body = json_body()
     if not isinstance(body, dict):
         raise ValidationError("body", "the body must be a JSON object")
-    unknown = set(body) - {"favorite"}
+    unknown = set(body) - FAVORITE_PATCH.names
     if unknown:
         name = sorted(unknown)[0]
         raise ValidationError(name, f"{name} cannot be changed; only favorite can")
-    if not isinstance(body.get("favorite"), bool):
+    if FAVORITE_PATCH["favorite"].check_type(body.get("favorite")) is None:
         raise ValidationError("favorite", "favorite must be true or false")
     s = studio()
     row = s.gallery.set_favorite(_image_or_404(image_id), body["favorite"])
@@ -92,6 +148,7 @@ def _trash(ids: list[str]) -> tuple[list[str], list[str]]:
 
 
 @bp.delete("/api/images/<image_id>")
+@api_route("Move an image to the trash", path=(IMAGE_ID,), responses={200: "Deleted"}, errors=(404,), tags=TAGS)
 def delete_image(image_id: str):
     _image_or_404(image_id)
     deleted, _ = _trash([image_id])
@@ -99,18 +156,30 @@ def delete_image(image_id: str):
 
 
 @bp.post("/api/images/delete")
+@api_route(
+    "Move many images to the trash",
+    body=BULK_DELETE,
+    responses={200: "Deleted"},
+    errors=(400, 413, 422),
+    tags=TAGS,
+)
 def delete_images():
     body = json_body()
+    field = BULK_DELETE["ids"]
     ids = body.get("ids") if isinstance(body, dict) else None
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-        raise ValidationError("ids", "ids must be a non-empty list of image ids")
-    if len(ids) > MAX_BULK:
+    if ids is None:
+        raise field.fail("")
+    if isinstance(ids, list) and len(ids) > MAX_BULK:
         raise ValidationError("ids", f"at most {MAX_BULK} ids at a time")
+    field.check(ids)
     deleted, missing = _trash(list(dict.fromkeys(ids)))
     return jsonify({"deleted": deleted, "not_found": missing, "restorable_days": studio().settings.trash_days})
 
 
 @bp.post("/api/images/<image_id>/restore")
+@api_route(
+    "Restore an image from the trash", path=(IMAGE_ID,), responses={200: "ImageEnvelope"}, errors=(404,), tags=TAGS
+)
 def restore_image(image_id: str):
     s = studio()
     try:
@@ -124,6 +193,7 @@ def restore_image(image_id: str):
 
 
 @bp.get("/api/trash")
+@api_route("What the trash holds", responses={200: "Trash"}, tags=TAGS)
 def list_trash():
     s = studio()
     entries = s.runtime.run_blocking(s.gallery.trash.entries)

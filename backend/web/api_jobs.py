@@ -5,14 +5,34 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from backend.services.gallery import decode_cursor, encode_cursor
-from backend.services.validation import SESSION_RE, build_generation_request
+from backend.services.gallery_query import CURSOR, LIMIT, SELECTION_BY_NAME
+from backend.services.schema import Field
+from backend.services.validation import JOB_REQUEST, build_generation_request
 from backend.web.context import int_arg, json_body, studio
-from backend.web.errors import ApiError
+from backend.web.openapi import Reply, api_route
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 
+JOB_ID = Field("job_id", "string", "the job's id")
+SESSION = SELECTION_BY_NAME["session"]
+TAGS = ("jobs",)
+_NEW_JOB = {"job_id": "$response.body#/job/id"}
+#: the answer with a job in it, linked to what can be done with that job next
+JOB_LINKS = {
+    "get": ("jobs.get_job.get", _NEW_JOB),
+    "cancel": ("jobs.cancel.post", _NEW_JOB),
+    "retry": ("jobs.retry.post", _NEW_JOB),
+}
+
 
 @bp.post("")
+@api_route(
+    "Submit a generation job",
+    body=JOB_REQUEST,
+    responses={202: Reply("JobSubmitted", "The job, queued", links=JOB_LINKS)},
+    errors=(400, 413, 422),
+    tags=TAGS,
+)
 def submit():
     s = studio()
     req, warnings, session = build_generation_request(json_body(), s.registry, s.settings.default_provider)
@@ -23,13 +43,12 @@ def submit():
 
 
 @bp.get("")
+@api_route("Jobs, newest first", query=(LIMIT, CURSOR, SESSION), responses={200: "JobPage"}, errors=(422,), tags=TAGS)
 def list_jobs():
     s = studio()
-    limit = int_arg("limit", 50, 1, 200)
+    limit = int_arg(LIMIT)
     cursor = request.args.get("cursor") or None
-    session = request.args.get("session") or None
-    if session is not None and not SESSION_RE.match(session):
-        raise ApiError(422, "validation_error", "session must be 1-64 letters, digits, '-' or '_'", "session")
+    session = SESSION.check_bounds(request.args.get("session") or None)
     jobs = s.jobs.page(limit + 1, decode_cursor(cursor) if cursor else None, session)
     more = len(jobs) > limit
     jobs = jobs[:limit]
@@ -38,12 +57,21 @@ def list_jobs():
 
 
 @bp.get("/<job_id>")
+@api_route("One job", path=(JOB_ID,), responses={200: "JobEnvelope"}, errors=(404,), tags=TAGS)
 def get_job(job_id: str):
     s = studio()
     return jsonify({"job": s.jobs.job_json(s.jobs.get(job_id))})
 
 
 @bp.post("/<job_id>/cancel")
+@api_route(
+    "Cancel a job",
+    description="A queued job is cancelled at once (200); a running one stops at its next step (202).",
+    path=(JOB_ID,),
+    responses={200: "JobEnvelope", 202: "JobEnvelope"},
+    errors=(404, 409),
+    tags=TAGS,
+)
 def cancel(job_id: str):
     s = studio()
     job = s.jobs.cancel(job_id)
@@ -52,6 +80,13 @@ def cancel(job_id: str):
 
 
 @bp.post("/<job_id>/retry")
+@api_route(
+    "Retry a failed, cancelled or interrupted job",
+    path=(JOB_ID,),
+    responses={202: "JobSubmitted"},
+    errors=(404, 409, 422),
+    tags=TAGS,
+)
 def retry(job_id: str):
     s = studio()
     job = s.jobs.retry(job_id)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app, request
 
+from backend.services.schema import Field
 from backend.web.errors import ApiError
 
 if TYPE_CHECKING:
@@ -20,20 +21,48 @@ def json_body() -> Any:
     """The parsed JSON body, or a 400 naming what is wrong with it."""
     if not request.data:
         raise ApiError(400, "invalid_json", "the request body must be JSON")
-    body = request.get_json(silent=True, force=True)
+    try:
+        body = request.get_json(silent=True, force=True)
+    except RecursionError:  # json's C decoder refuses past the recursion limit
+        raise ApiError(400, "invalid_json", "the request body is nested too deeply") from None
     if body is None:
         raise ApiError(400, "invalid_json", "the request body is not valid JSON")
+    if _has_lone_surrogate(body):
+        # "\ud800" parses, but is no text: SQLite, file names and PNG chunks would all refuse it later
+        raise ApiError(400, "invalid_json", "the request body holds a lone UTF-16 surrogate (\\ud800-\\udfff)")
     return body
 
 
-def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def int_arg(
+    field: Field | str, default: int | None = None, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """A whole-number query parameter within the declared bounds, or a 422 naming it.
+    ``field`` is its declaration (services/schema.py); a bare name with bounds still works."""
+    if isinstance(field, str):
+        field = Field(field, "integer", default=default, minimum=minimum, maximum=maximum)
+    name = field.name
     raw = request.args.get(name)
     if raw is None or raw == "":
-        return default
+        return field.default
     try:
         value = int(raw)
     except ValueError:
         raise ApiError(422, "validation_error", f"{name} must be a whole number", name) from None
-    if not minimum <= value <= maximum:
-        raise ApiError(422, "validation_error", f"{name} must be between {minimum} and {maximum}", name)
-    return value
+    return field.check_bounds(value)

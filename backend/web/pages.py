@@ -21,7 +21,8 @@ a{color:#8cf}code{background:#222;padding:.1em .3em}</style></head>
 <body><h1>Atelier</h1>
 <p>A self-hosted AI image studio. The web studio is not built on this server yet; the API is running.</p>
 <ul>
-<li><a href="/docs/api.md">REST API</a> and <a href="/docs/events.md">Socket.IO events</a></li>
+<li><a href="/docs/api.md">REST API</a> (its <a href="/api/openapi.json">OpenAPI document</a>) and
+<a href="/docs/events.md">Socket.IO events</a></li>
 <li><a href="/api/health">/api/health</a>, <a href="/api/providers">/api/providers</a>,
 <a href="/api/styles">/api/styles</a>, <a href="/api/images">/api/images</a>, <a href="/api/jobs">/api/jobs</a></li>
 </ul>
