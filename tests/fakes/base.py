@@ -16,8 +16,8 @@ import json
 import socket
 import struct
 import threading
-import zlib
 import urllib.parse
+import zlib
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
