@@ -20,7 +20,10 @@ def json_body() -> Any:
     """The parsed JSON body, or a 400 naming what is wrong with it."""
     if not request.data:
         raise ApiError(400, "invalid_json", "the request body must be JSON")
-    body = request.get_json(silent=True, force=True)
+    try:
+        body = request.get_json(silent=True, force=True)
+    except RecursionError:  # silent=True covers ValueError only; deep nesting is a client error too
+        raise ApiError(400, "invalid_json", "the request body is nested too deeply") from None
     if body is None:
         raise ApiError(400, "invalid_json", "the request body is not valid JSON")
     return body
