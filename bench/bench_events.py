@@ -149,8 +149,10 @@ def main() -> None:
             runs["bare"].append(bare(mode, args.jobs * 5))
             runs["idle"].append(atelier(mode, args.jobs, busy=False))
             runs["busy"].append(atelier(mode, args.jobs, busy=True))
-        med = {k: (statistics.median(pct(r, 50) for r in v), statistics.median(pct(r, 99) for r in v))
-               for k, v in runs.items()}
+        med = {
+            k: (statistics.median(pct(r, 50) for r in v), statistics.median(pct(r, 99) for r in v))
+            for k, v in runs.items()
+        }
         b50, b99 = med["bare"]
         for key, label in (("idle", "job events, idle"), ("busy", "job events while 2 offline jobs render")):
             p50, p99 = med[key]
