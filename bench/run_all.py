@@ -13,6 +13,7 @@ Usage: python bench/run_all.py [--quick] [--print-only]
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import re
 import shutil
@@ -42,7 +43,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{platform.node()} ({cpu or platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()})"
+    cores = os.cpu_count()
+    return f"{platform.node()} ({cpu or platform.machine()}, {cores} cores, Python {platform.python_version()})"
 
 
 def run_script(script: Path, quick: bool) -> tuple[str, bool]:
