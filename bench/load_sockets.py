@@ -43,8 +43,13 @@ class Client:
         self.added: set[str] = set()
         self.queue_updates = 0
         self.delays: list[float] = []
+        self.dropped = False
         self.sio.on("gallery.added", self._added)
         self.sio.on("queue.updated", self._queue)
+        self.sio.on("disconnect", self._dropped)
+
+    async def _dropped(self, *args) -> None:
+        self.dropped = True
 
     async def _added(self, data) -> None:
         self.delays.append(time.time() - data["ts"])
@@ -93,7 +98,9 @@ async def load(srv: ServerProcess, clients: int, jobs: int, timeout: float) -> d
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         sample()
-        if all(len(c.added) >= jobs for c in crowd):
+        if all(c.dropped for c in crowd):
+            break
+        if all(len(c.added) >= jobs or c.dropped for c in crowd):
             health = await loop.run_in_executor(None, lambda: requests.get(srv.url + "/api/health", timeout=30))
             if health.json()["queue"] == {"queued": [], "running": []}:
                 break
@@ -102,6 +109,7 @@ async def load(srv: ServerProcess, clients: int, jobs: int, timeout: float) -> d
     await asyncio.sleep(2)  # the last queue.updated events in flight
     counts = [c.queue_updates for c in crowd]
     complete = sum(len(c.added) == jobs for c in crowd)
+    dropped = sum(c.dropped for c in crowd)
     delays = [d * 1000 for c in crowd for d in c.delays]
     await asyncio.gather(*(c.sio.disconnect() for c in crowd), return_exceptions=True)
     return {
@@ -110,6 +118,7 @@ async def load(srv: ServerProcess, clients: int, jobs: int, timeout: float) -> d
         "connect_s": connect_s,
         "run_s": run_s,
         "complete": complete,
+        "dropped": dropped,
         "queue_min": min(counts),
         "queue_max": max(counts),
         "deliveries": len(delays),
@@ -154,7 +163,8 @@ def report(r: dict) -> str:
     back = f"yes, after {r['back_after']:.0f} s" if r["back_after"] is not None else "no (within 60 s)"
     return (
         f"| {r['mode']} | {r['clients']} clients, {r['jobs']} jobs | {'yes' if ok else 'NO'} "
-        f"({r['complete']}/{r['clients']} got all gallery.added; queue.updated {r['queue_min']}–{r['queue_max']}) "
+        f"({r['complete']}/{r['clients']} got all gallery.added, {r['dropped']} dropped; "
+        f"queue.updated {r['queue_min']}–{r['queue_max']}) "
         f"| {r['deliveries']:,} | {r['p50']:.1f} ms | {r['p99']:.1f} ms "
         f"| {mib(r['base']['rss'])} → peak {mib(r['peak']['rss'])} → {mib(r['after']['rss'])} | {back} "
         f"| {r['base']['threads']} → {r['peak']['threads']} → {r['after']['threads']} "
