@@ -92,6 +92,8 @@ def main() -> int:
     for script in sorted(HERE.glob("bench_*.py")):
         out, ok = run_script(script, args.quick)
         failed += not ok
+        if ok and not any(line.startswith("|") for line in out.splitlines()):
+            out = f"```text\n{out}\n```"  # a plain-text table: keep its columns
         sections[script.stem] = f"{stamp}\n\n{out}" if ok else f"{stamp}\n\nFAILED: see the `make bench` output."
     if not (HERE / "bench_diffusers.py").exists():
         sections["bench_diffusers"] = (
