@@ -13,7 +13,9 @@ import io
 import json
 import os
 import re
+import shutil
 import socket
+import tempfile
 import zipfile
 
 import pytest
@@ -58,15 +60,17 @@ def _routes() -> list[tuple[str, str]]:
     """(method, rule) of every route the app serves, read from its url_map."""
     from backend.app import create_app
 
+    scratch = tempfile.mkdtemp(prefix="atelier-url-map-")
     settings = load_settings(
         {
             "ATELIER_ASYNC_MODE": "threading",
-            "ATELIER_GALLERY_DIR": "/tmp/atelier-url-map/gallery",
-            "ATELIER_DATA_DIR": "/tmp/atelier-url-map/data",
+            "ATELIER_GALLERY_DIR": f"{scratch}/gallery",
+            "ATELIER_DATA_DIR": f"{scratch}/data",
             "ATELIER_ENV_FILE": "/nonexistent",
         }
     )
     app, _ = create_app(settings)
+    shutil.rmtree(scratch, ignore_errors=True)
     routes = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
