@@ -8,7 +8,7 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 STAMP_LOCAL := $(VENV)/.installed-local
 
-.PHONY: run test lint bench clean spa spa-test e2e local
+.PHONY: run test lint bench load clean spa spa-test e2e local
 
 # The web studio (frontend/): built when npm is here; without it the server shows a plain page.
 NPM := $(shell command -v npm 2>/dev/null)
@@ -73,9 +73,13 @@ lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check backend tests bench
 	$(VENV)/bin/ruff format --check backend
 
-## Run every benchmark and print the figures
+## Run every benchmark and write the figures into docs/benchmarks.md (BENCH_ARGS=--quick: smaller runs)
 bench: $(STAMP_DEV)
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py $(BENCH_ARGS)
+
+## 1000 Socket.IO clients while 200 jobs run (minutes; not part of make bench)
+load: $(STAMP_DEV)
+	$(PY) bench/load_sockets.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules frontend/dist frontend/test-results

@@ -284,6 +284,11 @@ class ApiClient:
         self, method: str, url: str, ctx: GenerationContext, waiting: str | None, kwargs: dict[str, Any]
     ) -> requests.Response | ApiError:
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        # Redirects are never followed blindly: requests drops Authorization on another host
+        # but not other key headers (Gemini's x-goog-api-key). A caller that wants to follow
+        # one asks to see it (allow_redirects=False) and checks where it goes.
+        wants_redirect = kwargs.get("allow_redirects") is False
+        kwargs = {**kwargs, "allow_redirects": False}
         try:
             if waiting:
                 with self.waiting(ctx, waiting):
@@ -310,8 +315,17 @@ class ApiClient:
             return ApiError("provider_unavailable", f"could not connect to {self.label} at {host}{where}.")
         except requests.RequestException as exc:
             return ApiError("provider_unavailable", f"the request to {self.label} failed ({exc.__class__.__name__}).")
-        if 200 <= response.status_code < 300 or (response.is_redirect and kwargs.get("allow_redirects") is False):
+        if 200 <= response.status_code < 300 or (response.is_redirect and wants_redirect):
             return response  # a redirect the caller asked to see, to check where it goes
+        if 300 <= response.status_code < 400:
+            host = urllib.parse.urlsplit(response.headers.get("location", "")).netloc or "elsewhere"
+            where = f" Check {self.base_url_var}." if self.base_url_var else ""
+            response.close()
+            return ApiError(
+                "bad_response",
+                f"{self.label} redirected the request to {short(host, 80)} (HTTP {response.status_code}); "
+                f"redirects are not followed, so the key never goes to another host.{where}",
+            )
         return self.classify(response)
 
     # --- reading answers ----------------------------------------------------------------

@@ -3,6 +3,7 @@ and the files themselves."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +24,7 @@ bp = Blueprint("images", __name__)
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 IMMUTABLE = "public, max-age=31536000, immutable"
 MAX_BULK = 1000
+_UNSAFE_IN_HEADER = re.compile(r'[\x00-\x1f\x7f"\\]')
 
 
 def known_values(name: str, s: Any = None) -> set[str]:
@@ -247,6 +249,9 @@ def image_file(relpath: str):
     path = studio().gallery.resolve(relpath)
     if path is None:
         abort(404)
-    response = send_file(path, mimetype=MIME[path.suffix.lower()], conditional=True, max_age=3600)
+    # the name goes into Content-Disposition: a hand-made file name with a control character
+    # or a quote must neither break the header (Werkzeug raises: a 500) nor end it early
+    name = _UNSAFE_IN_HEADER.sub("_", path.name)
+    response = send_file(path, mimetype=MIME[path.suffix.lower()], conditional=True, max_age=3600, download_name=name)
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

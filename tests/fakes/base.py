@@ -13,8 +13,11 @@ import email.parser
 import email.policy
 import io
 import json
+import socket
+import struct
 import threading
 import urllib.parse
+import zlib
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,6 +75,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     truncate: bool = False  # announce the full length, send half, close
     slow: bool = False  # block until the fake stops
+    reset: bool = False  # announce the full length, send half, then reset the connection (TCP RST)
 
     @classmethod
     def json(cls, status: int, value: Any, **headers: str) -> Reply:
@@ -82,6 +86,17 @@ def png_bytes(width: int = 64, height: int = 64, colour=(40, 120, 200), fmt: str
     buf = io.BytesIO()
     Image.new("RGB", (width, height), colour).save(buf, fmt, **({"compress_level": 1} if fmt == "PNG" else {}))
     return buf.getvalue()
+
+
+def bomb_png(width: int = 40_000, height: int = 40_000) -> bytes:
+    """A small, valid-looking PNG that claims ``width`` x ``height`` pixels (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\0" * (1 + 3 * width) * 16, 9)  # a few rows; the rest is claimed, not sent
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
 
 def b64(data: bytes) -> str:
@@ -96,6 +111,8 @@ class FakeApi:
         self._lock = threading.Lock()
         self.release = threading.Event()
         self.server: ThreadingHTTPServer | None = None
+        #: when set, every request is answered with a 307 to this origin (another host)
+        self.redirect_to: str | None = None
 
     # --- life ------------------------------------------------------------------------
     def start(self) -> FakeApi:
@@ -120,7 +137,10 @@ class FakeApi:
                 )
                 with fake._lock:
                     fake.requests.append(rec)
-                reply = fake.handle(rec)
+                if fake.redirect_to:
+                    reply = Reply(307, b"", {"Location": fake.redirect_to + self.path})
+                else:
+                    reply = fake.handle(rec)
                 if reply.slow:
                     fake.release.wait(30)
                 self.send_response(reply.status)
@@ -130,6 +150,12 @@ class FakeApi:
                 if reply.truncate:
                     self.send_header("Connection", "close")
                 self.end_headers()
+                if reply.reset:
+                    self.wfile.write(reply.body[: len(reply.body) // 2])
+                    self.wfile.flush()
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    return
                 if reply.truncate:
                     self.wfile.write(reply.body[: len(reply.body) // 2])
                     self.wfile.flush()

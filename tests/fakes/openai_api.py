@@ -6,7 +6,7 @@ import io
 
 from PIL import Image
 
-from tests.fakes.base import FakeApi, Recorded, Reply, b64, png_bytes
+from tests.fakes.base import FakeApi, Recorded, Reply, b64, bomb_png, png_bytes
 
 SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
 QUALITIES = {"low", "medium", "high", "auto"}
@@ -100,6 +100,8 @@ class FakeOpenAI(FakeApi):
             return Reply(200, b"<html>oops</html>", {"Content-Type": "text/html"})
         if behaviour == "garbage":
             return Reply.json(200, {"created": 1, "data": [{"b64_json": b64(b"GIF89a not a png")}]})
+        if behaviour == "bomb":
+            return Reply.json(200, {"created": 1, "data": [{"b64_json": b64(bomb_png())}]})
         n = int(fields.get("n", 1))
         size = fields.get("size", "1024x1024")
         width, height = (1024, 1024) if size == "auto" else map(int, size.split("x"))
@@ -117,4 +119,5 @@ class FakeOpenAI(FakeApi):
         reply = Reply.json(200, body, **{"x-request-id": "req_ok"})
         if behaviour == "truncated":
             reply.truncate = True
+        reply.reset = behaviour == "reset"
         return reply

@@ -101,3 +101,20 @@ class KeylessProvider(_TestProvider):
 
     def availability(self) -> tuple[bool, str | None]:
         return False, "set KEYLESS_API_KEY to use this provider"
+
+
+class LargeProvider(_TestProvider):
+    """A PNG of ATELIER_TEST_LARGE_SIDE² random pixels, stored uncompressed: a file far
+    bigger than the databases and the log, for tests that cap the size of files written."""
+
+    id = "large"
+    label = "large (tests)"
+    cpu_bound = True
+
+    def generate(self, request: GenerationRequest, ctx: GenerationContext) -> Iterator[GeneratedImage]:
+        side = int(self.env.get("ATELIER_TEST_LARGE_SIDE", "1024"))
+        for index in range(request.n):
+            image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+            buf = io.BytesIO()
+            image.save(buf, "PNG", compress_level=0)
+            yield GeneratedImage(index=index, data=buf.getvalue(), seed=request.seed_for(index))
