@@ -205,7 +205,9 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 
 
 def _narrow_tool_body(body: dict, image_ids: list[str]) -> None:
-    body["properties"]["image_id"] = {"type": ["string", "null"], "enum": [*image_ids, None]}
+    # always an image_id (else every body is a 422 for want of a source); the seeded one or an unknown one
+    body["properties"]["image_id"] = {"type": "string", "enum": image_ids}
+    body["required"] = [*body.get("required", []), "image_id"]
     if "targets" in body["properties"]:
         body["properties"]["targets"]["maxItems"] = 3
 
