@@ -16,6 +16,7 @@ import pytest
 from backend.services.gallery_query import LIMIT
 from backend.services.validation import JOB_REQUEST, MAX_IMAGES
 from tests.support.server import ServerProcess
+from tests.support.tools import gradient, import_image, run_tool
 
 
 @pytest.fixture(scope="module")
@@ -104,20 +105,134 @@ def test_plain_page_links_the_document(srv):
     assert 'href="/api/openapi.json"' in srv.get("/").text
 
 
+def _validator(document: dict, path: str, method: str, status: int, media: str = "application/json"):
+    """A JSON Schema validator of one documented answer, with the document's components."""
+    from jsonschema_rs import Draft202012Validator  # what schemathesis checks answers with
+
+    schema = document["paths"][path][method]["responses"][str(status)]["content"][media]["schema"]
+    return Draft202012Validator({**schema, "components": document["components"]})
+
+
+def _assert_documented(document: dict, path: str, method: str, response) -> None:
+    assert str(response.status_code) in document["paths"][path][method]["responses"], (path, response.status_code)
+    errors = list(_validator(document, path, method, response.status_code).iter_errors(response.json()))
+    assert not errors, (path, response.status_code, [e.message for e in errors[:5]])
+
+
+def test_tool_answers_match_their_documented_shapes(srv, document):
+    """The fuzzing seldom makes a tool job that succeeds; these are the answers with content."""
+    source = import_image(srv, gradient((64, 48)))
+    for path in ("/api/edit/operations", "/api/social/formats", "/api/templates", "/api/usage?group_by=kind"):
+        _assert_documented(document, path.split("?")[0], "get", srv.get(path))
+    for body in (
+        {"kind": "upscale", "image_id": source["id"], "scale": 4},
+        {"kind": "social", "image_id": source["id"], "targets": ["x/post"]},
+        {"prompt": "a cat", "provider": "instant", "n": 2},
+        {"kind": "edit", "operation": "general", "prompt": "x", "image_id": source["id"]},
+    ):
+        _assert_documented(document, "/api/estimate", "post", srv.post("/api/estimate", json=body))
+    jobs = [
+        run_tool(srv, "/api/upscale", image_id=source["id"], mode="auto", target_width=100),
+        run_tool(
+            srv, "/api/social", image_id=source["id"], targets=["x/post", {"platform": "instagram", "format": "story"}]
+        ),
+    ]
+    for job in jobs:
+        assert job["status"] == "succeeded", job
+        _assert_documented(document, "/api/jobs/{job_id}", "get", srv.get(f"/api/jobs/{job['id']}"))
+    r = srv.get(
+        "/api/social/preview",
+        params={"image_id": source["id"], "platform": "x", "format": "post", "crop": "fit", "fill": "solid",
+                "fill_color": "#102030"},
+    )  # fmt: skip
+    assert r.status_code == 200 and r.headers["Content-Type"] == "image/jpeg"
+    assert "image/jpeg" in document["paths"]["/api/social/preview"]["get"]["responses"]["200"]["content"]
+    for bad in ({"scale": 3}, {"mode": "turbo"}, {"mode": "auto", "target_width": 0}):
+        r = srv.post("/api/upscale", json={"image_id": source["id"], **bad})
+        assert r.status_code == 422
+        _assert_documented(document, "/api/upscale", "post", r)
+
+
+def test_tool_bounds_in_the_document_are_the_validators(document):
+    from backend.services.tools.edit import EDIT_REQUEST, MAX_EDIT_IMAGES
+    from backend.services.tools.social import MAX_TARGETS, SOCIAL_REQUEST
+    from backend.services.tools.upscale import UPSCALE_REQUEST
+
+    def body(path):
+        return document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+
+    for path, shape in (
+        ("/api/edit", EDIT_REQUEST),
+        ("/api/upscale", UPSCALE_REQUEST),
+        ("/api/social", SOCIAL_REQUEST),
+    ):
+        served = body(path)
+        assert set(served["properties"]) == shape.names and served["additionalProperties"] is False
+    assert body("/api/edit")["properties"]["n"]["maximum"] == MAX_EDIT_IMAGES
+    assert body("/api/social")["properties"]["targets"]["maxItems"] == MAX_TARGETS
+    assert body("/api/upscale")["properties"]["scale"]["enum"] == [2, 4, None]
+    kinds = [v["properties"]["kind"]["enum"] for v in body("/api/estimate")["anyOf"]]
+    assert kinds == [["generate"], ["edit"], ["upscale"], ["social"]]
+
+
+def test_the_token_is_declared_and_required_only_when_set(document, tmp_path):
+    assert document["components"]["securitySchemes"]["bearerToken"]["scheme"] == "bearer"
+    assert {} in document["security"], "no ATELIER_TOKEN: anonymous access is documented"
+    guarded = ServerProcess(tmp_path, "threading", ATELIER_TOKEN="s3cret-token-for-tests").start()
+    try:
+        r = guarded.get("/api/templates")
+        assert r.status_code == 401
+        auth = {"Authorization": "Bearer s3cret-token-for-tests"}
+        doc = guarded.get("/api/openapi.json", headers=auth).json()
+    finally:
+        guarded.stop()
+    assert {} not in doc["security"]
+    _assert_documented(doc, "/api/templates", "get", r)
+    for item in doc["paths"].values():
+        for operation in item.values():
+            assert "401" in operation["responses"] and "403" in operation["responses"]
+
+
 # --- schemathesis against the live server -------------------------------------------------
 # Jobs are submitted only to providers that finish at once or refuse (a fuzzed job on the
 # procedural renderer costs a real render, and "gated" ones would wait for ever); every
-# other value of every operation is fuzzed as the document allows.
+# other value of every operation is fuzzed as the document allows. Tool jobs work on one
+# small seeded image (or an id that does not exist) and cut at most 3 social formats, so
+# each one that is accepted is a few milliseconds of local work.
 FUZZED_PROVIDERS = ["instant", "broken", "garbage", "refusing", "keyless", "nope-not-a-provider"]
+TOOL_ROUTES = ("/api/edit", "/api/upscale", "/api/social")
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
+def _narrow_tool_body(body: dict, image_ids: list[str]) -> None:
+    # always an image_id (else every body is a 422 for want of a source); the seeded one or an unknown one
+    body["properties"]["image_id"] = {"type": "string", "enum": image_ids}
+    body["required"] = [*body.get("required", []), "image_id"]
+    if "targets" in body["properties"]:
+        body["properties"]["targets"]["maxItems"] = 3
+
+
 def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(srv, document, tmp_path):
+    seeded = import_image(srv, gradient((64, 48)), "fuzz-source.png")
+    image_ids = [seeded["id"], "0" * 32]
     schema = json.loads(json.dumps(document))
     job_body = schema["paths"]["/api/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     job_body["properties"]["provider"]["enum"] = FUZZED_PROVIDERS
     job_body["required"] = ["prompt", "provider"]
     job_body["properties"]["n"]["maximum"] = 3
+    for route in TOOL_ROUTES:
+        _narrow_tool_body(
+            schema["paths"][route]["post"]["requestBody"]["content"]["application/json"]["schema"], image_ids
+        )
+    estimate = schema["paths"]["/api/estimate"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    for variant in estimate["anyOf"]:
+        if "image_id" in variant["properties"]:
+            _narrow_tool_body(variant, image_ids)
+        else:
+            variant["properties"]["provider"]["enum"] = FUZZED_PROVIDERS
+    for parameter in schema["paths"]["/api/social/preview"]["get"]["parameters"]:
+        if parameter["name"] == "image_id":
+            parameter["schema"]["enum"] = image_ids
     path = tmp_path / "openapi.json"
     path.write_text(json.dumps(schema))
     st = Path(sys.executable).with_name("st")

@@ -142,6 +142,16 @@ def test_submissions_are_rate_limited_per_client(make_server):
     assert forged.status_code == 429
 
 
+def test_tool_jobs_count_against_the_same_rate_limit(make_server):
+    """Each studio tool route queues a job like POST /api/jobs: it is no way around the limit."""
+    server = make_server("threading", ATELIER_RATE_LIMIT="1/hour")
+    assert server.post("/api/jobs", json={"prompt": "x", "provider": "instant"}).status_code == 202
+    for route in ("/api/upscale", "/api/social", "/api/edit"):
+        r = server.post(route, json={"image_id": "nope"})
+        assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited", route
+    assert server.post("/api/estimate", json={"prompt": "x"}).status_code == 200, "pricing is not a submission"
+
+
 def test_trusted_proxy_headers_name_the_client(make_server):
     server = make_server("threading", ATELIER_RATE_LIMIT="1/hour", ATELIER_TRUST_PROXY="1")
     body = {"prompt": "x", "provider": "instant"}

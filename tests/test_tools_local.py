@@ -132,6 +132,10 @@ def test_upscale_fast_and_auto_dimensions_are_exact(make_server):
         ("/api/social", {"targets": ["x/post"], "crop": "focal", "focal": {"x": 0.5, "y": -0.1}}, "focal.y"),
         ("/api/social", {"targets": ["x/post"], "crop": "zoom"}, "crop"),
         ("/api/social", {"targets": []}, "targets"),
+        # found fuzzing from the document: an object where a name goes was a 500 (unhashable)
+        ("/api/social", {"targets": [{"platform": "instagram", "format": {}}]}, "targets[0].format"),
+        ("/api/social", {"targets": [{"platform": ["x"], "format": "post"}]}, "targets[0].platform"),
+        ("/api/upscale", {"mode": "fast", "scale": None, "session": "ok\n"}, "session"),
         ("/api/social", {"targets": ["x/post"], "image_id": "nope"}, "image_id"),
     ],
 )

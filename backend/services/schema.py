@@ -51,8 +51,9 @@ class Field:
     items: Field | None = None  # for arrays
     min_items: int | None = None
     max_items: int | None = None
-    #: the message for any bound / pattern / enum failure, instead of the generic one
-    message: str | None = None
+    #: the message for any bound / pattern / enum failure, instead of the generic one; a
+    #: callable gets the refused value (e.g. ``lambda v: f"unknown mode {v!r}"``)
+    message: str | Callable[[Any], str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # more JSON Schema keywords, as they are
 
     # --- the document ------------------------------------------------------------------
@@ -89,8 +90,9 @@ class Field:
         return schema
 
     # --- the checks --------------------------------------------------------------------
-    def fail(self, generic: str) -> ValidationError:
-        return ValidationError(self.name, self.message or generic)
+    def fail(self, generic: str, value: Any = None) -> ValidationError:
+        message = self.message(value) if callable(self.message) else self.message
+        return ValidationError(self.name, message or generic)
 
     def check_type(self, value: Any) -> Any:
         """``value`` if it has this field's type, else a 422. None (absent) passes: whether a
@@ -118,27 +120,27 @@ class Field:
             high = self.maximum if self.maximum is not None else value
             if not low <= value <= high:
                 if self.minimum is not None and self.maximum is not None:
-                    raise self.fail(f"{self.name} must be between {self.minimum} and {self.maximum}")
+                    raise self.fail(f"{self.name} must be between {self.minimum} and {self.maximum}", value)
                 bound = f"at least {self.minimum}" if self.minimum is not None else f"at most {self.maximum}"
-                raise self.fail(f"{self.name} must be {bound}")
+                raise self.fail(f"{self.name} must be {bound}", value)
         if self.max_length is not None and isinstance(value, str) and len(value) > self.max_length:
-            raise self.fail(f"{self.name} must be at most {self.max_length} characters")
+            raise self.fail(f"{self.name} must be at most {self.max_length} characters", value)
         if self.min_length is not None and isinstance(value, str) and len(value) < self.min_length:
-            raise self.fail(f"{self.name} must be at least {self.min_length} characters")
+            raise self.fail(f"{self.name} must be at least {self.min_length} characters", value)
         if self.pattern is not None and isinstance(value, str) and not matches(self.pattern, value):
-            raise self.fail(f"{self.name} is not in the expected form")
+            raise self.fail(f"{self.name} is not in the expected form", value)
         if isinstance(value, list):
             if self.min_items is not None and len(value) < self.min_items:
-                raise self.fail(f"{self.name} must have at least {self.min_items} items")
+                raise self.fail(f"{self.name} must have at least {self.min_items} items", value)
             if self.max_items is not None and len(value) > self.max_items:
-                raise self.fail(f"{self.name} must have at most {self.max_items} items")
+                raise self.fail(f"{self.name} must have at most {self.max_items} items", value)
             if self.items is not None:
                 for item in value:
                     if item is None:  # null is "absent" for a value, never for a list item
-                        raise self.fail(f"{self.name} must not hold null")
+                        raise self.fail(f"{self.name} must not hold null", value)
                     self.items.check(item, env)
         if self.enum is not None and not callable(self.enum) and value not in self.enum:
-            raise self.fail(f"{self.name} must be one of {', '.join(map(str, self.enum))}")
+            raise self.fail(f"{self.name} must be one of {', '.join(map(str, self.enum))}", value)
         return value
 
     def check(self, value: Any, env: Any = None) -> Any:
@@ -176,6 +178,12 @@ class Shape:
             schema["description"] = self.description
         return schema
 
+    def with_fields(self, *fields: Field, without: Iterable[str] = (), description: str = "") -> Shape:
+        """This shape with ``fields`` added (or replaced by name) and ``without`` left out."""
+        dropped = set(without) | {f.name for f in fields}
+        kept = tuple(f for f in self.fields if f.name not in dropped)
+        return Shape(kept + fields, description or self.description, self.additional)
+
     def check_object(self, body: Any) -> dict[str, Any]:
         """The body as a dict with no unknown keys, else a 422 naming the first unknown one."""
         if not isinstance(body, dict):
@@ -185,6 +193,20 @@ class Shape:
             if unknown:
                 raise ValidationError(unknown[0], f"unknown field {unknown[0]!r}")
         return body
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """A JSON body that is one of several shapes (e.g. an estimate of any job kind)."""
+
+    shapes: tuple[Shape, ...]
+    description: str = ""
+
+    def json_schema(self, env: Any = None) -> dict[str, Any]:
+        schema: dict[str, Any] = {"anyOf": [shape.json_schema(env) for shape in self.shapes]}
+        if self.description:
+            schema["description"] = self.description
+        return schema
 
 
 def matches(pattern: str, value: str) -> bool:

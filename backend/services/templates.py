@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from backend.providers.registry import ProviderRegistry
+from backend.services.schema import Field
 
 TEMPLATES_FILE = Path(__file__).resolve().parents[1] / "data" / "templates.json"
+
+#: The query of GET /api/templates: read by the view and by the OpenAPI document.
+TEMPLATE_QUERY = (Field("q", "string", "words that must all appear in a template's name, description, tags or prompt"),)
 
 
 @functools.cache

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from backend.services.gallery_query import SELECTION_BY_NAME
+from backend.services.schema import Field
 from backend.storage.db import Database
 from backend.storage.job_store import JobRecord
 
@@ -22,6 +24,19 @@ GROUPS = {
     "day": "substr(created_at, 1, 10)",
     "kind": "coalesce(json_extract(data, '$.kind'), 'generate')",
 }
+
+#: The query of GET /api/usage: read by the view and by the OpenAPI document.
+USAGE_QUERY = (
+    Field("group_by", "string", "what each row sums", default="provider", enum=tuple(GROUPS)),
+    SELECTION_BY_NAME["from"],
+    SELECTION_BY_NAME["to"],
+    Field(
+        "period",
+        "string",
+        "month: from the start of this calendar month (UTC) when `from` is not given",
+        enum=("month",),
+    ),  # fmt: skip
+)
 
 
 class BudgetExceeded(Exception):

@@ -30,7 +30,7 @@ JOB_LINKS = {
     "Submit a generation job",
     body=JOB_REQUEST,
     responses={202: Reply("JobSubmitted", "The job, queued", links=JOB_LINKS)},
-    errors=(400, 413, 422),
+    errors=(400, 402, 413, 422, 429, 503),
     tags=TAGS,
 )
 def submit():
@@ -69,7 +69,7 @@ def get_job(job_id: str):
     description="A queued job is cancelled at once (200); a running one stops at its next step (202).",
     path=(JOB_ID,),
     responses={200: "JobEnvelope", 202: "JobEnvelope"},
-    errors=(404, 409),
+    errors=(404, 409, 503),
     tags=TAGS,
 )
 def cancel(job_id: str):
@@ -84,7 +84,7 @@ def cancel(job_id: str):
     "Retry a failed, cancelled or interrupted job",
     path=(JOB_ID,),
     responses={202: "JobSubmitted"},
-    errors=(404, 409, 422),
+    errors=(404, 409, 422, 429, 503),
     tags=TAGS,
 )
 def retry(job_id: str):

@@ -37,6 +37,17 @@ def array(items: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": items}
 
 
+SAFE_ZONE = obj({side: NUMBER for side in ("top", "bottom", "left", "right")}, "fractions kept clear of the UI")
+USAGE_SUMS: dict[str, Any] = {
+    "jobs": INT,
+    "images": INT,
+    "failures": INT,
+    "pending": INT,
+    "cost_usd": NUMBER,
+    "estimated_usd": NUMBER,
+    "unpriced_jobs": INT,
+}
+
 COMPONENTS: dict[str, dict[str, Any]] = {
     "Error": obj(
         {
@@ -94,8 +105,21 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "images": array(ref("Image")),
             "warnings": array(ref("Warning")),
             "error": nullable(obj({"code": STRING, "message": STRING, "retryable": BOOL}, optional=("retryable",))),
-            "cost_usd": OPT_NUMBER,
-            "served_by": OPT_STRING,
+            "cost_usd": {"type": ["number", "null"], "description": "the estimate when submitted; null: unpriced"},
+            "cost_actual_usd": {
+                "type": ["number", "null"],
+                "description": "set when the job ends: what the provider reported, else the estimate for what was made",
+            },
+            "served_by": {"type": ["string", "null"], "description": "the provider that made the images (fallback)"},
+            "kind": {"enum": ["generate", "edit", "upscale", "social"]},
+            "tool": nullable(
+                obj(
+                    {"source": obj({"image_id": STRING, "path": STRING})},
+                    "The tool's own request (source image, operation, targets …); null for generate. "
+                    'An inpaint mask shows as "attached".',
+                    optional=("source",),
+                )
+            ),
             "retry_of": OPT_STRING,
             "cancel_requested": BOOL,
             "provider_notes": array(ANY_OBJECT),
@@ -189,4 +213,110 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         }
     ),
     "AspectRatios": obj({"aspect_ratios": array(obj({"id": STRING, "ratio": NUMBER}))}),
+    "EditOperations": obj(
+        {
+            "operations": array(
+                obj(
+                    {
+                        "id": STRING,
+                        "description": STRING,
+                        "fields": array(STRING),
+                        "providers": array(
+                            obj(
+                                {
+                                    "id": STRING,
+                                    "label": STRING,
+                                    "available": BOOL,
+                                    "reason": OPT_STRING,
+                                    "fields": array(STRING),
+                                    "limits": {"type": "object", "additionalProperties": INT},
+                                    "price_per_image": OPT_NUMBER,
+                                }
+                            )
+                        ),
+                    }
+                )
+            )
+        }
+    ),
+    "SocialFormats": obj(
+        {
+            "platforms": array(
+                obj(
+                    {
+                        "id": STRING,
+                        "label": STRING,
+                        "max_bytes": INT,
+                        "formats": array(
+                            obj(
+                                {
+                                    "id": {"type": "string", "description": "platform/format, for targets"},
+                                    "platform": STRING,
+                                    "format": STRING,
+                                    "label": STRING,
+                                    "width": INT,
+                                    "height": INT,
+                                    "safe_zone": SAFE_ZONE,
+                                    "max_bytes": INT,
+                                }
+                            )
+                        ),
+                    }
+                )
+            )
+        }
+    ),
+    "Templates": obj(
+        {
+            "templates": array(
+                obj(
+                    {
+                        "id": STRING,
+                        "name": STRING,
+                        "description": STRING,
+                        "prompt": {"type": "string", "description": "with {subject} to fill in"},
+                        "tags": array(STRING),
+                        "provider": STRING,
+                        "model": STRING,
+                        "style": STRING,
+                        "aspect_ratio": STRING,
+                        "social_target": OPT_STRING,
+                        "width": {"type": ["integer", "null"], "description": "null: its model is not installed"},
+                        "height": OPT_INT,
+                        "available": BOOL,
+                    }
+                )
+            )
+        }
+    ),
+    "Budget": obj(
+        {
+            "monthly_budget_usd": {"type": ["number", "null"], "description": "ATELIER_MONTHLY_BUDGET_USD; null: none"},
+            "month_spend_usd": NUMBER,
+            "remaining_usd": OPT_NUMBER,
+        }
+    ),
+    "Usage": obj(
+        {
+            "from": OPT_STRING,
+            "to": OPT_STRING,
+            "group_by": {"enum": ["provider", "model", "day", "kind"]},
+            "groups": array(obj({"key": OPT_STRING, **USAGE_SUMS})),
+            "totals": obj(USAGE_SUMS),
+            "budget": ref("Budget"),
+        }
+    ),
+    "Estimate": obj(
+        {
+            "kind": {"enum": ["generate", "edit", "upscale", "social"]},
+            "provider": STRING,
+            "model": OPT_STRING,
+            "n": INT,
+            "cost_usd": {"type": ["number", "null"], "description": "null: the provider has no price for it"},
+            "priced": BOOL,
+            "within_budget": BOOL,
+            "budget": ref("Budget"),
+            "warnings": array(ref("Warning")),
+        }
+    ),
 }

@@ -21,6 +21,7 @@ from backend import __version__
 from backend.services.schema import Field, Shape, ref
 from backend.web.api_shapes import COMPONENTS
 from backend.web.context import studio
+from backend.web.security import COOKIE
 
 bp = Blueprint("openapi", __name__)
 
@@ -33,10 +34,16 @@ _STATUS_TEXT = {
     202: "Accepted",
     400: "The body is missing or not JSON",
     404: "Not found",
+    401: "Only when the server has ATELIER_TOKEN set: no valid token (`unauthorized`)",
+    402: "The job would take this month's spend over ATELIER_MONTHLY_BUDGET_USD (`budget_exceeded`)",
+    403: "A browser page of an origin that ATELIER_ALLOWED_ORIGINS does not allow (`forbidden_origin`)",
     409: "Conflict with the current state",
     413: "The request is too large",
     422: "A value that cannot be used; `field` names it",
+    429: "Only with ATELIER_RATE_LIMIT set: too many job submissions from this client (`rate_limited`)",
+    503: "Only with ATELIER_REDIS_URL set: the job queue cannot be reached (`queue_unavailable`)",
 }
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
 
 
 @dataclass(frozen=True)
@@ -48,12 +55,15 @@ class Reply:
     media: str = "application/json"
     #: OpenAPI links: name -> (operationId, {parameter: runtime expression}), e.g. the new job's id
     links: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def render(self, status: int) -> dict[str, Any]:
         out: dict[str, Any] = {"description": self.description or _STATUS_TEXT.get(status, "")}
         if self.schema is not None:
             schema = ref(self.schema) if isinstance(self.schema, str) else self.schema
             out["content"] = {self.media: {"schema": schema}}
+        if self.headers:
+            out["headers"] = self.headers
         if self.links:
             out["links"] = {
                 name: {"operationId": operation, "parameters": parameters}
@@ -63,6 +73,24 @@ class Reply:
 
 
 ERROR = Reply("Error")
+#: answers with the Error shape and a Retry-After header
+RETRY_LATER = {429: Reply("Error", headers=RETRY_AFTER), 503: Reply("Error", headers=RETRY_AFTER)}
+#: answers the security layer (web/security.py) may give on any /api route
+GUARDED = {401: ERROR, 403: ERROR}
+TOKEN_SCHEMES = {
+    "bearerToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "ATELIER_TOKEN, as `Authorization: Bearer <token>`. Needed only when the server has "
+        "ATELIER_TOKEN set (remote access); without it every route is open and no 401 is ever answered.",
+    },
+    "sessionCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": COOKIE,
+        "description": "Set by the server on the first request with a valid bearer token (browsers: <img> requests).",
+    },
+}
 #: eventlet's WSGI server answers a request line over 8 KB itself, with no body
 URI_TOO_LONG = Reply(None, "The URL is longer than the server takes (8 KB under eventlet)")
 
@@ -93,7 +121,7 @@ def api_route(
     ``errors`` lists the 4xx statuses it can answer, each with the Error shape."""
     all_responses = dict(responses)
     for status in errors:
-        all_responses.setdefault(status, ERROR)
+        all_responses.setdefault(status, RETRY_LATER.get(status, ERROR))
     operation = Operation(summary, all_responses, **kwargs)
 
     def mark(view: Callable) -> Callable:
@@ -150,7 +178,7 @@ def _operation_json(rule: str, endpoint: str, method: str, operation: Operation,
     body = _request_body(operation, env)
     if body:
         out["requestBody"] = body
-    responses = dict(operation.responses)
+    responses = {**GUARDED, **operation.responses}
     if params:
         responses.setdefault(414, URI_TOO_LONG)
     out["responses"] = {
@@ -184,7 +212,10 @@ def build_document(app: Flask, env: Any = None) -> dict[str, Any]:
             "description": "The REST API of the Atelier image studio. Live events go over Socket.IO (docs/events.md).",
         },
         "paths": paths,
-        "components": {"schemas": COMPONENTS},
+        "components": {"schemas": COMPONENTS, "securitySchemes": TOKEN_SCHEMES},
+        # this server's own setting: anonymous access ({}) is listed only when ATELIER_TOKEN is unset
+        "security": [{"bearerToken": []}, {"sessionCookie": []}]
+        + ([] if app.extensions.get("atelier_token") else [{}]),
     }
     if undeclared:
         document["x-undeclared"] = undeclared

@@ -231,8 +231,12 @@ def install_security(app: Flask, settings: ScaleoutSettings, origins: OriginPoli
         return response
 
 
+#: routes that queue a job (generation or studio tool): what the rate limit counts
+SUBMISSION_PATHS = ("/api/jobs", "/api/edit", "/api/upscale", "/api/social")
+
+
 def _is_submission(path: str) -> bool:
-    return path == "/api/jobs" or (path.startswith("/api/jobs/") and path.endswith("/retry"))
+    return path in SUBMISSION_PATHS or (path.startswith("/api/jobs/") and path.endswith("/retry"))
 
 
 def wrap_wsgi(app: Flask, settings: ScaleoutSettings, origins: OriginPolicy) -> None:

@@ -13,6 +13,7 @@ from PIL import Image, ImageOps
 
 from backend.providers.base import ASPECT_RATIOS, GeneratedImage, GenerationContext, GenerationRequest, ProviderError
 from backend.services.gallery import Gallery, ImageRejected, inspect_image
+from backend.services.schema import Field, Shape
 from backend.services.validation import ValidationError
 from backend.storage.files import EXTENSIONS
 from backend.storage.gallery_index import ImageRow
@@ -191,10 +192,24 @@ def text(body: dict[str, Any], name: str, default: str = "") -> str:
     return value
 
 
-def check_fields(body: Any, allowed: frozenset[str]) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ValidationError(None, "the request body must be a JSON object")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ValidationError(unknown[0], f"unknown field {unknown[0]!r}")
-    return body
+def read(body: dict[str, Any], fld: Field) -> Any:
+    """The body's value of a declared field: its type (in the tools' words), then its declared
+    bounds, pattern and allowed values. Absent, null and "" mean the field's default."""
+    if fld.type == "string":
+        value: Any = text(body, fld.name)
+    elif fld.type == "integer":
+        value = integer(body, fld.name)
+    elif fld.type == "number":
+        value = number(body, fld.name)
+    else:
+        value = fld.check_type(body.get(fld.name))
+    if value is None or value == "":
+        if fld.required:
+            raise fld.fail(f"{fld.name} is required", value)
+        return fld.default
+    return fld.check_bounds(value)
+
+
+def check_fields(body: Any, shape: Shape) -> dict[str, Any]:
+    """The body as a dict with only the declared fields, else a 422 naming the first unknown one."""
+    return shape.check_object(body)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from PIL import Image
@@ -25,6 +26,7 @@ from backend.providers.base import (
 )
 from backend.providers.registry import ProviderRegistry
 from backend.services.gallery import Gallery
+from backend.services.schema import Field, Shape
 from backend.services.tools.common import (
     MIME,
     Source,
@@ -33,13 +35,13 @@ from backend.services.tools.common import (
     decode_data_url,
     find_source,
     import_upload,
-    integer,
     nearest_ratio,
+    read,
     read_source,
     text,
     tool_request,
 )
-from backend.services.validation import MAX_PROMPT_CHARS, MAX_SEED, SESSION_RE, ValidationError, nearest_aspect_ratio
+from backend.services.validation import MAX_PROMPT_CHARS, MAX_SEED, SESSION, ValidationError, nearest_aspect_ratio
 
 #: every edit operation, what it does, and the fields it takes (for the SPA and the docs)
 OPERATIONS: dict[str, str] = {
@@ -50,31 +52,98 @@ OPERATIONS: dict[str, str] = {
     "search-replace": "find what search_prompt names and replace it with the prompt",
     "search-recolor": "find what select_prompt names and recolour it as the prompt says",
 }
-FIELDS = frozenset(
-    {
-        "operation",
-        "provider",
-        "model",
-        "image_id",
-        "image",
-        "prompt",
-        "negative_prompt",
-        "mask",
-        "references",
-        "left",
-        "right",
-        "up",
-        "down",
-        "search_prompt",
-        "select_prompt",
-        "n",
-        "seed",
-        "quality",
-        "session",
-    }
-)
 MAX_EDIT_IMAGES = 4
 SIDES = ("left", "right", "up", "down")
+DEFAULT_MAX_EXPAND = 2000
+
+
+def _edit_providers(env: Any) -> list[Provider]:
+    """Document-time enums: the running studio's providers that can edit."""
+    registry = getattr(env, "registry", None)
+    return [p for p in (registry or []) if p.edit_operations]
+
+
+def _side(name: str) -> Field:
+    return Field(name, "integer", f"outpaint: pixels to add {'at the ' if name in ('left', 'right') else ''}{name}"
+                 " (at most the provider's max_expand, GET /api/edit/operations)", nullable=True, default=0,
+                 minimum=0)  # fmt: skip
+
+
+SOURCE_FIELDS = (
+    Field("image_id", "string", "the gallery image to work on (or give `image`)", nullable=True),
+    Field(
+        "image",
+        "string",
+        "instead of image_id: a PNG, JPEG or WebP as a data: URL (or bare base64); it is imported into the gallery",
+        nullable=True,
+    ),
+)
+#: The body of POST /api/edit: read by build_edit and by the OpenAPI document.
+EDIT_REQUEST = Shape(
+    (
+        Field(
+            "operation",
+            "string",
+            "; ".join(f"{op}: {what}" for op, what in OPERATIONS.items()),
+            required=True,
+            enum=tuple(OPERATIONS),
+            message=lambda v: f"unknown operation {v!r}; known: {', '.join(OPERATIONS)}",
+        ),
+        Field(
+            "provider",
+            "string",
+            "default: the first available provider that can do the operation",
+            nullable=True,
+            enum=lambda env: [p.id for p in _edit_providers(env)],
+        ),
+        Field(
+            "model",
+            "string",
+            "general / inpaint: a model of that provider (default: its default)",
+            nullable=True,
+            enum=lambda env: [m.id for p in _edit_providers(env) for m in p.models()],
+        ),
+        *SOURCE_FIELDS,
+        Field(
+            "prompt",
+            "string",
+            "what to do; needed by every operation but outpaint",
+            nullable=True,
+            max_length=MAX_PROMPT_CHARS,
+            message=f"prompt is over {MAX_PROMPT_CHARS} characters",
+        ),  # fmt: skip
+        Field("negative_prompt", "string", "what to avoid", nullable=True, max_length=MAX_PROMPT_CHARS),
+        Field(
+            "mask", "string", "inpaint: a PNG data: URL at the image's size, white (or painted) = change", nullable=True
+        ),  # fmt: skip
+        Field(
+            "references",
+            "array",
+            "general: ids of gallery images that guide the edit (at most the model's limit minus one)",
+            nullable=True,
+            items=Field("references", "string"),
+            message="references must be a list of gallery image ids",
+        ),
+        *(_side(side) for side in SIDES),
+        Field("search_prompt", "string", "search-replace: what to find", nullable=True, max_length=MAX_PROMPT_CHARS),
+        Field(
+            "select_prompt", "string", "search-recolor: what to recolour", nullable=True, max_length=MAX_PROMPT_CHARS
+        ),  # fmt: skip
+        Field("n", "integer", "images to make", nullable=True, default=1, minimum=1, maximum=MAX_EDIT_IMAGES),
+        Field("seed", "integer", "when the model takes one", nullable=True, minimum=0, maximum=MAX_SEED),
+        Field(
+            "quality",
+            "string",
+            "one of the model's qualities (GET /api/providers)",
+            nullable=True,
+            enum=lambda env: list(
+                dict.fromkeys(q for p in _edit_providers(env) for m in p.models() for q in m.qualities)
+            ),
+        ),
+        SESSION,
+    ),
+    description="An edit job: one operation on a gallery image (or an uploaded one) by a provider that can do it.",
+)
 
 
 def operations_json(registry: ProviderRegistry) -> list[dict[str, Any]]:
@@ -151,15 +220,11 @@ def build_edit(
     body: Any, registry: ProviderRegistry, gallery: Gallery
 ) -> tuple[GenerationRequest, dict[str, Any], str | None]:
     """(request, tool dict, session) of an edit job, or ValidationError naming the field."""
-    body = check_fields(body, FIELDS)
-    op = text(body, "operation")
-    if op not in OPERATIONS:
-        raise ValidationError("operation", f"unknown operation {op!r}; known: {', '.join(OPERATIONS)}")
+    body = check_fields(body, EDIT_REQUEST)
+    op = read(body, EDIT_REQUEST["operation"])
     provider = _provider_for(op, body, registry)
     capability = provider.edit_operations[op]
-    session = text(body, "session") or None
-    if session is not None and not SESSION_RE.match(session):
-        raise ValidationError("session", "session must be 1-64 letters, digits, '-' or '_'")
+    session = read(body, SESSION)
 
     if body.get("image") is not None and body.get("image_id") is None:
         source = import_upload(gallery, body["image"], "image")
@@ -176,12 +241,10 @@ def build_edit(
             f"this image is {source.width}x{source.height}",
         )
 
-    prompt = text(body, "prompt").strip()
+    prompt = EDIT_REQUEST["prompt"].check_bounds(text(body, "prompt").strip())
     if "prompt" in capability.fields and op != "outpaint" and not prompt:
         raise ValidationError("prompt", f"{op} needs a prompt saying what to do")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise ValidationError("prompt", f"prompt is over {MAX_PROMPT_CHARS} characters")
-    negative = text(body, "negative_prompt")
+    negative = read(body, EDIT_REQUEST["negative_prompt"]) or ""
 
     tool: dict[str, Any] = {"operation": op, "source": source.to_json(), "params": {}}
     if op == "inpaint":
@@ -190,20 +253,19 @@ def build_edit(
         raise ValidationError("mask", f"{op} takes no mask")
     width, height = source.width, source.height
     if op == "outpaint":
-        max_expand = limits.get("max_expand", 2000)
+        max_expand = limits.get("max_expand", DEFAULT_MAX_EXPAND)
         sides = {}
         for side in SIDES:
-            value = integer(body, side, 0) or 0
-            if not 0 <= value <= max_expand:
-                raise ValidationError(side, f"{side} must be between 0 and {max_expand} px ({provider.label}'s limit)")
-            sides[side] = value
+            # the declared side, narrowed to this provider's limit
+            message = f"{side} must be between 0 and {max_expand} px ({provider.label}'s limit)"
+            sides[side] = read(body, replace(EDIT_REQUEST[side], maximum=max_expand, message=message))
         if not any(sides.values()):
             raise ValidationError("left", "outpaint needs at least one of left, right, up, down above 0")
         tool["params"].update(sides)
         width, height = width + sides["left"] + sides["right"], height + sides["up"] + sides["down"]
     for name in ("search_prompt", "select_prompt"):
         if name in capability.fields:
-            value = text(body, name).strip()
+            value = EDIT_REQUEST[name].check_bounds(text(body, name).strip())
             if not value:
                 raise ValidationError(name, f"{op} needs {name}: what to look for in the image")
             tool["params"][name] = value
@@ -230,12 +292,8 @@ def build_edit(
         raise ValidationError("references", f"{provider.label} takes at most {most} reference images beside the image")
     tool["references"] = [find_source(gallery, {"references": r}, "references").to_json() for r in references]
 
-    n = integer(body, "n", 1) or 1
-    if not 1 <= n <= MAX_EDIT_IMAGES:
-        raise ValidationError("n", f"n must be between 1 and {MAX_EDIT_IMAGES}")
-    seed = integer(body, "seed")
-    if seed is not None and not 0 <= seed <= MAX_SEED:
-        raise ValidationError("seed", f"seed must be between 0 and {MAX_SEED}")
+    n = read(body, EDIT_REQUEST["n"])
+    seed = read(body, EDIT_REQUEST["seed"])
     quality = text(body, "quality") or (model.default_quality if model else None)
     if model and model.qualities and quality not in model.qualities:
         raise ValidationError("quality", f"quality must be one of {', '.join(model.qualities)}")

@@ -13,9 +13,8 @@ from __future__ import annotations
 import functools
 import io
 import json
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from backend.providers.base import GeneratedImage, GenerationContext, GenerationRequest, ProviderError
 from backend.services.gallery import Gallery
+from backend.services.schema import Field, Shape
 from backend.services.tools.common import (
     LOCAL,
     ToolImage,
@@ -30,11 +30,12 @@ from backend.services.tools.common import (
     find_source,
     import_upload,
     open_image,
+    read,
     read_source,
-    text,
     tool_request,
 )
-from backend.services.validation import SESSION_RE, ValidationError
+from backend.services.tools.edit import SOURCE_FIELDS
+from backend.services.validation import SESSION, ValidationError
 
 FORMATS_FILE = Path(__file__).resolve().parents[2] / "data" / "social_formats.json"
 CROPS = ("smart", "center", "fit", "focal")
@@ -43,10 +44,7 @@ OUTPUT_FORMATS = ("jpeg", "png")
 MAX_TARGETS = 24
 QUALITIES = (92, 86, 80, 74, 68, 62, 56, 50, 44, 38, 32)
 ANALYSIS_SIDE = 256
-FIELDS = frozenset(
-    {"image_id", "image", "targets", "crop", "focal", "fill", "fill_color", "output_format", "overlay", "session"}
-)
-_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+COLOUR_PATTERN = r"^#[0-9a-fA-F]{6}$"
 
 
 @dataclass(frozen=True)
@@ -107,12 +105,92 @@ def formats_json() -> list[dict[str, Any]]:
 
 def find_format(platform: Any, fmt: Any, where: str = "") -> SocialFormat:
     formats = load_formats()
-    if platform not in formats:
+    # a JSON object or list is no name (and unhashable: `in` would raise): unknown, not a 500
+    if not isinstance(platform, str) or platform not in formats:
         raise ValidationError(f"{where}platform", f"unknown platform {platform!r}; known: {', '.join(formats)}")
     known = formats[platform]["formats"]
-    if fmt not in known:
+    if not isinstance(fmt, str) or fmt not in known:
         raise ValidationError(f"{where}format", f"{platform} has no format {fmt!r}; known: {', '.join(known)}")
     return known[fmt]
+
+
+def _format_ids() -> list[str]:
+    return [f.id for p in load_formats().values() for f in p["formats"].values()]
+
+
+def _format_names() -> list[str]:
+    return list(dict.fromkeys(name for p in load_formats().values() for name in p["formats"]))
+
+
+CROP = Field("crop", "string", "smart: keep the busiest part; center; focal: centre on `focal`; fit: all on a fill",
+             nullable=True, default="smart", enum=CROPS)  # fmt: skip
+FILL = Field("fill", "string", "fit: what shows around the image", nullable=True, default="blur", enum=FILLS)
+FILL_COLOR = Field("fill_color", "string", "fit with fill solid: the colour", nullable=True, default="#000000",
+                   pattern=COLOUR_PATTERN, message="fill_color must be a colour like #1a2b3c")  # fmt: skip
+#: a point of the image, each axis 0..1 from the left / top (focal.x, focal.y in errors)
+FOCAL_X = Field("focal.x", "number", minimum=0, maximum=1, message="focal.x must be a number between 0 and 1")
+FOCAL_Y = Field("focal.y", "number", minimum=0, maximum=1, message="focal.y must be a number between 0 and 1")
+FOCAL = Field(
+    "focal",
+    "object",
+    "crop focal: the point to keep in the middle, {x, y} each 0..1",
+    nullable=True,
+    extra={"properties": {"x": FOCAL_X.json_schema(), "y": FOCAL_Y.json_schema()}, "required": ["x", "y"]},
+)
+TARGETS = Field(
+    "targets",
+    "array",
+    "'platform/format' (GET /api/social/formats) or {platform, format}; one image each",
+    required=True,
+    min_items=1,
+    max_items=MAX_TARGETS,
+    extra={
+        "items": {
+            "anyOf": [
+                {"type": "string", "enum": _format_ids()},
+                {
+                    "type": "object",
+                    "properties": {
+                        "platform": {"type": "string", "enum": list(load_formats())},
+                        "format": {"type": "string", "enum": _format_names()},
+                    },
+                    "required": ["platform", "format"],
+                },
+            ]
+        }
+    },
+)
+#: The body of POST /api/social: read by build_social and by the OpenAPI document.
+SOCIAL_REQUEST = Shape(
+    (
+        *SOURCE_FIELDS,
+        TARGETS,
+        CROP,
+        FOCAL,
+        FILL,
+        FILL_COLOR,
+        Field(
+            "output_format",
+            "string",
+            "png falls back to JPEG over the platform's byte limit",
+            nullable=True,
+            default="jpeg",
+            enum=OUTPUT_FORMATS,
+        ),  # fmt: skip
+        Field("overlay", "boolean", "draw the safe zone on the exported images", nullable=True, default=False),
+        SESSION,
+    ),
+    description="A social-formats job: one image cut for several platforms.",
+)
+#: The query of GET /api/social/preview: read by the view and by the OpenAPI document.
+PREVIEW_QUERY = (
+    Field("image_id", "string", "a gallery image", required=True),
+    Field("platform", "string", required=True, enum=lambda env: list(load_formats())),
+    Field("format", "string", "a format of that platform", required=True, enum=lambda env: _format_names()),
+    *(replace(f, nullable=False) for f in (CROP, FILL, FILL_COLOR)),  # a query value is never null
+    Field("focal_x", "number", "crop focal: 0..1 from the left (with focal_y)", minimum=0, maximum=1),
+    Field("focal_y", "number", "crop focal: 0..1 from the top (with focal_x)", minimum=0, maximum=1),
+)
 
 
 def parse_target(value: Any, i: int) -> SocialFormat:
@@ -130,11 +208,11 @@ def parse_focal(value: Any, name: str = "focal") -> tuple[float, float]:
     if not isinstance(value, dict):
         raise ValidationError(name, f"{name} must be {{x, y}} with each between 0 and 1")
     point = []
-    for axis in ("x", "y"):
-        v = value.get(axis)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
-            raise ValidationError(f"{name}.{axis}", f"{name}.{axis} must be a number between 0 and 1")
-        point.append(float(v))
+    for axis in (FOCAL_X, FOCAL_Y):
+        v = value.get(axis.name.split(".")[1])
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise axis.fail("", v)
+        point.append(float(axis.check_bounds(v)))
     return point[0], point[1]
 
 
@@ -151,41 +229,27 @@ class CropOptions:
 
 
 def parse_options(body: dict[str, Any]) -> CropOptions:
-    crop = text(body, "crop", "smart") or "smart"
-    if crop not in CROPS:
-        raise ValidationError("crop", f"crop must be one of {', '.join(CROPS)}")
+    crop = read(body, CROP)
     focal = None
     if crop == "focal" or body.get("focal") is not None:
         if body.get("focal") is None:
             raise ValidationError("focal", "crop focal needs focal {x, y} (0..1)")
         focal = parse_focal(body.get("focal"))
-    fill = text(body, "fill", "blur") or "blur"
-    if fill not in FILLS:
-        raise ValidationError("fill", f"fill must be one of {', '.join(FILLS)}")
-    colour = text(body, "fill_color", "#000000") or "#000000"
-    if not _COLOUR.match(colour):
-        raise ValidationError("fill_color", "fill_color must be a colour like #1a2b3c")
-    return CropOptions(crop, focal, fill, colour)
+    return CropOptions(crop, focal, read(body, FILL), read(body, FILL_COLOR))
 
 
 def build_social(body: Any, gallery: Gallery) -> tuple[GenerationRequest, dict[str, Any], str | None]:
-    body = check_fields(body, FIELDS)
-    session = text(body, "session") or None
-    if session is not None and not SESSION_RE.match(session):
-        raise ValidationError("session", "session must be 1-64 letters, digits, '-' or '_'")
+    body = check_fields(body, SOCIAL_REQUEST)
+    session = read(body, SESSION)
     targets = body.get("targets")
-    if not isinstance(targets, list) or not targets:
+    if not isinstance(targets, list) or len(targets) < (TARGETS.min_items or 1):
         raise ValidationError("targets", "targets must list at least one 'platform/format'")
     if len(targets) > MAX_TARGETS:
         raise ValidationError("targets", f"at most {MAX_TARGETS} targets in one job")
     formats = [parse_target(t, i) for i, t in enumerate(targets)]
     options = parse_options(body)
-    output = text(body, "output_format", "jpeg") or "jpeg"
-    if output not in OUTPUT_FORMATS:
-        raise ValidationError("output_format", f"output_format must be one of {', '.join(OUTPUT_FORMATS)}")
-    overlay = body.get("overlay", False)
-    if not isinstance(overlay, bool):
-        raise ValidationError("overlay", "overlay must be true or false")
+    output = read(body, SOCIAL_REQUEST["output_format"])
+    overlay = read(body, SOCIAL_REQUEST["overlay"])
     if body.get("image") is not None and body.get("image_id") is None:
         source = import_upload(gallery, body["image"], "image")
     else:

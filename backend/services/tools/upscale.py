@@ -9,6 +9,7 @@ side follows the image's aspect ratio when only one is given): it stays local an
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from PIL import Image, ImageFilter
@@ -16,6 +17,7 @@ from PIL import Image, ImageFilter
 from backend.providers.base import GeneratedImage, GenerationContext, GenerationRequest, ProviderError
 from backend.providers.registry import ProviderRegistry
 from backend.services.gallery import Gallery
+from backend.services.schema import Field, Shape
 from backend.services.tools.common import (
     LOCAL,
     MAX_TOOL_PIXELS,
@@ -24,36 +26,85 @@ from backend.services.tools.common import (
     encode,
     find_source,
     import_upload,
-    integer,
-    number,
     open_image,
+    read,
     read_source,
-    text,
     tool_request,
 )
-from backend.services.tools.edit import run_provider_tool
-from backend.services.validation import SESSION_RE, ValidationError
+from backend.services.tools.edit import SOURCE_FIELDS, run_provider_tool
+from backend.services.validation import MAX_PROMPT_CHARS, MAX_SEED, SESSION, ValidationError
 
 MODES = ("fast", "conservative", "creative", "auto")
 PROVIDER_MODES = {"conservative": "upscale-conservative", "creative": "upscale-creative"}
-FIELDS = frozenset(
-    {"image_id", "image", "mode", "scale", "target_width", "target_height", "prompt", "negative_prompt",
-     "creativity", "seed", "session"}
-)  # fmt: skip
+SCALES = (2, 4)
 CREATIVITY = {"conservative": (0.2, 0.5, 0.35), "creative": (0.1, 0.5, 0.3)}
 DEFAULT_PROMPT = "high quality, sharp details"
+
+
+def _target(name: str) -> Field:
+    return Field(name, "integer", f"auto: the {name[7:]} to reach, in px (the other side keeps the aspect ratio)",
+                 nullable=True, minimum=1, message=f"{name} must be a positive number of pixels")  # fmt: skip
+
+
+#: The body of POST /api/upscale: read by build_upscale and by the OpenAPI document.
+UPSCALE_REQUEST = Shape(
+    (
+        *SOURCE_FIELDS,
+        Field(
+            "mode",
+            "string",
+            "fast: 2x/4x here, free; auto: fast to a target size; conservative / creative: through Stability",
+            nullable=True,
+            default="fast",
+            enum=MODES,
+            message=lambda v: f"unknown mode {v!r}; known: {', '.join(MODES)}",
+        ),
+        Field(
+            "scale",
+            "integer",
+            "fast: the factor",
+            nullable=True,
+            default=2,
+            enum=SCALES,
+            message="scale must be 2 or 4",
+        ),  # fmt: skip
+        _target("target_width"),
+        _target("target_height"),
+        Field(
+            "prompt",
+            "string",
+            "conservative / creative: what the image shows (default: its own prompt)",
+            nullable=True,
+            max_length=MAX_PROMPT_CHARS,
+        ),  # fmt: skip
+        Field(
+            "negative_prompt",
+            "string",
+            "conservative / creative: what to avoid",
+            nullable=True,
+            max_length=MAX_PROMPT_CHARS,
+        ),  # fmt: skip
+        Field(
+            "creativity",
+            "number",
+            "; ".join(f"{mode}: {low}..{high} (default {dflt})" for mode, (low, high, dflt) in CREATIVITY.items()),
+            nullable=True,
+            minimum=min(low for low, _, _ in CREATIVITY.values()),
+            maximum=max(high for _, high, _ in CREATIVITY.values()),
+        ),
+        Field("seed", "integer", "conservative / creative", nullable=True, minimum=0, maximum=MAX_SEED),
+        SESSION,
+    ),
+    description="An upscale job of a gallery image (or an uploaded one).",
+)
 
 
 def build_upscale(
     body: Any, registry: ProviderRegistry, gallery: Gallery
 ) -> tuple[GenerationRequest, dict[str, Any], str | None]:
-    body = check_fields(body, FIELDS)
-    mode = text(body, "mode", "fast") or "fast"
-    if mode not in MODES:
-        raise ValidationError("mode", f"unknown mode {mode!r}; known: {', '.join(MODES)}")
-    session = text(body, "session") or None
-    if session is not None and not SESSION_RE.match(session):
-        raise ValidationError("session", "session must be 1-64 letters, digits, '-' or '_'")
+    body = check_fields(body, UPSCALE_REQUEST)
+    mode = read(body, UPSCALE_REQUEST["mode"])
+    session = read(body, SESSION)
     if body.get("image") is not None and body.get("image_id") is None:
         source = import_upload(gallery, body["image"], "image")
     else:
@@ -79,25 +130,23 @@ def build_upscale(
                 f"({provider.label}'s limit); this one is {w}x{h}. Use mode fast.",
             )
         low, high, default = CREATIVITY[mode]
-        creativity = number(body, "creativity", default)
-        if not low <= creativity <= high:  # type: ignore[operator]
-            raise ValidationError("creativity", f"creativity must be between {low} and {high}")
-        prompt = text(body, "prompt").strip() or source.prompt or DEFAULT_PROMPT
+        # the declared creativity, narrowed to this mode's range
+        creativity = read(body, replace(UPSCALE_REQUEST["creativity"], minimum=low, maximum=high, default=default))
+        creativity = float(creativity)
+        prompt = (read(body, UPSCALE_REQUEST["prompt"]) or "").strip() or source.prompt or DEFAULT_PROMPT
         tool.update(operation=op, params={"creativity": creativity})
         factor = 4 if mode == "creative" else min(4.0, (limits.get("max_output_pixels", 4_194_304) / (w * h)) ** 0.5)
         width, height = round(w * factor), round(h * factor)
-        seed = integer(body, "seed")
+        seed = read(body, UPSCALE_REQUEST["seed"])
+        negative = read(body, UPSCALE_REQUEST["negative_prompt"]) or ""
         request = tool_request(prompt, provider.id, f"upscale-{mode}", width, height, 1, seed,
-                               styled_prompt=prompt, negative_prompt=text(body, "negative_prompt"))  # fmt: skip
+                               styled_prompt=prompt, negative_prompt=negative)  # fmt: skip
         return request, tool, session
 
     if mode == "auto":
-        tw, th = integer(body, "target_width"), integer(body, "target_height")
+        tw, th = read(body, UPSCALE_REQUEST["target_width"]), read(body, UPSCALE_REQUEST["target_height"])
         if tw is None and th is None:
             raise ValidationError("target_width", "auto needs target_width and/or target_height")
-        for name, value in (("target_width", tw), ("target_height", th)):
-            if value is not None and value < 1:
-                raise ValidationError(name, f"{name} must be a positive number of pixels")
         width = tw if tw is not None else round(w * th / h)  # type: ignore[operator]
         height = th if th is not None else round(h * tw / w)  # type: ignore[operator]
         needed = max(width / w, height / h)
@@ -109,9 +158,7 @@ def build_upscale(
             raise ValidationError(name, f"{width}x{height} is more than 4x {w}x{h}; the largest upscale is 4x")
         scale = 2 if needed <= 2 else 4
     else:
-        scale = integer(body, "scale", 2)
-        if scale not in (2, 4):
-            raise ValidationError("scale", "scale must be 2 or 4")
+        scale = read(body, UPSCALE_REQUEST["scale"])
         width, height = w * scale, h * scale  # type: ignore[operator]
     if width * height > MAX_TOOL_PIXELS:
         raise ValidationError(
