@@ -9,6 +9,7 @@ Every state change is written to SQLite before its event goes out.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict
@@ -27,6 +28,7 @@ from backend.services.validation import Warning_
 from backend.storage.job_store import JobRecord, JobStore
 
 log = logging.getLogger(__name__)
+QUEUE_FEED_INTERVAL = 0.25  # seconds between queue.updated snapshots, at most
 _DONE = object()
 
 
@@ -75,6 +77,8 @@ class JobService:
         self._queue: list[str] = []
         self._running: dict[str, JobContext] = {}
         self._positions: dict[str, int] = {}
+        self._queue_feed_at = float("-inf")
+        self._queue_feed_pending = False
 
     # --- lifecycle -----------------------------------------------------------------------
     def recover(self) -> tuple[int, int]:
@@ -221,7 +225,32 @@ class JobService:
             if self._positions.get(job_id) != position:
                 self._positions[job_id] = position
                 self.bus.publish(job_id, "job.queued", {"position": position})
-        self.bus.feed("queue", "queue.updated", {"queued": list(self._queue), "running": list(self._running)})
+        self._announce_queue()
+
+    def _announce_queue(self) -> None:
+        """queue.updated, at most every QUEUE_FEED_INTERVAL: with hundreds of jobs and of
+        feed subscribers, one snapshot per queue change would be O(jobs x clients) traffic.
+        The first change after a quiet spell goes out at once, later ones are coalesced
+        into one trailing snapshot."""
+        if self._queue_feed_pending:
+            return
+        wait = self._queue_feed_at + QUEUE_FEED_INTERVAL - time.monotonic()
+        if wait <= 0:
+            self._queue_feed_at = time.monotonic()
+            self.bus.feed("queue", "queue.updated", self.queue_snapshot())
+            return
+        self._queue_feed_pending = True
+        self.runtime.spawn(self._trailing_queue_feed, wait)
+
+    def _trailing_queue_feed(self, wait: float) -> None:
+        self.runtime.sleep(wait)
+        with self._lock:
+            self._queue_feed_pending = False
+            self._queue_feed_at = time.monotonic()
+            try:
+                self.bus.feed("queue", "queue.updated", self.queue_snapshot())
+            except Exception:  # e.g. Redis gone: the next change announces again
+                log.exception("queue.updated could not be sent")
 
     def _start(self, job: JobRecord) -> None:
         request = self._requests[job.id]

@@ -195,7 +195,7 @@ class RemoteJobService(JobService):
             self._active.pop(job_id, None)
             self._requests.pop(job_id, None)
             self._positions.pop(job_id, None)
-        self.bus.feed("queue", "queue.updated", self.queue_snapshot())
+        self._announce_queue()
 
     # --- reports from workers (the internal endpoints) -------------------------------------
     def _claimed(self, job_id: str, worker: str, statuses: tuple[str, ...]) -> JobRecord:
