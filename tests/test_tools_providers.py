@@ -264,5 +264,12 @@ def test_usage_sums_estimates_and_the_monthly_budget(make_server, fakes):
     assert "ATELIER_MONTHLY_BUDGET_USD" in r.json()["error"]["message"]
     assert srv.post("/api/estimate", json={"kind": "edit", **edit}).json()["within_budget"] is True
     assert run_tool(srv, "/api/upscale", image_id=source["id"], scale=2)["status"] == "succeeded"
+
+    # a retry is a paid job too: 0.08 spent + 0.04 fits the budget, then the month is full
+    retried = srv.post(f"/api/jobs/{failed['id']}/retry")
+    assert retried.status_code == 202
+    assert srv.wait_job(retried.json()["job"]["id"])["status"] == "succeeded"
+    again = srv.post(f"/api/jobs/{failed['id']}/retry")
+    assert again.status_code == 402 and again.json()["error"]["code"] == "budget_exceeded"
     srv.stop()
     assert STABILITY_KEY not in srv.output()

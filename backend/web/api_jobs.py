@@ -84,10 +84,13 @@ def cancel(job_id: str):
     "Retry a failed, cancelled or interrupted job",
     path=(JOB_ID,),
     responses={202: "JobSubmitted"},
-    errors=(404, 409, 422, 429, 503),
+    errors=(402, 404, 409, 422, 429, 503),
     tags=TAGS,
 )
 def retry(job_id: str):
     s = studio()
+    original = s.jobs.get(job_id)
+    if original.status in ("failed", "cancelled", "interrupted"):
+        s.usage.check(original.cost_usd)  # a retry is a paid job like any other
     job = s.jobs.retry(job_id)
     return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202
