@@ -62,6 +62,10 @@ spa-test: $(STAMP_DEV) $(SPA_STAMP)
 ## Install what the tests need and run them all
 test: $(STAMP_DEV) $(STAMP_LOCAL)
 	$(VENV)/bin/ruff check backend tests bench
+ifdef NPM
+	@# before pytest: the key-leak test builds the SPA bundle with canary keys in its environment
+	@$(MAKE) --no-print-directory $(NODE_STAMP)
+endif
 	$(PY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 ifdef NPM
 	@$(MAKE) --no-print-directory spa-test
