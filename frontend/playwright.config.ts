@@ -1,5 +1,5 @@
 import { defineConfig } from "@playwright/test";
-import { BIG_PORT, GATE, STUDIO_PORT } from "./e2e/env";
+import { BIG_PORT, GATE, STUDIO_PORT, SUBPATH, SUBPATH_PORT } from "./e2e/env";
 
 // Two real servers: one with an empty gallery for the studio flows, one that starts with
 // 5,000 images for the gallery at scale. Both load the test providers (gated, instant).
@@ -44,6 +44,15 @@ export default defineConfig({
       url: `http://127.0.0.1:${BIG_PORT}/api/health`,
       reuseExistingServer: false,
       timeout: 120_000,
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+    {
+      // the same build behind a proxy's sub-path (ATELIER_BASE_PATH)
+      command: `${python} e2e/start_server.py --port ${SUBPATH_PORT} --base-path ${SUBPATH}`,
+      url: `http://127.0.0.1:${SUBPATH_PORT}${SUBPATH}/api/health`,
+      reuseExistingServer: false,
+      timeout: 60_000,
       stdout: "ignore",
       stderr: "pipe",
     },

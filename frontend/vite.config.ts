@@ -8,6 +8,8 @@ const backend = process.env.ATELIER_BACKEND ?? "http://127.0.0.1:5000";
 
 export default defineConfig({
   plugins: [react(), tailwindcss()],
+  // relative asset URLs: the same build works at / and under ATELIER_BASE_PATH
+  base: "./",
   server: {
     port: 5173,
     proxy: {

@@ -3,6 +3,8 @@ import { join } from "node:path";
 
 export const STUDIO_PORT = Number(process.env.E2E_STUDIO_PORT ?? 5391);
 export const BIG_PORT = Number(process.env.E2E_BIG_PORT ?? 5392);
+export const SUBPATH_PORT = Number(process.env.E2E_SUBPATH_PORT ?? 5393);
+export const SUBPATH = "/studio";
 export const STUDIO_URL = `http://127.0.0.1:${STUDIO_PORT}`;
 export const BIG_URL = `http://127.0.0.1:${BIG_PORT}`;
 /** The gated test provider finishes its jobs once this file exists. */

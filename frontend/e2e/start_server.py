@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--gallery", type=int, default=0, help="images to create before starting")
     parser.add_argument("--gate", default="", help="file whose existence lets gated jobs finish")
+    parser.add_argument("--base-path", default="", help="serve the studio under this sub-path (ATELIER_BASE_PATH)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix=f"atelier-e2e-{args.port}-"))
     if args.gallery:
@@ -67,6 +68,8 @@ def main() -> None:
         ATELIER_TEST_GATE=args.gate or str(tmp / "gate-open"),
         PYTHONPATH=str(ROOT),
     )
+    if args.base_path:
+        env["ATELIER_BASE_PATH"] = args.base_path
     if args.gate and os.path.exists(args.gate):
         os.remove(args.gate)
     os.chdir(ROOT)

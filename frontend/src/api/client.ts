@@ -11,6 +11,7 @@ import type {
   Style,
 } from "./types";
 import { askForToken, authHeaders, getToken } from "./auth";
+import { rebase, withBase } from "./base";
 
 export class ApiError extends Error {
   constructor(
@@ -23,10 +24,10 @@ export class ApiError extends Error {
   }
 }
 
-async function request<T>(method: string, url: string, body?: unknown, init?: RequestInit): Promise<T> {
+export async function request<T>(method: string, url: string, body?: unknown, init?: RequestInit): Promise<T> {
   let response: Response;
   const send = () =>
-    fetch(url, {
+    fetch(withBase(url), {
       method,
       headers: {
         ...(body !== undefined && !(body instanceof FormData) ? { "Content-Type": "application/json" } : {}),
@@ -57,7 +58,7 @@ async function request<T>(method: string, url: string, body?: unknown, init?: Re
       err?.field,
     );
   }
-  return data as T;
+  return rebase(data) as T;
 }
 
 export interface ImageFilters {
@@ -110,5 +111,5 @@ export const api = {
 };
 
 export function exportUrl(params: URLSearchParams): string {
-  return `/api/export.zip?${params}`;
+  return withBase(`/api/export.zip?${params}`);
 }

@@ -4,6 +4,7 @@
 import type { Job, JobEvent } from "./types";
 import { JOB_EVENT_NAMES } from "./types";
 import { askForToken, getToken } from "./auth";
+import { BASE, rebase } from "./base";
 
 /** The part of a socket.io-client Socket this module uses (a fake one in tests). */
 export interface SocketLike {
@@ -42,11 +43,11 @@ export class LiveConnection {
     socket.on("disconnect", () => this.setState("lost"));
     socket.on("connect_error", () => this.setState(this.everConnected ? "lost" : "lost"));
     for (const name of JOB_EVENT_NAMES) {
-      socket.on(name, (payload: any) => this.route(name, payload));
+      socket.on(name, (payload: any) => this.route(name, rebase(payload)));
     }
     for (const name of ["gallery.added", "gallery.removed", "gallery.updated", "queue.updated"]) {
       const topic = name.split(".")[0]!;
-      socket.on(name, (payload: any) => this.feeds.get(topic)?.forEach((h) => h(name, payload)));
+      socket.on(name, (payload: any) => this.feeds.get(topic)?.forEach((h) => h(name, rebase(payload))));
     }
   }
 
@@ -118,7 +119,7 @@ export async function liveConnection(): Promise<LiveConnection> {
   if (!shared) {
     const { io } = await import("socket.io-client");
     const socket = io({
-      path: "/socket.io",
+      path: `${BASE}/socket.io`,
       transports: ["websocket", "polling"],
       reconnectionDelay: 500,
       reconnectionDelayMax: 4000,

@@ -6,6 +6,7 @@ import type { GalleryImage, ProviderInfo, Style } from "../api/types";
 import { SafeImage } from "../common/SafeImage";
 import { TrashIcon } from "../common/icons";
 import { downloadChecked } from "../common/download";
+import { withBase } from "../api/base";
 import { removeImages, updateImages, useGalleryFeed, useGalleryImages } from "./galleryData";
 
 const GAP = 6;
@@ -114,7 +115,7 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
 
   const exportZip = async () => {
     const params = selected.size > 0 ? new URLSearchParams({ ids: [...selected].join(",") }) : filterParams(filters);
-    const note = await downloadChecked(`/api/export.zip?${params}`);
+    const note = await downloadChecked(withBase(`/api/export.zip?${params}`));
     if (note) onNotice(note);
   };
 

@@ -2,6 +2,7 @@ import { useState } from "react";
 import type { GalleryImage } from "../api/types";
 import { SafeImage } from "../common/SafeImage";
 import { downloadChecked } from "../common/download";
+import { withBase } from "../api/base";
 
 export function SessionStrip({
   images,
@@ -14,7 +15,7 @@ export function SessionStrip({
 }) {
   const [note, setNote] = useState<string | null>(null);
   if (images.length === 0) return null;
-  const zip = `/api/export.zip?${new URLSearchParams({ session })}`;
+  const zip = withBase(`/api/export.zip?${new URLSearchParams({ session })}`);
   return (
     <section aria-label="This session" className="rounded-lg border border-neutral-800 bg-neutral-900/40 p-2">
       <div className="mb-1.5 flex items-center justify-between px-1">

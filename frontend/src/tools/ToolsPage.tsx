@@ -7,6 +7,7 @@ import { api, ApiError } from "../api/client";
 import type { GalleryImage, Job } from "../api/types";
 import { MaskCanvas, type MaskHandle } from "./MaskCanvas";
 import { previewUrl, toolsApi, waitForJob, type Template } from "./toolsApi";
+import { withBase } from "../api/base";
 
 export type Tool = "edit" | "upscale" | "social" | "templates" | "spend";
 const TOOLS: { id: Tool; label: string }[] = [
@@ -239,7 +240,7 @@ function SocialTool({ image }: { image: GalleryImage }) {
           Export {targets.length} format{targets.length === 1 ? "" : "s"}
         </button>
         {job?.status === "succeeded" && (
-          <a className="rounded bg-neutral-800 px-3 py-1.5" href={`/api/export.zip?job=${job.id}`} download>
+          <a className="rounded bg-neutral-800 px-3 py-1.5" href={withBase(`/api/export.zip?job=${job.id}`)} download>
             Download ZIP
           </a>
         )}

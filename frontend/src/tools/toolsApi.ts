@@ -1,5 +1,6 @@
 // The studio tools' REST calls (edit, upscale, social, templates, usage).
-import { ApiError } from "../api/client";
+import { request } from "../api/client";
+import { withBase } from "../api/base";
 import type { Job } from "../api/types";
 
 export interface EditOperation {
@@ -14,15 +15,8 @@ export interface Template { id: string; name: string; description: string; promp
 export interface UsageGroup { key: string; jobs: number; images: number; failures: number; cost_usd: number; estimated_usd: number }
 export interface Usage { groups: UsageGroup[]; totals: UsageGroup; budget: { monthly_budget_usd: number | null; month_spend_usd: number; remaining_usd: number | null } }
 
-async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
-  const r = await fetch(url, { method, headers: body ? { "Content-Type": "application/json" } : undefined, body: body ? JSON.stringify(body) : undefined });
-  const data = await r.json().catch(() => null);
-  if (!r.ok) {
-    const e = data?.error;
-    throw new ApiError(r.status, e?.code ?? `http_${r.status}`, e?.message ?? `HTTP ${r.status}`, e?.field);
-  }
-  return data as T;
-}
+// the API client's request: the token, the base path and one error shape for every call
+const call = request;
 
 export const toolsApi = {
   operations: () => call<{ operations: EditOperation[] }>("GET", "/api/edit/operations").then((r) => r.operations),
@@ -40,7 +34,7 @@ export function previewUrl(imageId: string, target: string, crop: string, focal:
     params.set("focal_x", focal.x.toFixed(3));
     params.set("focal_y", focal.y.toFixed(3));
   }
-  return `/api/social/preview?${params}`;
+  return withBase(`/api/social/preview?${params}`);
 }
 
 /** Poll a job until it ends (tool jobs are short; the live socket shows the rest). */
