@@ -124,10 +124,22 @@ def test_queue_and_gallery_feeds(server, sio):
     client = sio()
     assert client.subscribe(topic="gallery") == {"ok": True, "topic": "gallery"}
     assert client.subscribe(topic="queue")["ok"]
-    job = server.submit(prompt="feeds", provider="instant")
+    running = server.submit(prompt="holds the gated slot", provider="gated")
+    waiting = server.submit(prompt="waits for it", provider="gated")
+
+    def latest_queue(events):
+        snapshots = [d for e, d in events if e == "queue.updated"]
+        return snapshots[-1] if snapshots else {"running": None, "queued": None}
+
+    # the feed is a coalesced snapshot: transient states may be skipped, the latest one never is
+    client.wait_for(
+        lambda ev: (latest_queue(ev)["running"], latest_queue(ev)["queued"]) == ([running["id"]], [waiting["id"]])
+    )
+    server.open_gate()
     added = client.wait_event("gallery.added")
-    assert added["image"]["job_id"] == job["id"] and "ts" in added
-    client.wait_for(lambda ev: any(e == "queue.updated" and job["id"] in d["running"] for e, d in ev))
+    assert added["image"]["job_id"] in (running["id"], waiting["id"]) and "ts" in added
+    client.wait_for(lambda ev: sum(e == "gallery.added" for e, _ in ev) == 2)
+    client.wait_for(lambda ev: latest_queue(ev)["running"] == [] and latest_queue(ev)["queued"] == [])
     assert client.call("unsubscribe", {"topic": "gallery"}) == {"ok": True}
 
 
