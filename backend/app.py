@@ -32,6 +32,10 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         app,
         async_mode=settings.async_mode,
         max_http_buffer_size=MAX_REQUEST_BYTES,
+        # python-socketio's 20 s drops healthy clients of a busy 2-core server whose pings
+        # wait behind a backlog of events (bench/load_sockets.py: 550 of 1000 dropped at 20 s,
+        # none at 60 s); a dead client is still noticed within a minute and a half
+        ping_timeout=settings.socket_ping_timeout,
         cors_allowed_origins=origins.allows,
         **({"client_manager": queue_manager} if queue_manager else {}),
     )

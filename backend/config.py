@@ -37,6 +37,8 @@ class Settings:
     previews_per_second: float = 4.0
     preview_size: int = 384
     log_level: str = "INFO"
+    #: seconds a Socket.IO client may take to answer a ping before it is dropped
+    socket_ping_timeout: float = 60.0
     #: ATELIER_FALLBACK: providers, in order, that take over a job whose provider is unavailable
     fallback: tuple[str, ...] = ()
     watch_interval_seconds: float = 2.0
@@ -126,6 +128,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         previews_per_second=_float(env, "ATELIER_PREVIEWS_PER_SECOND", 4.0),
         preview_size=_int(env, "ATELIER_PREVIEW_SIZE", 384, 64, 512),
         log_level=(env.get("ATELIER_LOG_LEVEL", "").strip() or "INFO").upper(),
+        socket_ping_timeout=_float(env, "ATELIER_SOCKET_PING_TIMEOUT_SECONDS", 60.0),
         fallback=tuple(p.strip() for p in env.get("ATELIER_FALLBACK", "").split(",") if p.strip()),
         watch_interval_seconds=_float(env, "ATELIER_WATCH_INTERVAL_SECONDS", 2.0),
         max_upload_mb=_int(env, "ATELIER_MAX_UPLOAD_MB", 50, 1, 4096),

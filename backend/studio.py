@@ -16,6 +16,7 @@ from backend.services.fallback import FallbackChain
 from backend.services.gallery import Gallery
 from backend.services.gallery_watch import GalleryWatcher
 from backend.services.jobs import JobService
+from backend.services.memory import HeapTrimmer
 from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.edit import EditTool
 from backend.services.tools.social import SocialTool
@@ -49,6 +50,7 @@ class Studio:
     worker_secret: str | None = None
     #: built last, so that it feeds the event bus the studio ends up with
     watcher: GalleryWatcher = field(init=False)
+    heap: HeapTrimmer = field(init=False)
 
     @classmethod
     def build(
@@ -99,6 +101,7 @@ class Studio:
 
             assert deliver is not None
             make_distributed(studio, store, emit, join, leave, deliver)
+        studio.heap = HeapTrimmer(runtime)
         studio.watcher = GalleryWatcher(
             gallery, runtime, studio.bus.feed, settings.watch_interval_seconds, settings.trash_days * 86400
         )

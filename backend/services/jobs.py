@@ -29,6 +29,7 @@ from backend.storage.job_store import JobRecord, JobStore
 
 log = logging.getLogger(__name__)
 QUEUE_FEED_INTERVAL = 0.25  # seconds between queue.updated snapshots, at most
+POSITION_UPDATES_WITHIN = 20  # job.queued is sent again when a job moves within this many places
 _DONE = object()
 
 
@@ -221,7 +222,9 @@ class JobService:
             per_provider[job.provider] = per_provider.get(job.provider, 0) + 1
             self._queue.remove(job_id)
             self._start(job)
-        for position, job_id in enumerate(self._queue, start=1):
+        # a move is announced near the head of the queue only: far back, one event per job
+        # per queue change would be O(queue^2) events; the queue feed has the whole order
+        for position, job_id in enumerate(self._queue[:POSITION_UPDATES_WITHIN], start=1):
             if self._positions.get(job_id) != position:
                 self._positions[job_id] = position
                 self.bus.publish(job_id, "job.queued", {"position": position})

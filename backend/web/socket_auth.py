@@ -21,6 +21,7 @@ def register_socket_auth(socketio: SocketIO, token: TokenCheck | None, studio: S
 
     @socketio.on("disconnect")
     def disconnect(*_: Any) -> None:
+        studio.heap.client_left()
         forget = getattr(studio.bus, "forget_sid", None)
         if forget is not None:
             forget(request.sid)  # type: ignore[attr-defined]
