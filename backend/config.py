@@ -13,13 +13,10 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from backend.env_values import SettingsError, env_int, env_number
 from backend.scaleout_config import ScaleoutSettings, load_scaleout_settings
 
 ASYNC_MODES = ("eventlet", "threading")
-
-
-class SettingsError(Exception):
-    """A setting with a value that cannot be used; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -57,47 +54,6 @@ def load_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return {**from_file, **environ}
 
 
-def env_number(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    """A number setting at least ``minimum``; SettingsError naming it otherwise. Providers
-    read their own settings with this too, so a bad value stops the start in one line."""
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={raw} must be at least {minimum:g}")
-    return value
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int = 2**31) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
-    if not minimum <= value <= maximum:
-        raise SettingsError(f"{name}={value} must be between {minimum} and {maximum}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be above 0")
-    return value
-
-
 def _concurrency(raw: str) -> dict[str, int]:
     """``offline=2,openai=4`` -> {"offline": 2, "openai": 4}."""
     limits: dict[str, int] = {}
@@ -116,23 +72,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"ATELIER_ASYNC_MODE={mode!r}; use eventlet or threading")
     return Settings(
         host=env.get("ATELIER_HOST", "").strip() or "127.0.0.1",
-        port=_int(env, "ATELIER_PORT", 5000, 0, 65535),
+        port=env_int(env, "ATELIER_PORT", 5000, 0, 65535),
         gallery_dir=Path(env.get("ATELIER_GALLERY_DIR", "").strip() or "generated_images"),
         data_dir=Path(env.get("ATELIER_DATA_DIR", "").strip() or "data"),
         async_mode=mode,
         default_provider=env.get("ATELIER_DEFAULT_PROVIDER", "").strip() or "offline",
-        max_concurrent_jobs=_int(env, "ATELIER_MAX_CONCURRENT_JOBS", 4, 1, 1000),
+        max_concurrent_jobs=env_int(env, "ATELIER_MAX_CONCURRENT_JOBS", 4, 1, 1000),
         provider_concurrency=_concurrency(env.get("ATELIER_PROVIDER_CONCURRENCY", "")),
         provider_modules=tuple(m.strip() for m in env.get("ATELIER_PROVIDER_MODULES", "").split(",") if m.strip()),
-        event_retention_seconds=_float(env, "ATELIER_EVENT_RETENTION_SECONDS", 600.0),
-        previews_per_second=_float(env, "ATELIER_PREVIEWS_PER_SECOND", 4.0),
-        preview_size=_int(env, "ATELIER_PREVIEW_SIZE", 384, 64, 512),
+        event_retention_seconds=env_number(env, "ATELIER_EVENT_RETENTION_SECONDS", 600.0, above=True),
+        previews_per_second=env_number(env, "ATELIER_PREVIEWS_PER_SECOND", 4.0, above=True),
+        preview_size=env_int(env, "ATELIER_PREVIEW_SIZE", 384, 64, 512),
         log_level=(env.get("ATELIER_LOG_LEVEL", "").strip() or "INFO").upper(),
-        socket_ping_timeout=_float(env, "ATELIER_SOCKET_PING_TIMEOUT_SECONDS", 60.0),
+        socket_ping_timeout=env_number(env, "ATELIER_SOCKET_PING_TIMEOUT_SECONDS", 60.0, above=True),
         fallback=tuple(p.strip() for p in env.get("ATELIER_FALLBACK", "").split(",") if p.strip()),
-        watch_interval_seconds=_float(env, "ATELIER_WATCH_INTERVAL_SECONDS", 2.0),
-        max_upload_mb=_int(env, "ATELIER_MAX_UPLOAD_MB", 50, 1, 4096),
-        trash_days=_float(env, "ATELIER_TRASH_DAYS", 30.0),
-        scaleout=load_scaleout_settings(env, SettingsError),
+        watch_interval_seconds=env_number(env, "ATELIER_WATCH_INTERVAL_SECONDS", 2.0, above=True),
+        max_upload_mb=env_int(env, "ATELIER_MAX_UPLOAD_MB", 50, 1, 4096),
+        trash_days=env_number(env, "ATELIER_TRASH_DAYS", 30.0, above=True),
+        scaleout=load_scaleout_settings(env),
         env=env,
     )

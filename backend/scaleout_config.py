@@ -12,6 +12,8 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from backend.env_values import SettingsError, env_number
+
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour)s?\s*$")
 _BASE = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
@@ -80,23 +82,23 @@ def parse_rate(raw: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2) or 1) * RATE_UNITS[match.group(3)]
 
 
-def load_scaleout_settings(env: Mapping[str, str], error: type[Exception]) -> ScaleoutSettings:
+def load_scaleout_settings(env: Mapping[str, str]) -> ScaleoutSettings:
     def flag(name: str) -> bool:
         return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
     redis_url = env.get("ATELIER_REDIS_URL", "").strip() or None
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise error(f"ATELIER_REDIS_URL={redact_url(redis_url)!r} must start with redis://, rediss:// or unix://")
+        raise SettingsError(f"ATELIER_REDIS_URL={redact_url(redis_url)!r} must start with redis://, rediss:// or unix://")
     raw_rate = env.get("ATELIER_RATE_LIMIT", "").strip()
     try:
         rate = parse_rate(raw_rate) if raw_rate else None
     except ValueError:
-        raise error(
+        raise SettingsError(
             f"ATELIER_RATE_LIMIT={raw_rate!r}; use a count per second, minute or hour, e.g. 30/minute"
         ) from None
     base = env.get("ATELIER_BASE_PATH", "").strip().rstrip("/")
     if base and not _BASE.match(base):
-        raise error(f"ATELIER_BASE_PATH={base!r} must look like /studio (letters, digits, '-', '_', '.')")
+        raise SettingsError(f"ATELIER_BASE_PATH={base!r} must look like /studio (letters, digits, '-', '_', '.')")
     raw_proxy = env.get("ATELIER_TRUST_PROXY", "").strip().lower()
     if raw_proxy in ("", "0", "false", "no", "off"):
         trust_proxy = 0
@@ -105,26 +107,14 @@ def load_scaleout_settings(env: Mapping[str, str], error: type[Exception]) -> Sc
     elif raw_proxy.isdigit():
         trust_proxy = int(raw_proxy)
     else:
-        raise error(f"ATELIER_TRUST_PROXY={raw_proxy!r}; use the number of proxies in front (usually 1)")
-
-    def number(name: str, default: float) -> float:
-        raw = env.get(name, "").strip()
-        if not raw:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise error(f"{name}={raw!r} is not a number") from None
-        if value <= 0:
-            raise error(f"{name} must be above 0")
-        return value
+        raise SettingsError(f"ATELIER_TRUST_PROXY={raw_proxy!r}; use the number of proxies in front (usually 1)")
 
     origins = tuple(o.strip().rstrip("/") for o in env.get("ATELIER_ALLOWED_ORIGINS", "").split(",") if o.strip())
     return ScaleoutSettings(
         redis_url=redis_url,
         worker_secret=env.get("ATELIER_WORKER_SECRET", "").strip() or None,
-        heartbeat_seconds=number("ATELIER_WORKER_HEARTBEAT_SECONDS", 5.0),
-        job_timeout_seconds=int(number("ATELIER_JOB_TIMEOUT_SECONDS", 3600)),
+        heartbeat_seconds=env_number(env, "ATELIER_WORKER_HEARTBEAT_SECONDS", 5.0, above=True),
+        job_timeout_seconds=int(env_number(env, "ATELIER_JOB_TIMEOUT_SECONDS", 3600, above=True)),
         token=env.get("ATELIER_TOKEN", "").strip() or None,
         allow_open=flag("ATELIER_ALLOW_OPEN"),
         allowed_origins=origins,

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from backend.config import env_number
+from backend.env_values import env_number
 from backend.providers.base import GenerationContext, GenerationRequest, Provider, ProviderError
 
 log = logging.getLogger(__name__)
