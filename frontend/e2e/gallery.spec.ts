@@ -101,6 +101,27 @@ test("delete an image and undo", async ({ page }) => {
   expect((await page.request.get(`/api/images/${first.id}`)).status()).toBe(200);
 });
 
+test("select several images, delete them in one request, and undo", async ({ page }) => {
+  await makeImages(page, "a pair to delete together", 2);
+  const [a, b] = (await (await page.request.get("/api/images?limit=2")).json()).items;
+  await page.goto("/#/gallery");
+  const bulk: string[] = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/api/images/delete")) bulk.push(r.postData() ?? "");
+  });
+  await page.getByLabel(`Select ${a.prompt}`).first().check();
+  await page.locator(`[data-image-id="${b.id}"]`).getByRole("checkbox").check();
+  await page.getByRole("button", { name: "Delete selected" }).click();
+  await expect(page.locator(`[data-image-id="${a.id}"]`)).toHaveCount(0);
+  await expect(page.locator(`[data-image-id="${b.id}"]`)).toHaveCount(0);
+  expect(bulk).toHaveLength(1);
+  expect(JSON.parse(bulk[0] ?? "{}").ids.sort()).toEqual([a.id, b.id].sort());
+  expect((await page.request.get(`/api/images/${a.id}`)).status()).toBe(404);
+  await page.getByRole("button", { name: "Undo" }).click();
+  await expect(page.locator(`[data-image-id="${a.id}"]`)).toHaveCount(1);
+  await expect(page.locator(`[data-image-id="${b.id}"]`)).toHaveCount(1);
+});
+
 test.describe("a gallery of 5,000 images", () => {
   test.use({ baseURL: BIG_URL });
 

@@ -102,6 +102,9 @@ export const api = {
   setFavorite: (id: string, favorite: boolean) =>
     request<{ image: GalleryImage }>("PATCH", `/api/images/${id}`, { favorite }),
   remove: (id: string) => request<unknown>("DELETE", `/api/images/${id}`),
+  /** one request for a selection: the server moves them all to the trash */
+  removeMany: (ids: string[]) =>
+    request<{ deleted: string[]; not_found: string[] }>("POST", "/api/images/delete", { ids }),
   restore: (id: string) => request<unknown>("POST", `/api/images/${id}/restore`),
   parseMetadata: (file: File) => {
     const form = new FormData();

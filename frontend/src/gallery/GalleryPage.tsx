@@ -94,15 +94,17 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
     if (ids.length === 0) return;
     removeImages(qc, new Set(ids));
     setSelected(new Set());
-    const results = await Promise.allSettled(ids.map((id) => api.remove(id)));
-    const failed = results.filter((r) => r.status === "rejected");
-    if (failed.length) {
+    let deleted: string[];
+    try {
+      deleted = (await api.removeMany(ids)).deleted;
+    } catch (e) {
       void qc.invalidateQueries({ queryKey: ["images"] });
-      const first = (failed[0] as PromiseRejectedResult).reason as ApiError;
-      onNotice(first.status === 404 || first.status === 405 ? "Deleting is not available on this server yet." : first.message);
+      const error = e as ApiError;
+      onNotice(error.status === 404 || error.status === 405 ? "Deleting is not available on this server yet." : error.message);
       return;
     }
-    setUndo({ ids, label: ids.length === 1 ? "Image deleted" : `${ids.length} images deleted` });
+    if (deleted.length < ids.length) void qc.invalidateQueries({ queryKey: ["images"] });
+    setUndo({ ids: deleted, label: deleted.length === 1 ? "Image deleted" : `${deleted.length} images deleted` });
   };
 
   const restore = async () => {
