@@ -17,7 +17,6 @@ from typing import Any
 
 from backend.runtime import Runtime
 from backend.services.gallery import Gallery, ScanResult, image_id_for, image_json
-from backend.storage.files import remove_temp_files
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +82,6 @@ class GalleryWatcher:
         else:
             log.warning("gallery index file was deleted while running; rebuilding it from the files")
             self.gallery.forget_everything()
-            self.runtime.run_blocking(remove_temp_files, self.gallery.root)
+            # no temp-file sweep here, unlike at start: a job may be writing one right now
             result = self.runtime.run_blocking(self.gallery.scan, {})
             self.gallery.apply(result)
