@@ -73,8 +73,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         host=env.get("ATELIER_HOST", "").strip() or "127.0.0.1",
         port=env_int(env, "ATELIER_PORT", 5000, 0, 65535),
-        gallery_dir=Path(env.get("ATELIER_GALLERY_DIR", "").strip() or "generated_images"),
-        data_dir=Path(env.get("ATELIER_DATA_DIR", "").strip() or "data"),
+        # absolute from the start: Flask resolves relative file paths against its package
+        gallery_dir=Path(env.get("ATELIER_GALLERY_DIR", "").strip() or "generated_images").absolute(),
+        data_dir=Path(env.get("ATELIER_DATA_DIR", "").strip() or "data").absolute(),
         async_mode=mode,
         default_provider=env.get("ATELIER_DEFAULT_PROVIDER", "").strip() or "offline",
         max_concurrent_jobs=env_int(env, "ATELIER_MAX_CONCURRENT_JOBS", 4, 1, 1000),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -129,3 +130,16 @@ def test_bad_provider_setting_stops_the_start_with_one_line(tmp_path):
     )
     assert result.returncode == 1
     assert result.stderr.strip() == "atelier: ATELIER_HTTP_TIMEOUT_SECONDS='soon' is not a number"
+
+
+def test_a_relative_gallery_path_serves_images_and_thumbnails(make_server, tmp_path, async_mode):
+    # the default, ./generated_images, is relative to where the studio starts
+    relative = os.path.relpath(tmp_path / "relative-gallery", ROOT)
+    server = make_server(async_mode, ATELIER_GALLERY_DIR=relative)
+    job = server.submit(prompt="relative paths", provider="instant")
+    image = server.wait_job(job["id"])["images"][0]
+    assert (tmp_path / "relative-gallery" / image["path"]).is_file()
+    for url in (image["url"], image["thumb_url"], image["thumb_512_url"]):
+        r = server.get(url)
+        assert r.status_code == 200, (url, r.text[:200])
+    assert server.get(image["thumb_url"]).headers["Content-Type"] == "image/webp"
