@@ -1,5 +1,6 @@
 import { expect, test } from "@playwright/test";
 import { SUBPATH, SUBPATH_PORT } from "./env";
+import { chooseProvider } from "./helpers";
 
 // The studio behind a proxy at /studio (ATELIER_BASE_PATH): the same build loads its assets,
 // calls the API, opens the socket and shows images under the sub-path, and nothing at the root.
@@ -11,6 +12,8 @@ test("the studio works under a sub-path", async ({ page }) => {
     if (url.protocol === "http:" && url.origin === root && !url.pathname.startsWith(SUBPATH + "/")) outside.push(url.pathname);
   });
   await page.goto(`${root}${SUBPATH}/`);
+  // the instant test provider: this test is about paths, not about how long a render takes
+  await chooseProvider(page, "instant (tests)");
   await page.getByLabel("Prompt", { exact: true }).fill("a harbour under the sub-path");
   await page.getByRole("button", { name: "Generate" }).click();
   const image = page.getByTestId("session-strip").locator("img").first();
