@@ -88,7 +88,9 @@ def load_scaleout_settings(env: Mapping[str, str]) -> ScaleoutSettings:
 
     redis_url = env.get("ATELIER_REDIS_URL", "").strip() or None
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise SettingsError(f"ATELIER_REDIS_URL={redact_url(redis_url)!r} must start with redis://, rediss:// or unix://")
+        raise SettingsError(
+            f"ATELIER_REDIS_URL={redact_url(redis_url)!r} must start with redis://, rediss:// or unix://"
+        )
     raw_rate = env.get("ATELIER_RATE_LIMIT", "").strip()
     try:
         rate = parse_rate(raw_rate) if raw_rate else None

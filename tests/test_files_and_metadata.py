@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from PIL import Image
 from backend.providers.base import GeneratedImage, GenerationRequest
 from backend.services.gallery import Gallery, ImageRejected, SaveContext
 from backend.storage.files import gallery_filename, write_new_file
-from backend.storage.gallery_index import GalleryIndex
+from backend.storage.gallery_index import GalleryIndex, ImageQuery, ImageRow
 from backend.storage.metadata import embed_metadata, parse_infotext, read_embedded
 from tests.support.providers import tiny_png
 
@@ -137,3 +138,52 @@ def test_a_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(OSError):  # the final name cannot be created: the temp file must go too
         write_new_file(tmp_path, lambda n: "missing-folder/x.png", b"data")
     assert list(Path(tmp_path).iterdir()) == []
+
+
+def test_rows_written_while_the_index_file_is_recreated_are_never_lost(tmp_path):
+    """The index file is deleted under a running server and written back (VACUUM INTO,
+    reopen) while jobs keep indexing images: every row written must be in the new file."""
+    path = tmp_path / ".atelier" / "index.sqlite3"
+    index = GalleryIndex(path)
+    written: list[str] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            rel = f"2026-01-01/{n:06d}.png"
+            index.upsert(
+                [
+                    ImageRow(
+                        id=f"id{n}",
+                        path=rel,
+                        size=1,
+                        mtime_ns=n,
+                        created_at="2026-01-01T00:00:00Z",
+                        readable=True,
+                        prompt=f"row {n}",
+                    )
+                ]
+            )
+            written.append(rel)
+            n += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for _ in range(60):
+            target = len(written) + 5
+            while len(written) < target:  # some writes between each deletion and the next
+                pass
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(f"{path}{suffix}"):
+                    os.unlink(f"{path}{suffix}")
+            assert index.file_missing()
+            assert index.recreate()
+    finally:
+        stop.set()
+        thread.join()
+    assert set(index.fingerprints()) == set(written)
+    assert index.total(ImageQuery()) == len(written)
+    reopened = GalleryIndex(path)  # and what is on disk, not only in the open connection
+    assert set(reopened.fingerprints()) == set(written)

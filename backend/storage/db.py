@@ -20,20 +20,50 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        self._migrate(migrations)
+        self._migrations = migrations
+        self._conn = self._connect()
 
-    def _migrate(self, migrations: Sequence[str]) -> None:
-        (version,) = self._conn.execute("PRAGMA user_version").fetchone()
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            self._migrate(conn, self._migrations)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the connection's lock across several steps (no statement of anyone else between)."""
+        with self._lock:
+            yield
+
+    def reopen(self) -> None:
+        """Close the connection and open the file at our path again (it may be a new file).
+        Under the lock, so a statement runs wholly on the old connection or on the new one."""
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = self._connect()  # first, so a failure leaves the old connection working
+            self._conn.close()
+            self._conn = fresh
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection, migrations: Sequence[str]) -> None:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
         for number, script in enumerate(migrations[version:], start=version + 1):
-            with self.transaction() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 for statement in filter(None, (s.strip() for s in script.split(";"))):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={number}")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -166,10 +166,7 @@ class GalleryIndex:
         try:
             self.db = Database(path, MIGRATIONS)
         except sqlite3.DatabaseError:
-            # a corrupt cache: set it aside and rebuild from the files
-            for suffix in ("", "-wal", "-shm"):
-                if os.path.exists(f"{path}{suffix}"):
-                    os.replace(f"{path}{suffix}", f"{path}.corrupt{suffix}")
+            self._set_aside_corrupt()
             self.db = Database(path, MIGRATIONS)
         self._inode = _inode(path)
         self._counts: dict[str, int] = {}  # query key -> total, dropped on every write
@@ -187,6 +184,12 @@ class GalleryIndex:
         self._counts.clear()
         self._distinct.clear()
 
+    def _set_aside_corrupt(self) -> None:
+        """A corrupt cache: move it aside (kept for a look) so it is rebuilt from the files."""
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(f"{self.path}{suffix}"):
+                os.replace(f"{self.path}{suffix}", f"{self.path}.corrupt{suffix}")
+
     # --- the file under us ---------------------------------------------------------------
     def file_missing(self) -> bool:
         """True when the index file was deleted or replaced while this connection is open."""
@@ -195,23 +198,32 @@ class GalleryIndex:
     def recreate(self) -> bool:
         """Write the index back to its path from the open connection (which still holds
         the deleted file), then reopen it there. Returns False when that was impossible
-        and the caller must rebuild from the files."""
-        old = self.db
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        copied = False
-        if not self.path.exists():
+        and the caller must rebuild from the files.
+
+        The connection's lock is held from the copy to the reopen: a row a job writes
+        meanwhile lands either in the old file before it is copied or in the new one,
+        never in a file that is about to be dropped."""
+        with self.db.exclusive():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            copied = False
+            if not self.path.exists():
+                try:
+                    self.db.execute("VACUUM INTO ?", (str(self.path),))
+                    copied = True
+                except sqlite3.Error:
+                    for suffix in ("", "-wal", "-shm"):
+                        try:
+                            os.unlink(str(self.path) + suffix)
+                        except OSError:
+                            pass
             try:
-                old.execute("VACUUM INTO ?", (str(self.path),))
-                copied = True
-            except sqlite3.Error:
-                for suffix in ("", "-wal", "-shm"):
-                    try:
-                        os.unlink(str(self.path) + suffix)
-                    except OSError:
-                        pass
-        self.db = Database(self.path, MIGRATIONS)
-        self._inode = _inode(self.path)
-        self._forget_cached()
+                self.db.reopen()
+            except sqlite3.DatabaseError:  # replaced by something that is not a database
+                self._set_aside_corrupt()
+                self.db.reopen()
+                copied = False
+            self._inode = _inode(self.path)
+            self._forget_cached()
         return copied
 
     # --- writes --------------------------------------------------------------------------
