@@ -23,12 +23,13 @@ import statistics
 import sys
 import tempfile
 import time
-import zlib
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from isal.isal_zlib import crc32  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from backend.services.export import ZipExport  # noqa: E402
@@ -115,6 +116,25 @@ def make_export_gallery(root: Path, megabytes: int, side: int = 1024) -> int:
     count = max(1, megabytes * 1024 * 1024 // per_file)
     with multiprocessing.Pool() as pool:
         return sum(pool.imap_unordered(_make_big, [(str(root), i, side) for i in range(count)]))
+
+
+class _Sink:
+    """An unseekable write-only stream, as an HTTP response is."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.pos = 0
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.pos
+
+    def flush(self) -> None:
+        pass
 
 
 # --- the naive way ------------------------------------------------------------------------------
@@ -297,9 +317,26 @@ def main() -> None:
         def crc_only():
             for path in files:
                 with open(path, "rb") as f:
-                    zlib.crc32(f.read())
+                    crc32(f.read())
+
+        def stdlib_zipfile():
+            """The way before: zipfile on an unseekable sink, zlib's CRC, 8 MB batches."""
+            sink = _Sink()
+            with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+                batch = []
+                for path in files:
+                    with open(path, "rb") as f:
+                        batch.append((path.name, f.read()))
+                    if sum(len(d) for _, d in batch) >= 8 * 2**20:
+                        for name, data in batch:
+                            archive.writestr(zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0)), data)
+                        batch = []
+                        sink.parts.clear()
+                for name, data in batch:
+                    archive.writestr(zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0)), data)
 
         crc = timed(crc_only, 3)
+        before = timed(stdlib_zipfile, 2)
         rss_before = rss_mb()
         began = time.perf_counter()
         out_bytes, first_byte = export()
@@ -316,6 +353,13 @@ def main() -> None:
             (
                 "  ceiling: read + CRC-32 (ZIP requires it)",
                 f"{mb / crc:,.0f} MB/s (export at {crc / export_s:.0%} of it)",
+                "-",
+            )
+        )
+        rows.append(
+            (
+                "  before: stdlib zipfile, zlib CRC, 8 MB batches",
+                f"{mb / before:,.0f} MB/s (now {before / export_s:.1f}x faster)",
                 "-",
             )
         )

@@ -1,12 +1,10 @@
 """ZIP export, streamed: the archive is produced while the files are read.
 
-The standard library's ``zipfile`` writes to a sink it cannot seek, so each entry gets
-a data descriptor and nothing is held back: memory stays at one batch of files however
-large the export. Images are stored as they are (ZIP_STORED, never recompressed) under
-their gallery paths; ``metadata.csv`` and ``metadata.json`` describe every image and list
-the files that vanished before they could be read (skipped, never a broken archive).
-Reading files and framing them runs in a worker thread; rows come from the index on the
-caller's thread.
+Nothing is held back: memory stays at about one batch of files however large the export.
+Images are stored as they are (never recompressed) under their gallery paths;
+``metadata.csv`` and ``metadata.json`` describe every image and list the files that
+vanished before they could be read (skipped, never a broken archive). Reading files and
+framing them runs in a worker thread; rows come from the index on the caller's thread.
 """
 
 from __future__ import annotations
@@ -15,15 +13,18 @@ import csv
 import json
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from backend.services.gallery import Gallery, image_json
 from backend.storage.gallery_index import ImageQuery, ImageRow
+from backend.storage.zip_stream import ZipStream
 
-BATCH_BYTES = 8 * 1024 * 1024
+# Small batches: a batch's files are freed together, and glibc returns a freed block of
+# more than twice the largest recent allocation to the OS, so a big batch makes every
+# read fault its pages in afresh (measured: 0.9 GB/s at 8 MB, 1.9 GB/s at 1 MB).
+BATCH_BYTES = 1024 * 1024
 BATCH_FILES = 512
 CSV_FIELDS = (
     "file",
@@ -46,31 +47,6 @@ CSV_FIELDS = (
 )
 
 
-class _Sink:
-    """A write-only stream that hands out what was written since the last ``take``."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self._pos = 0
-
-    def write(self, data: bytes) -> int:
-        if data:  # an empty chunk would end a chunked HTTP response early
-            self._parts.append(bytes(data))
-        self._pos += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self._pos
-
-    def flush(self) -> None:
-        pass
-
-    def take(self) -> list[bytes]:
-        """The parts written since the last call, as written: file contents are never copied."""
-        parts, self._parts = self._parts, []
-        return parts
-
-
 def export_filename(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("atelier-%Y%m%d-%H%M%S.zip")
 
@@ -78,7 +54,7 @@ def export_filename(now: datetime | None = None) -> str:
 def _zip_time(row: ImageRow) -> tuple[int, int, int, int, int, int]:
     try:
         when = datetime.fromisoformat(row.created_at.replace("Z", "+00:00"))
-        return max(when.timetuple()[:6], (1980, 1, 1, 0, 0, 0))  # type: ignore[return-value]
+        return when.timetuple()[:6]  # type: ignore[return-value]
     except ValueError:
         return time.gmtime()[:6]  # type: ignore[return-value]
 
@@ -89,8 +65,7 @@ class ZipExport:
         self.run_blocking = run_blocking
 
     def stream(self, query: ImageQuery, description: dict[str, Any] | None = None) -> Iterator[bytes]:
-        sink = _Sink()
-        archive = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+        archive = ZipStream()
         csv_file = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")
         json_file = tempfile.TemporaryFile("w+", encoding="utf-8")
         skipped: list[dict[str, str]] = []
@@ -106,22 +81,20 @@ class ZipExport:
                 batch.append(row)
                 size += row.size
                 if size >= BATCH_BYTES or len(batch) >= batch_files:
-                    yield from self.run_blocking(
-                        self._write_batch, archive, sink, batch, writer, json_file, skipped, state
-                    )
+                    yield from self.run_blocking(self._write_batch, archive, batch, writer, json_file, skipped, state)
                     batch, size, batch_files = [], 0, BATCH_FILES
             if batch:
-                yield from self.run_blocking(self._write_batch, archive, sink, batch, writer, json_file, skipped, state)
+                yield from self.run_blocking(self._write_batch, archive, batch, writer, json_file, skipped, state)
             json_file.write('], "skipped": ' + json.dumps(skipped) + f', "count": {state["count"]}}}')
             for name, handle in (("metadata.csv", csv_file), ("metadata.json", json_file)):
-                yield from self._add_text(archive, sink, name, handle)
-            archive.close()
-            yield from sink.take()
+                yield from archive.deflated(name, _encoded(handle), time.gmtime()[:6])  # type: ignore[arg-type]
+            yield archive.finish()
         finally:
             csv_file.close()
             json_file.close()
 
-    def _write_batch(self, archive, sink, rows, writer, json_file, skipped, state) -> list[bytes]:
+    def _write_batch(self, archive: ZipStream, rows, writer, json_file, skipped, state) -> list[bytes]:
+        out: list[bytes] = []
         for row in rows:
             try:
                 with open(self.gallery.root / row.path, "rb") as f:
@@ -129,28 +102,21 @@ class ZipExport:
             except OSError as exc:
                 skipped.append({"path": row.path, "id": row.id, "reason": exc.strerror or exc.__class__.__name__})
                 continue
-            info = zipfile.ZipInfo(row.path, _zip_time(row))
-            info.compress_type = zipfile.ZIP_STORED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
+            # an empty chunk (an empty file's data) would end a chunked HTTP response early
+            out.extend(part for part in archive.stored(row.path, data, _zip_time(row)) if part)
             image = image_json(row)
             writer.writerow({"file": row.path, **{k: image.get(k) for k in CSV_FIELDS[1:]}})
             entry = {**image, "metadata": row.metadata}
             json_file.write(("," if state["count"] else "") + "\n" + json.dumps(entry, ensure_ascii=False))
             state["count"] += 1
-        return sink.take()
+        return out
 
-    def _add_text(self, archive, sink, name: str, handle) -> Iterator[bytes]:
-        handle.flush()
-        handle.seek(0)
-        info = zipfile.ZipInfo(name, time.gmtime()[:6])
-        info.compress_type = zipfile.ZIP_DEFLATED
-        info.external_attr = 0o644 << 16
-        with archive.open(info, "w", force_zip64=True) as out:
-            while piece := handle.read(1 << 20):
-                out.write(piece.encode("utf-8"))
-                yield from sink.take()
-        yield from sink.take()
+
+def _encoded(handle: IO[str]) -> Iterator[bytes]:
+    handle.flush()
+    handle.seek(0)
+    while piece := handle.read(1 << 20):
+        yield piece.encode("utf-8")
 
 
 def selection_description(query: ImageQuery) -> dict[str, Any]:
