@@ -177,6 +177,11 @@ def test_base_path_serves_the_whole_studio_under_it(make_server):
     assert requests.get(root + "/socket.io/?EIO=4&transport=polling", timeout=10).status_code == 404
     image_url = done["images"][0]["url"]
     assert server.get(image_url).status_code == 200
+    # a thumbnail URL handed out before the file changed redirects to the current one, under the sub-path too
+    stale = done["images"][0]["thumb_url"].rsplit("/", 1)[0] + "/0123456789abcdef.webp"
+    moved = server.get(stale, allow_redirects=False)
+    assert moved.status_code == 302
+    assert moved.headers["Location"] == "/studio" + done["images"][0]["thumb_url"]
 
 
 def test_bad_settings_fail_in_one_line(tmp_path):

@@ -220,7 +220,7 @@ def thumbnail(size: int, image_id: str, hash_: str):
         abort(404)
     if hash_ != (row.content_hash or "0"):
         # the file changed since that URL was handed out: send the current one, uncached
-        response = redirect(thumb_url(row, size), 302)
+        response = redirect(request.script_root + thumb_url(row, size), 302)  # under ATELIER_BASE_PATH too
         response.headers["Cache-Control"] = "no-store"
         return response
     etag = f"{hash_}-{size}"

@@ -80,7 +80,8 @@ export class LiveConnection {
 
   private sendJobSubscribe(jobId: string, sub: JobSubscriber) {
     this.socket.emit("subscribe", { job_id: jobId, after_seq: sub.lastSeq() }, (ack: any) => {
-      if (ack && ack.ok && ack.job && this.jobs.get(jobId) === sub) sub.onSnapshot(ack.job as Job, ack.last_seq ?? 0);
+      // the snapshot carries image URLs too: under a sub-path they need the base like any event
+      if (ack && ack.ok && ack.job && this.jobs.get(jobId) === sub) sub.onSnapshot(rebase(ack.job) as Job, ack.last_seq ?? 0);
     });
   }
 

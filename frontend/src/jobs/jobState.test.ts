@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { GalleryImage, JobEvent } from "../api/types";
-import { LiveConnection, type SocketLike } from "../api/live";
+import { LiveConnection } from "../api/live";
+import { FakeSocket } from "../test/fakeSocket";
 import { applyEvent, fromJob, imageList } from "./jobState";
 import { JobsStore } from "./jobsStore";
 import { job } from "../test/fixtures";
@@ -58,37 +59,6 @@ describe("job card state machine", () => {
     expect(v.error?.code).toBe("moderation_blocked");
   });
 });
-
-/** A scripted Socket.IO server: records what the client emits and answers subscribe. */
-class FakeSocket implements SocketLike {
-  connected = false;
-  handlers = new Map<string, ((...a: any[]) => void)[]>();
-  emitted: [string, any][] = [];
-  ackWith: ((payload: any) => any) | null = null;
-  on(event: string, h: (...a: any[]) => void) {
-    this.handlers.set(event, [...(this.handlers.get(event) ?? []), h]);
-  }
-  fire(event: string, payload?: any) {
-    this.handlers.get(event)?.forEach((h) => h(payload));
-  }
-  emit(event: string, payload: any, ack?: (r: any) => void) {
-    this.emitted.push([event, payload]);
-    if (ack && this.ackWith) ack(this.ackWith(payload));
-  }
-  connect() {}
-  up() {
-    this.connected = true;
-    this.fire("connect");
-  }
-  down() {
-    this.connected = false;
-    this.fire("disconnect", "transport close");
-  }
-  server(e: JobEvent) {
-    const { type, ...payload } = e;
-    this.fire(type, payload);
-  }
-}
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
 
