@@ -78,6 +78,22 @@ test("social export: previews with safe zones, focal click, several platforms, o
   expect(r.status()).toBe(200);
   expect(r.headers()["content-type"]).toBe("application/zip");
   await shot(page, "tools-social");
+  // the tool job is one of this tab's jobs: its card in the studio, its images in the session strip
+  await page.getByRole("link", { name: "Studio" }).click();
+  await expect(page.locator('article[data-job-id][data-status="succeeded"]')).toHaveCount(1);
+  await expect(page.getByTestId("session-count")).toHaveText("3");
+});
+
+test("an upscale is followed live on its job card, which dismisses like any other", async ({ page, request }) => {
+  const image = await sourceImage(request);
+  await page.goto(`/#/tools?tool=upscale&image=${image.id}`);
+  await page.getByRole("button", { name: "Upscale", exact: true }).click();
+  const card = page.getByTestId("tool-job").locator("article[data-job-id]");
+  await expect(card).toHaveAttribute("data-status", "succeeded");
+  await expect(page.getByRole("img", { name: `After ${image.width * 2}x${image.height * 2}` })).toBeVisible();
+  await shot(page, "tools-upscale");
+  await card.getByRole("button", { name: "Dismiss" }).click();
+  await expect(page.getByTestId("tool-job")).toHaveCount(0);
 });
 
 test("a template fills the composer; the spend tab shows this month per provider", async ({ page }) => {

@@ -106,14 +106,20 @@ export function App() {
     [store],
   );
   const retry = useCallback(
-    (id: string) => {
+    (id: string): Promise<string | null> =>
       api
         .retry(id)
-        .then(({ job }) => store.track(job))
-        .catch((e: ApiError) => setNotice(e.message));
-    },
+        .then(({ job }) => {
+          store.track(job);
+          return job.id;
+        })
+        .catch((e: ApiError) => {
+          setNotice(e.message);
+          return null;
+        }),
     [store],
   );
+  const toolJobs = useMemo(() => ({ store, session, cancel, retry }), [store, session, cancel, retry]);
 
   const applySettings = useCallback(
     (s: Settings, newSeed = false) => {
@@ -229,6 +235,7 @@ export function App() {
             {route === "providers" && <ProvidersPage />}
             {route === "tools" && (
               <ToolsPage
+                jobs={toolJobs}
                 onUseTemplate={(t) => {
                   setDraft((d) => ({
                     ...d,

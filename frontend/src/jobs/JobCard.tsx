@@ -43,9 +43,11 @@ export interface JobCardProps {
   onRetry: (id: string) => void;
   onDismiss?: (id: string) => void;
   onOpenImage?: (image: GalleryImage) => void;
+  /** False where the page shows the images itself (the tools' before/after). */
+  showImages?: boolean;
 }
 
-export function JobCard({ job, onCancel, onRetry, onDismiss, onOpenImage }: JobCardProps) {
+export function JobCard({ job, onCancel, onRetry, onDismiss, onOpenImage, showImages = true }: JobCardProps) {
   const finished = FINISHED.has(job.status);
   const now = useNow(!finished);
   const { width, height } = job.request;
@@ -148,7 +150,7 @@ export function JobCard({ job, onCancel, onRetry, onDismiss, onOpenImage }: JobC
         </ul>
       )}
 
-      {(job.status !== "cancelled" || Object.keys(job.images).length > 0) && job.status !== "failed" && (
+      {showImages && (job.status !== "cancelled" || Object.keys(job.images).length > 0) && job.status !== "failed" && (
         <div className="mt-2 grid grid-cols-2 gap-2 sm:grid-cols-3">
           {slots.map((i) => {
             const image = job.images[i];

@@ -1,13 +1,28 @@
 // The studio tools: edit (with a mask brush), upscale, social formats, templates and
 // this month's spend. The image comes from the gallery / lightbox ("Edit", "Upscale",
 // "Social") through the URL: #/tools?tool=edit&image=<id>.
-import { useEffect, useMemo, useRef, useState } from "react";
+import { createContext, useContext, useEffect, useMemo, useRef, useState } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { api, ApiError } from "../api/client";
-import type { GalleryImage, Job } from "../api/types";
+import type { GalleryImage } from "../api/types";
+import { JobCard } from "../jobs/JobCard";
+import { imageList } from "../jobs/jobState";
+import { useJobs, type JobsStore } from "../jobs/jobsStore";
 import { MaskCanvas, type MaskHandle } from "./MaskCanvas";
-import { previewUrl, toolsApi, waitForJob, type Template } from "./toolsApi";
+import { previewUrl, toolsApi, type Template } from "./toolsApi";
 import { withBase } from "../api/base";
+
+/** The tab's jobs, shared with the studio: a tool job is followed live like any other
+ * (progress, cancel, retry) and its images join the session strip. */
+export interface ToolJobs {
+  store: JobsStore;
+  session: string;
+  cancel: (id: string) => void;
+  /** Retries a job; resolves to the new job's id, or null when the server refused. */
+  retry: (id: string) => Promise<string | null>;
+}
+
+const ToolJobsContext = createContext<ToolJobs | null>(null);
 
 export type Tool = "edit" | "upscale" | "social" | "templates" | "spend";
 const TOOLS: { id: Tool; label: string }[] = [
@@ -42,39 +57,44 @@ function ErrorLine({ error }: { error: unknown }) {
 }
 
 function useRunner() {
-  const [job, setJob] = useState<Job | null>(null);
+  const jobs = useContext(ToolJobsContext)!;
+  const views = useJobs(jobs.store);
+  const [jobId, setJobId] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const job = views.find((v) => v.id === jobId) ?? null;
   const run = async (tool: "edit" | "upscale" | "social", body: Record<string, unknown>) => {
     setError(null);
-    setJob(null);
+    setJobId(null);
     try {
-      const queued = await toolsApi.submit(tool, body);
-      setJob(queued);
-      await waitForJob(queued.id, setJob);
+      const queued = await toolsApi.submit(tool, { ...body, session: jobs.session });
+      jobs.store.track(queued);
+      setJobId(queued.id);
     } catch (e) {
       setError(e);
     }
   };
-  return { job, error, run };
+  const retry = (id: string) => void jobs.retry(id).then((next) => next && setJobId(next));
+  return { job, error, run, retry, cancel: jobs.cancel, dismiss: () => setJobId(null) };
 }
 
-function JobResult({ job, source }: { job: Job | null; source: GalleryImage }) {
+function JobResult({ runner, source }: { runner: ReturnType<typeof useRunner>; source: GalleryImage }) {
+  const { job } = runner;
   if (!job) return null;
+  const images = imageList(job);
   return (
-    <div className="space-y-2" data-testid="tool-job">
-      <p className="text-sm text-neutral-300">
-        Job <span className="font-mono">{job.id.slice(0, 8)}</span>: <strong data-testid="tool-job-status">{job.status}</strong>
-        {job.message ? ` — ${job.message}` : ""}
-        {job.error ? <span className="text-rose-400"> {job.error.message}</span> : null}
-      </p>
-      {job.images.length > 0 && (
+    <div className="space-y-2" data-testid="tool-job" data-status={job.status}>
+      <span className="sr-only" data-testid="tool-job-status">{job.status}</span>
+      <div className="max-w-xl">
+        <JobCard job={job} onCancel={runner.cancel} onRetry={runner.retry} onDismiss={runner.dismiss} showImages={false} />
+      </div>
+      {images.length > 0 && (
         <div className="grid grid-cols-2 gap-3">
           <figure>
             <figcaption className="text-xs text-neutral-400">Before ({source.width}×{source.height})</figcaption>
             <img src={source.url} alt="Before" className="max-h-72 rounded border border-neutral-800" />
           </figure>
           <div className="flex flex-wrap gap-3">
-            {job.images.map((img) => (
+            {images.map((img) => (
               <figure key={img.id}>
                 <figcaption className="text-xs text-neutral-400">After ({img.width}×{img.height})</figcaption>
                 <img src={img.url} alt={`After ${img.width}x${img.height}`} className="max-h-72 rounded border border-neutral-800" />
@@ -94,7 +114,8 @@ function EditTool({ image }: { image: GalleryImage }) {
   const [prompt, setPrompt] = useState("");
   const [extra, setExtra] = useState<Record<string, string>>({});
   const mask = useRef<MaskHandle>(null);
-  const { job, error, run } = useRunner();
+  const runner = useRunner();
+  const { error, run } = runner;
   const operation = operations.data?.find((o) => o.id === op);
   const providers = operation?.providers ?? [];
   const chosen = providers.find((p) => p.id === provider) ?? providers.find((p) => p.available) ?? providers[0];
@@ -143,7 +164,7 @@ function EditTool({ image }: { image: GalleryImage }) {
         Run {op}
       </button>
       <ErrorLine error={error} />
-      <JobResult job={job} source={image} />
+      <JobResult runner={runner} source={image} />
     </section>
   );
 }
@@ -151,7 +172,8 @@ function EditTool({ image }: { image: GalleryImage }) {
 function UpscaleTool({ image }: { image: GalleryImage }) {
   const [mode, setMode] = useState("fast");
   const [scale, setScale] = useState(2);
-  const { job, error, run } = useRunner();
+  const runner = useRunner();
+  const { error, run } = runner;
   return (
     <section className="space-y-3">
       <div className="flex gap-3 text-sm">
@@ -171,7 +193,7 @@ function UpscaleTool({ image }: { image: GalleryImage }) {
         </button>
       </div>
       <ErrorLine error={error} />
-      <JobResult job={job} source={image} />
+      <JobResult runner={runner} source={image} />
     </section>
   );
 }
@@ -182,7 +204,8 @@ function SocialTool({ image }: { image: GalleryImage }) {
   const [crop, setCrop] = useState("smart");
   const [focal, setFocal] = useState<{ x: number; y: number } | null>(null);
   const [overlay, setOverlay] = useState(true);
-  const { job, error, run } = useRunner();
+  const runner = useRunner();
+  const { job, error, run } = runner;
   const toggle = (id: string) => setTargets((t) => (t.includes(id) ? t.filter((x) => x !== id) : [...t, id]));
   return (
     <section className="space-y-3">
@@ -246,7 +269,7 @@ function SocialTool({ image }: { image: GalleryImage }) {
         )}
       </div>
       <ErrorLine error={error} />
-      <JobResult job={job} source={image} />
+      <JobResult runner={runner} source={image} />
     </section>
   );
 }
@@ -303,7 +326,7 @@ export function SpendTool() {
   );
 }
 
-export default function ToolsPage({ onUseTemplate }: { onUseTemplate: (t: Template) => void }) {
+export default function ToolsPage({ onUseTemplate, jobs }: { onUseTemplate: (t: Template) => void; jobs: ToolJobs }) {
   const [params, setParams] = useState(toolParams);
   useEffect(() => {
     const on = () => setParams(toolParams());
@@ -315,6 +338,7 @@ export default function ToolsPage({ onUseTemplate }: { onUseTemplate: (t: Templa
   const image = picked.data?.image ?? null;
   const needsImage = useMemo(() => ["edit", "upscale", "social"].includes(params.tool), [params.tool]);
   return (
+    <ToolJobsContext.Provider value={jobs}>
     <div className="mx-auto max-w-screen-xl space-y-4 p-4">
       <nav aria-label="Tools" className="flex gap-1">
         {TOOLS.map((t) => (
@@ -342,5 +366,6 @@ export default function ToolsPage({ onUseTemplate }: { onUseTemplate: (t: Templa
       {params.tool === "templates" && <TemplatesTool onUse={onUseTemplate} />}
       {params.tool === "spend" && <SpendTool />}
     </div>
+    </ToolJobsContext.Provider>
   );
 }

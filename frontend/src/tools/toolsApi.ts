@@ -24,7 +24,6 @@ export const toolsApi = {
   templates: (q: string) => call<{ templates: Template[] }>("GET", `/api/templates?${new URLSearchParams({ q })}`).then((r) => r.templates),
   usageThisMonth: () => call<Usage>("GET", "/api/usage?period=month&group_by=provider"),
   submit: (tool: "edit" | "upscale" | "social", body: Record<string, unknown>) => call<{ job: Job }>("POST", `/api/${tool}`, body).then((r) => r.job),
-  job: (id: string) => call<{ job: Job }>("GET", `/api/jobs/${id}`).then((r) => r.job),
 };
 
 export function previewUrl(imageId: string, target: string, crop: string, focal: { x: number; y: number } | null): string {
@@ -35,14 +34,4 @@ export function previewUrl(imageId: string, target: string, crop: string, focal:
     params.set("focal_y", focal.y.toFixed(3));
   }
   return withBase(`/api/social/preview?${params}`);
-}
-
-/** Poll a job until it ends (tool jobs are short; the live socket shows the rest). */
-export async function waitForJob(id: string, onUpdate: (job: Job) => void): Promise<Job> {
-  for (;;) {
-    const job = await toolsApi.job(id);
-    onUpdate(job);
-    if (["succeeded", "failed", "cancelled", "interrupted"].includes(job.status)) return job;
-    await new Promise((r) => setTimeout(r, 300));
-  }
 }
