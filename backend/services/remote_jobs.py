@@ -4,10 +4,12 @@ The same service as :class:`JobService` at the web edge; what changes is the poo
 queued job goes to its provider's RQ queue instead of a local slot. Workers report back
 through the web server's internal endpoints (start, each image, finish), so the web
 server stays the only writer of the gallery and the job store; progress and previews
-they publish themselves through Redis. Studio tools (edit, upscale, social) run there too:
-their local ones from the ``local`` queue, and their source images come from the web
-server (``worker_source``), since workers have no gallery. A job whose worker's heartbeat is gone for three
+they publish themselves through Redis. A job whose worker's heartbeat is gone for three
 intervals is ``interrupted`` by whichever web instance notices first.
+
+Studio tools (edit, upscale, social) run on workers too: the local ones from the ``local``
+queue, the others from their provider's; workers have no gallery, so they read a tool
+job's source images from the web server (``worker_source``).
 """
 
 from __future__ import annotations
