@@ -18,9 +18,8 @@ from backend.services.gallery_watch import GalleryWatcher
 from backend.services.jobs import JobService
 from backend.services.memory import HeapTrimmer
 from backend.services.thumbnails import ThumbnailCache
-from backend.services.tools.edit import EditTool
-from backend.services.tools.social import SocialTool
-from backend.services.tools.upscale import UpscaleTool
+from backend.services.tools.common import gallery_reader
+from backend.services.tools.producers import tool_producers
 from backend.services.usage import UsageLedger, parse_budget
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
@@ -83,11 +82,7 @@ class Studio:
             preview_interval=1.0 / settings.previews_per_second,
             preview_side=settings.preview_size,
             fallback=FallbackChain(registry, settings.fallback),
-            tools={
-                "edit": EditTool(registry, gallery),
-                "upscale": UpscaleTool(registry, gallery),
-                "social": SocialTool(gallery),
-            },
+            tools=tool_producers(registry, gallery_reader(gallery)),
         )
         try:
             usage = UsageLedger(store.db, parse_budget(settings.env))

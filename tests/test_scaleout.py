@@ -1,8 +1,7 @@
-"""Several machines on one: a real Redis, two web instances and two workers as processes.
-
-Instance A runs under eventlet, instance B under threading; they share the gallery and
-the job database (same host) and reach each other only through Redis. Workers reach
-nothing but Redis and a web server's address.
+"""Several machines on one: a real Redis, two web instances and two workers as processes
+(tests/support/cluster.py). Instance A runs under eventlet, instance B under threading;
+they share the gallery and the job database (same host) and reach each other only
+through Redis. Workers reach nothing but Redis and a web server's address.
 """
 
 from __future__ import annotations
@@ -11,46 +10,10 @@ import sys
 
 import pytest
 
+from tests.support.cluster import Cluster, ended
 from tests.support.redis_server import RedisServer, require_redis_server
 from tests.support.server import ROOT, ServerProcess
-from tests.support.sio import EventRecorder
 from tests.support.worker import WorkerProcess
-
-TERMINAL = {"job.succeeded", "job.failed", "job.cancelled", "job.interrupted"}
-
-
-class Cluster:
-    def __init__(self, tmp) -> None:
-        require_redis_server()
-        self.tmp = tmp
-        self.redis = RedisServer(tmp).start()
-        shared = {
-            "ATELIER_REDIS_URL": self.redis.url,
-            "ATELIER_WORKER_HEARTBEAT_SECONDS": "0.5",
-            "ATELIER_GALLERY_DIR": str(tmp / "gallery"),
-            "ATELIER_DATA_DIR": str(tmp / "data"),
-        }
-        self.a = ServerProcess(tmp, "eventlet", **shared).start()
-        self.b = ServerProcess(tmp, "threading", **shared).start()
-        self.workers = [
-            WorkerProcess(tmp, "w1", self.redis.url, self.a.url, "instant,gated").start(),
-            WorkerProcess(tmp, "w2", self.redis.url, self.b.url, "instant,gated").start(),
-        ]
-        self.clients: list[EventRecorder] = []
-
-    def client(self, server: ServerProcess) -> EventRecorder:
-        c = EventRecorder(server.url).connect()
-        self.clients.append(c)
-        return c
-
-    def close(self) -> None:
-        for c in self.clients:
-            c.close()
-        for w in self.workers:
-            w.kill()
-        self.a.stop()
-        self.b.stop()
-        self.redis.stop()
 
 
 @pytest.fixture
@@ -60,16 +23,12 @@ def cluster(tmp_path):
     c.close()
 
 
-def _ended(job_id):
-    return lambda events: any(e in TERMINAL and (d or {}).get("job_id") == job_id for e, d in events)
-
-
 def test_job_from_a_watched_on_b_run_by_a_worker_lands_in_both_galleries(cluster):
     watcher = cluster.client(cluster.b)
     job = cluster.a.submit(prompt="a lighthouse in fog", provider="instant", n=2, seed=7)
     ack = watcher.subscribe(job_id=job["id"])
     assert ack["ok"] is True
-    watcher.wait_for(_ended(job["id"]), timeout=60)
+    watcher.wait_for(ended(job["id"]), timeout=60)
 
     events = watcher.job_events(job["id"])
     names = [e for e, _ in events]
@@ -93,7 +52,7 @@ def test_job_from_a_watched_on_b_run_by_a_worker_lands_in_both_galleries(cluster
     # a late subscriber on A gets the whole replay, once, in order
     late = cluster.client(cluster.a)
     late.subscribe(job_id=job["id"], after_seq=2)
-    late.wait_for(_ended(job["id"]), timeout=30)
+    late.wait_for(ended(job["id"]), timeout=30)
     assert [d["seq"] for _, d in late.job_events(job["id"])] == seqs[2:]
 
 
@@ -106,7 +65,7 @@ def test_live_events_reach_clients_of_both_instances(cluster):
         c.wait_event("job.preview", job["id"], timeout=60)
     cluster.a.open_gate()
     for c in (on_a, on_b):
-        c.wait_for(_ended(job["id"]), timeout=60)
+        c.wait_for(ended(job["id"]), timeout=60)
     seqs_a = [d["seq"] for _, d in on_a.job_events(job["id"])]
     seqs_b = [d["seq"] for _, d in on_b.job_events(job["id"])]
     assert seqs_a == seqs_b == list(range(1, len(seqs_a) + 1))
@@ -204,10 +163,11 @@ def test_unreachable_redis_at_start_is_one_line_naming_the_url(tmp_path):
 
 
 def test_a_worker_asked_for_a_provider_it_lacks_says_so_at_start(tmp_path):
-    worker = WorkerProcess(tmp_path, "w", "redis://127.0.0.1:1/0", "http://127.0.0.1:1", "instant,midjourney")
+    # `local` (the studio tools that need no provider) is there on every machine
+    worker = WorkerProcess(tmp_path, "w", "redis://127.0.0.1:1/0", "http://127.0.0.1:1", "instant,local,midjourney")
     rc, output = worker.run_to_exit()
     assert rc == 2
-    assert "no provider 'midjourney'" in output and "instant" in output
+    assert "no provider 'midjourney'" in output and "instant" in output and "local" in output.split("it has:")[1]
     worker = WorkerProcess(tmp_path, "w2", "redis://127.0.0.1:1/0", "http://127.0.0.1:1", "keyless")
     rc, output = worker.run_to_exit()
     assert rc == 2 and "keyless" in output and "KEYLESS_API_KEY" in output

@@ -6,6 +6,10 @@ through the web server's internal endpoints (start, each image, finish), so the 
 server stays the only writer of the gallery and the job store; progress and previews
 they publish themselves through Redis. A job whose worker's heartbeat is gone for three
 intervals is ``interrupted`` by whichever web instance notices first.
+
+Studio tools (edit, upscale, social) run on workers too: the local ones from the ``local``
+queue, the others from their provider's; workers have no gallery, so they read a tool
+job's source images from the web server (``worker_source``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from backend.providers.base import GeneratedImage, GenerationRequest
 from backend.services.gallery import SaveContext, image_json, utc_now_iso
 from backend.services.job_queue import JobQueue
 from backend.services.jobs import JobConflict, JobNotFound, JobService
+from backend.services.tools.common import read_source, tool_sources
 from backend.services.validation import Warning_
 from backend.storage.job_store import JobRecord
 
@@ -32,6 +37,10 @@ class QueueUnavailable(Exception):
 
 class WrongWorker(JobConflict):
     pass
+
+
+class SourceNotInJob(Exception):
+    """A worker asked for an image that its job's tool request does not name."""
 
 
 INTERRUPTED_BY_WORKER = {
@@ -124,12 +133,9 @@ class RemoteJobService(JobService):
         tool: dict[str, Any] | None = None,
         cost_usd: float | None = None,
     ) -> JobRecord:
-        if kind != "generate":
-            # tools read their source image from the gallery, which workers do not have
-            raise JobConflict("studio tools run in a single-process studio; not yet with ATELIER_REDIS_URL")
         self.require_queue()
         try:
-            return super().submit(request, warnings, session, retry_of)
+            return super().submit(request, warnings, session, retry_of, kind=kind, tool=tool, cost_usd=cost_usd)
         except RedisError:
             # saved as queued: the sweep puts it in Redis once Redis is back
             with self._lock:
@@ -217,13 +223,29 @@ class RemoteJobService(JobService):
             self._pump()
             return job
 
+    def worker_source(self, job_id: str, worker: str, image_id: str) -> bytes:
+        """The bytes of a source image of a tool job the worker holds: only an image its
+        tool request names (SourceNotInJob otherwise); ProviderError if it is gone."""
+        job = self._claimed(job_id, worker, ("running",))
+        source = next((s for s in tool_sources(job.tool) if s.get("image_id") == image_id), None)
+        if source is None:
+            raise SourceNotInJob(f"job {job_id} reads no image {image_id!r}")
+        return self.runtime.run_blocking(read_source, self.gallery, source)
+
     def worker_image(
-        self, job_id: str, worker: str, served: GenerationRequest, generated: GeneratedImage
+        self,
+        job_id: str,
+        worker: str,
+        served: GenerationRequest,
+        generated: GeneratedImage,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Save an image a worker made. ``extra``: a tool's source and settings, which join
+        its gallery metadata as they do in one process."""
         job = self._claimed(job_id, worker, ("running",))
         save_ctx = SaveContext(job.id, job.session, job.created_at, job.started_at)
         # ImageRejected and OSError go back to the worker, which fails the job with them
-        row = self.runtime.run_blocking(self.gallery.write_image, served, generated, save_ctx)
+        row = self.runtime.run_blocking(self.gallery.write_image, served, generated, save_ctx, extra)
         self.gallery.add(row)
         image = image_json(row)
         with self._lock:

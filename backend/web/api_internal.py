@@ -1,7 +1,8 @@
 """What workers on other machines report to the web server (ATELIER_REDIS_URL set).
 
 Authenticated with the worker secret (``X-Atelier-Worker``), not the user token. The web
-server writes the gallery and the job store; workers need no shared filesystem.
+server writes the gallery and the job store; workers need no shared filesystem: a tool job's
+worker reads the job's source images from here too.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import hmac
 import json
 from dataclasses import asdict
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import NotFound
 
-from backend.providers.base import GeneratedImage, GenerationRequest
+from backend.providers.base import GeneratedImage, GenerationRequest, ProviderError
 from backend.services.gallery import ImageRejected
+from backend.services.remote_jobs import SourceNotInJob
 from backend.web.context import json_body, studio
 from backend.web.errors import ApiError
 
@@ -51,6 +53,23 @@ def start(job_id: str):
     return jsonify({"job": asdict(job), "last_seq": s.bus.last_seq(job_id)})
 
 
+@bp.get("/<job_id>/sources/<image_id>")
+def source(job_id: str, image_id: str):
+    """A source image of the tool job this worker holds (only one its tool request names)."""
+    s = studio()
+    try:
+        data = s.jobs.worker_source(job_id, _worker(), image_id)  # type: ignore[attr-defined]
+    except SourceNotInJob as exc:
+        raise ApiError(404, "unknown_source", str(exc)) from None
+    except ProviderError as exc:  # deleted since the job was submitted
+        raise ApiError(404, "source_gone", exc.message) from None
+    return Response(data, mimetype="application/octet-stream", headers={"Cache-Control": "no-store"})
+
+
+#: what a tool's image may add to its gallery metadata (as ToolImage.extra does in one process)
+EXTRA_KEYS = {"source", "tool"}
+
+
 @bp.post("/<job_id>/images")
 def image(job_id: str):
     s = studio()
@@ -62,8 +81,13 @@ def image(job_id: str):
     generated = GeneratedImage(
         index=int(meta["index"]), data=upload.read(), seed=meta.get("seed"), metadata=meta.get("metadata") or {}
     )
+    extra = meta.get("extra") or None
+    if extra is not None and not (
+        isinstance(extra, dict) and set(extra) <= EXTRA_KEYS and all(isinstance(v, dict) for v in extra.values())
+    ):
+        raise ApiError(422, "validation_error", "meta.extra must be an object of source and tool", "meta")
     try:
-        saved = s.jobs.worker_image(job_id, _worker(), served, generated)  # type: ignore[attr-defined]
+        saved = s.jobs.worker_image(job_id, _worker(), served, generated, extra)  # type: ignore[attr-defined]
     except ImageRejected as exc:
         raise ApiError(422, "bad_response", str(exc)) from None
     except OSError as exc:

@@ -59,8 +59,8 @@ ESTIMATE_REQUEST = AnyOf(
     ),
     "The body of POST /api/jobs, /api/edit, /api/upscale or /api/social with `kind` naming which.",
 )
-#: what a job-making tool route can answer beside its 202
-SUBMIT_ERRORS = (400, 402, 409, 413, 422, 429)
+#: what a job-making tool route can answer beside its 202 (503: ATELIER_REDIS_URL set, Redis away)
+SUBMIT_ERRORS = (400, 402, 413, 422, 429, 503)
 SUBMITTED = {202: Reply("JobSubmitted", "The job, queued", links=JOB_LINKS)}
 
 
@@ -106,7 +106,7 @@ def edit_operations():
 @bp.post("/edit")
 @api_route(
     "Edit a gallery image with a provider",
-    description="402: over ATELIER_MONTHLY_BUDGET_USD; 409: not with ATELIER_REDIS_URL (tools run in one process).",
+    description="402: over ATELIER_MONTHLY_BUDGET_USD. With ATELIER_REDIS_URL the job goes to its provider's queue.",
     body=EDIT_REQUEST,
     responses=SUBMITTED,
     errors=SUBMIT_ERRORS,
@@ -119,7 +119,7 @@ def edit():
 @bp.post("/upscale")
 @api_route(
     "Upscale a gallery image",
-    description="fast and auto run here and are free; 409: not with ATELIER_REDIS_URL (tools run in one process).",
+    description="fast and auto are free and need no provider (with ATELIER_REDIS_URL: a worker serving `local`).",
     body=UPSCALE_REQUEST,
     responses=SUBMITTED,
     errors=SUBMIT_ERRORS,
@@ -132,7 +132,7 @@ def upscale():
 @bp.post("/social")
 @api_route(
     "Cut a gallery image for social platforms",
-    description="Runs here and is free; 409: not with ATELIER_REDIS_URL (tools run in one process).",
+    description="Free and needs no provider (with ATELIER_REDIS_URL: a worker serving `local`).",
     body=SOCIAL_REQUEST,
     responses=SUBMITTED,
     errors=SUBMIT_ERRORS,

@@ -4,6 +4,11 @@ Equivalent to ``rq worker -w rq.worker.SimpleWorker --url $ATELIER_REDIS_URL ate
 atelier:offline`` with the same environment, plus a check at start that every provider
 asked for is here and usable. Jobs run in this process (RQ's SimpleWorker), so a model
 loaded for one job stays loaded for the next; run several workers for more at once.
+
+``local`` names the studio tools that need no provider (upscale fast and auto, social
+formats): a worker serving it takes them from ``atelier:local``. Edits and provider
+upscales go to their provider's queue. Without --providers and ATELIER_WORKER_PROVIDERS,
+a worker serves the default provider and ``local``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,11 @@ from backend.config import SettingsError, load_settings
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend.worker", description=__doc__.splitlines()[0])
-    parser.add_argument("--providers", help="comma-separated provider ids (default: ATELIER_WORKER_PROVIDERS)")
+    parser.add_argument(
+        "--providers",
+        help="comma-separated provider ids, `local` for the studio tools that need no provider "
+        "(default: ATELIER_WORKER_PROVIDERS, else ATELIER_DEFAULT_PROVIDER and local)",
+    )
     parser.add_argument("--name", help="this worker's name (default: host-pid)")
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     args = parser.parse_args(argv)
@@ -30,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     if not scale.redis_url:
         print("atelier-worker: set ATELIER_REDIS_URL to the Redis the web server uses", file=sys.stderr)
         return 2
-    raw = args.providers or settings.env.get("ATELIER_WORKER_PROVIDERS", "") or settings.default_provider
+    from backend.services.tools.common import LOCAL
+
+    raw = args.providers or settings.env.get("ATELIER_WORKER_PROVIDERS", "") or f"{settings.default_provider},{LOCAL}"
     wanted = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
     logging.basicConfig(
         level=getattr(logging, settings.log_level, logging.INFO),
@@ -40,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     from backend.providers.registry import ProviderRegistry
 
     registry = ProviderRegistry.discover(settings.env, settings.provider_modules)
-    here = sorted(p.id for p in registry)
+    here = sorted([*(p.id for p in registry), LOCAL])
     for provider_id in wanted:
+        if provider_id == LOCAL:  # the tools that run on any machine
+            continue
         provider = registry.get(provider_id)
         if provider is None:
             print(

@@ -1,8 +1,9 @@
 """What a worker does with one job: the function RQ calls, ``run_job(job_id)``.
 
-The worker claims the job, tells the web server it started, runs the provider here,
-sends each finished image to the web server (which writes the gallery), and reports the
-end. Progress and previews it publishes itself through Redis, numbered in the job's one
+The worker claims the job, tells the web server it started, runs the provider here (or,
+for a studio tool job, the tool's producer, which reads its source images from the web
+server), sends each finished image to the web server (which writes the gallery), and
+reports the end. Progress and previews it publishes itself through Redis, numbered in the job's one
 sequence. A heartbeat thread keeps the job's ``beat`` key alive and watches for cancel.
 
 Works under ``python -m backend.worker`` and under a plain ``rq worker`` (the state is
@@ -17,7 +18,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,13 +28,15 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from backend.config import Settings, load_settings
-from backend.providers.base import Cancelled, GenerationRequest, ProviderError
+from backend.providers.base import Cancelled, GeneratedImage, GenerationContext, GenerationRequest, ProviderError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.events import job_room
 from backend.services.job_context import JobContext
 from backend.services.job_queue import JobQueue
 from backend.services.redis_events import RedisEventLog
+from backend.services.tools.common import LOCAL, SourceReader, source_gone
+from backend.services.tools.producers import tool_producers
 
 log = logging.getLogger("atelier.worker")
 HEADER = "X-Atelier-Worker"
@@ -48,6 +52,23 @@ class ServerRefusedImage(Exception):
         self.code, self.message = code, message
 
 
+class SourceMissing(Exception):
+    """The web server has no such source image for this job (``source_gone``: deleted
+    since the job was submitted; ``unknown_source``: the job's tool does not name it)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _error_of(r: requests.Response) -> dict[str, Any]:
+    try:
+        error = r.json().get("error")
+    except (ValueError, AttributeError):
+        return {}
+    return error if isinstance(error, dict) else {}
+
+
 class WebServer:
     """The web server's internal endpoints, retried while it is briefly away."""
 
@@ -57,27 +78,46 @@ class WebServer:
         self.session.headers.update({HEADER: secret, "X-Atelier-Worker-Name": name})
         self.patience = patience_seconds
 
-    def post(self, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The web server's answer; one that cannot be reached, or answers 5xx (but 507),
+        is tried again until the patience runs out."""
         deadline = time.monotonic() + self.patience
         delay = 0.25
         while True:
             try:
-                r = self.session.post(self.base + path, timeout=60, **kwargs)
+                r = self.session.request(method, self.base + path, timeout=60, **kwargs)
             except requests.RequestException as exc:
                 if time.monotonic() > deadline:
                     raise ConnectionError(f"the web server at {self.base} cannot be reached: {exc}") from exc
             else:
-                if r.status_code in (404, 409):
-                    raise Rejected(r.text)
-                if r.status_code in (413, 422, 507):
-                    error = r.json().get("error", {})
-                    raise ServerRefusedImage(error.get("code", "bad_response"), error.get("message", r.text))
-                if r.ok:
-                    return r.json()
-                if r.status_code < 500 or time.monotonic() > deadline:
+                if r.status_code < 500 or r.status_code == 507:
+                    return r
+                if time.monotonic() > deadline:
                     raise ConnectionError(f"the web server answered {r.status_code}: {r.text[:200]}")
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    def post(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        r = self._send("POST", path, **kwargs)
+        if r.status_code in (404, 409):
+            raise Rejected(r.text)
+        if r.status_code in (413, 422, 507):
+            error = _error_of(r)
+            raise ServerRefusedImage(error.get("code", "bad_response"), error.get("message", r.text))
+        if r.ok:
+            return r.json()
+        raise ConnectionError(f"the web server answered {r.status_code}: {r.text[:200]}")
+
+    def get_bytes(self, path: str) -> bytes:
+        r = self._send("GET", path)
+        if r.ok:
+            return r.content
+        error = _error_of(r)
+        if r.status_code == 404 and error.get("code") in ("source_gone", "unknown_source"):
+            raise SourceMissing(error["code"], error.get("message", ""))
+        if r.status_code in (404, 409):
+            raise Rejected(r.text)
+        raise ConnectionError(f"the web server answered {r.status_code}: {r.text[:200]}")
 
 
 class Publisher:
@@ -187,18 +227,15 @@ class WorkerState:
             cancel()
         status, error = "succeeded", None
         try:
-            provider = self.registry.get(request.provider)
-            if provider is None or request.provider not in self.providers:
-                raise ProviderError(
-                    "invalid_request", f"this worker ({self.name}) has no provider {request.provider!r}"
-                )
             ctx.raise_if_cancelled()
-            for generated in provider.generate(request, ctx):
+            for generated in self._images(job, request, ctx):
                 meta = {
                     "index": generated.index,
                     "seed": generated.seed,
                     "metadata": generated.metadata,
                     "request": request.to_json(),
+                    # a tool's source and settings, for the image's gallery metadata
+                    "extra": getattr(generated, "extra", None),
                 }
                 self.server.post(
                     f"/internal/jobs/{job_id}/images",
@@ -230,6 +267,37 @@ class WorkerState:
         except Rejected:
             return "stopped: the job had already ended"
         return status
+
+    def _images(
+        self, job: dict[str, Any], request: GenerationRequest, ctx: GenerationContext
+    ) -> Iterable[GeneratedImage]:
+        """The job's images: its provider's, or for a tool job its kind's producer's."""
+        kind = job.get("kind") or "generate"
+        here = request.provider in self.providers and (
+            self.registry.get(request.provider) is not None or (kind != "generate" and request.provider == LOCAL)
+        )
+        if not here:
+            raise ProviderError("invalid_request", f"this worker ({self.name}) has no provider {request.provider!r}")
+        if kind == "generate":
+            return self.registry.get(request.provider).generate(request, ctx)  # type: ignore[union-attr]
+        producer = tool_producers(self.registry, self._source_reader(job["id"])).get(kind)
+        if producer is None:
+            raise ProviderError("invalid_request", f"this worker ({self.name}) has no {kind!r} tool")
+        return producer.produce(job.get("tool") or {}, request, ctx)
+
+    def _source_reader(self, job_id: str) -> SourceReader:
+        """A tool's SourceReader here: the bytes come from the web server, which has the gallery."""
+
+        def read(source: dict[str, Any]) -> bytes:
+            image_id = urllib.parse.quote(str(source["image_id"]), safe="")
+            try:
+                return self.server.get_bytes(f"/internal/jobs/{job_id}/sources/{image_id}")
+            except SourceMissing as exc:
+                if exc.code == "source_gone":
+                    raise source_gone(source) from None
+                raise ProviderError("invalid_request", exc.message, retryable=False) from None
+
+        return read
 
 
 def _spawn_thread(fn: Callable[..., Any], *args: Any) -> threading.Thread:
@@ -270,7 +338,8 @@ def build_state(
         emit=emit,
         server=WebServer(server_url, queue.worker_secret(scale.worker_secret), name),
         name=name,
-        providers=providers or tuple(p.id for p in registry),
+        # a plain ``rq worker`` serves the queues it was given: every provider here, and local tools
+        providers=providers or (*(p.id for p in registry), LOCAL),
     )
 
 

@@ -154,4 +154,5 @@ class FakeStability(FakeApi):
             self.results[generation] = [self.pending_polls, data]
             return Reply.json(200, {"id": generation})
         seed = form.get("seed", "0")
-        return Reply(200, data, {"Content-Type": "image/png", "finish-reason": "SUCCESS", "seed": seed})
+        headers = {"Content-Type": "image/png", "finish-reason": "SUCCESS", "seed": seed}
+        return Reply(200, data, headers, slow=behaviour == "slow")  # slow: answers when the fake stops

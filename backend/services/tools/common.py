@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -103,6 +103,28 @@ def decode_data_url(value: Any, name: str) -> bytes:
     return data
 
 
+#: How a tool producer gets the bytes of a source image (``{"image_id", "path"}``) when its
+#: job runs: from the gallery in the studio's own process (:func:`gallery_reader`), over HTTP
+#: from the studio on a worker. A source that is gone raises :func:`source_gone`'s error.
+SourceReader = Callable[[dict[str, Any]], bytes]
+
+
+def source_gone(source: dict[str, Any]) -> ProviderError:
+    """The error of a job whose source image went away between submit and run."""
+    return ProviderError(
+        "invalid_request",
+        f"the source image {source['path']} (id {source['image_id']}) was deleted before this job ran",
+        retryable=False,
+    )
+
+
+def tool_sources(tool: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every gallery image a tool request reads: its source, then its references."""
+    if not tool or not isinstance(tool.get("source"), dict):
+        return []
+    return [tool["source"], *(r for r in tool.get("references") or [] if isinstance(r, dict))]
+
+
 def read_source(gallery: Gallery, source: dict[str, Any]) -> bytes:
     """The source file's bytes at run time; a job whose source is gone fails saying so."""
     path = gallery.resolve(source["path"])
@@ -113,12 +135,13 @@ def read_source(gallery: Gallery, source: dict[str, Any]) -> bytes:
         except OSError:
             data = None
     if data is None:
-        raise ProviderError(
-            "invalid_request",
-            f"the source image {source['path']} (id {source['image_id']}) was deleted before this job ran",
-            retryable=False,
-        )
+        raise source_gone(source)
     return data
+
+
+def gallery_reader(gallery: Gallery) -> SourceReader:
+    """The SourceReader of the process that holds the gallery."""
+    return lambda source: read_source(gallery, source)
 
 
 def open_image(data: bytes) -> Image.Image:

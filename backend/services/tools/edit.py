@@ -30,6 +30,7 @@ from backend.services.schema import Field, Shape
 from backend.services.tools.common import (
     MIME,
     Source,
+    SourceReader,
     ToolImage,
     check_fields,
     decode_data_url,
@@ -37,7 +38,6 @@ from backend.services.tools.common import (
     import_upload,
     nearest_ratio,
     read,
-    read_source,
     text,
     tool_request,
 )
@@ -333,9 +333,9 @@ def estimate_edit(provider: Provider, op: str, request: GenerationRequest) -> fl
 class EditTool:
     """Runs edit jobs: loads the source, its references and mask, calls the provider."""
 
-    def __init__(self, registry: ProviderRegistry, gallery: Gallery) -> None:
+    def __init__(self, registry: ProviderRegistry, read_source: SourceReader) -> None:
         self.registry = registry
-        self.gallery = gallery
+        self.read_source = read_source
 
     def cpu_bound(self, tool: dict[str, Any]) -> bool:
         return False
@@ -346,7 +346,7 @@ class EditTool:
         provider = self.registry.get(request.provider)
         if provider is None:
             raise ProviderError("invalid_request", f"provider {request.provider!r} is no longer installed")
-        yield from run_provider_tool(provider, tool, request, ctx, self.gallery, {"kind": "edit"})
+        yield from run_provider_tool(provider, tool, request, ctx, self.read_source, {"kind": "edit"})
 
 
 def image_input(data: bytes, name: str) -> ImageInput:
@@ -361,13 +361,13 @@ def run_provider_tool(
     tool: dict[str, Any],
     request: GenerationRequest,
     ctx: GenerationContext,
-    gallery: Gallery,
+    read_source: SourceReader,
     extra: dict[str, Any],
 ) -> Iterator[GeneratedImage]:
     """An edit or provider upscale: the provider's images with their source attached."""
     source = tool["source"]
-    image = image_input(read_source(gallery, source), "image")
-    references = tuple(image_input(read_source(gallery, r), f"reference-{i + 1}") for i, r in
+    image = image_input(read_source(source), "image")
+    references = tuple(image_input(read_source(r), f"reference-{i + 1}") for i, r in
                        enumerate(tool.get("references", [])))  # fmt: skip
     mask = base64.b64decode(tool["mask"]) if tool.get("mask") else None
     edit = EditInput(tool["operation"], request, image, references, mask, dict(tool.get("params", {})))

@@ -25,13 +25,13 @@ from backend.services.gallery import Gallery
 from backend.services.schema import Field, Shape
 from backend.services.tools.common import (
     LOCAL,
+    SourceReader,
     ToolImage,
     check_fields,
     find_source,
     import_upload,
     open_image,
     read,
-    read_source,
     tool_request,
 )
 from backend.services.tools.edit import SOURCE_FIELDS
@@ -385,8 +385,8 @@ def preview(image: Image.Image, fmt: SocialFormat, options: CropOptions, side: i
 
 
 class SocialTool:
-    def __init__(self, gallery: Gallery) -> None:
-        self.gallery = gallery
+    def __init__(self, read_source: SourceReader) -> None:
+        self.read_source = read_source
 
     def cpu_bound(self, tool: dict[str, Any]) -> bool:
         return True
@@ -395,7 +395,7 @@ class SocialTool:
         self, tool: dict[str, Any], request: GenerationRequest, ctx: GenerationContext
     ) -> Iterator[GeneratedImage]:
         source = tool["source"]
-        image = open_image(read_source(self.gallery, source))
+        image = open_image(self.read_source(source))
         o = tool["options"]
         options = CropOptions(o["crop"], tuple(o["focal"]) if o.get("focal") else None, o["fill"], o["fill_color"])
         total = len(tool["targets"])

@@ -21,6 +21,7 @@ from backend.services.schema import Field, Shape
 from backend.services.tools.common import (
     LOCAL,
     MAX_TOOL_PIXELS,
+    SourceReader,
     ToolImage,
     check_fields,
     encode,
@@ -28,7 +29,6 @@ from backend.services.tools.common import (
     import_upload,
     open_image,
     read,
-    read_source,
     tool_request,
 )
 from backend.services.tools.edit import SOURCE_FIELDS, run_provider_tool
@@ -178,9 +178,9 @@ def upscale_image(image: Image.Image, width: int, height: int) -> Image.Image:
 
 
 class UpscaleTool:
-    def __init__(self, registry: ProviderRegistry, gallery: Gallery) -> None:
+    def __init__(self, registry: ProviderRegistry, read_source: SourceReader) -> None:
         self.registry = registry
-        self.gallery = gallery
+        self.read_source = read_source
 
     def cpu_bound(self, tool: dict[str, Any]) -> bool:
         return tool["mode"] not in PROVIDER_MODES
@@ -194,9 +194,9 @@ class UpscaleTool:
             provider = self.registry.get(request.provider)
             if provider is None:
                 raise ProviderError("invalid_request", f"provider {request.provider!r} is no longer installed")
-            yield from run_provider_tool(provider, tool, request, ctx, self.gallery, extra)
+            yield from run_provider_tool(provider, tool, request, ctx, self.read_source, extra)
             return
-        data = read_source(self.gallery, source)
+        data = self.read_source(source)
         ctx.step(0, 0, 3, "reading the image")
         image = open_image(data)
         ctx.raise_if_cancelled()
