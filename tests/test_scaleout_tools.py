@@ -73,6 +73,7 @@ def test_upscale_fast_through_b_runs_on_a_worker_and_lands_in_the_gallery(cluste
     watcher = cluster.client(cluster.a)
     job = _submit(cluster.b, "/api/upscale", image_id=source["id"], mode="fast", scale=2)
     assert job["provider"] == "local" and job["kind"] == "upscale"
+    assert job["warnings"] == []  # workers serve `local`
 
     events = _run_watched(cluster, watcher, job)
     assert events[-1][0] == "job.succeeded", events[-1]
@@ -191,6 +192,9 @@ def test_a_source_deleted_before_a_worker_runs_the_job_fails_saying_so_and_its_r
         source = import_image(cluster.a, gradient((120, 90)))
         watcher = cluster.client(cluster.b)
         job = _submit(cluster.b, "/api/upscale", image_id=source["id"], mode="fast", scale=2)
+        # queued all the same, and the job says why it will not start yet
+        assert [w["field"] for w in job["warnings"]] == ["provider"]
+        assert "no worker serves 'local'" in job["warnings"][0]["message"]
         later = cluster.a.submit(prompt="passes the tool job by", provider="instant")
         assert cluster.a.wait_job(later["id"])["status"] == "succeeded"
         assert cluster.a.get(f"/api/jobs/{job['id']}").json()["job"]["status"] == "queued", "no worker serves local"

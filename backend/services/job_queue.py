@@ -16,7 +16,7 @@ import secrets
 from typing import Any
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, Worker
 
 from backend.services.redis_events import KEY_PREFIX
 
@@ -48,6 +48,11 @@ class JobQueue:
     # --- RQ ------------------------------------------------------------------------------
     def queue(self, provider_id: str) -> Queue:
         return Queue(queue_name(provider_id), connection=self.redis)
+
+    def served(self, provider_id: str) -> bool:
+        """True when a live RQ worker listens on the provider's queue (workers register in
+        Redis with a TTL, so one that died unannounced drops out within minutes)."""
+        return bool(Worker.all(connection=self.redis, queue=self.queue(provider_id)))
 
     def enqueue(self, job_id: str, provider_id: str) -> None:
         self.queue(provider_id).enqueue(

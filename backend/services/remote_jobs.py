@@ -134,6 +134,10 @@ class RemoteJobService(JobService):
         cost_usd: float | None = None,
     ) -> JobRecord:
         self.require_queue()
+        warnings = [w for w in warnings if w != self._unserved(request.provider)]  # a retry's old one
+        if not self.queue.served(request.provider):
+            # valid and queued all the same: the person should know why it will not start
+            warnings = [*warnings, self._unserved(request.provider)]
         try:
             return super().submit(request, warnings, session, retry_of, kind=kind, tool=tool, cost_usd=cost_usd)
         except RedisError:
@@ -146,6 +150,16 @@ class RemoteJobService(JobService):
                     self._positions.pop(job_id, None)
                 self._queue.clear()
             return job
+
+    @staticmethod
+    def _unserved(provider: str) -> Warning_:
+        return Warning_(
+            "provider",
+            f"no worker serves {provider!r} right now: the job waits in its queue until one starts"
+            f" (python -m backend.worker --providers {provider})",
+            provider,
+            provider,
+        )
 
     def cancel(self, job_id: str) -> JobRecord:
         with self._lock:
