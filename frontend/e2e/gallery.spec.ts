@@ -25,6 +25,8 @@ test("lightbox: parameters, keyboard, and use these settings", async ({ page }) 
   await makeImages(page, "an old stone bridge in fog", 1, { seed: 1234, style: "none" });
   await makeImages(page, "a second picture", 1, { seed: 99 });
   await page.goto("/#/gallery");
+  // both new images listed, in order, before the viewer opens on them
+  await expect(tiles(page).nth(1).getByRole("button").first()).toHaveAttribute("aria-label", /an old stone bridge in fog/);
   await tiles(page).first().getByRole("button").first().click();
   const viewer = page.getByRole("dialog", { name: "Image viewer" });
   await expect(viewer.getByTestId("lightbox-prompt")).toHaveText("a second picture");

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useRef, useState, useLayoutEffect } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError } from "../api/client";
 import type { GalleryImage } from "../api/types";
@@ -110,7 +110,9 @@ export default function Lightbox({ images, index, onIndex, onClose, onUseSetting
     }
   };
 
-  useEffect(() => {
+  // a layout effect: the keys work from the moment the viewer is on screen (a passive effect
+  // runs a little later, and a key pressed at once, e.g. right after the lazy chunk loads, was lost)
+  useLayoutEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement) return;
       if (e.key === "Escape") onClose();
