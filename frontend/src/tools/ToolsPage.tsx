@@ -79,10 +79,16 @@ function useRunner() {
 
 function JobResult({ runner, source }: { runner: ReturnType<typeof useRunner>; source: GalleryImage }) {
   const { job } = runner;
+  const box = useRef<HTMLDivElement>(null);
+  const jobId = job?.id;
+  // a new job's card may be below the fold (the social previews are tall): bring it into view
+  useEffect(() => {
+    if (jobId) box.current?.scrollIntoView?.({ block: "nearest", behavior: "smooth" });
+  }, [jobId]);
   if (!job) return null;
   const images = imageList(job);
   return (
-    <div className="space-y-2" data-testid="tool-job" data-status={job.status}>
+    <div ref={box} className="space-y-2" data-testid="tool-job" data-status={job.status}>
       <span className="sr-only" data-testid="tool-job-status">{job.status}</span>
       <div className="max-w-xl">
         <JobCard job={job} onCancel={runner.cancel} onRetry={runner.retry} onDismiss={runner.dismiss} showImages={false} />
