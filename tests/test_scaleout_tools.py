@@ -10,11 +10,10 @@ import pytest
 import requests
 from PIL import Image, ImageChops
 
-from backend.storage.metadata import read_embedded
 from tests.fakes.stability_api import FakeStability
 from tests.support.cloud import FAST_SETTINGS
 from tests.support.cluster import Cluster, ended
-from tests.support.tools import data_url, gradient, import_image, mask_png
+from tests.support.tools import check_social_outputs, data_url, gallery_metadata, gradient, import_image, mask_png
 
 STABILITY_KEY = "sk-scaleout-SECRET-stab"
 #: how every PNG starts in base64: a mask in an answer or an event would show it
@@ -46,8 +45,7 @@ def cluster(tmp_path, stability):
 
 
 def _atelier(cluster: Cluster, image: dict) -> dict:
-    with Image.open(cluster.a.gallery / image["path"]) as im:
-        return read_embedded(im)[1]
+    return gallery_metadata(cluster.a.gallery, image)
 
 
 def _submit(server, route: str, **body) -> dict:
@@ -98,7 +96,6 @@ def test_upscale_fast_through_b_runs_on_a_worker_and_lands_in_the_gallery(cluste
 
 
 def test_social_job_with_two_formats_runs_on_a_worker(cluster):
-    from backend.services.tools.social import find_format
 
     source = import_image(cluster.b, gradient((640, 480)))
     watcher = cluster.client(cluster.b)
@@ -110,21 +107,8 @@ def test_social_job_with_two_formats_runs_on_a_worker(cluster):
     assert events[-1][0] == "job.succeeded", events[-1]
     images = events[-1][1]["images"]
     assert len(images) == 2 and sum(e == "job.image" for e, _ in events) == 2
-    for target, image in zip(targets, images, strict=True):
-        fmt = find_format(*target.split("/"))
-        path = cluster.a.gallery / image["path"]
-        assert path.stat().st_size <= fmt.max_bytes
-        with Image.open(path) as im:
-            assert im.size == (fmt.width, fmt.height), target
-        atelier = _atelier(cluster, image)
-        assert atelier["source"] == {
-            "image_id": source["id"],
-            "path": source["path"],
-            "operation": "social",
-            "platform": fmt.platform,
-            "format": fmt.format,
-        }
-        assert atelier["tool"]["kind"] == "social" and atelier["tool"]["safe_zone"] == fmt.safe_zone
+    for atelier in check_social_outputs(cluster.a.gallery, targets, images, source):
+        assert atelier["tool"]["kind"] == "social"
 
 
 def test_inpaint_runs_on_a_worker_that_sends_the_gallery_source_and_the_mask(cluster, stability):

@@ -12,13 +12,19 @@ from PIL import Image
 from backend.providers.registry import ProviderRegistry
 from backend.services.templates import load_templates
 from backend.services.tools.social import CropOptions, crop_box, find_format, load_formats
-from backend.storage.metadata import read_embedded
-from tests.support.tools import error_of, gradient, import_image, off_centre_subject, run_tool
+from tests.support.tools import (
+    check_social_outputs,
+    error_of,
+    gallery_metadata,
+    gradient,
+    import_image,
+    off_centre_subject,
+    run_tool,
+)
 
 
 def _atelier(srv, image) -> dict:
-    with Image.open(srv.gallery / image["path"]) as im:
-        return read_embedded(im)[1]
+    return gallery_metadata(srv.gallery, image)
 
 
 def _inside(box, frame) -> bool:
@@ -54,21 +60,8 @@ def test_social_job_meets_every_platform_limit_and_exports_as_one_zip(make_serve
     job = run_tool(srv, "/api/social", image_id=source["id"], targets=every, crop="smart")
     assert job["status"] == "succeeded", job["error"]
     assert job["kind"] == "social" and job["cost_usd"] == 0.0 and len(job["images"]) == len(every)
-    for target, image in zip(every, job["images"], strict=True):
-        fmt = find_format(*target.split("/"))
-        path = srv.gallery / image["path"]
-        assert path.stat().st_size <= fmt.max_bytes
-        with Image.open(path) as im:
-            assert im.size == (fmt.width, fmt.height), target
-        atelier = _atelier(srv, image)
-        assert atelier["source"] == {
-            "image_id": source["id"],
-            "path": source["path"],
-            "operation": "social",
-            "platform": fmt.platform,
-            "format": fmt.format,
-        }
-        assert atelier["tool"]["safe_zone"] == fmt.safe_zone and atelier["tool"]["overlay"] is False
+    for atelier in check_social_outputs(srv.gallery, every, job["images"], source):
+        assert atelier["tool"]["overlay"] is False
 
     r = srv.get(f"/api/export.zip?job={job['id']}")
     assert r.status_code == 200

@@ -135,7 +135,11 @@ class RemoteJobService(JobService):
     ) -> JobRecord:
         self.require_queue()
         warnings = [w for w in warnings if w != self._unserved(request.provider)]  # a retry's old one
-        if not self.queue.served(request.provider):
+        try:
+            served = self.queue.served(request.provider)
+        except RedisError:
+            served = True  # cannot tell: no warning; the submit below copes with Redis away
+        if not served:
             # valid and queued all the same: the person should know why it will not start
             warnings = [*warnings, self._unserved(request.provider)]
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import random
+from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw
 
@@ -65,3 +67,38 @@ def run_tool(srv, route: str, **body) -> dict:
 def error_of(srv, route: str, **body) -> tuple[int, dict]:
     r = srv.post(route, json=body)
     return r.status_code, r.json().get("error", {})
+
+
+def gallery_metadata(gallery: Path, image: dict[str, Any]) -> dict[str, Any]:
+    """The Atelier metadata embedded in a gallery image's file."""
+    from backend.storage.metadata import read_embedded
+
+    with Image.open(gallery / image["path"]) as im:
+        return read_embedded(im)[1]
+
+
+def check_social_outputs(
+    gallery: Path, targets: list[str], images: list[dict[str, Any]], source: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Each social output meets its format (exact size, byte limit) and names its source;
+    returns their metadata for the caller's own checks."""
+    from backend.services.tools.social import find_format
+
+    found = []
+    for target, image in zip(targets, images, strict=True):
+        fmt = find_format(*target.split("/"))
+        path = gallery / image["path"]
+        assert path.stat().st_size <= fmt.max_bytes, target
+        with Image.open(path) as im:
+            assert im.size == (fmt.width, fmt.height), target
+        atelier = gallery_metadata(gallery, image)
+        assert atelier["source"] == {
+            "image_id": source["id"],
+            "path": source["path"],
+            "operation": "social",
+            "platform": fmt.platform,
+            "format": fmt.format,
+        }
+        assert atelier["tool"]["safe_zone"] == fmt.safe_zone, target
+        found.append(atelier)
+    return found
