@@ -12,10 +12,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from backend.scaleout_config import redact_url
-from backend.services.fallback import FallbackChain
 from backend.services.job_queue import JobQueue
 from backend.services.redis_events import RedisEventBus, RedisEventLog
-from backend.services.remote_jobs import RemoteJobService
+from backend.services.rq_executor import RqExecutor
 from backend.storage.job_store import JobStore
 
 if TYPE_CHECKING:
@@ -45,7 +44,9 @@ def make_distributed(
     leave: Callable[[str, str], None],
     deliver: Callable[[str, dict[str, Any], str], None],
 ) -> None:
-    """Swap the studio's event bus and job service for their Redis-backed forms."""
+    """Swap the studio's event bus and job executor for their Redis-backed forms."""
+    from backend.studio import job_service
+
     settings = studio.settings
     scale = settings.scaleout
     assert scale.redis_url
@@ -59,16 +60,9 @@ def make_distributed(
     bus = RedisEventBus(log, emit, join, leave, deliver, load_last_seq, store.set_last_seq)
     queue = JobQueue(redis, scale.heartbeat_seconds, scale.job_timeout_seconds)
     studio.bus = bus  # type: ignore[assignment]
-    studio.jobs = RemoteJobService(
-        store,
-        studio.registry,
-        studio.gallery,
-        bus,  # type: ignore[arg-type]
-        studio.runtime,
-        queue=queue,
-        preview_interval=1.0 / settings.previews_per_second,
-        preview_side=settings.preview_size,
-        fallback=FallbackChain(studio.registry, settings.fallback),
+    remote = RqExecutor(queue, studio.gallery, studio.runtime)
+    studio.jobs = job_service(
+        settings, store, studio.registry, studio.gallery, bus, studio.runtime, remote, reload=True
     )
-    studio.queue = queue
+    studio.remote = remote
     studio.worker_secret = queue.worker_secret(scale.worker_secret)

@@ -15,7 +15,10 @@ from backend.services.export import ZipExport
 from backend.services.fallback import FallbackChain
 from backend.services.gallery import Gallery
 from backend.services.gallery_watch import GalleryWatcher
-from backend.services.jobs import JobService
+from backend.services.job_pool import LocalPool
+from backend.services.job_runner import JobRunner, Producers
+from backend.services.job_sinks import GallerySink, JobEventBus
+from backend.services.jobs import Executor, JobService
 from backend.services.memory import HeapTrimmer
 from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.common import gallery_reader
@@ -25,12 +28,31 @@ from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
 
 if TYPE_CHECKING:
-    from backend.services.job_queue import JobQueue
+    from backend.services.rq_executor import RqExecutor
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = ".atelier/index.sqlite3"
 JOBS_FILE = "jobs.sqlite3"
+
+
+def job_service(
+    settings: Settings,
+    store: JobStore,
+    registry: ProviderRegistry,
+    gallery: Gallery,
+    bus: JobEventBus,
+    runtime: Runtime,
+    executor: Executor,
+    *,
+    reload: bool = False,
+) -> JobService:
+    """The job service on ``executor``; ``reload``: jobs run elsewhere, so the sink reads
+    each job from the store before changing it."""
+    producers = Producers(registry, tool_producers(registry, gallery_reader(gallery)))
+    runner = JobRunner(producers, FallbackChain(registry, settings.fallback), runtime)
+    sink = GallerySink(gallery, store, bus, runtime, reload=reload)
+    return JobService(store, registry, bus, runtime, runner, sink, executor)
 
 
 @dataclass
@@ -44,8 +66,8 @@ class Studio:
     thumbnails: ThumbnailCache
     export: ZipExport
     usage: UsageLedger
-    #: set when ATELIER_REDIS_URL is: the RQ queues and the keys shared with workers
-    queue: JobQueue | None = None
+    #: set when ATELIER_REDIS_URL is: the jobs' executor, which takes the workers' reports
+    remote: RqExecutor | None = None
     worker_secret: str | None = None
     #: built last, so that it feeds the event bus the studio ends up with
     watcher: GalleryWatcher = field(init=False)
@@ -71,19 +93,15 @@ class Studio:
             return job.last_seq if job else 0
 
         bus = EventBus(emit, join, leave, load_last_seq, store.set_last_seq, settings.event_retention_seconds)
-        jobs = JobService(
-            store,
+        pool = LocalPool(
             registry,
-            gallery,
-            bus,
             runtime,
             max_concurrent=settings.max_concurrent_jobs,
             provider_concurrency=settings.provider_concurrency,
             preview_interval=1.0 / settings.previews_per_second,
             preview_side=settings.preview_size,
-            fallback=FallbackChain(registry, settings.fallback),
-            tools=tool_producers(registry, gallery_reader(gallery)),
         )
+        jobs = job_service(settings, store, registry, gallery, bus, runtime, pool)
         try:
             usage = UsageLedger(store.db, parse_budget(settings.env))
         except ValueError as exc:
@@ -108,8 +126,7 @@ class Studio:
         purged = self.gallery.trash.purge(self.settings.trash_days * 86400)
         interrupted, queued = self.jobs.recover()
         self.watcher.start()
-        if self.queue is not None:
-            self.runtime.spawn(self.jobs.run_reaper)  # type: ignore[attr-defined]
+        self.jobs.executor.background()
         log.info(
             "gallery %s: %d images (%d new or changed, %d gone, %d purged from the trash); "
             "jobs: %d resumed, %d interrupted",

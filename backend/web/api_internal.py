@@ -15,8 +15,9 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import NotFound
 
 from backend.providers.base import GeneratedImage, GenerationRequest, ProviderError
-from backend.services.gallery import ImageRejected
-from backend.services.remote_jobs import SourceNotInJob
+from backend.services.fallback import Moved
+from backend.services.job_runner import ImageRefused
+from backend.services.rq_executor import RqExecutor, SourceNotInJob
 from backend.web.context import json_body, studio
 from backend.web.errors import ApiError
 
@@ -25,10 +26,17 @@ HEADER = "X-Atelier-Worker"
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
 
 
+def _remote() -> RqExecutor:
+    remote = studio().remote
+    if remote is None:
+        raise NotFound()
+    return remote
+
+
 @bp.before_request
 def _worker_only():
     s = studio()
-    if s.queue is None or s.worker_secret is None:
+    if s.remote is None or s.worker_secret is None:
         raise NotFound()
     given = request.headers.get(HEADER, "")
     if not hmac.compare_digest(given.encode(), s.worker_secret.encode()):
@@ -49,16 +57,15 @@ def _worker() -> str:
 @bp.post("/<job_id>/start")
 def start(job_id: str):
     s = studio()
-    job = s.jobs.worker_started(job_id, _worker())  # type: ignore[attr-defined]
+    job = _remote().started(job_id, _worker())
     return jsonify({"job": asdict(job), "last_seq": s.bus.last_seq(job_id)})
 
 
 @bp.get("/<job_id>/sources/<image_id>")
 def source(job_id: str, image_id: str):
     """A source image of the tool job this worker holds (only one its tool request names)."""
-    s = studio()
     try:
-        data = s.jobs.worker_source(job_id, _worker(), image_id)  # type: ignore[attr-defined]
+        data = _remote().source(job_id, _worker(), image_id)
     except SourceNotInJob as exc:
         raise ApiError(404, "unknown_source", str(exc)) from None
     except ProviderError as exc:  # deleted since the job was submitted
@@ -72,7 +79,6 @@ EXTRA_KEYS = {"source", "tool"}
 
 @bp.post("/<job_id>/images")
 def image(job_id: str):
-    s = studio()
     upload = request.files.get("image")
     if upload is None or "meta" not in request.form:
         raise ApiError(422, "validation_error", "multipart fields image and meta are required", "image")
@@ -87,14 +93,35 @@ def image(job_id: str):
     ):
         raise ApiError(422, "validation_error", "meta.extra must be an object of source and tool", "meta")
     try:
-        saved = s.jobs.worker_image(job_id, _worker(), served, generated, extra)  # type: ignore[attr-defined]
-    except ImageRejected as exc:
-        raise ApiError(422, "bad_response", str(exc)) from None
-    except OSError as exc:
-        raise ApiError(
-            507, "save_failed", f"the image could not be saved to the gallery: {exc.strerror or exc}"
-        ) from None
+        saved = _remote().image(job_id, _worker(), served, generated, extra)
+    except ImageRefused as exc:  # the worker fails the job with this code and message
+        raise ApiError(507 if exc.code == "save_failed" else 422, exc.code, exc.message) from None
     return jsonify({"image": saved})
+
+
+@bp.post("/<job_id>/fallback")
+def fallback(job_id: str):
+    """The worker's job goes on with its next provider (ATELIER_FALLBACK)."""
+    try:
+        move = Moved.from_json(json_body())
+    except ValueError as exc:
+        raise ApiError(422, "validation_error", f"a provider move: {exc}") from None
+    _remote().moved(job_id, _worker(), move)
+    return jsonify({"ok": True})
+
+
+def _job_error(value: object) -> dict[str, object] | None:
+    """A failed job's error as a worker reports it, or a 422."""
+    if value is None:
+        return None
+    if not (
+        isinstance(value, dict)
+        and isinstance(value.get("code"), str)
+        and isinstance(value.get("message"), str)
+        and isinstance(value.get("retryable", True), bool)
+    ):
+        raise ApiError(422, "validation_error", "error must be an object with a code and a message", "error")
+    return {"code": value["code"][:100], "message": value["message"][:2000], "retryable": value.get("retryable", True)}
 
 
 @bp.post("/<job_id>/finish")
@@ -104,5 +131,5 @@ def finish(job_id: str):
     status = body.get("status")
     if status not in ("succeeded", "failed", "cancelled"):
         raise ApiError(422, "validation_error", "status must be succeeded, failed or cancelled", "status")
-    job = s.jobs.worker_finished(job_id, _worker(), status, body.get("error"))  # type: ignore[attr-defined]
+    job = _remote().finished(job_id, _worker(), status, _job_error(body.get("error")))
     return jsonify({"job": s.jobs.job_json(job)})

@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from backend.services.gallery import InvalidCursor
 from backend.services.jobs import JobConflict, JobNotFound
-from backend.services.remote_jobs import QueueUnavailable
+from backend.services.rq_executor import QueueUnavailable
 from backend.services.validation import ValidationError
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,12 @@
 """What a worker does with one job: the function RQ calls, ``run_job(job_id)``.
 
-The worker claims the job, tells the web server it started, runs the provider here (or,
-for a studio tool job, the tool's producer, which reads its source images from the web
-server), sends each finished image to the web server (which writes the gallery), and
-reports the end. Progress and previews it publishes itself through Redis, numbered in the job's one
-sequence. A heartbeat thread keeps the job's ``beat`` key alive and watches for cancel.
+The worker claims the job, tells the web server it started, runs it here with the same
+JobRunner as the studio's own pool (the provider, the fallback providers this worker
+serves, or for a studio tool job the tool's producer, which reads its source images from
+the web server), sends each finished image and each provider move to the web server
+through :class:`StudioSink` (the web server writes the gallery), and reports the end.
+Progress and previews it publishes itself through Redis, numbered in the job's one sequence.
+A heartbeat thread keeps the job's ``beat`` key alive and watches for cancel.
 
 Works under ``python -m backend.worker`` and under a plain ``rq worker`` (the state is
 then built from the environment on the first job).
@@ -19,8 +21,8 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from typing import Any
 
 import requests
@@ -28,15 +30,18 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from backend.config import Settings, load_settings
-from backend.providers.base import Cancelled, GeneratedImage, GenerationContext, GenerationRequest, ProviderError
+from backend.providers.base import GeneratedImage, GenerationRequest, ProviderError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.events import job_room
+from backend.services.fallback import FallbackChain, Moved
 from backend.services.job_context import JobContext
 from backend.services.job_queue import JobQueue
+from backend.services.job_runner import Abandoned, ImageRefused, JobRunner, Producers
 from backend.services.redis_events import RedisEventLog
 from backend.services.tools.common import LOCAL, SourceReader, source_gone
 from backend.services.tools.producers import tool_producers
+from backend.storage.job_store import JobRecord
 
 log = logging.getLogger("atelier.worker")
 HEADER = "X-Atelier-Worker"
@@ -178,6 +183,49 @@ class Heartbeat(threading.Thread):
         self.join(5)
 
 
+class StudioSink:
+    """The ImageSink of a worker: images and provider moves go to the studio's internal
+    endpoints, which write the gallery and the job store and announce them; the worker's
+    copy of the job learns them too, for the runner's checks."""
+
+    def __init__(self, server: WebServer) -> None:
+        self.server = server
+
+    def save(self, job: JobRecord, served: GenerationRequest, generated: GeneratedImage) -> dict[str, Any]:
+        meta = {
+            "index": generated.index,
+            "seed": generated.seed,
+            "metadata": generated.metadata,
+            "request": served.to_json(),
+            # a tool's source and settings, for the image's gallery metadata
+            "extra": getattr(generated, "extra", None),
+        }
+        try:
+            answer = self.server.post(
+                f"/internal/jobs/{job.id}/images",
+                data={"meta": json.dumps(meta)},
+                files={"image": ("image", generated.data, "application/octet-stream")},
+            )
+        except Rejected:
+            raise Abandoned() from None
+        except ServerRefusedImage as exc:
+            raise ImageRefused(exc.code, exc.message) from None
+        image = answer["image"]
+        job.images.append(image)
+        if generated.metadata:
+            job.provider_notes.append({"index": generated.index, **generated.metadata})
+        job.served_by = served.provider
+        return image
+
+    def moved(self, job: JobRecord, move: Moved) -> None:
+        try:
+            self.server.post(f"/internal/jobs/{job.id}/fallback", json=move.to_json())
+        except Rejected:
+            raise Abandoned() from None
+        job.warnings += [w.to_json() for w in move.warnings]
+        job.cost_usd = move.cost_usd
+
+
 @dataclass
 class WorkerState:
     settings: Settings
@@ -208,9 +256,21 @@ class WorkerState:
             except RedisError:
                 pass
 
+    def runner(self, job_id: str) -> JobRunner:
+        """The job runner of one job here: this worker's providers, its tools reading
+        their sources from the studio, the fallback providers this worker serves."""
+        producers = Producers(
+            self.registry,
+            tool_producers(self.registry, self._source_reader(job_id)),
+            serves=frozenset(self.providers),
+            where=f"this worker ({self.name})",
+        )
+        fallback = FallbackChain(self.registry, self.settings.fallback).only(self.providers)
+        return JobRunner(producers, fallback, Runtime(_spawn_thread, time.sleep))
+
     def _run(self, job_id: str, started: dict[str, Any], beat: Heartbeat) -> str:
-        job = started["job"]
-        request = GenerationRequest.from_json(job["request"])
+        job = job_record(started["job"])
+        request = GenerationRequest.from_json(job.request)
         events = Publisher(self.events, self.emit, int(started.get("last_seq") or 0))
         runtime = Runtime(_spawn_thread, time.sleep)
         ctx = JobContext(
@@ -225,65 +285,15 @@ class WorkerState:
         if self.queue.cancel_requested(job_id):
             beat.cancelled = True
             cancel()
-        status, error = "succeeded", None
         try:
-            ctx.raise_if_cancelled()
-            for generated in self._images(job, request, ctx):
-                meta = {
-                    "index": generated.index,
-                    "seed": generated.seed,
-                    "metadata": generated.metadata,
-                    "request": request.to_json(),
-                    # a tool's source and settings, for the image's gallery metadata
-                    "extra": getattr(generated, "extra", None),
-                }
-                self.server.post(
-                    f"/internal/jobs/{job_id}/images",
-                    data={"meta": json.dumps(meta)},
-                    files={"image": ("image", generated.data, "application/octet-stream")},
-                )
-                if ctx.cancelled:
-                    raise Cancelled()
-        except Cancelled:
-            status = "cancelled"
-        except Rejected:
+            outcome = self.runner(job_id).run(job, request, ctx, StudioSink(self.server))
+        except Abandoned:
             return "stopped: the web server no longer accepts this job"
-        except ServerRefusedImage as exc:
-            status, error = "failed", {"code": exc.code, "message": exc.message, "retryable": True}
-        except ProviderError as exc:
-            status, error = "failed", {"code": exc.code, "message": exc.message, "retryable": exc.retryable}
-        except Exception as exc:  # a bug in a provider must not take the worker down
-            log.exception("job %s: provider %s raised", job_id, request.provider)
-            status, error = (
-                "failed",
-                {
-                    "code": "provider_error",
-                    "message": f"the {request.provider} provider failed unexpectedly ({exc.__class__.__name__}: {exc})",
-                    "retryable": True,
-                },
-            )
         try:
-            self.server.post(f"/internal/jobs/{job_id}/finish", json={"status": status, "error": error})
+            self.server.post(f"/internal/jobs/{job_id}/finish", json={"status": outcome.status, "error": outcome.error})
         except Rejected:
             return "stopped: the job had already ended"
-        return status
-
-    def _images(
-        self, job: dict[str, Any], request: GenerationRequest, ctx: GenerationContext
-    ) -> Iterable[GeneratedImage]:
-        """The job's images: its provider's, or for a tool job its kind's producer's."""
-        kind = job.get("kind") or "generate"
-        here = request.provider in self.providers and (
-            self.registry.get(request.provider) is not None or (kind != "generate" and request.provider == LOCAL)
-        )
-        if not here:
-            raise ProviderError("invalid_request", f"this worker ({self.name}) has no provider {request.provider!r}")
-        if kind == "generate":
-            return self.registry.get(request.provider).generate(request, ctx)  # type: ignore[union-attr]
-        producer = tool_producers(self.registry, self._source_reader(job["id"])).get(kind)
-        if producer is None:
-            raise ProviderError("invalid_request", f"this worker ({self.name}) has no {kind!r} tool")
-        return producer.produce(job.get("tool") or {}, request, ctx)
+        return outcome.status
 
     def _source_reader(self, job_id: str) -> SourceReader:
         """A tool's SourceReader here: the bytes come from the web server, which has the gallery."""
@@ -298,6 +308,12 @@ class WorkerState:
                 raise ProviderError("invalid_request", exc.message, retryable=False) from None
 
         return read
+
+
+def job_record(data: dict[str, Any]) -> JobRecord:
+    """The worker's copy of a job, from the web server's answer to start."""
+    known = {f.name for f in fields(JobRecord)}
+    return JobRecord(**{k: v for k, v in data.items() if k in known})
 
 
 def _spawn_thread(fn: Callable[..., Any], *args: Any) -> threading.Thread:
