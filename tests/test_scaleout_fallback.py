@@ -1,0 +1,89 @@
+"""ATELIER_FALLBACK with ATELIER_REDIS_URL: a job whose provider is down on its worker
+finishes on the next provider of the list, run by the same worker, and the studio records
+who served it (tests/support/cluster.py: a real Redis, two web instances, two workers)."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from backend.storage.metadata import read_embedded
+from tests.fakes.openai_api import FakeOpenAI
+from tests.fakes.stability_api import FakeStability
+from tests.support.cloud import FAST_SETTINGS
+from tests.support.cluster import Cluster, ended
+
+OPENAI_KEY = "sk-scaleout-SECRET-openai"
+STABILITY_KEY = "sk-scaleout-SECRET-stab"
+
+
+@pytest.fixture
+def fakes():
+    with FakeOpenAI(OPENAI_KEY) as openai_fake, FakeStability(STABILITY_KEY) as stability_fake:
+        yield openai_fake, stability_fake
+
+
+def test_a_provider_down_on_the_worker_moves_the_job_to_the_next_provider(tmp_path, fakes):
+    openai_fake, stability_fake = fakes
+    openai_fake.script("generate", "server_error", "server_error")  # one try and one retry: unavailable
+    cluster = Cluster(
+        tmp_path,
+        "openai,stability",
+        OPENAI_BASE_URL=openai_fake.url + "/v1",
+        OPENAI_API_KEY=OPENAI_KEY,
+        STABILITY_BASE_URL=stability_fake.url,
+        STABILITY_API_KEY=STABILITY_KEY,
+        ATELIER_FALLBACK="openai,gemini,stability",  # gemini has no key: skipped
+        **{**FAST_SETTINGS, "ATELIER_RETRY_ATTEMPTS": "1"},
+    )
+    try:
+        watcher = cluster.client(cluster.b)
+        job = cluster.a.submit(prompt="a lighthouse", provider="openai", aspect_ratio="2:3", n=2, seed=9)
+        watcher.subscribe(job_id=job["id"])
+        watcher.wait_for(ended(job["id"]), timeout=60)
+        events = watcher.job_events(job["id"])
+        assert events[-1][0] == "job.succeeded", events[-1]
+        seqs = [d["seq"] for _, d in events]
+        assert seqs == list(range(1, len(seqs) + 1)), "one sequence across processes, no gap, no repeat"
+
+        assert len(openai_fake.requests) == 2 and len(stability_fake.requests) == 2
+        assert stability_fake.requests[0].form()["aspect_ratio"] == "2:3"
+        moves = [d["fallback"] for e, d in events if e == "job.progress" and "fallback" in d]
+        assert moves == [{"from": "openai", "to": "stability", "code": "provider_unavailable"}]
+
+        for server in (cluster.a, cluster.b):
+            final = server.get(f"/api/jobs/{job['id']}").json()["job"]
+            assert final["served_by"] == "stability" and final["cost_usd"] == 0.06  # core: 2 x $0.03
+            assert final["cost_actual_usd"] == 0.06
+            [note] = [w for w in final["warnings"] if w["field"] == "provider"]
+            assert (note["requested"], note["used"]) == ("openai", "stability") and "HTTP 500" in note["message"]
+            assert len(final["images"]) == 2
+        for image in final["images"]:
+            assert image["provider"] == "stability" and image["model"] == "core"
+            with Image.open(cluster.a.gallery / image["path"]) as im:
+                _, atelier = read_embedded(im)
+            assert atelier["provider"] == "stability" and atelier["provider_metadata"]["fallback_from"] == "openai"
+        for log in [cluster.a.output(), cluster.b.output(), *(w.output() for w in cluster.workers)]:
+            assert OPENAI_KEY not in log and STABILITY_KEY not in log
+    finally:
+        cluster.close()
+
+
+def test_without_a_next_provider_on_the_worker_the_job_fails_with_the_providers_error(tmp_path, fakes):
+    openai_fake, stability_fake = fakes
+    openai_fake.script("generate", "server_error", "server_error")
+    cluster = Cluster(
+        tmp_path,
+        "openai",  # the workers have no stability
+        OPENAI_BASE_URL=openai_fake.url + "/v1",
+        OPENAI_API_KEY=OPENAI_KEY,
+        ATELIER_FALLBACK="openai,stability",
+        **{**FAST_SETTINGS, "ATELIER_RETRY_ATTEMPTS": "1"},
+    )
+    try:
+        job = cluster.a.submit(prompt="a lighthouse", provider="openai")
+        final = cluster.b.wait_job(job["id"])
+        assert final["status"] == "failed" and final["error"]["code"] == "provider_unavailable"
+        assert final["served_by"] is None and stability_fake.requests == []
+    finally:
+        cluster.close()
