@@ -78,6 +78,7 @@ def test_without_a_next_provider_on_the_worker_the_job_fails_with_the_providers_
         OPENAI_BASE_URL=openai_fake.url + "/v1",
         OPENAI_API_KEY=OPENAI_KEY,
         ATELIER_FALLBACK="openai,stability",
+        ATELIER_WORKER_SECRET="worker-SECRET-1",
         **{**FAST_SETTINGS, "ATELIER_RETRY_ATTEMPTS": "1"},
     )
     try:
@@ -85,5 +86,15 @@ def test_without_a_next_provider_on_the_worker_the_job_fails_with_the_providers_
         final = cluster.b.wait_job(job["id"])
         assert final["status"] == "failed" and final["error"]["code"] == "provider_unavailable"
         assert final["served_by"] is None and stability_fake.requests == []
+
+        # what a worker reports is parsed too: a malformed move or error is a 422, never a 500
+        worker = {"X-Atelier-Worker": "worker-SECRET-1", "X-Atelier-Worker-Name": "w1"}
+        bad_move = {"from": "openai", "to": "stability", "code": "timeout", "message": "m", "warnings": "no"}
+        r = cluster.a.post(f"/internal/jobs/{job['id']}/fallback", json=bad_move, headers=worker)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+        bad_end = {"status": "failed", "error": {"code": 7}}
+        r = cluster.b.post(f"/internal/jobs/{job['id']}/finish", json=bad_end, headers=worker)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+        assert cluster.a.get(f"/api/jobs/{job['id']}").json()["job"]["error"] == final["error"]
     finally:
         cluster.close()
