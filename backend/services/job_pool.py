@@ -101,10 +101,12 @@ class LocalPool:
         return self._active.get(job_id)
 
     def position(self, job: JobRecord) -> int | None:
-        return self._queue.index(job.id) + 1 if job.id in self._queue else None
+        with self.service.lock:
+            return self._queue.index(job.id) + 1 if job.id in self._queue else None
 
     def snapshot(self) -> dict[str, list[str]]:
-        return {"queued": list(self._queue), "running": list(self._running)}
+        with self.service.lock:
+            return {"queued": list(self._queue), "running": list(self._running)}
 
     def forget(self, job_id: str) -> None:
         self._running.pop(job_id, None)

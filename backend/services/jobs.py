@@ -50,8 +50,9 @@ class JobConflict(Exception):
 
 
 class Executor(Protocol):
-    """Where queued jobs run. Every method but ``bind``, ``recover`` and ``background``
-    is called with the service's lock held."""
+    """Where queued jobs run. ``admit``, ``dispatch``, ``cancel`` and ``forget`` are
+    called with the service's lock held; ``position`` and ``snapshot`` take it themselves
+    where they need it (the RQ executor asks Redis, which must not hold up events)."""
 
     def bind(self, service: JobService) -> None: ...
 
@@ -197,12 +198,10 @@ class JobService:
         return [self.executor.live(j.id) or j for j in self.store.page(limit, before, session)]
 
     def position(self, job: JobRecord) -> int | None:
-        with self.lock:
-            return self.executor.position(job) if job.status == "queued" else None
+        return self.executor.position(job) if job.status == "queued" else None
 
     def queue_snapshot(self) -> dict[str, list[str]]:
-        with self.lock:
-            return self.executor.snapshot()
+        return self.executor.snapshot()
 
     def job_json(self, job: JobRecord) -> dict[str, Any]:
         data = asdict(job)
