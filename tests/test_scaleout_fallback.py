@@ -95,6 +95,14 @@ def test_without_a_next_provider_on_the_worker_the_job_fails_with_the_providers_
         bad_end = {"status": "failed", "error": {"code": 7}}
         r = cluster.b.post(f"/internal/jobs/{job['id']}/finish", json=bad_end, headers=worker)
         assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+        for meta in ("not json", '{"index": "0", "request": {}}', '{"index": 0, "request": {"prompt": 1}}'):
+            r = cluster.a.post(
+                f"/internal/jobs/{job['id']}/images",
+                data={"meta": meta},
+                files={"image": ("image", b"x", "application/octet-stream")},
+                headers=worker,
+            )
+            assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error", r.text
         assert cluster.a.get(f"/api/jobs/{job['id']}").json()["job"]["error"] == final["error"]
     finally:
         cluster.close()

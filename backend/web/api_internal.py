@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 from dataclasses import asdict
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import NotFound
@@ -77,15 +78,33 @@ def source(job_id: str, image_id: str):
 EXTRA_KEYS = {"source", "tool"}
 
 
+def _image_meta(text: str) -> tuple[dict[str, Any], GenerationRequest]:
+    """The ``meta`` of a worker's image and the request that served it, or a 422."""
+    try:
+        meta = json.loads(text)
+        if not (
+            isinstance(meta, dict)
+            and type(meta.get("index")) is int
+            and 0 <= meta["index"] < 10_000
+            and (meta.get("seed") is None or type(meta["seed"]) is int)
+            and isinstance(meta.get("metadata") or {}, dict)
+            and isinstance(meta.get("request"), dict)
+        ):
+            raise ValueError("index, seed, metadata or request has the wrong type")
+        served = GenerationRequest.from_json(meta["request"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ApiError(422, "validation_error", f"meta is not an image's description: {exc}", "meta") from None
+    return meta, served
+
+
 @bp.post("/<job_id>/images")
 def image(job_id: str):
     upload = request.files.get("image")
     if upload is None or "meta" not in request.form:
         raise ApiError(422, "validation_error", "multipart fields image and meta are required", "image")
-    meta = json.loads(request.form["meta"])
-    served = GenerationRequest.from_json(meta["request"])
+    meta, served = _image_meta(request.form["meta"])
     generated = GeneratedImage(
-        index=int(meta["index"]), data=upload.read(), seed=meta.get("seed"), metadata=meta.get("metadata") or {}
+        index=meta["index"], data=upload.read(), seed=meta.get("seed"), metadata=meta.get("metadata") or {}
     )
     extra = meta.get("extra") or None
     if extra is not None and not (
