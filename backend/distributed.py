@@ -58,12 +58,12 @@ def make_distributed(
     log = RedisEventLog(redis, settings.event_retention_seconds)
     bus = RedisEventBus(log, emit, join, leave, deliver, load_last_seq, store.set_last_seq)
     queue = JobQueue(redis, scale.heartbeat_seconds, scale.job_timeout_seconds)
-    studio.bus = bus  # type: ignore[assignment]
+    studio.bus = bus
     studio.jobs = RemoteJobService(
         store,
         studio.registry,
         studio.gallery,
-        bus,  # type: ignore[arg-type]
+        bus,
         studio.runtime,
         queue=queue,
         preview_interval=1.0 / settings.previews_per_second,

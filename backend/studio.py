@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from backend.config import Settings, SettingsError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
+from backend.services.event_types import Bus
 from backend.services.events import EventBus
 from backend.services.export import ZipExport
 from backend.services.fallback import FallbackChain
@@ -39,7 +40,7 @@ class Studio:
     runtime: Runtime
     registry: ProviderRegistry
     gallery: Gallery
-    bus: EventBus
+    bus: Bus
     jobs: JobService
     thumbnails: ThumbnailCache
     export: ZipExport

@@ -18,7 +18,20 @@ from typing import Any
 from backend.providers.base import Cancelled, GeneratedImage, GenerationRequest, ProviderError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
-from backend.services.events import EventBus
+from backend.services.event_types import (
+    Bus,
+    Fallback,
+    GalleryAdded,
+    JobCancelled,
+    JobFailed,
+    JobImage,
+    JobPreview,
+    JobProgress,
+    JobQueued,
+    JobStarted,
+    JobSucceeded,
+    QueueUpdated,
+)
 from backend.services.fallback import FallbackChain
 from backend.services.gallery import Gallery, ImageRejected, SaveContext, image_json, utc_now_iso
 from backend.services.job_context import JobContext, ShiftedContext
@@ -51,7 +64,7 @@ class JobService:
         store: JobStore,
         registry: ProviderRegistry,
         gallery: Gallery,
-        bus: EventBus,
+        bus: Bus,
         runtime: Runtime,
         *,
         max_concurrent: int = 4,
@@ -138,7 +151,7 @@ class JobService:
             self._requests[job.id] = request
             self._queue.append(job.id)
             self._positions[job.id] = len(self._queue)
-            self.bus.publish(job.id, "job.queued", {"position": len(self._queue)})
+            self.bus.publish(job.id, JobQueued(position=len(self._queue)))
             self._pump()
         return job
 
@@ -166,7 +179,7 @@ class JobService:
                     job.message = "cancelling"
                     self._running[job.id].cancel()
                     self.store.save(job)
-                    self.bus.publish(job.id, "job.progress", {"progress": job.progress, "message": "cancelling"})
+                    self.bus.publish(job.id, JobProgress(progress=job.progress, message="cancelling"))
                 return job
             self._queue.remove(job.id)
             self._finish(job, "cancelled")
@@ -227,7 +240,7 @@ class JobService:
         for position, job_id in enumerate(self._queue[:POSITION_UPDATES_WITHIN], start=1):
             if self._positions.get(job_id) != position:
                 self._positions[job_id] = position
-                self.bus.publish(job_id, "job.queued", {"position": position})
+                self.bus.publish(job_id, JobQueued(position=position))
         self._announce_queue()
 
     def _announce_queue(self) -> None:
@@ -240,7 +253,7 @@ class JobService:
         wait = self._queue_feed_at + QUEUE_FEED_INTERVAL - time.monotonic()
         if wait <= 0:
             self._queue_feed_at = time.monotonic()
-            self.bus.feed("queue", "queue.updated", self.queue_snapshot())
+            self.bus.feed(QueueUpdated(**self.queue_snapshot()))
             return
         self._queue_feed_pending = True
         self.runtime.spawn(self._trailing_queue_feed, wait)
@@ -251,7 +264,7 @@ class JobService:
             self._queue_feed_pending = False
             self._queue_feed_at = time.monotonic()
             try:
-                self.bus.feed("queue", "queue.updated", self.queue_snapshot())
+                self.bus.feed(QueueUpdated(**self.queue_snapshot()))
             except Exception:  # e.g. Redis gone: the next change announces again
                 log.exception("queue.updated could not be sent")
 
@@ -264,7 +277,7 @@ class JobService:
         job.started_at = utc_now_iso()
         job.message = "starting"
         self.store.save(job)
-        self.bus.publish(job.id, "job.started", {})
+        self.bus.publish(job.id, JobStarted())
         self.runtime.spawn(self._run, job, request, ctx)
 
     # --- running ----------------------------------------------------------------------------
@@ -342,15 +355,8 @@ class JobService:
             job.cost_usd = switch.cost_usd
             job.message = switch.message
             self.store.save(job)
-            self.bus.publish(
-                job.id,
-                "job.progress",
-                {
-                    "progress": None,
-                    "message": switch.message,
-                    "fallback": {"from": failed.provider, "to": switch.request.provider, "code": error.code},
-                },
-            )
+            fallback: Fallback = {"from": failed.provider, "to": switch.request.provider, "code": error.code}
+            self.bus.publish(job.id, JobProgress(progress=None, message=switch.message, fallback=fallback))
         return switch.request
 
     def _run(self, job: JobRecord, request: GenerationRequest, ctx: JobContext) -> None:
@@ -370,8 +376,8 @@ class JobService:
                     if generated.metadata:
                         job.provider_notes.append({"index": generated.index, **generated.metadata})
                     self.store.save(job)
-                    self.bus.publish(job.id, "job.image", {"index": generated.index, "image": image})
-                self.bus.feed("gallery", "gallery.added", {"image": image})
+                    self.bus.publish(job.id, JobImage(index=generated.index, image=image))
+                self.bus.feed(GalleryAdded(image=image))
                 if ctx.cancelled:
                     raise Cancelled()
         except Cancelled:
@@ -427,11 +433,11 @@ class JobService:
         self._requests.pop(job.id, None)
         self._positions.pop(job.id, None)
         if status == "succeeded":
-            self.bus.publish(job.id, "job.succeeded", {"images": job.images})
+            self.bus.publish(job.id, JobSucceeded(images=job.images))
         elif status == "failed":
-            self.bus.publish(job.id, "job.failed", {"error": error})
+            self.bus.publish(job.id, JobFailed(error=error))
         else:
-            self.bus.publish(job.id, "job.cancelled", {})
+            self.bus.publish(job.id, JobCancelled())
         self.bus.job_finished(job.id)
 
     # --- callbacks from JobContext (on the event loop) -------------------------------
@@ -442,10 +448,10 @@ class JobService:
                 return
             job.progress = payload["progress"]
             job.message = payload.get("message", "")
-            self.bus.publish(job_id, "job.progress", payload)
+            self.bus.publish(job_id, JobProgress(**payload))
 
     def on_preview(self, job_id: str, payload: dict[str, Any]) -> None:
         with self._lock:
             job = self._active.get(job_id)
             if job is not None and job.status == "running":
-                self.bus.publish(job_id, "job.preview", payload)
+                self.bus.publish(job_id, JobPreview(**payload))

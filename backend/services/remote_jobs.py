@@ -21,6 +21,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from backend.providers.base import GeneratedImage, GenerationRequest
+from backend.services.event_types import GalleryAdded, JobImage, JobInterrupted, JobStarted
 from backend.services.gallery import SaveContext, image_json, utc_now_iso
 from backend.services.job_queue import JobQueue
 from backend.services.jobs import JobConflict, JobNotFound, JobService
@@ -109,7 +110,7 @@ class RemoteJobService(JobService):
             job.error = dict(INTERRUPTED_BY_WORKER)
             job.message = job.error["message"]
             self.store.save(job)
-            self.bus.publish(job.id, "job.interrupted", {"error": job.error})
+            self.bus.publish(job.id, JobInterrupted(error=job.error))
             self.bus.job_finished(job.id)
             self._pump()
 
@@ -237,7 +238,7 @@ class RemoteJobService(JobService):
             job.started_at = utc_now_iso()
             job.message = "starting"
             self.store.save(job)
-            self.bus.publish(job.id, "job.started", {"worker": worker})
+            self.bus.publish(job.id, JobStarted(worker=worker))
             self._pump()
             return job
 
@@ -273,8 +274,8 @@ class RemoteJobService(JobService):
                 job.provider_notes.append({"index": generated.index, **generated.metadata})
             job.served_by = served.provider
             self.store.save(job)
-            self.bus.publish(job.id, "job.image", {"index": generated.index, "image": image})
-        self.bus.feed("gallery", "gallery.added", {"image": image})
+            self.bus.publish(job.id, JobImage(index=generated.index, image=image))
+        self.bus.feed(GalleryAdded(image=image))
         return image
 
     def worker_finished(self, job_id: str, worker: str, status: str, error: dict[str, Any] | None) -> JobRecord:
