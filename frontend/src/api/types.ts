@@ -152,38 +152,16 @@ export interface ParsedParameters {
 }
 
 // --- Socket.IO events -----------------------------------------------------------------
-interface JobEventBase {
-  job_id: string;
-  seq: number;
-  ts: number;
-}
+// The wire payloads come from backend/services/event_types.py (events.generated.ts).
+import type { FeedEventName, FeedEventPayloads, JobEventName, JobEventPayloads } from "./events.generated";
+export { FEED_EVENT_TOPICS, JOB_EVENT_NAMES } from "./events.generated";
+export type { FeedEventName, FeedEventPayloads, FeedTopic, JobEventName, JobEventPayloads } from "./events.generated";
 
+/** A job event as the SPA applies it: the wire payload tagged with its name; a preview's
+ * binary `data` is turned into an object URL by live.ts. */
 export type JobEvent =
-  | ({ type: "job.queued"; position: number } & JobEventBase)
-  | ({ type: "job.started" } & JobEventBase)
-  | ({
-      type: "job.progress";
-      progress: number | null;
-      index?: number;
-      step?: number;
-      total_steps?: number;
-      message: string;
-    } & JobEventBase)
-  | ({ type: "job.preview"; index: number; width: number; height: number; mime: string; url: string } & JobEventBase)
-  | ({ type: "job.image"; index: number; image: GalleryImage } & JobEventBase)
-  | ({ type: "job.succeeded"; images: GalleryImage[] } & JobEventBase)
-  | ({ type: "job.failed"; error: JobError } & JobEventBase)
-  | ({ type: "job.cancelled" } & JobEventBase)
-  | ({ type: "job.interrupted"; error: JobError } & JobEventBase);
+  | { [K in Exclude<JobEventName, "job.preview">]: { type: K } & JobEventPayloads[K] }[Exclude<JobEventName, "job.preview">]
+  | ({ type: "job.preview"; url: string } & Omit<JobEventPayloads["job.preview"], "data">);
 
-export const JOB_EVENT_NAMES = [
-  "job.queued",
-  "job.started",
-  "job.progress",
-  "job.preview",
-  "job.image",
-  "job.succeeded",
-  "job.failed",
-  "job.cancelled",
-  "job.interrupted",
-] as const;
+/** A feed event tagged with its name. */
+export type FeedEvent = { [K in FeedEventName]: { type: K } & FeedEventPayloads[K] }[FeedEventName];
