@@ -22,6 +22,17 @@ from backend.storage.gallery_index import ImageRow
 LOCAL = "local"
 MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 MAX_TOOL_PIXELS = 16_777_216  # 4096 x 4096: local tools' output limit
+#: the fields naming a tool request's image (SourceFinder.source reads them)
+SOURCE_FIELDS = (
+    Field("image_id", "string", "the gallery image to work on (or give `image`)", nullable=True),
+    Field(
+        "image",
+        "string",
+        "instead of image_id: a PNG, JPEG or WebP as a data: URL (or bare base64); imported into the gallery "
+        "once the request is accepted (a refused request writes nothing)",
+        nullable=True,
+    ),
+)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from backend.services.schema import Field, Shape
 from backend.services.tools.base import ToolContext, ToolJob
 from backend.services.tools.common import (
     MIME,
+    SOURCE_FIELDS,
     Source,
     SourceFinder,
     SourceReader,
@@ -69,16 +70,6 @@ def _side(name: str) -> Field:
                  minimum=0)  # fmt: skip
 
 
-SOURCE_FIELDS = (
-    Field("image_id", "string", "the gallery image to work on (or give `image`)", nullable=True),
-    Field(
-        "image",
-        "string",
-        "instead of image_id: a PNG, JPEG or WebP as a data: URL (or bare base64); imported into the gallery "
-        "once the request is accepted (a refused request writes nothing)",
-        nullable=True,
-    ),
-)
 #: The body of POST /api/edit: read by build_edit and by the OpenAPI document.
 EDIT_REQUEST = Shape(
     (

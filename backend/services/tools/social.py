@@ -26,6 +26,7 @@ from backend.services.schema import Field, Shape
 from backend.services.tools.base import ToolContext, ToolJob
 from backend.services.tools.common import (
     LOCAL,
+    SOURCE_FIELDS,
     SourceFinder,
     SourceReader,
     ToolImage,
@@ -35,7 +36,6 @@ from backend.services.tools.common import (
     read,
     tool_request,
 )
-from backend.services.tools.edit import SOURCE_FIELDS
 from backend.services.validation import SESSION, ValidationError
 
 FORMATS_FILE = Path(__file__).resolve().parents[2] / "data" / "social_formats.json"

@@ -21,6 +21,7 @@ from backend.services.tools.base import ToolContext, ToolJob
 from backend.services.tools.common import (
     LOCAL,
     MAX_TOOL_PIXELS,
+    SOURCE_FIELDS,
     SourceFinder,
     SourceReader,
     ToolImage,
@@ -31,7 +32,7 @@ from backend.services.tools.common import (
     read,
     tool_request,
 )
-from backend.services.tools.edit import SOURCE_FIELDS, estimate_edit, run_provider_tool
+from backend.services.tools.edit import estimate_edit, run_provider_tool
 from backend.services.validation import MAX_PROMPT_CHARS, MAX_SEED, SESSION, ValidationError
 
 MODES = ("fast", "conservative", "creative", "auto")
