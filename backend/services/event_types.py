@@ -168,7 +168,10 @@ class JobInterrupted(JobEvent):
 class GalleryAdded(FeedEvent):
     name = "gallery.added"
     topic = "gallery"
-    when = "a job saved an image; a file appeared or was replaced by hand; restore; import (also a tool request's uploaded image, once accepted)"
+    when = (
+        "a job saved an image; a file appeared or was replaced by hand; restore; import"
+        " (also a tool request's uploaded image, once accepted)"
+    )
     image: Image = field(metadata=_doc("the image"))
     replaced: bool | None = field(
         default=None, metadata=_doc("the watcher found it: true when it replaced a file", optional=True)
