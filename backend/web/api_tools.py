@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from PIL import Image
 
 from backend.providers.base import ProviderError
+from backend.services.event_types import GalleryAdded
 from backend.services.gallery import ImageRejected, image_json
 from backend.services.gallery_query import parse_date
 from backend.services.schema import AnyOf, Field
@@ -118,7 +119,7 @@ def _import_upload(data: bytes) -> str:
     except ImageRejected as exc:
         raise ValidationError("image", f"image: {exc}") from None
     s.gallery.add(row)
-    s.bus.feed("gallery", "gallery.added", {"image": image_json(row), "imported": True})
+    s.bus.feed(GalleryAdded(image=image_json(row), imported=True))
     return row.id
 
 
