@@ -32,7 +32,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPA_DIR = ROOT / "frontend" / "dist"
 MAX_BUDGET_USD = 1_000_000.0
-_HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.?)*$")
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _PROVIDER_LIMIT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*=\s*(\d{1,4})\s*$")
 MAX_PROVIDER_CONCURRENCY = 1000
@@ -125,7 +125,8 @@ def _host(raw: str, mode: str) -> str:
         address = ipaddress.ip_address(bare)
     except ValueError:
         address = None
-    if address is None and not (len(host) <= 253 and _HOSTNAME.match(host)):
+    labels = host.removesuffix(".").split(".")
+    if address is None and not (len(host) <= 253 and all(_HOST_LABEL.match(label) for label in labels)):
         raise SettingsError(f"ATELIER_HOST={raw!r}; use an IP address or a host name, e.g. 127.0.0.1")
     if isinstance(address, ipaddress.IPv6Address):
         if mode == "eventlet":

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import os
 import re
+import select
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +72,7 @@ BAD_VALUES: list[tuple[str, str]] = [
     *(("ATELIER_PROVIDER_MODULES", v) for v in ("no.such.module", "tests.support.nope", "os..path", "1abc")),
     *(("ATELIER_HOST", v) for v in ("::1", "[::1]", "::", "fe80::1")),  # eventlet (the default) cannot
     *(("ATELIER_HOST", v) for v in ("local host", "http://127.0.0.1", "127.0.0.1:5000", "[::1")),
+    *(("ATELIER_HOST", v) for v in ("a..b", "-studio.org", "studio-.org", "a" * 254, "a" * 64 + ".org")),
 ]
 
 
@@ -311,3 +314,44 @@ def test_the_server_with_default_settings_still_starts(tmp_path: Path) -> None:
         assert requests.get(f"{server.url}/api/health", timeout=10).status_code == 200
     finally:
         server.stop()
+
+
+def test_env_example_documents_every_setting_and_loads_as_is(tmp_path: Path) -> None:
+    example = ROOT / ".env.example"
+    documented = set(re.findall(r"^#? ?(ATELIER_[A-Z_]+)=", example.read_text(encoding="utf-8"), re.MULTILINE))
+    readers = ("config.py", "scaleout_config.py", "providers/http_api.py", "providers/diffusers_local.py")
+    read = set()
+    for reader in readers:
+        read |= set(re.findall(r"\"(ATELIER_[A-Z_]+)\"", (ROOT / "backend" / reader).read_text(encoding="utf-8")))
+    assert read - documented == set()
+    settings = _load(tmp_path, ATELIER_ENV_FILE=str(example))  # a copy of the example as .env starts
+    assert settings.port == 5000 and settings.monthly_budget_usd is None
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_threading_mode_serves_on_ipv6_loopback(tmp_path: Path) -> None:
+    """What the eventlet refusal of ::1 advises works: threading mode listens on ::1."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
+    env.update(_env(tmp_path, ATELIER_PORT="0", ATELIER_HOST="::1", ATELIER_ASYNC_MODE="threading"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 60)  # a deadline, not a hang
+        line = proc.stdout.readline().decode() if ready else ""  # the "running at" line, or "" if it exited
+        port = re.search(r"running at http://\S*:(\d+)/", line)
+        assert port, line
+        assert requests.get(f"http://[::1]:{port.group(1)}/api/health", timeout=10).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
