@@ -146,8 +146,8 @@ def load_scaleout_settings(env: Mapping[str, str]) -> ScaleoutSettings:
         rate = parse_rate(raw_rate) if raw_rate else None
     except ValueError:
         raise SettingsError(
-            f"ATELIER_RATE_LIMIT={raw_rate!r}; use a count of 1 to {MAX_RATE_COUNT} per 1 to "
-            f"{MAX_RATE_WINDOW // 3600} hours (second, minute or hour), e.g. 30/minute or 5/10seconds"
+            f"ATELIER_RATE_LIMIT={raw_rate!r}; use count/window, a count of 1 to {MAX_RATE_COUNT} in a window "
+            f"of 1 second to {MAX_RATE_WINDOW // 3600} hours, e.g. 30/minute, 5/10seconds or 100/hour"
         ) from None
     base = env.get("ATELIER_BASE_PATH", "").strip().rstrip("/")
     if base and not _BASE.match(base):
