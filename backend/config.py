@@ -148,7 +148,10 @@ def _writable_folder(name: str, raw: str, default: str) -> Path:
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise SettingsError(f"{name}={str(path)!r} cannot be created: {str(existing)!r} is a file, not a folder")
+        raise SettingsError(
+            f"{name}={str(path)!r} cannot be created: {str(existing)!r} is a file, not a folder; "
+            "use a folder Atelier can write to"
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
         what = "cannot be written" if existing == path else f"cannot be created: {str(existing)!r} is not writable"
         raise SettingsError(f"{name}={str(path)!r} {what}; use a folder Atelier can write to")

@@ -161,7 +161,7 @@ def test_data_dir_that_is_a_file_or_under_a_file_is_refused(tmp_path: Path) -> N
     a_file = tmp_path / "afile"
     a_file.write_text("not a folder")
     for value in (str(a_file), str(a_file / "data")):
-        with pytest.raises(SettingsError, match="ATELIER_DATA_DIR.*is a file"):
+        with pytest.raises(SettingsError, match="ATELIER_DATA_DIR.*is a file.*; use a folder"):
             _load(tmp_path, ATELIER_DATA_DIR=value)
     assert not (tmp_path / "data").exists(), "reading settings creates nothing"
     assert _load(tmp_path, ATELIER_DATA_DIR=str(tmp_path / "new" / "data")).data_dir == tmp_path / "new" / "data"
