@@ -330,7 +330,7 @@ def build_state(
         emitter.emit(event, payload, to=room, namespace="/")
 
     name = name or default_name()
-    server_url = settings.env.get("ATELIER_SERVER_URL", "").strip() or f"http://127.0.0.1:5000{scale.base_path}"
+    server_url = scale.server_url or f"http://127.0.0.1:5000{scale.base_path}"
     return WorkerState(
         settings=settings,
         registry=registry,
