@@ -101,6 +101,26 @@ def test_jobs_and_images_answer_exactly_their_declared_shapes(client, document):
     ):
         assert response.status_code == 200, (path, response.get_json())
         assert _problems(document, path, method, response) == [], path
+    image_id = job["images"][1]["id"]
+    for path, method, response in (
+        ("/api/images/{image_id}", "delete", client.delete(f"/api/images/{image_id}")),
+        ("/api/trash", "get", client.get("/api/trash")),
+        ("/api/images/{image_id}/restore", "post", client.post(f"/api/images/{image_id}/restore")),
+        ("/api/estimate", "post", client.post("/api/estimate", json={"prompt": "x", "provider": "instant"})),
+    ):
+        assert response.status_code == 200, (path, response.get_json())
+        assert _problems(document, path, method, response) == [], path
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/styles", "/api/aspect-ratios", "/api/trash", "/api/edit/operations", "/api/social/formats",
+     "/api/templates", "/api/usage"],
+)  # fmt: skip
+def test_catalogue_answers_are_exactly_their_declared_shapes(client, document, path):
+    response = client.get(path)
+    assert response.status_code == 200, response.get_json()
+    assert _problems(document, path, "get", response) == []
 
 
 def test_errors_answer_exactly_their_declared_shape(client, document):
