@@ -37,7 +37,7 @@ from backend.shapes.images import (
     Trash,
 )
 from backend.shapes.jobs import Job, JobEnvelope, JobError, JobPage, JobRequest, JobSubmitted
-from backend.shapes.meta import AspectRatios, Health, Styles, Templates
+from backend.shapes.meta import AspectRatios, Health, Style, Styles, Templates
 from backend.shapes.providers import ModelInfo, ProviderInfo, Providers, StepRange
 from backend.shapes.tools import EditOperations, SocialFormats
 from backend.shapes.usage import Budget, Estimate, Usage
@@ -53,6 +53,7 @@ __all__ = [
     "ModelInfo",
     "ProviderInfo",
     "StepRange",
+    "Style",
     "Warning",
     "component_schemas",
     "error_body",
