@@ -13,8 +13,9 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
+from backend import shapes
 from backend.providers.base import Cancelled, GeneratedImage, GenerationRequest, ProviderError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
@@ -203,7 +204,7 @@ class JobService:
         with self._lock:
             return {"queued": list(self._queue), "running": list(self._running)}
 
-    def job_json(self, job: JobRecord) -> dict[str, Any]:
+    def job_json(self, job: JobRecord) -> shapes.Job:
         data = asdict(job)
         data["provider"] = job.provider
         data["model"] = job.request.get("model")
@@ -211,7 +212,7 @@ class JobService:
         data["last_seq"] = self.bus.last_seq(job.id)
         if job.tool and job.tool.get("mask"):
             data["tool"] = {**job.tool, "mask": "attached"}  # the mask's bytes stay on the server
-        return data
+        return cast(shapes.Job, data)  # the declared shape: tests/test_shapes.py checks it
 
     # --- scheduling ----------------------------------------------------------------------
     def _limit(self, provider_id: str) -> int:
