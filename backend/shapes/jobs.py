@@ -10,7 +10,9 @@ from backend.shapes.errors import Warning
 from backend.shapes.images import Image
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
-JobKind = Literal["generate", "edit", "upscale", "social"]
+#: "generate", or a studio tool's kind: the tools are a registry (services/tools/registry.py,
+#: GET /api/tools), so the kinds are not a closed list here; the SPA's union is generated from it
+JobKind = str
 
 
 class JobRequest(TypedDict):

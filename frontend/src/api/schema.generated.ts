@@ -59,7 +59,7 @@ export interface ErrorBody {
 }
 
 export interface Estimate {
-  kind: "generate" | "edit" | "upscale" | "social";
+  kind: string;
   provider: string;
   model: string | null;
   n: number;
@@ -150,7 +150,7 @@ export interface Job {
   cost_actual_usd: number | null;
   /** the provider that made the images (fallback) */
   served_by: string | null;
-  kind: "generate" | "edit" | "upscale" | "social";
+  kind: string;
   /** null for generate */
   tool: ToolRequest | null;
   retry_of: string | null;

@@ -3,6 +3,7 @@
 // by `python -m backend.web.api_types`); this file gives them the names the SPA uses.
 import type * as Api from "./schema.generated";
 import type { JobError } from "./schema.generated";
+import type { ToolKind } from "../tools/toolKinds";
 
 export type {
   ImageDetail,
@@ -23,7 +24,8 @@ export type { JobError };
 export type GalleryImage = Api.Image;
 export type ServerWarning = Api.Warning;
 export type JobStatus = Api.Job["status"];
-export type JobKind = Api.Job["kind"];
+/** "generate" or a registered studio tool (toolKinds.ts is generated from the registry). */
+export type JobKind = "generate" | ToolKind;
 /** Generation parameters read from a dropped image (POST /api/metadata/parse). */
 export type ParsedParameters = Api.Parameters;
 /** A page of a listing: ImagePage or JobPage. */
