@@ -7,6 +7,7 @@ from flask_socketio import SocketIO
 
 from backend.config import Settings, load_settings
 from backend.runtime import make_runtime
+from backend.services.redis_events import RedisEventBus
 from backend.studio import Studio
 from backend.web import api_gallery_io, api_images, api_internal, api_jobs, api_meta, api_tools, openapi, pages
 from backend.web.errors import register_error_handlers
@@ -53,7 +54,8 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
     deliver = queue_manager.deliver if queue_manager else None
     studio = Studio.build(settings, runtime, emit, join, leave, deliver)
     if queue_manager is not None:
-        queue_manager.on_job_event = studio.bus.on_live  # type: ignore[attr-defined]
+        assert isinstance(studio.bus, RedisEventBus)  # make_distributed set it, as the queue manager says
+        queue_manager.on_job_event = studio.bus.on_live
     app.extensions["atelier"] = studio
     install_security(app, scale, origins)
     blueprints = (

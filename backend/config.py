@@ -1,22 +1,41 @@
-"""Settings from the environment and a ``.env`` file (the environment wins).
+"""Settings from the environment and a ``.env`` file (the environment wins), read in one place.
 
-Every setting is listed with its default in ``.env.example``. Provider keys are read by
-the providers themselves from the same merged mapping; they never leave the server.
+Every setting is listed with its default and bounds in ``.env.example``. Nothing else in
+``backend/`` reads the environment: each part gets its values from :class:`Settings`
+(a test fails on an ``os.environ`` anywhere else). Every number is finite and within
+bounds and every choice is checked, so a bad value stops the start with one line naming
+the variable and what it allows (:class:`SettingsError`). Provider keys are read by the
+providers themselves from the same merged mapping (``Settings.env``); they never leave
+the server.
+
+This module imports only the standard library at import time: ``python -m backend``
+asks it for the async mode before eventlet patches the standard library.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dotenv import dotenv_values
-
-from backend.env_values import SettingsError, env_int, env_number
+from backend.env_values import SettingsError, env_choice, env_int, env_number, env_optional_number
 from backend.scaleout_config import ScaleoutSettings, load_scaleout_settings
 
+__all__ = ["Settings", "SettingsError", "early_async_mode", "load_env", "load_settings"]
+
 ASYNC_MODES = ("eventlet", "threading")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SPA_DIR = ROOT / "frontend" / "dist"
+MAX_BUDGET_USD = 1_000_000.0
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_PROVIDER_LIMIT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*=\s*(\d{1,4})\s*$")
+MAX_PROVIDER_CONCURRENCY = 1000
 
 
 @dataclass(frozen=True)
@@ -33,6 +52,7 @@ class Settings:
     event_retention_seconds: float = 600.0
     previews_per_second: float = 4.0
     preview_size: int = 384
+    #: a level name of the logging module, upper case
     log_level: str = "INFO"
     #: seconds a Socket.IO client may take to answer a ping before it is dropped
     socket_ping_timeout: float = 60.0
@@ -41,55 +61,155 @@ class Settings:
     watch_interval_seconds: float = 2.0
     max_upload_mb: int = 50
     trash_days: float = 30.0
+    #: ATELIER_MONTHLY_BUDGET_USD: None = no budget
+    monthly_budget_usd: float | None = None
+    #: ATELIER_SPA_DIR: where the built web studio is served from
+    spa_dir: Path = DEFAULT_SPA_DIR
     #: the scale-out and remote-access settings (backend/scaleout_config.py)
     scaleout: ScaleoutSettings = field(default_factory=lambda: ScaleoutSettings())
     #: the merged environment, for providers to read their own keys from
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
+def _env_file(environ: Mapping[str, str]) -> str:
+    return environ.get("ATELIER_ENV_FILE", ".env")
+
+
 def load_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment over the ``.env`` file (``ATELIER_ENV_FILE``)."""
+    from dotenv import dotenv_values  # here, not at the top: dotenv imports threading (see module doc)
+
     environ = os.environ if environ is None else environ
-    env_file = environ.get("ATELIER_ENV_FILE", ".env")
+    env_file = _env_file(environ)
     from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if os.path.isfile(env_file) else {}
     return {**from_file, **environ}
+
+
+def early_async_mode(environ: Mapping[str, str] | None = None) -> str:
+    """ATELIER_ASYNC_MODE from the environment or ``.env``, with the standard library alone:
+    ``python -m backend`` needs it before eventlet's monkey patching. Not validated here;
+    :func:`load_settings` refuses a bad value right after, in one line."""
+    environ = os.environ if environ is None else environ
+    mode = environ.get("ATELIER_ASYNC_MODE")
+    env_file = _env_file(environ)
+    if mode is None and os.path.isfile(env_file):
+        try:
+            with open(env_file, encoding="utf-8") as f:
+                for line in f:
+                    key, sep, value = line.strip().removeprefix("export ").partition("=")
+                    if sep and key.strip() == "ATELIER_ASYNC_MODE":
+                        mode = value.split("#", 1)[0].strip().strip("'\"")
+        except (OSError, UnicodeDecodeError):
+            mode = None  # load_settings reads the file again and says what is wrong
+    return (mode or "eventlet").strip().lower()
 
 
 def _concurrency(raw: str) -> dict[str, int]:
     """``offline=2,openai=4`` -> {"offline": 2, "openai": 4}."""
     limits: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in raw.split(","))):
-        name, _, value = part.partition("=")
-        if not value.strip().isdigit() or int(value) < 1:
-            raise SettingsError(f"ATELIER_PROVIDER_CONCURRENCY: {part!r} is not provider=number")
-        limits[name.strip()] = int(value)
+        match = _PROVIDER_LIMIT.match(part)
+        if not match or not 1 <= int(match.group(2)) <= MAX_PROVIDER_CONCURRENCY:
+            raise SettingsError(
+                f"ATELIER_PROVIDER_CONCURRENCY: {part!r}; use provider=number (1 to {MAX_PROVIDER_CONCURRENCY}), "
+                "comma-separated, e.g. offline=2,openai=4"
+            )
+        limits[match.group(1)] = int(match.group(2))
     return limits
 
 
+def _host(raw: str, mode: str) -> str:
+    host = raw.strip() or "127.0.0.1"
+    bare = host.removeprefix("[").removesuffix("]")
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        address = None
+    labels = host.removesuffix(".").split(".")
+    if address is None and not (len(host) <= 253 and all(_HOST_LABEL.match(label) for label in labels)):
+        raise SettingsError(f"ATELIER_HOST={raw!r}; use an IP address or a host name, e.g. 127.0.0.1")
+    if isinstance(address, ipaddress.IPv6Address):
+        if mode == "eventlet":
+            # eventlet.listen opens an IPv4 socket: "::1" passes the loopback check, then fails to bind
+            raise SettingsError(
+                f"ATELIER_HOST={raw!r}: eventlet mode listens on IPv4 only; use 127.0.0.1 (or another "
+                "IPv4 address), or ATELIER_ASYNC_MODE=threading to listen on IPv6"
+            )
+        return bare
+    return host
+
+
+def _writable_folder(name: str, raw: str, default: str) -> Path:
+    """A folder that exists and is writable, or that can be created (nothing is created here)."""
+    path = Path(raw.strip() or default).absolute()  # absolute: Flask resolves relative paths against its package
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"{name}={str(path)!r} is a file, not a folder; use a folder Atelier can write to")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SettingsError(
+            f"{name}={str(path)!r} cannot be created: {str(existing)!r} is a file, not a folder; "
+            "use a folder Atelier can write to"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "cannot be written" if existing == path else f"cannot be created: {str(existing)!r} is not writable"
+        raise SettingsError(f"{name}={str(path)!r} {what}; use a folder Atelier can write to")
+    return path
+
+
+def _provider_modules(raw: str) -> tuple[str, ...]:
+    names = tuple(m.strip() for m in raw.split(",") if m.strip())
+    for name in names:
+        try:
+            # finds the module without running it (its parent packages are imported)
+            found = _MODULE.match(name) is not None and importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise SettingsError(
+                f"ATELIER_PROVIDER_MODULES: no importable module {name!r}; use dotted module names, comma-separated"
+            )
+    return names
+
+
+def monthly_budget(env: Mapping[str, str]) -> float | None:
+    """ATELIER_MONTHLY_BUDGET_USD: None (no budget) or a finite 0..MAX_BUDGET_USD."""
+    return env_optional_number(env, "ATELIER_MONTHLY_BUDGET_USD", minimum=0.0, maximum=MAX_BUDGET_USD)
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """All settings, checked; raises :class:`SettingsError` naming the first bad one."""
     env = load_env(environ)
-    mode = env.get("ATELIER_ASYNC_MODE", "eventlet").strip() or "eventlet"
-    if mode not in ASYNC_MODES:
-        raise SettingsError(f"ATELIER_ASYNC_MODE={mode!r}; use eventlet or threading")
+    mode = env_choice(env, "ATELIER_ASYNC_MODE", "eventlet", ASYNC_MODES)
+    spa_raw = env.get("ATELIER_SPA_DIR", "").strip()
     return Settings(
-        host=env.get("ATELIER_HOST", "").strip() or "127.0.0.1",
-        port=env_int(env, "ATELIER_PORT", 5000, 0, 65535),
-        # absolute from the start: Flask resolves relative file paths against its package
+        host=_host(env.get("ATELIER_HOST", ""), mode),
+        port=env_int(env, "ATELIER_PORT", 5000, minimum=0, maximum=65535),
         gallery_dir=Path(env.get("ATELIER_GALLERY_DIR", "").strip() or "generated_images").absolute(),
-        data_dir=Path(env.get("ATELIER_DATA_DIR", "").strip() or "data").absolute(),
+        data_dir=_writable_folder("ATELIER_DATA_DIR", env.get("ATELIER_DATA_DIR", ""), "data"),
         async_mode=mode,
         default_provider=env.get("ATELIER_DEFAULT_PROVIDER", "").strip() or "offline",
-        max_concurrent_jobs=env_int(env, "ATELIER_MAX_CONCURRENT_JOBS", 4, 1, 1000),
+        max_concurrent_jobs=env_int(env, "ATELIER_MAX_CONCURRENT_JOBS", 4, minimum=1, maximum=1000),
         provider_concurrency=_concurrency(env.get("ATELIER_PROVIDER_CONCURRENCY", "")),
-        provider_modules=tuple(m.strip() for m in env.get("ATELIER_PROVIDER_MODULES", "").split(",") if m.strip()),
-        event_retention_seconds=env_number(env, "ATELIER_EVENT_RETENTION_SECONDS", 600.0, above=True),
-        previews_per_second=env_number(env, "ATELIER_PREVIEWS_PER_SECOND", 4.0, above=True),
-        preview_size=env_int(env, "ATELIER_PREVIEW_SIZE", 384, 64, 512),
-        log_level=(env.get("ATELIER_LOG_LEVEL", "").strip() or "INFO").upper(),
-        socket_ping_timeout=env_number(env, "ATELIER_SOCKET_PING_TIMEOUT_SECONDS", 60.0, above=True),
-        fallback=tuple(p.strip() for p in env.get("ATELIER_FALLBACK", "").split(",") if p.strip()),
-        watch_interval_seconds=env_number(env, "ATELIER_WATCH_INTERVAL_SECONDS", 2.0, above=True),
-        max_upload_mb=env_int(env, "ATELIER_MAX_UPLOAD_MB", 50, 1, 4096),
-        trash_days=env_number(env, "ATELIER_TRASH_DAYS", 30.0, above=True),
+        provider_modules=_provider_modules(env.get("ATELIER_PROVIDER_MODULES", "")),
+        event_retention_seconds=env_number(
+            env, "ATELIER_EVENT_RETENTION_SECONDS", 600.0, minimum=1.0, maximum=7 * 24 * 3600.0
+        ),
+        previews_per_second=env_number(env, "ATELIER_PREVIEWS_PER_SECOND", 4.0, minimum=0.0, maximum=60.0, above=True),
+        preview_size=env_int(env, "ATELIER_PREVIEW_SIZE", 384, minimum=64, maximum=512),
+        log_level=env_choice(env, "ATELIER_LOG_LEVEL", "info", LOG_LEVELS).upper(),
+        socket_ping_timeout=env_number(env, "ATELIER_SOCKET_PING_TIMEOUT_SECONDS", 60.0, minimum=1.0, maximum=3600.0),
+        fallback=_names(env.get("ATELIER_FALLBACK", "")),
+        watch_interval_seconds=env_number(env, "ATELIER_WATCH_INTERVAL_SECONDS", 2.0, minimum=0.05, maximum=86400.0),
+        max_upload_mb=env_int(env, "ATELIER_MAX_UPLOAD_MB", 50, minimum=1, maximum=4096),
+        trash_days=env_number(env, "ATELIER_TRASH_DAYS", 30.0, minimum=0.0, maximum=36500.0, above=True),
+        monthly_budget_usd=monthly_budget(env),
+        spa_dir=Path(spa_raw).absolute() if spa_raw else DEFAULT_SPA_DIR,
         scaleout=load_scaleout_settings(env),
         env=env,
     )

@@ -59,7 +59,7 @@ def make_distributed(
     log = RedisEventLog(redis, settings.event_retention_seconds)
     bus = RedisEventBus(log, emit, join, leave, deliver, load_last_seq, store.set_last_seq)
     queue = JobQueue(redis, scale.heartbeat_seconds, scale.job_timeout_seconds)
-    studio.bus = bus  # type: ignore[assignment]
+    studio.bus = bus
     remote = RqExecutor(queue, studio.gallery, studio.runtime)
     studio.jobs = job_service(
         settings, store, studio.registry, studio.gallery, bus, studio.runtime, remote, reload=True

@@ -1,44 +1,93 @@
 """Reading typed values from the settings mapping: one place, one error type.
 
 Every settings reader (the server's, scale-out's, the providers') uses these, so a bad
-value anywhere stops the start with one line that names the setting.
+value anywhere stops the start with one line that names the setting and what it allows.
+Every number has explicit bounds and must be finite: ``nan``, ``inf`` and ``1e400`` are
+refused like ``soon`` is.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 
-class SettingsError(Exception):
-    """A setting with a value that cannot be used; the message names it."""
+class SettingsError(ValueError):
+    """A setting with a value that cannot be used; the message names it and what is allowed."""
 
 
-def env_number(
-    env: Mapping[str, str], name: str, default: float, minimum: float = 0.0, *, above: bool = False
-) -> float:
-    """A number setting at least ``minimum`` (strictly above it when ``above``)."""
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
+def _raw(env: Mapping[str, str], name: str) -> str:
+    return (env.get(name) or "").strip()
+
+
+def _range(minimum: float, maximum: float, above: bool) -> str:
+    low = f"above {minimum:g}" if above else f"from {minimum:g}"
+    high = f"up to {maximum:g}" if above else f"to {maximum:g}"
+    return f"{low} {high}"
+
+
+def parse_number(name: str, raw: str, *, minimum: float, maximum: float, above: bool = False) -> float:
+    """``raw`` as a finite number within the bounds (strictly above ``minimum`` when ``above``)."""
+    allowed = f"{name}={raw!r}; use a number {_range(minimum, maximum, above)}"
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if value < minimum or (above and value == minimum):
-        raise SettingsError(
-            f"{name} must be above {minimum:g}" if above else f"{name}={raw} must be at least {minimum:g}"
-        )
+        raise SettingsError(allowed) from None
+    if not math.isfinite(value) or value < minimum or value > maximum or (above and value == minimum):
+        raise SettingsError(allowed)
     return value
 
 
-def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int = 2**31) -> int:
-    raw = (env.get(name) or "").strip()
+def env_number(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float, maximum: float, above: bool = False
+) -> float:
+    """A number setting within ``minimum``..``maximum`` (strictly above ``minimum`` when ``above``)."""
+    raw = _raw(env, name)
+    return default if not raw else parse_number(name, raw, minimum=minimum, maximum=maximum, above=above)
+
+
+def env_optional_number(
+    env: Mapping[str, str], name: str, *, minimum: float, maximum: float, above: bool = False
+) -> float | None:
+    """Like :func:`env_number`, with None when the setting is empty (the feature is off)."""
+    raw = _raw(env, name)
+    return None if not raw else parse_number(name, raw, minimum=minimum, maximum=maximum, above=above)
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    """A whole-number setting within ``minimum``..``maximum``."""
+    raw = _raw(env, name)
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
-    if not minimum <= value <= maximum:
-        raise SettingsError(f"{name}={value} must be between {minimum} and {maximum}")
+        value = None
+    if value is None or not minimum <= value <= maximum:
+        raise SettingsError(f"{name}={raw!r}; use a whole number from {minimum} to {maximum}")
     return value
+
+
+def env_choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (compared case-insensitively; ``choices`` are lower case)."""
+    raw = _raw(env, name)
+    if not raw:
+        return default
+    if raw.lower() not in choices:
+        raise SettingsError(f"{name}={raw!r}; use one of {', '.join(choices)}")
+    return raw.lower()
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def env_flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = _raw(env, name).lower()
+    if not raw:
+        return default
+    if raw in TRUE_WORDS:
+        return True
+    if raw in FALSE_WORDS:
+        return False
+    raise SettingsError(f"{name}={raw!r}; use 1 or 0 (true/false, yes/no, on/off)")

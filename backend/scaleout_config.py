@@ -12,11 +12,16 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from backend.env_values import SettingsError, env_number
+from backend.env_values import SettingsError, env_flag, env_int, env_number
 
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600}
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour)s?\s*$")
-_BASE = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+_RATE = re.compile(r"^\s*(\d{1,9})\s*/\s*(\d{0,9})\s*(second|minute|hour)s?\s*$")
+#: bounds of ATELIER_RATE_LIMIT: a count of 1..MAX_RATE_COUNT per 1 s .. MAX_RATE_WINDOW s
+MAX_RATE_COUNT = 1_000_000
+MAX_RATE_WINDOW = 7 * 24 * 3600
+#: sub-path segments: no "." or ".." (they would climb out of the sub-path)
+_BASE = re.compile(r"^(/(?!\.{1,2}(?:/|$))[A-Za-z0-9._~-]+)+$")
+MAX_TRUST_PROXY = 10
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,10 @@ class ScaleoutSettings:
     base_path: str = ""
     #: ATELIER_TRUST_PROXY: how many proxies in front whose X-Forwarded-* are honoured
     trust_proxy: int = 0
+    #: ATELIER_SERVER_URL (workers): where the studio is; None = http://127.0.0.1:5000<base path>
+    server_url: str | None = None
+    #: ATELIER_WORKER_PROVIDERS (workers): what a worker serves when --providers is not given
+    worker_providers: tuple[str, ...] = ()
 
     @property
     def distributed(self) -> bool:
@@ -75,52 +84,102 @@ def is_loopback_host(host: str) -> bool:
 
 
 def parse_rate(raw: str) -> tuple[int, int]:
-    """``30/minute`` -> (30, 60); ``5/10second`` -> (5, 10)."""
+    """``30/minute`` -> (30, 60); ``5/10second`` -> (5, 10). A zero count or window is refused:
+    ``1/0second`` would mean no limit at all."""
     match = _RATE.match(raw)
-    if not match or int(match.group(1)) < 1:
+    if not match:
         raise ValueError(raw)
-    return int(match.group(1)), int(match.group(2) or 1) * RATE_UNITS[match.group(3)]
+    count = int(match.group(1))
+    window = int(match.group(2) or 1) * RATE_UNITS[match.group(3)]
+    if not (1 <= count <= MAX_RATE_COUNT and 1 <= window <= MAX_RATE_WINDOW):
+        raise ValueError(raw)
+    return count, window
+
+
+def _origin(raw: str) -> str:
+    """An allowed origin: ``*`` or ``http(s)://host[:port]`` (no path)."""
+    origin = raw.strip().rstrip("/")
+    if origin == "*":
+        return origin
+    try:
+        parts = urllib.parse.urlsplit(origin)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number 0..65535
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise SettingsError(
+            f"ATELIER_ALLOWED_ORIGINS: {origin!r} is not an origin; use * or http(s)://host[:port], comma-separated"
+        )
+    return origin
+
+
+def _server_url(raw: str) -> str | None:
+    url = raw.strip().rstrip("/")
+    if not url:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"ATELIER_SERVER_URL={redact_url(url)!r}; use http(s)://host[:port][/base-path]")
+    return url
 
 
 def load_scaleout_settings(env: Mapping[str, str]) -> ScaleoutSettings:
-    def flag(name: str) -> bool:
-        return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
     redis_url = env.get("ATELIER_REDIS_URL", "").strip() or None
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError(
-            f"ATELIER_REDIS_URL={redact_url(redis_url)!r} must start with redis://, rediss:// or unix://"
+            f"ATELIER_REDIS_URL={redact_url(redis_url)!r}; use a URL starting with redis://, rediss:// or unix://"
         )
     raw_rate = env.get("ATELIER_RATE_LIMIT", "").strip()
     try:
         rate = parse_rate(raw_rate) if raw_rate else None
     except ValueError:
         raise SettingsError(
-            f"ATELIER_RATE_LIMIT={raw_rate!r}; use a count per second, minute or hour, e.g. 30/minute"
+            f"ATELIER_RATE_LIMIT={raw_rate!r}; use count/window, a count of 1 to {MAX_RATE_COUNT} in a window "
+            f"of 1 second to {MAX_RATE_WINDOW // 3600} hours, e.g. 30/minute, 5/10seconds or 100/hour"
         ) from None
     base = env.get("ATELIER_BASE_PATH", "").strip().rstrip("/")
     if base and not _BASE.match(base):
-        raise SettingsError(f"ATELIER_BASE_PATH={base!r} must look like /studio (letters, digits, '-', '_', '.')")
+        raise SettingsError(
+            f"ATELIER_BASE_PATH={base!r}; use a sub-path like /studio (segments of letters, digits, "
+            "'-', '_', '.', '~'; no '.' or '..' segments)"
+        )
     raw_proxy = env.get("ATELIER_TRUST_PROXY", "").strip().lower()
     if raw_proxy in ("", "0", "false", "no", "off"):
         trust_proxy = 0
     elif raw_proxy in ("true", "yes", "on"):
         trust_proxy = 1
-    elif raw_proxy.isdigit():
+    elif raw_proxy.isdigit() and int(raw_proxy) <= MAX_TRUST_PROXY:
         trust_proxy = int(raw_proxy)
     else:
-        raise SettingsError(f"ATELIER_TRUST_PROXY={raw_proxy!r}; use the number of proxies in front (usually 1)")
+        raise SettingsError(
+            f"ATELIER_TRUST_PROXY={raw_proxy!r}; use the number of proxies in front, 0 to {MAX_TRUST_PROXY} (usually 1)"
+        )
 
-    origins = tuple(o.strip().rstrip("/") for o in env.get("ATELIER_ALLOWED_ORIGINS", "").split(",") if o.strip())
+    origins = tuple(_origin(o) for o in env.get("ATELIER_ALLOWED_ORIGINS", "").split(",") if o.strip())
+    workers = tuple(dict.fromkeys(p.strip() for p in env.get("ATELIER_WORKER_PROVIDERS", "").split(",") if p.strip()))
     return ScaleoutSettings(
         redis_url=redis_url,
         worker_secret=env.get("ATELIER_WORKER_SECRET", "").strip() or None,
-        heartbeat_seconds=env_number(env, "ATELIER_WORKER_HEARTBEAT_SECONDS", 5.0, above=True),
-        job_timeout_seconds=int(env_number(env, "ATELIER_JOB_TIMEOUT_SECONDS", 3600, above=True)),
+        heartbeat_seconds=env_number(env, "ATELIER_WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.1, maximum=600),
+        job_timeout_seconds=env_int(env, "ATELIER_JOB_TIMEOUT_SECONDS", 3600, minimum=1, maximum=7 * 24 * 3600),
         token=env.get("ATELIER_TOKEN", "").strip() or None,
-        allow_open=flag("ATELIER_ALLOW_OPEN"),
+        allow_open=env_flag(env, "ATELIER_ALLOW_OPEN"),
         allowed_origins=origins,
         rate_limit=rate,
         base_path=base,
         trust_proxy=trust_proxy,
+        server_url=_server_url(env.get("ATELIER_SERVER_URL", "")),
+        worker_providers=workers,
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from backend.config import Settings, SettingsError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
+from backend.services.event_types import Bus
 from backend.services.events import EventBus
 from backend.services.export import ZipExport
 from backend.services.fallback import FallbackChain
@@ -17,7 +18,7 @@ from backend.services.gallery import Gallery
 from backend.services.gallery_watch import GalleryWatcher
 from backend.services.job_pool import LocalPool
 from backend.services.job_runner import JobRunner, Producers
-from backend.services.job_sinks import GallerySink, JobEventBus
+from backend.services.job_sinks import GallerySink
 from backend.services.jobs import Executor, JobService
 from backend.services.memory import HeapTrimmer
 from backend.services.thumbnails import ThumbnailCache
@@ -41,7 +42,7 @@ def job_service(
     store: JobStore,
     registry: ProviderRegistry,
     gallery: Gallery,
-    bus: JobEventBus,
+    bus: Bus,
     runtime: Runtime,
     executor: Executor,
     *,
@@ -61,7 +62,7 @@ class Studio:
     runtime: Runtime
     registry: ProviderRegistry
     gallery: Gallery
-    bus: EventBus
+    bus: Bus
     jobs: JobService
     thumbnails: ThumbnailCache
     export: ZipExport

@@ -5,10 +5,20 @@ import pytest
 from tests.support.server import ServerProcess
 from tests.support.sio import EventRecorder
 
+BOTH_MODES = ["eventlet", "threading"]
 
-@pytest.fixture(params=["eventlet", "threading"])
-def async_mode(request) -> str:
-    return request.param
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``async_mode``: eventlet (the default a studio runs in) for every test, and threading
+    too only for tests marked ``both_modes``, where the mode changes what is tested (socket
+    transport, scheduling, the watcher, crash recovery). Running everything twice doubled the
+    suite's time and proved nothing more for routes, validation or files."""
+    if "async_mode" not in metafunc.fixturenames:
+        return
+    if any("async_mode" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize")):
+        return  # the test names its modes itself
+    both = metafunc.definition.get_closest_marker("both_modes") is not None
+    metafunc.parametrize("async_mode", BOTH_MODES if both else ["eventlet"])
 
 
 @pytest.fixture

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from tests.support.faults import all_images, fully_readable, gallery_files
 from tests.support.sio import EventRecorder
+
+pytestmark = pytest.mark.both_modes  # sockets, scheduling, watcher, crash recovery differ per mode
 
 FINISHED_JOBS, GATED_RUNNING, OFFLINE, TOTAL = 5, 4, 10, 100
 

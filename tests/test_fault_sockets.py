@@ -20,6 +20,8 @@ import websocket
 from tests.support.faults import open_sockets, threads
 from tests.support.sio import EventRecorder
 
+pytestmark = pytest.mark.both_modes  # sockets, scheduling, watcher, crash recovery differ per mode
+
 
 class RawClient:
     """A minimal Socket.IO client on one websocket (EIO=4, namespace "/")."""

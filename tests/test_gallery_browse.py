@@ -20,7 +20,8 @@ PROMPTS = [
 COUNT = 60
 
 
-@pytest.fixture(scope="module", params=["eventlet", "threading"])
+# queries against one server: the async mode changes nothing here (tests/conftest.py)
+@pytest.fixture(scope="module", params=["eventlet"])
 def gallery_server(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"browse-{request.param}")
     proc = ServerProcess(tmp, request.param)

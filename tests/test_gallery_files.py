@@ -14,6 +14,8 @@ from PIL import Image
 from tests.support.images import plain_png, png_with_text, write_atelier_image
 from tests.support.sio import EventRecorder
 
+pytestmark = pytest.mark.both_modes  # sockets, scheduling, watcher, crash recovery differ per mode
+
 FAST = {"ATELIER_WATCH_INTERVAL_SECONDS": "0.2"}
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from backend.storage.metadata import parse_infotext
+
+pytestmark = pytest.mark.both_modes  # sockets, scheduling, watcher, crash recovery differ per mode
 
 TERMINAL = {"job.succeeded", "job.failed", "job.cancelled"}
 

@@ -120,7 +120,7 @@ def test_bad_setting_stops_the_start_with_one_line(tmp_path):
         [sys.executable, "-m", "backend"], cwd=ROOT, env=proc.env(), capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == "atelier: ATELIER_ASYNC_MODE='gevent'; use eventlet or threading"
+    assert result.stderr.strip() == "atelier: ATELIER_ASYNC_MODE='gevent'; use one of eventlet, threading"
 
 
 def test_bad_provider_setting_stops_the_start_with_one_line(tmp_path):
@@ -129,7 +129,7 @@ def test_bad_provider_setting_stops_the_start_with_one_line(tmp_path):
         [sys.executable, "-m", "backend"], cwd=ROOT, env=proc.env(), capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 1
-    assert result.stderr.strip() == "atelier: ATELIER_HTTP_TIMEOUT_SECONDS='soon' is not a number"
+    assert result.stderr.strip() == "atelier: ATELIER_HTTP_TIMEOUT_SECONDS='soon'; use a number from 0.001 to 3600"
 
 
 def test_a_relative_gallery_path_serves_images_and_thumbnails(make_server, tmp_path, async_mode):

@@ -187,3 +187,63 @@ def test_templates_search(make_server):
     assert len(every) > len(found)
     offline = next(t for t in every if t["provider"] == "offline")
     assert offline["available"] is True
+
+
+def _gallery_files(srv) -> set[str]:
+    """Every file in the gallery folder but the studio's own (index, thumbnails)."""
+    return {p.relative_to(srv.gallery).as_posix() for p in srv.gallery.rglob("*")
+            if p.is_file() and ".atelier" not in p.relative_to(srv.gallery).parts}  # fmt: skip
+
+
+def test_a_refused_tool_request_with_an_upload_writes_nothing_and_an_accepted_one_tells_every_tab(make_server):
+    """Bad mask, no prompt, over the budget, too big, too large a body: each refused with the
+    upload never imported (folder and index as before); an accepted upload is announced."""
+    from tests.fakes.stability_api import FakeStability
+    from tests.support.cloud import FAST_SETTINGS
+    from tests.support.sio import EventRecorder
+    from tests.support.tools import data_url, mask_png
+
+    with FakeStability("sk-refusals") as stab:
+        srv = make_server("eventlet", STABILITY_BASE_URL=stab.url, STABILITY_API_KEY="sk-refusals",
+                          ATELIER_MONTHLY_BUDGET_USD="0.01", **FAST_SETTINGS)  # fmt: skip
+        small, big = data_url(gradient((256, 192))), data_url(gradient((2048, 1100)))
+        inpaint = {"operation": "inpaint", "provider": "stability", "image": small, "prompt": "a cat"}
+        refusals = [
+            ("/api/edit", {**inpaint, "mask": data_url(mask_png((100, 100), (1, 1, 20, 20)))}, 422, "mask"),
+            ("/api/edit", {**inpaint, "mask": data_url(mask_png((256, 192), (0, 0, 0, 0)))[:40]}, 422, "mask"),
+            ("/api/edit", {**inpaint, "prompt": " ", "mask": data_url(mask_png((256, 192), (1, 1, 20, 20)))}, 422,
+             "prompt"),
+            ("/api/edit", {"operation": "search-replace", "provider": "stability", "image": small, "prompt": "a cat",
+                           "search_prompt": "dog"}, 402, "budget"),
+            ("/api/upscale", {"image": big, "mode": "fast", "scale": 4}, 422, "scale"),
+            ("/api/upscale", {"image": small, "mode": "auto", "target_width": 5000}, 422, "target_width"),
+            ("/api/social", {"image": small, "targets": ["myspace/post"]}, 422, "targets[0].platform"),
+            ("/api/upscale", {"image": "data:image/png;base64," + "A" * (25 * 1024 * 1024)}, 413, None),
+        ]  # fmt: skip
+        before = _gallery_files(srv)
+        wrote = []
+        for route, body, status, field in refusals:
+            files, indexed = _gallery_files(srv), srv.get("/api/images").json()["total"]
+            r = srv.post(route, json=body)
+            assert r.status_code == status, (route, field, r.text[:300])
+            if field:
+                assert r.json()["error"]["field"] == field, r.text
+            if _gallery_files(srv) != files or srv.get("/api/images").json()["total"] != indexed:
+                wrote.append(f"{route} ({field or status})")
+        assert wrote == [], f"refused, yet the upload went into the gallery: {wrote}"
+        assert _gallery_files(srv) == before and srv.get("/api/images").json()["total"] == 0
+        assert srv.get("/api/jobs").json()["items"] == [] and not stab.requests
+
+        feed = EventRecorder(srv.url).connect()
+        try:
+            assert feed.subscribe(topic="gallery")["ok"]
+            job = run_tool(srv, "/api/upscale", image=small, mode="fast", scale=2)
+            added = feed.wait_for(lambda ev: sum(e == "gallery.added" for e, _ in ev) == 2)
+        finally:
+            feed.close()
+        assert job["status"] == "succeeded", job["error"]
+        announced = [d for e, d in added if e == "gallery.added"]
+        upload = next(d["image"] for d in announced if d.get("imported"))
+        assert upload["width"] == 256 and upload["path"].startswith("imported/")
+        assert _atelier(srv, job["images"][0])["source"]["image_id"] == upload["id"]
+        assert _gallery_files(srv) == before | {upload["path"], job["images"][0]["path"]}

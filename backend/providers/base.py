@@ -16,6 +16,8 @@ from typing import Any, ClassVar, Protocol
 
 from PIL import Image
 
+from backend import shapes
+
 #: The aspect ratios Atelier knows, as (name, width / height).
 ASPECT_RATIOS: dict[str, float] = {
     "1:1": 1.0,
@@ -69,7 +71,7 @@ class StepRange:
     maximum: int
     default: int
 
-    def to_json(self) -> dict[str, int]:
+    def to_json(self) -> shapes.StepRange:
         return {"min": self.minimum, "max": self.maximum, "default": self.default}
 
 
@@ -94,7 +96,7 @@ class ModelInfo:
     price_per_image: float | None = None
     default_aspect_ratio: str = "1:1"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> shapes.ModelInfo:
         return {
             "id": self.id,
             "label": self.label,
@@ -132,7 +134,7 @@ class GenerationRequest:
     quality: str | None = None
     user_negative_prompt: str = ""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> shapes.JobRequest:
         return {
             "prompt": self.prompt,
             "styled_prompt": self.styled_prompt,
@@ -283,7 +285,7 @@ class Provider:
         """Yield the edited images of one of ``edit_operations`` (same rules as generate)."""
         raise ProviderError("invalid_request", f"{self.label} cannot do {edit.operation}")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> shapes.ProviderInfo:
         available, reason = self.availability()
         return {
             "id": self.id,

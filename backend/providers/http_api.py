@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from backend.env_values import env_number
+from backend.env_values import env_int, env_number
 from backend.providers.base import GenerationContext, GenerationRequest, Provider, ProviderError
 
 log = logging.getLogger(__name__)
@@ -57,15 +57,17 @@ class HttpSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> HttpSettings:
         return cls(
-            connect_timeout=env_number(env, "ATELIER_HTTP_CONNECT_TIMEOUT_SECONDS", 10.0, 0.001),
-            read_timeout=env_number(env, "ATELIER_HTTP_TIMEOUT_SECONDS", 180.0, 0.001),
-            retry_max_seconds=env_number(env, "ATELIER_RETRY_MAX_SECONDS", 120.0),
-            max_retries=int(env_number(env, "ATELIER_RETRY_ATTEMPTS", 4)),
-            backoff_seconds=env_number(env, "ATELIER_RETRY_BACKOFF_SECONDS", 1.0),
-            poll_interval=env_number(env, "ATELIER_POLL_INTERVAL_SECONDS", 2.0, 0.001),
-            task_timeout=env_number(env, "ATELIER_TASK_TIMEOUT_SECONDS", 600.0, 0.001),
-            status_interval=env_number(env, "ATELIER_STATUS_INTERVAL_SECONDS", 5.0, 0.05),
-            max_download_bytes=int(env_number(env, "ATELIER_MAX_DOWNLOAD_MB", 50.0, 0.001) * 1024 * 1024),
+            connect_timeout=env_number(env, "ATELIER_HTTP_CONNECT_TIMEOUT_SECONDS", 10.0, minimum=0.001, maximum=600.0),
+            read_timeout=env_number(env, "ATELIER_HTTP_TIMEOUT_SECONDS", 180.0, minimum=0.001, maximum=3600.0),
+            retry_max_seconds=env_number(env, "ATELIER_RETRY_MAX_SECONDS", 120.0, minimum=0.0, maximum=3600.0),
+            max_retries=env_int(env, "ATELIER_RETRY_ATTEMPTS", 4, minimum=0, maximum=20),
+            backoff_seconds=env_number(env, "ATELIER_RETRY_BACKOFF_SECONDS", 1.0, minimum=0.0, maximum=60.0),
+            poll_interval=env_number(env, "ATELIER_POLL_INTERVAL_SECONDS", 2.0, minimum=0.001, maximum=600.0),
+            task_timeout=env_number(env, "ATELIER_TASK_TIMEOUT_SECONDS", 600.0, minimum=0.001, maximum=86400.0),
+            status_interval=env_number(env, "ATELIER_STATUS_INTERVAL_SECONDS", 5.0, minimum=0.05, maximum=3600.0),
+            max_download_bytes=int(
+                env_number(env, "ATELIER_MAX_DOWNLOAD_MB", 50.0, minimum=0.001, maximum=4096.0) * 1024 * 1024
+            ),
         )
 
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.services.event_types import FeedEvent, JobEvent, Topic
+
 Emit = Callable[[str, dict[str, Any], str], None]  # (event, payload, room)
 Join = Callable[[str, str], None]  # (sid, room)
 
@@ -28,9 +30,6 @@ def feed_room(topic: str) -> str:
     return f"feed:{topic}"
 
 
-FEEDS = ("gallery", "queue")
-
-
 @dataclass
 class _JobLog:
     last_seq: int
@@ -38,6 +37,8 @@ class _JobLog:
 
 
 class EventBus:
+    """The ``Bus`` of one process (see backend.services.event_types)."""
+
     def __init__(
         self,
         emit: Emit,
@@ -68,14 +69,14 @@ class EventBus:
             log = self._logs.get(job_id)
             return log.last_seq if log else self._load_last_seq(job_id)
 
-    def publish(self, job_id: str, event: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def publish(self, job_id: str, event: JobEvent) -> dict[str, Any]:
         with self.lock:
             log = self._log(job_id)
             log.last_seq += 1
-            message = {**(payload or {}), "job_id": job_id, "seq": log.last_seq, "ts": round(time.time(), 3)}
-            log.events.append((event, message))
+            message = {**event.payload(), "job_id": job_id, "seq": log.last_seq, "ts": round(time.time(), 3)}
+            log.events.append((event.name, message))
             self._persist_seq(job_id, log.last_seq)
-            self._emit(event, message, job_room(job_id))
+            self._emit(event.name, message, job_room(job_id))
             return message
 
     def job_finished(self, job_id: str) -> None:
@@ -105,11 +106,14 @@ class EventBus:
     def detach(self, sid: str, job_id: str) -> None:
         self._leave(sid, job_room(job_id))
 
-    def feed(self, topic: str, event: str, payload: dict[str, Any]) -> None:
-        self._emit(event, {**payload, "ts": round(time.time(), 3)}, feed_room(topic))
+    def forget_sid(self, sid: str) -> None:
+        """Nothing to forget: one process keeps no per-client state (Socket.IO drops its rooms)."""
 
-    def join_feed(self, sid: str, topic: str) -> None:
+    def feed(self, event: FeedEvent) -> None:
+        self._emit(event.name, {**event.payload(), "ts": round(time.time(), 3)}, feed_room(event.topic))
+
+    def join_feed(self, sid: str, topic: Topic) -> None:
         self._join(sid, feed_room(topic))
 
-    def leave_feed(self, sid: str, topic: str) -> None:
+    def leave_feed(self, sid: str, topic: Topic) -> None:
         self._leave(sid, feed_room(topic))

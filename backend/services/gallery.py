@@ -26,7 +26,7 @@ from typing import Any
 
 from PIL import Image
 
-from backend import __version__
+from backend import __version__, shapes
 from backend.providers.base import GeneratedImage, GenerationRequest
 from backend.storage.favorites import FavoriteStore
 from backend.storage.files import (
@@ -457,7 +457,7 @@ def thumb_url(row: ImageRow, size: int) -> str:
     return f"/thumbs/{size}/{row.id}/{row.content_hash or '0'}.webp"
 
 
-def image_json(row: ImageRow) -> dict[str, Any]:
+def image_json(row: ImageRow) -> shapes.Image:
     """The public form of an image (REST and events)."""
     return {
         "id": row.id,

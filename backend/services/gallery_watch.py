@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
 
 from backend.runtime import Runtime
+from backend.services.event_types import Feed, GalleryAdded, GalleryRemoved
 from backend.services.gallery import Gallery, ScanResult, image_id_for, image_json
 
 log = logging.getLogger(__name__)
 
-Feed = Callable[[str, str, dict[str, Any]], None]  # (topic, event, payload)
 PURGE_EVERY_SECONDS = 3600.0
 
 
@@ -68,9 +66,9 @@ class GalleryWatcher:
             return 0, 0
         changed, removed = self.gallery.apply(result)
         for row in changed:
-            self.feed("gallery", "gallery.added", {"image": image_json(row), "replaced": row.path in known})
+            self.feed(GalleryAdded(image=image_json(row), replaced=row.path in known))
         for path in removed:
-            self.feed("gallery", "gallery.removed", {"id": image_id_for(path), "path": path, "reason": "deleted"})
+            self.feed(GalleryRemoved(id=image_id_for(path), path=path, reason="deleted"))
         if changed or removed:
             log.info("gallery watcher: %d added or replaced, %d removed by hand", len(changed), len(removed))
         return len(changed), len(removed)

@@ -147,5 +147,5 @@ class LocalPool:
         ctx = JobContext(self.service, job.id, request.n, self.runtime, self.preview_interval, self.preview_side)
         self._running[job.id] = ctx
         self._positions.pop(job.id, None)
-        self.service.started(job, {})
+        self.service.started(job)
         self.runtime.spawn(self.service.run, job, request, ctx)

@@ -6,38 +6,22 @@ worker's images and provider moves, so an image is saved and announced one way o
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Protocol
+from typing import Any
 
 from backend.providers.base import GeneratedImage, GenerationRequest
 from backend.runtime import Runtime
+from backend.services.event_types import Bus, Fallback, GalleryAdded, JobImage, JobProgress
 from backend.services.fallback import Moved
 from backend.services.gallery import Gallery, ImageRejected, SaveContext, image_json
 from backend.services.job_runner import ImageRefused
 from backend.storage.job_store import JobRecord, JobStore
 
 
-class JobEventBus(Protocol):
-    """What the job pipeline needs of the event bus (in-process or Redis)."""
-
-    lock: threading.RLock
-
-    def publish(self, job_id: str, event: str, payload: dict[str, Any] | None = None) -> dict[str, Any]: ...
-
-    def feed(self, topic: str, event: str, payload: dict[str, Any]) -> None: ...
-
-    def last_seq(self, job_id: str) -> int: ...
-
-    def job_finished(self, job_id: str) -> None: ...
-
-
 class GallerySink:
     """``reload``: read the job from the store before changing it (a job run by a worker,
     whose record another web instance may have changed, e.g. cancel requested)."""
 
-    def __init__(
-        self, gallery: Gallery, store: JobStore, bus: JobEventBus, runtime: Runtime, *, reload: bool = False
-    ) -> None:
+    def __init__(self, gallery: Gallery, store: JobStore, bus: Bus, runtime: Runtime, *, reload: bool = False) -> None:
         self.gallery = gallery
         self.store = store
         self.bus = bus
@@ -75,8 +59,8 @@ class GallerySink:
                 job.provider_notes.append({"index": generated.index, **generated.metadata})
             job.served_by = served.provider
             self.store.save(job)
-            self.bus.publish(job.id, "job.image", {"index": generated.index, "image": image})
-        self.bus.feed("gallery", "gallery.added", {"image": image})
+            self.bus.publish(job.id, JobImage(index=generated.index, image=image))
+        self.bus.feed(GalleryAdded(image=image))
         return image
 
     def moved(self, job: JobRecord, move: Moved) -> None:
@@ -86,12 +70,5 @@ class GallerySink:
             job.cost_usd = move.cost_usd
             job.message = move.message
             self.store.save(job)
-            self.bus.publish(
-                job.id,
-                "job.progress",
-                {
-                    "progress": None,
-                    "message": move.message,
-                    "fallback": {"from": move.from_provider, "to": move.to_provider, "code": move.code},
-                },
-            )
+            fallback: Fallback = {"from": move.from_provider, "to": move.to_provider, "code": move.code}
+            self.bus.publish(job.id, JobProgress(progress=None, message=move.message, fallback=fallback))

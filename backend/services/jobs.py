@@ -17,15 +17,30 @@ import logging
 import time
 import uuid
 from dataclasses import asdict
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
+from backend import shapes
 from backend.providers.base import GenerationRequest
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
+from backend.services.event_types import (
+    Bus,
+    JobCancelled,
+    JobError,
+    JobEvent,
+    JobFailed,
+    JobInterrupted,
+    JobPreview,
+    JobProgress,
+    JobQueued,
+    JobStarted,
+    JobSucceeded,
+    QueueUpdated,
+)
 from backend.services.gallery import utc_now_iso
 from backend.services.job_context import JobContext
 from backend.services.job_runner import JobRunner
-from backend.services.job_sinks import GallerySink, JobEventBus
+from backend.services.job_sinks import GallerySink
 from backend.services.tools.common import LOCAL
 from backend.services.usage import settle_cost
 from backend.services.validation import Warning_
@@ -98,7 +113,7 @@ class JobService:
         self,
         store: JobStore,
         registry: ProviderRegistry,
-        bus: JobEventBus,
+        bus: Bus,
         runtime: Runtime,
         runner: JobRunner,
         sink: GallerySink,
@@ -154,7 +169,7 @@ class JobService:
         with self.lock:
             self.store.save(job)
             position = self.executor.admit(job, request)
-            self.bus.publish(job.id, "job.queued", {"position": position})
+            self.bus.publish(job.id, JobQueued(position=position))
             self.executor.dispatch()
             self.announce_queue()
         return job
@@ -185,7 +200,7 @@ class JobService:
                 job.message = "cancelling"
                 self.store.save(job)
                 if result == "running":
-                    self.bus.publish(job.id, "job.progress", {"progress": job.progress, "message": "cancelling"})
+                    self.bus.publish(job.id, JobProgress(progress=job.progress, message="cancelling"))
             return job
 
     def get(self, job_id: str) -> JobRecord:
@@ -203,7 +218,7 @@ class JobService:
     def queue_snapshot(self) -> dict[str, list[str]]:
         return self.executor.snapshot()
 
-    def job_json(self, job: JobRecord) -> dict[str, Any]:
+    def job_json(self, job: JobRecord) -> shapes.Job:
         data = asdict(job)
         data["provider"] = job.provider
         data["model"] = job.request.get("model")
@@ -211,18 +226,18 @@ class JobService:
         data["last_seq"] = self.bus.last_seq(job.id)
         if job.tool and job.tool.get("mask"):
             data["tool"] = {**job.tool, "mask": "attached"}  # the mask's bytes stay on the server
-        return data
+        return cast(shapes.Job, data)  # the declared shape: tests/test_shapes.py checks it
 
     # --- state changes (called by the executors, holding the lock) -------------------------
     def moved_in_queue(self, job_id: str, position: int) -> None:
-        self.bus.publish(job_id, "job.queued", {"position": position})
+        self.bus.publish(job_id, JobQueued(position=position))
 
-    def started(self, job: JobRecord, payload: dict[str, Any]) -> None:
+    def started(self, job: JobRecord, worker: str | None = None) -> None:
         job.status = "running"
         job.started_at = utc_now_iso()
         job.message = "starting"
         self.store.save(job)
-        self.bus.publish(job.id, "job.started", payload)
+        self.bus.publish(job.id, JobStarted(worker=worker))
 
     def run(self, job: JobRecord, request: GenerationRequest, ctx: JobContext) -> None:
         """Run a started job here to its end (a task of the local pool)."""
@@ -242,12 +257,7 @@ class JobService:
             job.message = error["message"] if error else status
         self.store.save(job)
         self.executor.forget(job.id)
-        if status == "succeeded":
-            self.bus.publish(job.id, "job.succeeded", {"images": job.images})
-        elif status in ("failed", "interrupted"):
-            self.bus.publish(job.id, f"job.{status}", {"error": error})
-        else:
-            self.bus.publish(job.id, "job.cancelled", {})
+        self.bus.publish(job.id, _end_event(status, job.images, error))
         self.bus.job_finished(job.id)
         self.executor.dispatch()
         self.announce_queue()
@@ -277,7 +287,7 @@ class JobService:
 
     def _send_queue_feed(self) -> None:
         try:
-            self.bus.feed("queue", "queue.updated", self.executor.snapshot())
+            self.bus.feed(QueueUpdated(**self.executor.snapshot()))
         except Exception:  # e.g. Redis gone: the next change announces again
             log.exception("queue.updated could not be sent")
 
@@ -289,10 +299,20 @@ class JobService:
                 return
             job.progress = payload["progress"]
             job.message = payload.get("message", "")
-            self.bus.publish(job_id, "job.progress", payload)
+            self.bus.publish(job_id, JobProgress(**payload))
 
     def on_preview(self, job_id: str, payload: dict[str, Any]) -> None:
         with self.lock:
             job = self.executor.live(job_id)
             if job is not None and job.status == "running":
-                self.bus.publish(job_id, "job.preview", payload)
+                self.bus.publish(job_id, JobPreview(**payload))
+
+
+def _end_event(status: str, images: list[dict[str, Any]], error: dict[str, Any] | None) -> JobEvent:
+    if status == "succeeded":
+        return JobSucceeded(images=images)
+    if status == "cancelled":
+        return JobCancelled()
+    assert error is not None, f"a job ends {status} with an error"
+    job_error = cast(JobError, error)
+    return JobFailed(error=job_error) if status == "failed" else JobInterrupted(error=job_error)

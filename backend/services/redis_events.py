@@ -5,7 +5,8 @@ appended atomically by one script), so the web instances and the workers number 
 job's events as one sequence. Events travel to the clients of every web instance through
 Flask-SocketIO's Redis message queue.
 
-``RedisEventBus`` has the interface of :class:`backend.services.events.EventBus`.
+``RedisEventBus`` implements :class:`backend.services.event_types.Bus`, as the in-process
+:class:`backend.services.events.EventBus` does.
 Across processes a lock cannot make "replayed or live, never both and never neither"
 true, so a subscriber joins the room first, then reads the log, and the events that
 arrive meanwhile are held back; each subscriber gets each seq at most once, in order.
@@ -23,6 +24,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from backend.services.event_types import FeedEvent, JobEvent, Topic
 from backend.services.events import Emit, Join, feed_room, job_room
 
 logger = logging.getLogger(__name__)
@@ -31,7 +33,6 @@ Deliver = Callable[[str, dict[str, Any], str], None]  # (event, payload, sid), o
 KEY_PREFIX = "atelier:"
 SEQ_TTL_SECONDS = 30 * 24 * 3600  # the counter outlives the log: SQLite holds it too
 MAX_LOG_EVENTS = 5000
-TERMINAL_EVENTS = frozenset({"job.succeeded", "job.failed", "job.cancelled", "job.interrupted"})
 
 # KEYS: seq, log; ARGV: floor (the last seq known elsewhere), event, payload json, cap, ttl
 _APPEND = """
@@ -73,16 +74,17 @@ class RedisEventLog:
         self.retention = max(1, int(retention_seconds))
         self._append = redis.register_script(_APPEND)
 
-    def append(self, job_id: str, event: str, payload: dict[str, Any] | None, floor: int = 0) -> dict[str, Any]:
+    def append(self, job_id: str, event: JobEvent, floor: int = 0) -> dict[str, Any]:
         """Number and store one event; returns the message to emit."""
-        body = json.dumps(payload or {}, default=_encode, separators=(",", ":"))
+        payload = event.payload()
+        body = json.dumps(payload, default=_encode, separators=(",", ":"))
         seq = int(
             self._append(
                 keys=[seq_key(job_id), log_key(job_id)],
-                args=[floor, event, body, MAX_LOG_EVENTS, SEQ_TTL_SECONDS],
+                args=[floor, event.name, body, MAX_LOG_EVENTS, SEQ_TTL_SECONDS],
             )
         )
-        return {**(payload or {}), "job_id": job_id, "seq": seq, "ts": round(time.time(), 3)}
+        return {**payload, "job_id": job_id, "seq": seq, "ts": round(time.time(), 3)}
 
     def read(self, job_id: str, after_seq: int = 0) -> list[tuple[str, dict[str, Any]]]:
         out = []
@@ -104,7 +106,7 @@ class RedisEventLog:
 
 
 class RedisEventBus:
-    """The EventBus of a web instance when the studio runs on Redis."""
+    """The ``Bus`` of a web instance when the studio runs on Redis."""
 
     def __init__(
         self,
@@ -135,16 +137,16 @@ class RedisEventBus:
             live = None
         return max(stored, live or 0)
 
-    def publish(self, job_id: str, event: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def publish(self, job_id: str, event: JobEvent) -> dict[str, Any]:
         """With Redis away the event cannot reach anyone (the message queue is Redis too):
         the state change is in SQLite already, so it is logged and the caller goes on."""
         try:
-            message = self.log.append(job_id, event, payload, floor=self._load_last_seq(job_id))
+            message = self.log.append(job_id, event, floor=self._load_last_seq(job_id))
         except RedisError as exc:
-            logger.warning("job %s: %s not published, Redis is unreachable (%s)", job_id, event, exc)
-            return {**(payload or {}), "job_id": job_id, "seq": None, "ts": round(time.time(), 3)}
+            logger.warning("job %s: %s not published, Redis is unreachable (%s)", job_id, event.name, exc)
+            return {**event.payload(), "job_id": job_id, "seq": None, "ts": round(time.time(), 3)}
         self._persist_seq(job_id, message["seq"])
-        self._emit(event, message, job_room(job_id))
+        self._emit(event.name, message, job_room(job_id))
         return message
 
     def job_finished(self, job_id: str) -> None:
@@ -196,11 +198,11 @@ class RedisEventBus:
             for key in [k for k in self._delivered if k[0] == sid]:
                 del self._delivered[key]
 
-    def feed(self, topic: str, event: str, payload: dict[str, Any]) -> None:
-        self._emit(event, {**payload, "ts": round(time.time(), 3)}, feed_room(topic))
+    def feed(self, event: FeedEvent) -> None:
+        self._emit(event.name, {**event.payload(), "ts": round(time.time(), 3)}, feed_room(event.topic))
 
-    def join_feed(self, sid: str, topic: str) -> None:
+    def join_feed(self, sid: str, topic: Topic) -> None:
         self._join(sid, feed_room(topic))
 
-    def leave_feed(self, sid: str, topic: str) -> None:
+    def leave_feed(self, sid: str, topic: Topic) -> None:
         self._leave(sid, feed_room(topic))

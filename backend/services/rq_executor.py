@@ -202,7 +202,7 @@ class RqExecutor:
     def started(self, job_id: str, worker: str) -> JobRecord:
         with self.service.lock:
             job = self._claimed(job_id, worker, ("queued",))
-            self.service.started(job, {"worker": worker})
+            self.service.started(job, worker)
             self.service.announce_queue()
             return job
 

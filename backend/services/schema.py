@@ -1,4 +1,4 @@
-"""Request and response shapes declared once, as data.
+"""Request shapes declared once, as data (the answers are TypedDicts: backend/shapes/).
 
 A ``Field`` holds a value's type, bounds, pattern and allowed values. The validators
 (services/validation.py, services/gallery_query.py, web/context.py, the upload routes)
@@ -219,7 +219,3 @@ def matches(pattern: str, value: str) -> bool:
 def ref(name: str) -> dict[str, str]:
     """A reference to a named response schema (components/schemas)."""
     return {"$ref": f"#/components/schemas/{name}"}
-
-
-def nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [schema, {"type": "null"}]}

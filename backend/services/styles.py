@@ -10,7 +10,8 @@ import csv
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+
+from backend import shapes
 
 STYLES_FILE = Path(__file__).resolve().parent.parent / "data" / "styles.csv"
 BASE_NEGATIVE = "low quality, blurry, worst quality, distorted, watermark, signature"
@@ -35,7 +36,7 @@ class Style:
             negatives.append(BASE_NEGATIVE)
         return styled, ", ".join(n for n in negatives if n)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> shapes.Style:
         return {
             "name": self.name,
             "label": self.label,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from backend.config import monthly_budget
 from backend.services.gallery_query import SELECTION_BY_NAME
 from backend.services.schema import Field
 from backend.storage.db import Database
@@ -138,13 +139,6 @@ class UsageLedger:
 
 
 def parse_budget(env: Mapping[str, str]) -> float | None:
-    raw = (env.get("ATELIER_MONTHLY_BUDGET_USD") or "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"ATELIER_MONTHLY_BUDGET_USD={raw!r} is not a number") from None
-    if value < 0:
-        raise ValueError("ATELIER_MONTHLY_BUDGET_USD must be 0 or more")
-    return value
+    """ATELIER_MONTHLY_BUDGET_USD: None (no budget) or a finite amount from 0 up; ``nan``, ``inf``
+    and negatives raise SettingsError (a ValueError) naming the setting."""
+    return monthly_budget(env)

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 from PIL import Image
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from backend.services.event_types import GalleryAdded
 from backend.services.export import export_filename, selection_description
 from backend.services.gallery import ImageRejected, image_json, inspect_image
 from backend.services.gallery_query import FILTERS
@@ -140,5 +141,5 @@ def import_images():
         s.gallery.add(row)
         image = image_json(row)
         images.append(image)
-        s.bus.feed("gallery", "gallery.added", {"image": image, "imported": True})
+        s.bus.feed(GalleryAdded(image=image, imported=True))
     return jsonify({"images": images}), 201

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, redirect, request, send_file
 
+from backend.services.event_types import GalleryAdded, GalleryRemoved, GalleryUpdated
 from backend.services.gallery import NotInTrash, image_json, thumb_url
 from backend.services.gallery_query import CURSOR, LIMIT, SELECTION, build_query
 from backend.services.schema import Field, Shape
@@ -131,7 +132,7 @@ def update_image(image_id: str):
     s = studio()
     row = s.gallery.set_favorite(_image_or_404(image_id), body["favorite"])
     image = image_json(row)
-    s.bus.feed("gallery", "gallery.updated", {"image": image})
+    s.bus.feed(GalleryUpdated(image=image))
     return jsonify({"image": image})
 
 
@@ -145,7 +146,7 @@ def _trash(ids: list[str]) -> tuple[list[str], list[str]]:
             continue
         s.gallery.move_to_trash(row)
         deleted.append(image_id)
-        s.bus.feed("gallery", "gallery.removed", {"id": row.id, "path": row.path, "reason": "trashed"})
+        s.bus.feed(GalleryRemoved(id=row.id, path=row.path, reason="trashed"))
     return deleted, missing
 
 
@@ -190,7 +191,7 @@ def restore_image(image_id: str):
         raise ApiError(404, "not_found", "no image with this id in the trash") from None
     s.gallery.add(row)
     image = image_json(row)
-    s.bus.feed("gallery", "gallery.added", {"image": image, "restored": True})
+    s.bus.feed(GalleryAdded(image=image, restored=True))
     return jsonify({"image": image})
 
 

@@ -1,11 +1,14 @@
-"""The studio tools over HTTP: edit, upscale, social formats, templates, usage and estimates.
+"""The studio tools over HTTP: one job route per registered tool, templates, usage and estimates.
 
-Each tool request is validated into a job (422 naming the field), priced, checked against
-the monthly budget (402) and queued like a generation (202 with the job).
+Each tool request (``POST /api/<kind>``, one per entry of services/tools/registry.TOOLS) is
+validated into a job (422 naming the field), priced, checked against the monthly budget
+(402) and queued like a generation (202 with the job). An uploaded source image is
+imported into the gallery only after all of that passed: a refused request writes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -14,22 +17,16 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from PIL import Image
 
 from backend.providers.base import ProviderError
+from backend.services.event_types import GalleryAdded
+from backend.services.gallery import ImageRejected, image_json
 from backend.services.gallery_query import parse_date
 from backend.services.schema import AnyOf, Field
 from backend.services.templates import TEMPLATE_QUERY, search_templates
-from backend.services.tools.common import find_source, open_image, read_source
-from backend.services.tools.edit import EDIT_REQUEST, build_edit, estimate_edit, operations_json
-from backend.services.tools.social import (
-    PREVIEW_QUERY,
-    SOCIAL_REQUEST,
-    build_social,
-    find_format,
-    formats_json,
-    parse_focal,
-    parse_options,
-    preview,
-)
-from backend.services.tools.upscale import PROVIDER_MODES, UPSCALE_REQUEST, build_upscale
+from backend.services.tools.base import Tool, ToolContext, ToolJob, tool_path
+from backend.services.tools.common import SourceFinder, find_source, open_image, read_source
+from backend.services.tools.edit import operations_json
+from backend.services.tools.registry import TOOLS, tools_json
+from backend.services.tools.social import PREVIEW_QUERY, find_format, formats_json, parse_focal, parse_options, preview
 from backend.services.usage import USAGE_QUERY, BudgetExceeded, month_start
 from backend.services.validation import JOB_REQUEST, ValidationError, build_generation_request
 from backend.web.api_jobs import JOB_LINKS
@@ -41,27 +38,65 @@ bp = Blueprint("tools", __name__, url_prefix="/api")
 
 #: tool bodies may carry a painted mask or an uploaded image as a data: URL
 MAX_TOOL_BODY = 24 * 1024 * 1024
-KINDS = ("generate", "edit", "upscale", "social")
+GENERATE = "generate"
 TAGS = ("tools",)
 USAGE = {f.name: f for f in USAGE_QUERY}
 PREVIEW = {f.name: f for f in PREVIEW_QUERY}
-KIND = Field("kind", "string", "the job to price (default generate)", default="generate", enum=KINDS)
-#: An estimate's body: a job body of any kind (estimates take image_id, never an upload)
-ESTIMATE_REQUEST = AnyOf(
-    tuple(
-        shape.with_fields(replace(KIND, enum=(kind,), required=kind != "generate"), without=("image",))
-        for kind, shape in (
-            ("generate", JOB_REQUEST),
-            ("edit", EDIT_REQUEST),
-            ("upscale", UPSCALE_REQUEST),
-            ("social", SOCIAL_REQUEST),
-        )
-    ),
-    "The body of POST /api/jobs, /api/edit, /api/upscale or /api/social with `kind` naming which.",
-)
 #: what a job-making tool route can answer beside its 202 (503: ATELIER_REDIS_URL set, Redis away)
 SUBMIT_ERRORS = (400, 402, 413, 422, 429, 503)
 SUBMITTED = {202: Reply("JobSubmitted", "The job, queued", links=JOB_LINKS)}
+TOOL_LIST = Reply(
+    {
+        "type": "object",
+        "properties": {
+            "tools": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "kind": {"type": "string", "description": "the job kind"},
+                        "label": {"type": "string"},
+                        "path": {"type": "string", "description": "where its jobs are submitted (POST)"},
+                        "summary": {"type": "string"},
+                    },
+                    "required": ["kind", "label", "path", "summary"],
+                },
+            }
+        },
+        "required": ["tools"],
+    },
+    "The registered tools",
+)
+
+
+def kinds() -> tuple[str, ...]:
+    """What an estimate can price: a generation or a job of any registered tool."""
+    return (GENERATE, *TOOLS)
+
+
+def kind_field() -> Field:
+    return Field("kind", "string", "the job to price (default generate)", default=GENERATE, enum=kinds())
+
+
+def estimate_request() -> AnyOf:
+    """An estimate's body: a job body of any kind (estimates take image_id, never an upload)."""
+    kind = kind_field()
+    shapes = ((GENERATE, JOB_REQUEST), *((t.kind, t.request) for t in TOOLS.values()))
+    return AnyOf(
+        tuple(
+            shape.with_fields(replace(kind, enum=(name,), required=name != GENERATE), without=("image",))
+            for name, shape in shapes
+        ),
+        "The body of POST /api/jobs or of a tool's route (" + ", ".join(tool_path(t) for t in TOOLS.values())
+        + ") with `kind` naming which.",
+    )  # fmt: skip
+
+
+class _EstimateBody:
+    """The estimate's body in the OpenAPI document, built from the table when the document is."""
+
+    def json_schema(self, env: Any = None) -> dict[str, Any]:
+        return estimate_request().json_schema(env)
 
 
 def _tool_body() -> Any:
@@ -69,77 +104,61 @@ def _tool_body() -> Any:
     return json_body()
 
 
-def _build(kind: str, body: Any):
-    """(request, tool, session, estimated cost) of a job of ``kind``."""
-    s = studio()
-    if kind == "generate":
-        req, warnings, session = build_generation_request(body, s.registry, s.settings.default_provider)
-        provider = s.registry.get(req.provider)
-        return req, None, session, (provider.estimate_cost(req) if provider else None), warnings
-    if kind == "edit":
-        req, tool, session = build_edit(body, s.registry, s.gallery)
-        return req, tool, session, estimate_edit(s.registry.get(req.provider), tool["operation"], req), []
-    if kind == "upscale":
-        req, tool, session = build_upscale(body, s.registry, s.gallery)
-        cost = 0.0
-        if tool["mode"] in PROVIDER_MODES:
-            cost = estimate_edit(s.registry.get(req.provider), tool["operation"], req)
-        return req, tool, session, cost, []
-    req, tool, session = build_social(body, s.gallery)
-    return req, tool, session, 0.0, []
+def _build(tool: Tool, body: Any, sources: SourceFinder) -> tuple[ToolJob, float | None]:
+    """A tool's job of ``body`` and its price; writes nothing."""
+    registry = studio().registry
+    job = tool.build(body, ToolContext(registry, sources))
+    return job, tool.estimate(job, registry)
 
 
-def _submit(kind: str):
+def _import_upload(data: bytes) -> str:
+    """The id of an accepted request's upload, now in the gallery; every tab is told."""
     s = studio()
-    req, tool, session, cost, warnings = _build(kind, _tool_body())
+    try:
+        row = s.runtime.run_blocking(s.gallery.import_file, data, "upload.png")
+    except ImageRejected as exc:
+        raise ValidationError("image", f"image: {exc}") from None
+    s.gallery.add(row)
+    s.bus.feed(GalleryAdded(image=image_json(row), imported=True))
+    return row.id
+
+
+def _submit(tool: Tool):
+    s = studio()
+    body = _tool_body()
+    sources = SourceFinder(s.gallery)
+    job, cost = _build(tool, body, sources)
     s.usage.check(cost)
-    job = s.jobs.submit(req, warnings, session, kind=kind, tool=tool, cost_usd=cost)
-    return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202
+    if sources.upload is not None:
+        # every check passed on the upload in memory; the job names it by its gallery id
+        image_id = _import_upload(sources.upload)
+        body = {**{k: v for k, v in body.items() if k != "image"}, "image_id": image_id}
+        job, cost = _build(tool, body, SourceFinder(s.gallery))
+    queued = s.jobs.submit(job.request, [], job.session, kind=tool.kind, tool=job.tool, cost_usd=cost)
+    return jsonify({"job": s.jobs.job_json(queued), "warnings": queued.warnings}), 202
+
+
+def _submit_view(tool: Tool) -> Callable[[], Any]:
+    def view():
+        return _submit(tool)
+
+    view.__name__ = tool.kind
+    return api_route(
+        tool.summary, description=tool.description, body=tool.request, responses=SUBMITTED, errors=SUBMIT_ERRORS,
+        tags=TAGS,
+    )(view)  # fmt: skip
+
+
+@bp.get("/tools")
+@api_route("The studio tools: each one's kind and the route its jobs go to", responses={200: TOOL_LIST}, tags=TAGS)
+def tools():
+    return jsonify({"tools": tools_json()})
 
 
 @bp.get("/edit/operations")
 @api_route("Edit operations and the providers that can do them", responses={200: "EditOperations"}, tags=TAGS)
 def edit_operations():
     return jsonify({"operations": operations_json(studio().registry)})
-
-
-@bp.post("/edit")
-@api_route(
-    "Edit a gallery image with a provider",
-    description="402: over ATELIER_MONTHLY_BUDGET_USD. With ATELIER_REDIS_URL the job goes to its provider's queue.",
-    body=EDIT_REQUEST,
-    responses=SUBMITTED,
-    errors=SUBMIT_ERRORS,
-    tags=TAGS,
-)
-def edit():
-    return _submit("edit")
-
-
-@bp.post("/upscale")
-@api_route(
-    "Upscale a gallery image",
-    description="fast and auto are free and need no provider (with ATELIER_REDIS_URL: a worker serving `local`).",
-    body=UPSCALE_REQUEST,
-    responses=SUBMITTED,
-    errors=SUBMIT_ERRORS,
-    tags=TAGS,
-)
-def upscale():
-    return _submit("upscale")
-
-
-@bp.post("/social")
-@api_route(
-    "Cut a gallery image for social platforms",
-    description="Free and needs no provider (with ATELIER_REDIS_URL: a worker serving `local`).",
-    body=SOCIAL_REQUEST,
-    responses=SUBMITTED,
-    errors=SUBMIT_ERRORS,
-    tags=TAGS,
-)
-def social():
-    return _submit("social")
 
 
 @bp.get("/social/formats")
@@ -203,7 +222,7 @@ def usage():
 
 
 @bp.post("/estimate")
-@api_route("Price a job before it runs", body=ESTIMATE_REQUEST, responses={200: "Estimate"}, errors=(400, 413, 422),
+@api_route("Price a job before it runs", body=_EstimateBody(), responses={200: "Estimate"}, errors=(400, 413, 422),
            tags=TAGS)  # fmt: skip
 def estimate():
     """Price a request before it runs: body is a job body plus ``kind`` (default generate)."""
@@ -211,11 +230,18 @@ def estimate():
     if not isinstance(body, dict):
         raise ValidationError(None, "the request body must be a JSON object")
     body = dict(body)
-    kind = KIND.check(body.pop("kind", None)) or KIND.default
+    kind_of = kind_field()
+    kind = kind_of.check(body.pop("kind", None)) or kind_of.default
     if body.get("image") is not None:
         raise ValidationError("image", "estimates take image_id; upload images when you submit the job")
-    req, _, _, cost, warnings = _build(kind, body)
     s = studio()
+    if kind == GENERATE:
+        req, warnings, _ = build_generation_request(body, s.registry, s.settings.default_provider)
+        provider = s.registry.get(req.provider)
+        cost = provider.estimate_cost(req) if provider else None
+    else:
+        job, cost = _build(TOOLS[kind], body, SourceFinder(s.gallery))
+        req, warnings = job.request, []
     budget = s.usage.budget_json()
     fits = (
         budget["monthly_budget_usd"] is None
@@ -238,7 +264,10 @@ def estimate():
 
 
 def register(app: Flask) -> None:
-    """Budget refusals: 402 Payment Required with the reason, field ``budget``."""
+    """``POST /api/<kind>`` for each registered tool (endpoint ``tools.<kind>``), and budget
+    refusals: 402 Payment Required with the reason, field ``budget``."""
+    for tool in TOOLS.values():
+        app.add_url_rule(tool_path(tool), f"{bp.name}.{tool.kind}", _submit_view(tool), methods=["POST"])
 
     @app.errorhandler(BudgetExceeded)
     def _budget(e: BudgetExceeded):

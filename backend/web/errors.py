@@ -12,6 +12,7 @@ from backend.services.gallery import InvalidCursor
 from backend.services.jobs import JobConflict, JobNotFound
 from backend.services.rq_executor import QueueUnavailable
 from backend.services.validation import ValidationError
+from backend.shapes import error_body
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +24,7 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> tuple[Any, int]:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if field is not None:
-        body["field"] = field
-    return jsonify({"error": body}), status
+    return jsonify(error_body(code, message, field)), status
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -2,10 +2,11 @@
 
 Every view under ``/api`` declares itself with ``@api_route(...)`` (below its ``@bp.get``):
 the same Field / Shape objects its validators read (services/schema.py), and the shape
-of each answer (web/api_shapes.py). The document is built from ``app.url_map`` and those
-declarations at request time, so it lists exactly the routes the server has, with enums
-(providers, styles, models) as the running studio has them. A route under /api without a
-declaration is listed in ``x-undeclared`` and fails tests/test_openapi.py.
+of each answer (a TypedDict of backend/shapes/, rendered by pydantic). The document is
+built from ``app.url_map`` and those declarations at request time, so it lists exactly
+the routes the server has, with enums (providers, styles, models) as the running studio
+has them. A route under /api without a declaration is listed in ``x-undeclared`` and
+fails tests/test_openapi.py. The SPA's types are generated from it (web/api_types.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 
 from backend import __version__
 from backend.services.schema import Field, Shape, ref
-from backend.web.api_shapes import COMPONENTS
+from backend.shapes import component_schemas
 from backend.web.context import studio
 from backend.web.security import COOKIE
 
@@ -117,7 +118,7 @@ def api_route(
 ) -> Callable[[Callable], Callable]:
     """Declare a view for the OpenAPI document; put it below the blueprint's route decorator.
 
-    ``responses`` maps a status to a component name of api_shapes.COMPONENTS or a Reply;
+    ``responses`` maps a status to a component name (a shape of backend/shapes/) or a Reply;
     ``errors`` lists the 4xx statuses it can answer, each with the Error shape."""
     all_responses = dict(responses)
     for status in errors:
@@ -212,7 +213,7 @@ def build_document(app: Flask, env: Any = None) -> dict[str, Any]:
             "description": "The REST API of the Atelier image studio. Live events go over Socket.IO (docs/events.md).",
         },
         "paths": paths,
-        "components": {"schemas": COMPONENTS, "securitySchemes": TOKEN_SCHEMES},
+        "components": {"schemas": component_schemas(), "securitySchemes": TOKEN_SCHEMES},
         # this server's own setting: anonymous access ({}) is listed only when ATELIER_TOKEN is unset
         "security": [{"bearerToken": []}, {"sessionCookie": []}]
         + ([] if app.extensions.get("atelier_token") else [{}]),

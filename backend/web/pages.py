@@ -3,15 +3,17 @@ built, and the API docs it links."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, send_from_directory
+from flask import Blueprint, Response, abort, current_app, send_from_directory
+
+from backend.config import DEFAULT_SPA_DIR
 
 bp = Blueprint("pages", __name__)
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-SPA_DIST = Path(os.environ.get("ATELIER_SPA_DIR", "") or ROOT / "frontend" / "dist")
+#: where the SPA is built by default; the running studio serves Settings.spa_dir (ATELIER_SPA_DIR)
+SPA_DIST = DEFAULT_SPA_DIR
 YEAR = 365 * 24 * 3600
 
 INDEX = """<!doctype html>
@@ -31,12 +33,16 @@ a{color:#8cf}code{background:#222;padding:.1em .3em}</style></head>
 </body></html>"""
 
 
+def _spa_dir() -> Path:
+    return current_app.extensions["atelier"].settings.spa_dir
+
+
 @bp.get("/")
 def index() -> Response:
-    built = SPA_DIST / "index.html"
-    if built.is_file():
+    spa_dir = _spa_dir()
+    if (spa_dir / "index.html").is_file():
         # never cached: it names the hashed assets of the current build
-        response = send_from_directory(SPA_DIST, "index.html", max_age=0)
+        response = send_from_directory(spa_dir, "index.html", max_age=0)
         response.headers["Cache-Control"] = "no-cache"
         return response
     return Response(INDEX, mimetype="text/html")
@@ -45,7 +51,7 @@ def index() -> Response:
 @bp.get("/assets/<path:name>")
 def spa_asset(name: str) -> Response:
     """Vite's hashed build files: the name changes with the content, so cache for a year."""
-    folder = SPA_DIST / "assets"
+    folder = _spa_dir() / "assets"
     if not folder.is_dir():
         abort(404)
     response = send_from_directory(folder, name, max_age=YEAR)

@@ -21,6 +21,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from backend.scaleout_config import ScaleoutSettings, is_loopback_host
+from backend.services.tools.registry import SubmissionPaths
 
 COOKIE = "atelier_auth"
 #: reachable without the token: the app shell (it asks for the token) and a bare health check
@@ -232,7 +233,7 @@ def install_security(app: Flask, settings: ScaleoutSettings, origins: OriginPoli
 
 
 #: routes that queue a job (generation or studio tool): what the rate limit counts
-SUBMISSION_PATHS = ("/api/jobs", "/api/edit", "/api/upscale", "/api/social")
+SUBMISSION_PATHS = SubmissionPaths("/api/jobs")  # and each registered tool's route
 
 
 def _is_submission(path: str) -> bool:

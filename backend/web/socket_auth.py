@@ -22,6 +22,5 @@ def register_socket_auth(socketio: SocketIO, token: TokenCheck | None, studio: S
     @socketio.on("disconnect")
     def disconnect(*_: Any) -> None:
         studio.heap.client_left()
-        forget = getattr(studio.bus, "forget_sid", None)
-        if forget is not None:
-            forget(request.sid)  # type: ignore[attr-defined]
+        sid: str = request.sid  # type: ignore[attr-defined]  # Flask-SocketIO sets it
+        studio.bus.forget_sid(sid)

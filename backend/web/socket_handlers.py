@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from flask import request
 from flask_socketio import SocketIO
 
-from backend.services.events import FEEDS
+from backend.services.event_types import FEEDS
 from backend.services.jobs import JobNotFound
 
 if TYPE_CHECKING:

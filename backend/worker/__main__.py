@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from backend.services.tools.common import LOCAL
 
-    raw = args.providers or settings.env.get("ATELIER_WORKER_PROVIDERS", "") or f"{settings.default_provider},{LOCAL}"
-    wanted = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+    if args.providers:
+        wanted = tuple(dict.fromkeys(p.strip() for p in args.providers.split(",") if p.strip()))
+    else:
+        wanted = scale.worker_providers or (settings.default_provider, LOCAL)
     logging.basicConfig(
         level=getattr(logging, settings.log_level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -50,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from backend.providers.registry import ProviderRegistry
 
-    registry = ProviderRegistry.discover(settings.env, settings.provider_modules)
+    try:
+        registry = ProviderRegistry.discover(settings.env, settings.provider_modules)
+    except SettingsError as exc:  # the providers' own settings (ATELIER_HTTP_*, ATELIER_RETRY_*) are read here
+        print(f"atelier-worker: {exc}", file=sys.stderr)
+        return 2
     here = sorted([*(p.id for p in registry), LOCAL])
     for provider_id in wanted:
         if provider_id == LOCAL:  # the tools that run on any machine

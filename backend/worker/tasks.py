@@ -33,6 +33,7 @@ from backend.config import Settings, load_settings
 from backend.providers.base import GeneratedImage, GenerationRequest, ProviderError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
+from backend.services.event_types import JobEvent, JobPreview, JobProgress
 from backend.services.events import job_room
 from backend.services.fallback import FallbackChain, Moved
 from backend.services.job_context import JobContext
@@ -135,21 +136,21 @@ class Publisher:
         self._lock = threading.Lock()  # the heartbeat thread publishes "cancelling"
         self.progress: float | None = 0.0
 
-    def publish(self, job_id: str, event: str, payload: dict[str, Any]) -> None:
+    def publish(self, job_id: str, event: JobEvent) -> None:
         with self._lock:
             try:
-                message = self._log.append(job_id, event, payload, floor=self._floor)
-                self._emit(event, message, job_room(job_id))
+                message = self._log.append(job_id, event, floor=self._floor)
+                self._emit(event.name, message, job_room(job_id))
             except RedisError as exc:  # progress is not worth failing a job over
-                log.warning("job %s: %s not published (%s)", job_id, event, exc)
+                log.warning("job %s: %s not published (%s)", job_id, event.name, exc)
 
     def on_progress(self, job_id: str, payload: dict[str, Any]) -> None:
         if payload.get("progress") is not None:
             self.progress = payload["progress"]
-        self.publish(job_id, "job.progress", payload)
+        self.publish(job_id, JobProgress(**payload))
 
     def on_preview(self, job_id: str, payload: dict[str, Any]) -> None:
-        self.publish(job_id, "job.preview", payload)
+        self.publish(job_id, JobPreview(**payload))
 
 
 class Heartbeat(threading.Thread):
@@ -279,7 +280,7 @@ class WorkerState:
 
         def cancel() -> None:
             ctx.cancel()
-            events.publish(job_id, "job.progress", {"progress": events.progress, "message": "cancelling"})
+            events.publish(job_id, JobProgress(progress=events.progress, message="cancelling"))
 
         beat.on_cancel = cancel
         if self.queue.cancel_requested(job_id):
@@ -345,7 +346,7 @@ def build_state(
         emitter.emit(event, payload, to=room, namespace="/")
 
     name = name or default_name()
-    server_url = settings.env.get("ATELIER_SERVER_URL", "").strip() or f"http://127.0.0.1:5000{scale.base_path}"
+    server_url = scale.server_url or f"http://127.0.0.1:5000{scale.base_path}"
     return WorkerState(
         settings=settings,
         registry=registry,

@@ -7,6 +7,7 @@ import { Composer } from "./compose/Composer";
 import { draftFromSettings, EMPTY_DRAFT, toSubmission, withDefaults, type Draft, type Settings } from "./compose/draft";
 import { ConnectionBanner } from "./common/ConnectionBanner";
 import { DropZone } from "./common/DropZone";
+import { replaceImage } from "./gallery/galleryData";
 import { JobCard } from "./jobs/JobCard";
 import { imageList } from "./jobs/jobState";
 import { JobsStore, useJobs } from "./jobs/jobsStore";
@@ -134,6 +135,24 @@ export function App() {
     },
     [providers.data, go],
   );
+
+  // an image changed elsewhere (a favourite toggled in another tab): the open lightbox shows it
+  const lightboxOpen = lightbox !== null;
+  useEffect(() => {
+    if (!lightboxOpen) return;
+    let off: (() => void) | undefined;
+    let alive = true;
+    void liveConnection().then((live) => {
+      if (!alive) return;
+      off = live.subscribeFeed("gallery", (event) => {
+        if (event.type === "gallery.updated") setLightbox((l) => (l ? { ...l, images: replaceImage(l.images, event.image) } : l));
+      });
+    });
+    return () => {
+      alive = false;
+      off?.();
+    };
+  }, [lightboxOpen]);
 
   const sessionImages = useMemo(() => jobs.slice().reverse().flatMap(imageList), [jobs]);
 

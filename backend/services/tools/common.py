@@ -22,6 +22,17 @@ from backend.storage.gallery_index import ImageRow
 LOCAL = "local"
 MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 MAX_TOOL_PIXELS = 16_777_216  # 4096 x 4096: local tools' output limit
+#: the fields naming a tool request's image (SourceFinder.source reads them)
+SOURCE_FIELDS = (
+    Field("image_id", "string", "the gallery image to work on (or give `image`)", nullable=True),
+    Field(
+        "image",
+        "string",
+        "instead of image_id: a PNG, JPEG or WebP as a data: URL (or bare base64); imported into the gallery "
+        "once the request is accepted (a refused request writes nothing)",
+        nullable=True,
+    ),
+)
 
 
 @dataclass
@@ -75,20 +86,43 @@ def find_source(gallery: Gallery, body: dict[str, Any], name: str = "image_id") 
     return source_from_row(row)
 
 
-def import_upload(gallery: Gallery, data_url: Any, name: str) -> Source:
-    """An uploaded image (a ``data:`` URL in the JSON body) copied into the gallery first,
-    so every tool output names a source that exists."""
-    data = decode_data_url(data_url, name)
-    try:
-        row = gallery.import_file(data, "upload.png")
-    except ImageRejected as exc:
-        raise ValidationError(name, f"{name}: {exc}") from None
-    gallery.add(row)
-    return source_from_row(row)
+#: the id of an uploaded source image that is not in the gallery yet (see SourceFinder)
+PENDING_UPLOAD = "pending-upload"
+
+
+class SourceFinder:
+    """Finds a tool request's source images while it is validated.
+
+    An uploaded image (``image``, a data: URL) is decoded and checked in memory only: its
+    Source is pending and ``upload`` holds its bytes. The route imports it into the gallery
+    once every check (fields, sizes, mask, budget) has passed, so a refused request writes
+    nothing, then builds the request again from the imported image."""
+
+    def __init__(self, gallery: Gallery) -> None:
+        self.gallery = gallery
+        self.upload: bytes | None = None
+
+    def source(self, body: dict[str, Any]) -> Source:
+        """The image a body works on: ``image_id``, else its upload ``image``."""
+        if body.get("image") is not None and body.get("image_id") is None:
+            data, fmt, width, height = decode_image(body["image"], "image")
+            self.upload = data
+            return Source(PENDING_UPLOAD, "the uploaded image", width, height, fmt, "", None)
+        return find_source(self.gallery, body)
+
+    def find(self, image_id: Any, name: str) -> Source:
+        """Another gallery image the request reads (a reference), or a 422 naming ``name``."""
+        return find_source(self.gallery, {name: image_id}, name)
 
 
 def decode_data_url(value: Any, name: str) -> bytes:
     """Bytes of ``data:image/...;base64,...`` (or bare base64), or a 422 naming ``name``."""
+    return decode_image(value, name)[0]
+
+
+def decode_image(value: Any, name: str) -> tuple[bytes, str, int, int]:
+    """(bytes, format, width, height) of a data: URL (or bare base64) of a PNG, JPEG or WebP
+    image that decodes in full, or a 422 naming ``name``."""
     if not isinstance(value, str) or not value:
         raise ValidationError(name, f"{name} must be a data: URL of a PNG, JPEG or WebP image")
     text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
@@ -97,10 +131,10 @@ def decode_data_url(value: Any, name: str) -> bytes:
     except (binascii.Error, ValueError):
         raise ValidationError(name, f"{name} is not valid base64 image data") from None
     try:
-        inspect_image(data, f"{name} is")
+        fmt, width, height = inspect_image(data, f"{name} is")
     except ImageRejected as exc:
         raise ValidationError(name, str(exc)) from None
-    return data
+    return data, fmt, width, height
 
 
 #: How a tool producer gets the bytes of a source image (``{"image_id", "path"}``) when its

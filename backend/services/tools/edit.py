@@ -25,17 +25,18 @@ from backend.providers.base import (
     ProviderError,
 )
 from backend.providers.registry import ProviderRegistry
-from backend.services.gallery import Gallery
 from backend.services.schema import Field, Shape
+from backend.services.tools.base import ToolContext, ToolJob
 from backend.services.tools.common import (
     MIME,
+    SOURCE_FIELDS,
     Source,
+    SourceFinder,
     SourceReader,
     ToolImage,
+    ToolProducer,
     check_fields,
     decode_data_url,
-    find_source,
-    import_upload,
     nearest_ratio,
     read,
     text,
@@ -69,15 +70,6 @@ def _side(name: str) -> Field:
                  minimum=0)  # fmt: skip
 
 
-SOURCE_FIELDS = (
-    Field("image_id", "string", "the gallery image to work on (or give `image`)", nullable=True),
-    Field(
-        "image",
-        "string",
-        "instead of image_id: a PNG, JPEG or WebP as a data: URL (or bare base64); it is imported into the gallery",
-        nullable=True,
-    ),
-)
 #: The body of POST /api/edit: read by build_edit and by the OpenAPI document.
 EDIT_REQUEST = Shape(
     (
@@ -216,20 +208,15 @@ def _mask(body: dict[str, Any], source: Source) -> bytes:
     return buf.getvalue()
 
 
-def build_edit(
-    body: Any, registry: ProviderRegistry, gallery: Gallery
-) -> tuple[GenerationRequest, dict[str, Any], str | None]:
-    """(request, tool dict, session) of an edit job, or ValidationError naming the field."""
+def build_edit(body: Any, registry: ProviderRegistry, sources: SourceFinder) -> ToolJob:
+    """The edit job of a body, or ValidationError naming the field."""
     body = check_fields(body, EDIT_REQUEST)
     op = read(body, EDIT_REQUEST["operation"])
     provider = _provider_for(op, body, registry)
     capability = provider.edit_operations[op]
     session = read(body, SESSION)
 
-    if body.get("image") is not None and body.get("image_id") is None:
-        source = import_upload(gallery, body["image"], "image")
-    else:
-        source = find_source(gallery, body)
+    source = sources.source(body)
     limits = capability.limits
     if min(source.width, source.height) < limits.get("min_side", 0):
         raise ValidationError("image_id", f"{provider.label} needs every side of the image to be at least "
@@ -290,7 +277,7 @@ def build_edit(
     most = max((model.max_reference_images if model else 0) - 1, 0)
     if len(references) > most:
         raise ValidationError("references", f"{provider.label} takes at most {most} reference images beside the image")
-    tool["references"] = [find_source(gallery, {"references": r}, "references").to_json() for r in references]
+    tool["references"] = [sources.find(r, "references").to_json() for r in references]
 
     n = read(body, EDIT_REQUEST["n"])
     seed = read(body, EDIT_REQUEST["seed"])
@@ -312,7 +299,7 @@ def build_edit(
         user_negative_prompt=negative,
         quality=quality,
     )
-    return request, tool, session
+    return ToolJob(request, tool, session)
 
 
 def _ratio_name(source: Source) -> str:
@@ -331,6 +318,26 @@ def estimate_edit(provider: Provider, op: str, request: GenerationRequest) -> fl
 
 
 class EditTool:
+    """The edit tool: POST /api/edit."""
+
+    kind = "edit"
+    label = "Edit"
+    summary = "Edit a gallery image with a provider"
+    description = "402: over ATELIER_MONTHLY_BUDGET_USD. With ATELIER_REDIS_URL the job goes to its provider's queue."
+    request = EDIT_REQUEST
+
+    def build(self, body: Any, ctx: ToolContext) -> ToolJob:
+        return build_edit(body, ctx.registry, ctx.sources)
+
+    def estimate(self, job: ToolJob, registry: ProviderRegistry) -> float | None:
+        provider = registry.get(job.request.provider)
+        return estimate_edit(provider, job.tool["operation"], job.request) if provider else None
+
+    def producer(self, registry: ProviderRegistry, read_source: SourceReader) -> ToolProducer:
+        return EditProducer(registry, read_source)
+
+
+class EditProducer:
     """Runs edit jobs: loads the source, its references and mask, calls the provider."""
 
     def __init__(self, registry: ProviderRegistry, read_source: SourceReader) -> None:

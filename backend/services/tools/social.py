@@ -21,20 +21,21 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from backend.providers.base import GeneratedImage, GenerationContext, GenerationRequest, ProviderError
-from backend.services.gallery import Gallery
+from backend.providers.registry import ProviderRegistry
 from backend.services.schema import Field, Shape
+from backend.services.tools.base import ToolContext, ToolJob
 from backend.services.tools.common import (
     LOCAL,
+    SOURCE_FIELDS,
+    SourceFinder,
     SourceReader,
     ToolImage,
+    ToolProducer,
     check_fields,
-    find_source,
-    import_upload,
     open_image,
     read,
     tool_request,
 )
-from backend.services.tools.edit import SOURCE_FIELDS
 from backend.services.validation import SESSION, ValidationError
 
 FORMATS_FILE = Path(__file__).resolve().parents[2] / "data" / "social_formats.json"
@@ -238,7 +239,8 @@ def parse_options(body: dict[str, Any]) -> CropOptions:
     return CropOptions(crop, focal, read(body, FILL), read(body, FILL_COLOR))
 
 
-def build_social(body: Any, gallery: Gallery) -> tuple[GenerationRequest, dict[str, Any], str | None]:
+def build_social(body: Any, sources: SourceFinder) -> ToolJob:
+    """The social-formats job of a body, or ValidationError naming the field."""
     body = check_fields(body, SOCIAL_REQUEST)
     session = read(body, SESSION)
     targets = body.get("targets")
@@ -250,10 +252,7 @@ def build_social(body: Any, gallery: Gallery) -> tuple[GenerationRequest, dict[s
     options = parse_options(body)
     output = read(body, SOCIAL_REQUEST["output_format"])
     overlay = read(body, SOCIAL_REQUEST["overlay"])
-    if body.get("image") is not None and body.get("image_id") is None:
-        source = import_upload(gallery, body["image"], "image")
-    else:
-        source = find_source(gallery, body)
+    source = sources.source(body)
     tool = {
         "source": source.to_json(),
         "targets": [f.id for f in formats],
@@ -263,7 +262,8 @@ def build_social(body: Any, gallery: Gallery) -> tuple[GenerationRequest, dict[s
     }
     first = formats[0]
     prompt = source.prompt or f"social formats of {source.path}"
-    return tool_request(prompt, LOCAL, "social", first.width, first.height, len(formats), source.seed), tool, session
+    request = tool_request(prompt, LOCAL, "social", first.width, first.height, len(formats), source.seed)
+    return ToolJob(request, tool, session)
 
 
 # --- the image work ------------------------------------------------------------------
@@ -385,6 +385,25 @@ def preview(image: Image.Image, fmt: SocialFormat, options: CropOptions, side: i
 
 
 class SocialTool:
+    """The social-formats tool: POST /api/social."""
+
+    kind = "social"
+    label = "Social"
+    summary = "Cut a gallery image for social platforms"
+    description = "Free and needs no provider (with ATELIER_REDIS_URL: a worker serving `local`)."
+    request = SOCIAL_REQUEST
+
+    def build(self, body: Any, ctx: ToolContext) -> ToolJob:
+        return build_social(body, ctx.sources)
+
+    def estimate(self, job: ToolJob, registry: ProviderRegistry) -> float | None:
+        return 0.0
+
+    def producer(self, registry: ProviderRegistry, read_source: SourceReader) -> ToolProducer:
+        return SocialProducer(read_source)
+
+
+class SocialProducer:
     def __init__(self, read_source: SourceReader) -> None:
         self.read_source = read_source
 

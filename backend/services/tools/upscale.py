@@ -16,22 +16,23 @@ from PIL import Image, ImageFilter
 
 from backend.providers.base import GeneratedImage, GenerationContext, GenerationRequest, ProviderError
 from backend.providers.registry import ProviderRegistry
-from backend.services.gallery import Gallery
 from backend.services.schema import Field, Shape
+from backend.services.tools.base import ToolContext, ToolJob
 from backend.services.tools.common import (
     LOCAL,
     MAX_TOOL_PIXELS,
+    SOURCE_FIELDS,
+    SourceFinder,
     SourceReader,
     ToolImage,
+    ToolProducer,
     check_fields,
     encode,
-    find_source,
-    import_upload,
     open_image,
     read,
     tool_request,
 )
-from backend.services.tools.edit import SOURCE_FIELDS, run_provider_tool
+from backend.services.tools.edit import estimate_edit, run_provider_tool
 from backend.services.validation import MAX_PROMPT_CHARS, MAX_SEED, SESSION, ValidationError
 
 MODES = ("fast", "conservative", "creative", "auto")
@@ -99,16 +100,12 @@ UPSCALE_REQUEST = Shape(
 )
 
 
-def build_upscale(
-    body: Any, registry: ProviderRegistry, gallery: Gallery
-) -> tuple[GenerationRequest, dict[str, Any], str | None]:
+def build_upscale(body: Any, registry: ProviderRegistry, sources: SourceFinder) -> ToolJob:
+    """The upscale job of a body, or ValidationError naming the field."""
     body = check_fields(body, UPSCALE_REQUEST)
     mode = read(body, UPSCALE_REQUEST["mode"])
     session = read(body, SESSION)
-    if body.get("image") is not None and body.get("image_id") is None:
-        source = import_upload(gallery, body["image"], "image")
-    else:
-        source = find_source(gallery, body)
+    source = sources.source(body)
     w, h = source.width, source.height
     tool: dict[str, Any] = {"mode": mode, "source": source.to_json()}
 
@@ -141,7 +138,7 @@ def build_upscale(
         negative = read(body, UPSCALE_REQUEST["negative_prompt"]) or ""
         request = tool_request(prompt, provider.id, f"upscale-{mode}", width, height, 1, seed,
                                styled_prompt=prompt, negative_prompt=negative)  # fmt: skip
-        return request, tool, session
+        return ToolJob(request, tool, session)
 
     if mode == "auto":
         tw, th = read(body, UPSCALE_REQUEST["target_width"]), read(body, UPSCALE_REQUEST["target_height"])
@@ -168,7 +165,7 @@ def build_upscale(
     tool.update(scale=scale, width=width, height=height)
     prompt = source.prompt or f"upscale of {source.path}"
     request = tool_request(prompt, LOCAL, f"upscale-fast-{scale}x", width, height, 1, source.seed)
-    return request, tool, session
+    return ToolJob(request, tool, session)
 
 
 def upscale_image(image: Image.Image, width: int, height: int) -> Image.Image:
@@ -178,6 +175,28 @@ def upscale_image(image: Image.Image, width: int, height: int) -> Image.Image:
 
 
 class UpscaleTool:
+    """The upscale tool: POST /api/upscale."""
+
+    kind = "upscale"
+    label = "Upscale"
+    summary = "Upscale a gallery image"
+    description = "fast and auto are free and need no provider (with ATELIER_REDIS_URL: a worker serving `local`)."
+    request = UPSCALE_REQUEST
+
+    def build(self, body: Any, ctx: ToolContext) -> ToolJob:
+        return build_upscale(body, ctx.registry, ctx.sources)
+
+    def estimate(self, job: ToolJob, registry: ProviderRegistry) -> float | None:
+        if job.tool["mode"] not in PROVIDER_MODES:
+            return 0.0
+        provider = registry.get(job.request.provider)
+        return estimate_edit(provider, job.tool["operation"], job.request) if provider else None
+
+    def producer(self, registry: ProviderRegistry, read_source: SourceReader) -> ToolProducer:
+        return UpscaleProducer(registry, read_source)
+
+
+class UpscaleProducer:
     def __init__(self, registry: ProviderRegistry, read_source: SourceReader) -> None:
         self.registry = registry
         self.read_source = read_source

@@ -1,15 +1,19 @@
 // A thin typed client over the REST API. Every error becomes an ApiError carrying the
 // server's message and the field it names.
 import type {
-  GalleryImage,
-  Job,
-  JobSubmission,
-  Page,
-  ParsedParameters,
-  ProviderInfo,
-  ServerWarning,
-  Style,
-} from "./types";
+  Deleted,
+  ErrorBody,
+  ImageDetail,
+  ImageEnvelope,
+  ImagePage,
+  JobEnvelope,
+  JobPage,
+  JobSubmitted,
+  ParsedMetadata,
+  Providers,
+  Styles,
+} from "./schema.generated";
+import type { JobSubmission } from "./types";
 import { askForToken, authHeaders, getToken } from "./auth";
 import { rebase, withBase } from "./base";
 
@@ -50,7 +54,8 @@ export async function request<T>(method: string, url: string, body?: unknown, in
     data = null;
   }
   if (!response.ok) {
-    const err = (data as { error?: { code?: string; message?: string; field?: string } } | null)?.error;
+    // the Error shape, unless something between us and the server answered
+    const err = (data as { error?: Partial<ErrorBody> } | null)?.error;
     throw new ApiError(
       response.status,
       err?.code ?? "http_" + response.status,
@@ -83,33 +88,30 @@ export function filterParams(filters: ImageFilters): URLSearchParams {
 }
 
 export const api = {
-  providers: () => request<{ providers: ProviderInfo[] }>("GET", "/api/providers").then((r) => r.providers),
-  styles: () => request<{ styles: Style[] }>("GET", "/api/styles").then((r) => r.styles),
-  submit: (body: JobSubmission) => request<{ job: Job; warnings: ServerWarning[] }>("POST", "/api/jobs", body),
-  job: (id: string) => request<{ job: Job }>("GET", `/api/jobs/${id}`).then((r) => r.job),
+  providers: () => request<Providers>("GET", "/api/providers").then((r) => r.providers),
+  styles: () => request<Styles>("GET", "/api/styles").then((r) => r.styles),
+  submit: (body: JobSubmission) => request<JobSubmitted>("POST", "/api/jobs", body),
+  job: (id: string) => request<JobEnvelope>("GET", `/api/jobs/${id}`).then((r) => r.job),
   jobs: (session: string, limit = 50) =>
-    request<Page<Job>>("GET", `/api/jobs?${new URLSearchParams({ session, limit: String(limit) })}`),
-  cancel: (id: string) => request<{ job: Job }>("POST", `/api/jobs/${id}/cancel`).then((r) => r.job),
-  retry: (id: string) => request<{ job: Job; warnings: ServerWarning[] }>("POST", `/api/jobs/${id}/retry`),
+    request<JobPage>("GET", `/api/jobs?${new URLSearchParams({ session, limit: String(limit) })}`),
+  cancel: (id: string) => request<JobEnvelope>("POST", `/api/jobs/${id}/cancel`).then((r) => r.job),
+  retry: (id: string) => request<JobSubmitted>("POST", `/api/jobs/${id}/retry`),
   images: (filters: ImageFilters, cursor: string | null, limit = 100) => {
     const params = filterParams(filters);
     params.set("limit", String(limit));
     if (cursor) params.set("cursor", cursor);
-    return request<Page<GalleryImage>>("GET", `/api/images?${params}`);
+    return request<ImagePage>("GET", `/api/images?${params}`);
   },
-  image: (id: string) =>
-    request<{ image: GalleryImage; metadata: Record<string, unknown> | null }>("GET", `/api/images/${id}`),
-  setFavorite: (id: string, favorite: boolean) =>
-    request<{ image: GalleryImage }>("PATCH", `/api/images/${id}`, { favorite }),
-  remove: (id: string) => request<unknown>("DELETE", `/api/images/${id}`),
+  image: (id: string) => request<ImageDetail>("GET", `/api/images/${id}`),
+  setFavorite: (id: string, favorite: boolean) => request<ImageEnvelope>("PATCH", `/api/images/${id}`, { favorite }),
+  remove: (id: string) => request<Deleted>("DELETE", `/api/images/${id}`),
   /** one request for a selection: the server moves them all to the trash */
-  removeMany: (ids: string[]) =>
-    request<{ deleted: string[]; not_found: string[] }>("POST", "/api/images/delete", { ids }),
-  restore: (id: string) => request<unknown>("POST", `/api/images/${id}/restore`),
+  removeMany: (ids: string[]) => request<Deleted>("POST", "/api/images/delete", { ids }),
+  restore: (id: string) => request<ImageEnvelope>("POST", `/api/images/${id}/restore`),
   parseMetadata: (file: File) => {
     const form = new FormData();
     form.append("file", file);
-    return request<{ parameters?: ParsedParameters } & ParsedParameters>("POST", "/api/metadata/parse", form);
+    return request<ParsedMetadata>("POST", "/api/metadata/parse", form);
   },
 };
 

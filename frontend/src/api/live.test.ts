@@ -28,7 +28,7 @@ describe("under a sub-path", () => {
     const feed: any[] = [];
     socket.ackWith = () => ({ ok: true, job: { id: "j1", status: "succeeded", images: [image] }, last_seq: 3 });
     live.subscribeJob("j1", { onSnapshot: (job) => snapshots.push(job), onEvent: (e) => events.push(e), lastSeq: () => 0 });
-    live.subscribeFeed("gallery", (_name, payload) => feed.push(payload));
+    live.subscribeFeed("gallery", (event) => void feed.push(event));
     socket.up();
     socket.fire("job.image", { job_id: "j1", seq: 4, index: 0, image });
     socket.fire("gallery.added", { image });

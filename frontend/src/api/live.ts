@@ -1,8 +1,8 @@
 // One Socket.IO connection for the tab: job subscriptions that survive reconnects
 // (re-subscribing with the last seq seen, so the server replays what was missed), the
 // gallery and queue feeds, and the connection state for the "connection lost" banner.
-import type { Job, JobEvent } from "./types";
-import { JOB_EVENT_NAMES } from "./types";
+import type { FeedEvent, FeedEventName, FeedTopic, Job, JobEvent, JobEventName } from "./types";
+import { FEED_EVENT_TOPICS, JOB_EVENT_NAMES } from "./types";
 import { askForToken, getToken } from "./auth";
 import { BASE, rebase } from "./base";
 
@@ -24,7 +24,14 @@ export interface JobSubscriber {
   lastSeq(): number;
 }
 
-type FeedHandler = (event: string, payload: any) => void;
+/** The names of the events of one feed topic. */
+export type TopicEventName<T extends FeedTopic> = {
+  [K in FeedEventName]: (typeof FEED_EVENT_TOPICS)[K] extends T ? K : never;
+}[FeedEventName];
+/** An event of one feed topic, tagged with its name. */
+export type TopicEvent<T extends FeedTopic> = Extract<FeedEvent, { type: TopicEventName<T> }>;
+
+type FeedHandler = (event: FeedEvent) => void;
 
 export class LiveConnection {
   private jobs = new Map<string, JobSubscriber>();
@@ -45,9 +52,12 @@ export class LiveConnection {
     for (const name of JOB_EVENT_NAMES) {
       socket.on(name, (payload: any) => this.route(name, rebase(payload)));
     }
-    for (const name of ["gallery.added", "gallery.removed", "gallery.updated", "queue.updated"]) {
-      const topic = name.split(".")[0]!;
-      socket.on(name, (payload: any) => this.feeds.get(topic)?.forEach((h) => h(name, rebase(payload))));
+    for (const name of Object.keys(FEED_EVENT_TOPICS) as FeedEventName[]) {
+      const topic = FEED_EVENT_TOPICS[name];
+      socket.on(name, (payload: any) => {
+        const event = { ...rebase(payload), type: name } as FeedEvent;
+        this.feeds.get(topic)?.forEach((h) => h(event));
+      });
     }
   }
 
@@ -62,7 +72,7 @@ export class LiveConnection {
     return () => this.stateListeners.delete(listener);
   }
 
-  private route(name: string, payload: any) {
+  private route(name: JobEventName, payload: any) {
     const sub = payload && this.jobs.get(payload.job_id);
     if (!sub) return;
     if (name === "job.preview") {
@@ -95,7 +105,8 @@ export class LiveConnection {
     };
   }
 
-  subscribeFeed(topic: "gallery" | "queue", handler: FeedHandler): () => void {
+  subscribeFeed<T extends FeedTopic>(topic: T, onEvent: (event: TopicEvent<T>) => void): () => void {
+    const handler = onEvent as FeedHandler; // only this topic's events reach it
     let handlers = this.feeds.get(topic);
     if (!handlers) {
       handlers = new Set();

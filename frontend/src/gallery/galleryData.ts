@@ -3,7 +3,7 @@
 import { useEffect } from "react";
 import { useInfiniteQuery, useQueryClient, type InfiniteData, type QueryClient } from "@tanstack/react-query";
 import { api, type ImageFilters } from "../api/client";
-import { liveConnection } from "../api/live";
+import { liveConnection, type TopicEvent } from "../api/live";
 import type { GalleryImage, Page } from "../api/types";
 
 export const PAGE_SIZE = 200;
@@ -44,40 +44,62 @@ export function removeImages(qc: QueryClient, ids: Set<string>) {
   );
 }
 
-/** New images from any tab or process appear at the top; removed ones disappear. */
+/** ``images`` with the image of the same id replaced by ``image``. */
+export function replaceImage(images: GalleryImage[], image: GalleryImage): GalleryImage[] {
+  return images.some((i) => i.id === image.id) ? images.map((i) => (i.id === image.id ? image : i)) : images;
+}
+
+/** One gallery feed event applied to the cached listing of ``filters`` (and, for a change
+ * of an image, to every cached listing). Every gallery event is handled here: the switch
+ * does not compile when events.generated.ts names one it misses. */
+export function applyGalleryEvent(qc: QueryClient, filters: ImageFilters, event: TopicEvent<"gallery">): void {
+  const filtered = hasFilters(filters);
+  switch (event.type) {
+    case "gallery.added": {
+      if (filtered) {
+        void qc.invalidateQueries({ queryKey: ["images", filters] });
+        return;
+      }
+      const image = event.image;
+      qc.setQueryData<Pages>(["images", filters], (data) => {
+        if (!data || data.pages.length === 0) return data;
+        if (data.pages.some((p) => p.items.some((i) => i.id === image.id))) return data;
+        const [first, ...rest] = data.pages;
+        return {
+          ...data,
+          pages: [{ ...first!, items: [image, ...first!.items], total: first!.total !== undefined ? first!.total + 1 : undefined }, ...rest],
+        };
+      });
+      return;
+    }
+    case "gallery.removed":
+      removeImages(qc, new Set([event.id]));
+      return;
+    case "gallery.updated":
+      // e.g. a favourite toggled in another tab; a filtered listing (favourites only) may gain or lose it
+      updateImages(qc, (items) => replaceImage(items, event.image));
+      if (filtered) void qc.invalidateQueries({ queryKey: ["images", filters] });
+      return;
+    default: {
+      const unhandled: never = event;
+      void unhandled;
+    }
+  }
+}
+
+/** New images from any tab or process appear at the top; removed ones disappear; changed ones change. */
 export function useGalleryFeed(filters: ImageFilters) {
   const qc = useQueryClient();
-  const filtered = hasFilters(filters);
   useEffect(() => {
     let off: (() => void) | undefined;
     let alive = true;
     void liveConnection().then((live) => {
       if (!alive) return;
-      off = live.subscribeFeed("gallery", (event, payload) => {
-        if (event === "gallery.added" && payload?.image) {
-          if (filtered) {
-            void qc.invalidateQueries({ queryKey: ["images", filters] });
-            return;
-          }
-          const image = payload.image as GalleryImage;
-          qc.setQueryData<Pages>(["images", filters], (data) => {
-            if (!data || data.pages.length === 0) return data;
-            if (data.pages.some((p) => p.items.some((i) => i.id === image.id))) return data;
-            const [first, ...rest] = data.pages;
-            return {
-              ...data,
-              pages: [{ ...first!, items: [image, ...first!.items], total: first!.total !== undefined ? first!.total + 1 : undefined }, ...rest],
-            };
-          });
-        } else if (event === "gallery.removed") {
-          const ids = new Set<string>([payload?.id, payload?.image?.id, ...(payload?.ids ?? [])].filter(Boolean));
-          removeImages(qc, ids);
-        }
-      });
+      off = live.subscribeFeed("gallery", (event) => applyGalleryEvent(qc, filters, event));
     });
     return () => {
       alive = false;
       off?.();
     };
-  }, [qc, filters, filtered]);
+  }, [qc, filters]);
 }

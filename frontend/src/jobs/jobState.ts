@@ -1,7 +1,16 @@
 // The job card's state machine: a job snapshot plus the events after it, applied in seq
 // order. Applying an event twice or out of order never changes the result: events at
 // or below the applied seq are ignored, and images are kept by their index.
-import type { GalleryImage, Job, JobError, JobEvent, JobRequest, JobStatus, ServerWarning } from "../api/types";
+import type {
+  FeedEventPayloads,
+  GalleryImage,
+  Job,
+  JobError,
+  JobEvent,
+  JobRequest,
+  JobStatus,
+  ServerWarning,
+} from "../api/types";
 
 export interface Preview {
   url: string;
@@ -111,7 +120,23 @@ export function applyEvent(view: JobView, event: JobEvent): JobView {
         finishedAt: at,
         position: null,
       };
+    default: {
+      // does not compile when events.generated.ts names a job event this switch misses
+      const unhandled: never = event;
+      void unhandled;
+      return view;
+    }
   }
+}
+
+/** A ``queue.updated`` snapshot applied to a job: the place of a job still queued, which
+ * ``job.queued`` stops telling beyond the first 20. Only the position changes: the status
+ * comes from the job's own events. */
+export function applyQueue(view: JobView, queue: Omit<FeedEventPayloads["queue.updated"], "ts">): JobView {
+  if (view.status !== "queued") return view;
+  const at = queue.queued.indexOf(view.id);
+  if (at < 0 || at + 1 === view.position) return view;
+  return { ...view, position: at + 1 };
 }
 
 export function imageList(view: JobView): GalleryImage[] {

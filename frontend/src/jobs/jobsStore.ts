@@ -3,7 +3,7 @@
 import { useSyncExternalStore } from "react";
 import type { Job, JobEvent } from "../api/types";
 import type { LiveConnection } from "../api/live";
-import { applyEvent, applySnapshot, FINISHED, fromJob, type JobView } from "./jobState";
+import { applyEvent, applyQueue, applySnapshot, FINISHED, fromJob, type JobView } from "./jobState";
 
 export class JobsStore {
   private views = new Map<string, JobView>();
@@ -12,6 +12,7 @@ export class JobsStore {
   private listeners = new Set<() => void>();
   private snapshot: JobView[] = [];
   private onImage?: (jobId: string) => void;
+  private queueFeed: Promise<() => void> | null = null; // followed while a job waits
 
   constructor(private live: () => Promise<LiveConnection>) {}
 
@@ -33,6 +34,31 @@ export class JobsStore {
   private publish() {
     this.snapshot = this.order.map((id) => this.views.get(id)!);
     this.listeners.forEach((l) => l());
+    this.followQueue();
+  }
+
+  /** The queue feed tells each waiting job its place; it is followed only while one waits. */
+  private followQueue() {
+    const waiting = this.snapshot.some((v) => v.status === "queued");
+    if (waiting && !this.queueFeed) {
+      this.queueFeed = this.live().then((live) =>
+        live.subscribeFeed("queue", (queue) => {
+          let changed = false;
+          for (const [id, view] of this.views) {
+            const next = applyQueue(view, queue);
+            if (next !== view) {
+              this.views.set(id, next);
+              changed = true;
+            }
+          }
+          if (changed) this.publish();
+        }),
+      );
+    } else if (!waiting && this.queueFeed) {
+      const feed = this.queueFeed;
+      this.queueFeed = null;
+      void feed.then((off) => off());
+    }
   }
 
   private update(id: string, next: JobView) {

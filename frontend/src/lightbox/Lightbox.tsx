@@ -5,6 +5,7 @@ import type { GalleryImage } from "../api/types";
 import type { Settings } from "../compose/draft";
 import { SafeImage } from "../common/SafeImage";
 import { removeImages, updateImages } from "../gallery/galleryData";
+import { TOOL_KINDS } from "../tools/toolKinds";
 
 export interface LightboxProps {
   images: GalleryImage[];
@@ -195,9 +196,9 @@ export default function Lightbox({ images, index, onIndex, onClose, onUseSetting
           >
             Copy prompt
           </button>
-          {(["edit", "upscale", "social"] as const).map((tool) => (
-            <a key={tool} className={btn} href={`#/tools?tool=${tool}&image=${encodeURIComponent(image.id)}`} onClick={onClose}>
-              {tool.charAt(0).toUpperCase() + tool.slice(1)}
+          {TOOL_KINDS.map(({ kind, label }) => (
+            <a key={kind} className={btn} href={`#/tools?tool=${kind}&image=${encodeURIComponent(image.id)}`} onClick={onClose}>
+              {label}
             </a>
           ))}
           <a className={btn} href={image.url} download={image.path.split("/").pop()}>

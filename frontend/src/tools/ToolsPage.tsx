@@ -1,7 +1,7 @@
 // The studio tools: edit (with a mask brush), upscale, social formats, templates and
 // this month's spend. The image comes from the gallery / lightbox ("Edit", "Upscale",
 // "Social") through the URL: #/tools?tool=edit&image=<id>.
-import { createContext, useContext, useEffect, useMemo, useRef, useState } from "react";
+import { createContext, useContext, useEffect, useRef, useState } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { api, ApiError } from "../api/client";
 import type { GalleryImage } from "../api/types";
@@ -10,6 +10,7 @@ import { imageList } from "../jobs/jobState";
 import { useJobs, type JobsStore } from "../jobs/jobsStore";
 import { MaskCanvas, type MaskHandle } from "./MaskCanvas";
 import { previewUrl, toolsApi, type Template } from "./toolsApi";
+import { TOOL_KINDS, type ToolKind } from "./toolKinds";
 import { withBase } from "../api/base";
 
 /** The tab's jobs, shared with the studio: a tool job is followed live like any other
@@ -24,11 +25,10 @@ export interface ToolJobs {
 
 const ToolJobsContext = createContext<ToolJobs | null>(null);
 
-export type Tool = "edit" | "upscale" | "social" | "templates" | "spend";
+// the job-making tools are the server's table (toolKinds.ts is generated from it); the rest are pages
+export type Tool = ToolKind | "templates" | "spend";
 const TOOLS: { id: Tool; label: string }[] = [
-  { id: "edit", label: "Edit" },
-  { id: "upscale", label: "Upscale" },
-  { id: "social", label: "Social" },
+  ...TOOL_KINDS.map((t) => ({ id: t.kind, label: t.label })),
   { id: "templates", label: "Templates" },
   { id: "spend", label: "Spend" },
 ];
@@ -62,7 +62,7 @@ function useRunner() {
   const [jobId, setJobId] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const job = views.find((v) => v.id === jobId) ?? null;
-  const run = async (tool: "edit" | "upscale" | "social", body: Record<string, unknown>) => {
+  const run = async (tool: ToolKind, body: Record<string, unknown>) => {
     setError(null);
     setJobId(null);
     try {
@@ -332,6 +332,17 @@ export function SpendTool() {
   );
 }
 
+/** Each registered tool's form: a tool added to the server's table fails the typecheck until it has one. */
+const TOOL_VIEWS: Record<ToolKind, (props: { image: GalleryImage }) => React.JSX.Element> = {
+  edit: EditTool,
+  upscale: UpscaleTool,
+  social: SocialTool,
+};
+
+function isToolKind(tool: Tool): tool is ToolKind {
+  return TOOL_KINDS.some((t) => t.kind === tool);
+}
+
 export default function ToolsPage({ onUseTemplate, jobs }: { onUseTemplate: (t: Template) => void; jobs: ToolJobs }) {
   const [params, setParams] = useState(toolParams);
   useEffect(() => {
@@ -342,7 +353,8 @@ export default function ToolsPage({ onUseTemplate, jobs }: { onUseTemplate: (t: 
   const recent = useQuery({ queryKey: ["images", "tools-picker"], queryFn: () => api.images({}, null, 24) });
   const picked = useQuery({ queryKey: ["image", params.image], queryFn: () => api.image(params.image!), enabled: !!params.image });
   const image = picked.data?.image ?? null;
-  const needsImage = useMemo(() => ["edit", "upscale", "social"].includes(params.tool), [params.tool]);
+  const kind = isToolKind(params.tool) ? params.tool : null;
+  const View = kind ? TOOL_VIEWS[kind] : null;
   return (
     <ToolJobsContext.Provider value={jobs}>
     <div className="mx-auto max-w-screen-xl space-y-4 p-4">
@@ -354,7 +366,7 @@ export default function ToolsPage({ onUseTemplate, jobs }: { onUseTemplate: (t: 
           </a>
         ))}
       </nav>
-      {needsImage && (
+      {View && (
         <div className="space-y-1">
           <div className="text-sm text-neutral-400">{image ? `Image: ${image.path} (${image.width}×${image.height})` : "Pick an image"}</div>
           <div className="flex gap-1 overflow-x-auto" aria-label="Pick an image">
@@ -366,9 +378,7 @@ export default function ToolsPage({ onUseTemplate, jobs }: { onUseTemplate: (t: 
           </div>
         </div>
       )}
-      {params.tool === "edit" && image && <EditTool key={image.id} image={image} />}
-      {params.tool === "upscale" && image && <UpscaleTool key={image.id} image={image} />}
-      {params.tool === "social" && image && <SocialTool key={image.id} image={image} />}
+      {View && image && <View key={image.id} image={image} />}
       {params.tool === "templates" && <TemplatesTool onUse={onUseTemplate} />}
       {params.tool === "spend" && <SpendTool />}
     </div>

@@ -2,6 +2,7 @@
 import { request } from "../api/client";
 import { withBase } from "../api/base";
 import type { Job } from "../api/types";
+import type { ToolKind } from "./toolKinds";
 
 export interface EditOperation {
   id: string;
@@ -23,7 +24,7 @@ export const toolsApi = {
   formats: () => call<{ platforms: SocialPlatform[] }>("GET", "/api/social/formats").then((r) => r.platforms),
   templates: (q: string) => call<{ templates: Template[] }>("GET", `/api/templates?${new URLSearchParams({ q })}`).then((r) => r.templates),
   usageThisMonth: () => call<Usage>("GET", "/api/usage?period=month&group_by=provider"),
-  submit: (tool: "edit" | "upscale" | "social", body: Record<string, unknown>) => call<{ job: Job }>("POST", `/api/${tool}`, body).then((r) => r.job),
+  submit: (tool: ToolKind, body: Record<string, unknown>) => call<{ job: Job }>("POST", `/api/${tool}`, body).then((r) => r.job),
 };
 
 export function previewUrl(imageId: string, target: string, crop: string, focal: { x: number; y: number } | null): string {
