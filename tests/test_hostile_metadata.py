@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from backend.services.gallery import Gallery
-from backend.storage.gallery_index import GalleryIndex, ImageQuery
+from backend.services.gallery import Gallery, image_id_for
+from backend.storage.db import Database
+from backend.storage.gallery_index import MIGRATIONS, GalleryIndex, ImageQuery
 from backend.storage.image_params import (
     MAX_PROMPT_CHARS,
     MAX_SEED,
@@ -293,4 +294,24 @@ def test_any_atelier_chunk_indexes_and_reads_back(tmp_path_factory, chunk):
     assert back is not None and back.seed == row.seed and back.prompt == row.prompt
     if row.seed is not None:
         assert [r.id for r in gallery.index.select(ImageQuery(seed=row.seed), 5)] == [row.id]
+    gallery.index.db.close()
+
+
+def test_an_index_from_before_bounded_values_is_read_again_from_the_files(tmp_path):
+    # v2 stored whatever a chunk said: a seed of -3 would now read back as 2^64-3
+    root = tmp_path / "gallery"
+    root.mkdir()
+    path = root / "old.png"
+    path.write_bytes(png_with_atelier(atelier_chunk(seed=-3)))
+    st_ = path.stat()
+    old = Database(root / ".atelier" / "index.sqlite3", MIGRATIONS[:2])
+    old.execute(
+        "INSERT INTO images (id, path, size, mtime_ns, created_at, readable, seed) VALUES (?, ?, ?, ?, ?, 1, -3)",
+        (image_id_for("old.png"), "old.png", st_.st_size, st_.st_mtime_ns, "2026-03-01T12:00:00.000Z"),
+    )
+    old.close()
+    gallery = Gallery(root, GalleryIndex(root / ".atelier" / "index.sqlite3"))
+    gallery.reconcile()
+    row = gallery.get(image_id_for("old.png"))
+    assert row is not None and row.seed is None and row.metadata["ignored"] == ["seed: not a whole number in 0..2^64-1"]
     gallery.index.db.close()
