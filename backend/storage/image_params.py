@@ -195,8 +195,9 @@ class _Reader:
 @dataclass(frozen=True)
 class ImageParams:
     """An image's generation parameters, whichever tool wrote them; every value typed and
-    bounded. ``raw`` is what the tool wrote (bounded JSON) for the UI to show; ``ignored``
-    names each value that was dropped for its type or range."""
+    bounded. ``raw`` is what the tool wrote, as parsed (``to_json`` bounds it: only answers
+    show it, so a scan does not pay for copying a large workflow); ``ignored`` names each
+    value that was dropped for its type or range."""
 
     source: str
     prompt: str = ""
@@ -226,7 +227,7 @@ class ImageParams:
             "ignored": list(self.ignored),
         }
         if raw:
-            out["raw"] = self.raw
+            out["raw"] = bounded_json(self.raw)
         return out
 
 
@@ -247,7 +248,7 @@ class FileMetadata:
 
 
 def _params(source: str, reader: _Reader, raw: Any, **values: Any) -> ImageParams:
-    return ImageParams(source, raw=bounded_json(raw), ignored=tuple(reader.ignored), **values)
+    return ImageParams(source, raw=raw, ignored=tuple(reader.ignored), **values)
 
 
 def _json(value: Any) -> Any:
