@@ -39,8 +39,8 @@ from backend.storage.files import (
     write_new_file,
 )
 from backend.storage.gallery_index import GalleryIndex, ImageQuery, ImageRow
-from backend.storage.image_params import extract_parameters
-from backend.storage.metadata import embed_metadata, format_infotext, read_embedded
+from backend.storage.image_params import extract_parameters, read_file_metadata
+from backend.storage.metadata import embed_metadata, format_infotext
 from backend.storage.trash import TrashBin, TrashEntry
 
 log = logging.getLogger(__name__)
@@ -239,30 +239,17 @@ class Gallery:
                 row.format, (row.width, row.height) = im.format, im.size
                 if row.format not in EXTENSIONS:
                     return row
-                infotext, atelier = read_embedded(im)
-                params = None if atelier else extract_parameters(im)
+                found = read_file_metadata(im)
             row.readable = True
         except Exception:
             return row
-        if atelier:
-            request = atelier.get("request", {})
-            row.created_at = atelier.get("created_at", row.created_at)
-            row.prompt = request.get("prompt", "")
-            row.negative_prompt = request.get("negative_prompt", "")
-            for key in ("style", "aspect_ratio", "provider", "model"):
-                setattr(row, key, request.get(key))
-            row.provider = atelier.get("provider", row.provider)
-            row.model = atelier.get("model", row.model)
-            row.seed = atelier.get("seed")
-            row.job_id = atelier.get("job_id")
-            row.session = atelier.get("session")
-            row.metadata = atelier
-        elif params:
-            row.prompt, row.negative_prompt = params["prompt"], params["negative_prompt"]
-            row.model = params["model"] if isinstance(params["model"], str) else None
-            row.seed = params["seed"] if isinstance(params["seed"], int) and 0 <= params["seed"] < 2**63 else None
-            # the index keeps the normalised parameters; the raw graphs stay in the file
-            row.metadata = {"source": params["source"], "parameters": {k: v for k, v in params.items() if k != "raw"}}
+        if found:  # typed and bounded: a file's metadata is hostile input
+            params = found.parameters
+            row.created_at = found.created_at or row.created_at
+            row.prompt, row.negative_prompt = params.prompt, params.negative_prompt
+            row.model, row.seed = params.model, params.seed
+            row.style, row.aspect_ratio, row.provider = found.style, found.aspect_ratio, found.provider
+            row.job_id, row.session, row.metadata = found.job_id, found.session, found.metadata
         return row
 
     # --- save ------------------------------------------------------------------------
@@ -448,9 +435,10 @@ class Gallery:
             return None
         try:
             with Image.open(path) as im:
-                return extract_parameters(im)
+                params = extract_parameters(im)
         except Exception:
             return None
+        return params.to_json() if params else None
 
 
 def thumb_url(row: ImageRow, size: int) -> str:

@@ -111,7 +111,7 @@ def parse_search(q: str, query: ImageQuery) -> None:
         if term and term.group(2):
             kind, value = term.group(1).lower(), term.group(2)
             if kind == "seed":
-                if not _DIGITS.fullmatch(value) or int(value) >= 2**63:
+                if not _DIGITS.fullmatch(value) or len(value) > 20 or int(value) >= 2**64:
                     raise ValidationError("q", "seed: must be followed by a whole number, e.g. seed:1234")
                 query.seed = int(value)
             else:

@@ -60,7 +60,11 @@ MIGRATIONS = [
     CREATE INDEX images_seed ON images (seed);
     CREATE VIRTUAL TABLE images_fts USING fts5(prompt, negative_prompt, tokenize='unicode61 remove_diacritics 2')
     """,
+    # v3: seeds use all 64 bits (see _seed_to_db) and metadata values are bounded when read:
+    # every file is read again, so no row written before keeps an unbounded value
+    "DELETE FROM images; DELETE FROM images_fts",
 ]
+SEED_RANGE = 2**64  # seeds are 0..2^64-1; SQLite's INTEGER is signed 64-bit
 
 
 @dataclass
@@ -90,7 +94,22 @@ class ImageRow:
 
 _COLUMNS = [f for f in ImageRow.__dataclass_fields__]
 _METADATA = _COLUMNS.index("metadata")
-_INT_FILTERS = ("seed",)
+_SEED = _COLUMNS.index("seed")
+
+
+def _seed_to_db(seed: int | None) -> int | None:
+    """A seed as SQLite stores it: 2^63..2^64-1 wrap to negative (two's complement), so
+    every 64-bit seed round-trips exactly and ``seed = ?`` still uses the index. A value
+    outside 0..2^64-1 is no seed (None)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_RANGE:
+        return None
+    return seed - SEED_RANGE if seed >= SEED_RANGE // 2 else seed
+
+
+def _seed_from_db(value: int | None) -> int | None:
+    return None if value is None else value + SEED_RANGE if value < 0 else value
+
+
 _TEXT_FILTERS = ("provider", "style", "aspect_ratio", "job_id", "session")
 
 
@@ -123,11 +142,14 @@ class ImageQuery:
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
-        for name in _TEXT_FILTERS + _INT_FILTERS:
+        for name in _TEXT_FILTERS:
             value = getattr(self, name)
             if value is not None:
                 clauses.append(f"{name} = ?")
                 params.append(value)
+        if self.seed is not None:  # a seed outside 0..2^64-1 compares to NULL: no row
+            clauses.append("seed = ?")
+            params.append(_seed_to_db(self.seed))
         if self.model is not None:
             clauses.append("model = ?")
             params.append(self.model)
@@ -177,6 +199,7 @@ class GalleryIndex:
         data = dict(r)
         data["readable"] = bool(data["readable"])
         data["favorite"] = bool(data["favorite"])
+        data["seed"] = _seed_from_db(data["seed"])
         data["metadata"] = json.loads(data["metadata"]) if data["metadata"] else None
         return ImageRow(**data)
 
@@ -239,6 +262,7 @@ class GalleryIndex:
             for row in rows:
                 values = [getattr(row, c) for c in _COLUMNS]  # not asdict: it deep-copies the metadata
                 values[_METADATA] = json.dumps(row.metadata) if row.metadata is not None else None
+                values[_SEED] = _seed_to_db(row.seed)
                 (rowid,) = conn.execute(sql, values).fetchone()
                 conn.execute("DELETE FROM images_fts WHERE rowid = ?", (rowid,))
                 if row.prompt or row.negative_prompt:

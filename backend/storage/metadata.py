@@ -22,7 +22,12 @@ TAG_EXIF_IFD = 0x8769
 TAG_USER_COMMENT = 0x9286
 TAG_MAKER_NOTE = 0x927C
 OUR_KEYS = {"parameters", "atelier"}
+MAX_ATELIER_JSON = 4 * 1024 * 1024  # bytes of the chunk read at all; ours are a few KB
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: ``Key: value`` of the infotext's last line. Keys are short and start at a word character:
+#: bounding them, and no leading ``\s*``, keeps the scan linear (unbounded, a 40 KB line of
+#: words or of spaces without a colon took 20 s)
+_PARAM = re.compile(r'([\w][\w \-/]{0,63}?):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 
 
 # --- A1111 infotext --------------------------------------------------------------------
@@ -179,27 +184,32 @@ def embed_metadata(data: bytes, image_format: str, infotext: str, atelier: dict[
 
 
 def read_embedded(image: Image.Image) -> tuple[str | None, dict[str, Any] | None]:
-    """(infotext, Atelier JSON) from an opened image, whichever are present."""
+    """(infotext, Atelier JSON) from an opened image, whichever are present. The JSON is
+    any object a file holds (anyone can write the chunk): parse it with
+    ``image_params.parse_atelier`` before trusting a value in it."""
     infotext: str | None = None
-    raw_json: str | bytes | None = None
+    raw_json: Any = None
     text = getattr(image, "text", None) or {}
     if text:
         infotext, raw_json = text.get("parameters"), text.get("atelier")
+    if not isinstance(infotext, str):
+        infotext = None
     if infotext is None or raw_json is None:
         try:
             ifd = image.getexif().get_ifd(TAG_EXIF_IFD)
         except Exception:
             ifd = {}
-        if infotext is None and TAG_USER_COMMENT in ifd:
-            infotext = decode_user_comment(ifd[TAG_USER_COMMENT])
-        if raw_json is None and TAG_MAKER_NOTE in ifd:
-            raw_json = ifd[TAG_MAKER_NOTE]
+        comment, maker_note = ifd.get(TAG_USER_COMMENT), ifd.get(TAG_MAKER_NOTE)
+        if infotext is None and isinstance(comment, bytes | str):  # a hostile EXIF may hold any type
+            infotext = decode_user_comment(comment)
+        if raw_json is None:
+            raw_json = maker_note
     atelier = None
-    if raw_json:
+    if isinstance(raw_json, str | bytes) and raw_json and len(raw_json) <= MAX_ATELIER_JSON:
         try:
             parsed = json.loads(raw_json)
             atelier = parsed if isinstance(parsed, dict) and "atelier_version" in parsed else None
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             atelier = None
     return infotext, atelier
 
@@ -209,7 +219,7 @@ def parse_infotext(text: str) -> dict[str, Any]:
     lines = text.strip("\n").split("\n")
     params: dict[str, str] = {}
     last = lines[-1] if lines else ""
-    pairs = re.findall(r'\s*([\w][\w \-/]*?):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)', last)
+    pairs = _PARAM.findall(last)
     if len(pairs) >= 2 or (pairs and last.strip().startswith(("Steps:", "Seed:"))):
         for key, value in pairs:
             if value.startswith('"'):

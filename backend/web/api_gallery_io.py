@@ -7,6 +7,7 @@ routes raise it to ATELIER_MAX_UPLOAD_MB for their own request.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from PIL import Image
@@ -96,9 +97,12 @@ def _uploads() -> list[tuple[str, bytes]]:
     return uploads
 
 
-def _parameters(data: bytes):
+def _parameters(data: bytes) -> tuple[str | None, int, int, dict[str, Any] | None]:
+    """(format, width, height, parameters) of an upload; the parameters typed and bounded
+    (its metadata is untrusted), None when it carries none."""
     with Image.open(io.BytesIO(data)) as im:
-        return im.format, im.width, im.height, extract_parameters(im)
+        params = extract_parameters(im)
+        return im.format, im.width, im.height, params.to_json() if params else None
 
 
 @bp.post("/api/metadata/parse")

@@ -252,3 +252,46 @@ def write_atelier_image(gallery: Path, prompt: str, index: int, **kw) -> Path:
     path = folder / gallery_filename(when, kw.get("provider", "offline"), prompt, index, ".png")
     path.write_bytes(data)
     return path
+
+
+# --- hostile metadata: what anyone can write into a file ---------------------------------
+def atelier_chunk(**overrides) -> dict:
+    """A well-formed Atelier chunk with ``overrides`` replacing (or adding) top-level keys."""
+    chunk = {
+        "atelier_version": "0.1.0",
+        "created_at": "2026-03-01T12:00:00.000Z",
+        "job_id": "job-hostile",
+        "session": None,
+        "index": 0,
+        "provider": "offline",
+        "model": "renderer",
+        "seed": 7,
+        "width": 48,
+        "height": 32,
+        "request": {"prompt": "a hostile lighthouse", "negative_prompt": "", "provider": "offline"},
+    }
+    chunk.update(overrides)
+    return chunk
+
+
+def png_with_atelier(chunk: dict, colour=(200, 40, 40)) -> bytes:
+    """A valid PNG whose ``atelier`` text chunk holds ``chunk`` as JSON, whatever its types
+    (ASCII JSON, so lone surrogates and huge numbers survive as escapes and digits)."""
+    return png_with_text({"atelier": json.dumps(chunk)}, colour=colour)
+
+
+def hostile_metadata_files() -> dict[str, tuple[bytes, str]]:
+    """name -> (a valid image whose metadata has wrong types or out-of-range values, the
+    field that must be reported as ignored). Each broke the import, the parse endpoint, the
+    watcher and the next start before those values were parsed at the boundary."""
+    invoke = {"positive_prompt": ["a", "list"], "negative_prompt": "", "seed": 3, "model": {"name": "m"}}
+    return {
+        "seed-huge.png": (png_with_atelier(atelier_chunk(seed=10**30), (1, 2, 3)), "seed"),
+        "job-id-object.png": (png_with_atelier(atelier_chunk(job_id={}), (4, 5, 6)), "job_id"),
+        "request-string.png": (png_with_atelier(atelier_chunk(request="oops"), (7, 8, 9)), "request"),
+        "created-null.png": (png_with_atelier(atelier_chunk(created_at=None), (10, 11, 12)), "created_at"),
+        "invoke-list-prompt.png": (
+            png_with_text({"invokeai_metadata": json.dumps(invoke)}, colour=(13, 14, 15)),
+            "positive_prompt",
+        ),
+    }
