@@ -58,8 +58,10 @@ class Parameters(TypedDict):
     sampler: str | None
     width: int | None
     height: int | None
-    raw: Any
-    """what the tool itself wrote, for the UI to show"""
+    raw: NotRequired[Any]
+    """what the tool itself wrote, for the UI to show (bounded in depth and size)"""
+    ignored: list[str]
+    """each value of the file's metadata that was dropped (wrong type, out of range), and why"""
 
 
 class ImageDetail(TypedDict):

@@ -247,8 +247,10 @@ export interface Parameters {
   sampler: string | null;
   width: number | null;
   height: number | null;
-  /** what the tool itself wrote, for the UI to show */
-  raw: unknown;
+  /** what the tool itself wrote, for the UI to show (bounded in depth and size) */
+  raw?: unknown;
+  /** each value of the file's metadata that was dropped (wrong type, out of range), and why */
+  ignored: string[];
 }
 
 export interface ParsedMetadata {
