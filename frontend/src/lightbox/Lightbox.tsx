@@ -71,6 +71,8 @@ export default function Lightbox({ images, index, onIndex, onClose, onUseSetting
     staleTime: 60_000,
   });
   const metadata = detail.data?.metadata as Record<string, any> | null | undefined;
+  // values of the file's metadata the server dropped (wrong type, out of range): said, not hidden
+  const ignored = detail.data?.parameters?.ignored ?? [];
   const isFavorite = image ? (favorite[image.id] ?? !!image.favorite) : false;
 
   const previous = useRef<HTMLElement | null>(null);
@@ -177,6 +179,20 @@ export default function Lightbox({ images, index, onIndex, onClose, onUseSetting
           <Param name="Format" value={image.format} />
           <Param name="Created" value={new Date(image.created_at).toLocaleString()} />
         </dl>
+        {ignored.length > 0 && (
+          <details className="mt-3 rounded border border-amber-800/60 bg-amber-950/30 p-2 text-xs text-amber-200" data-testid="lightbox-ignored">
+            <summary className="cursor-pointer">
+              {ignored.length === 1 ? "1 value" : `${ignored.length} values`} in this file's metadata could not be used
+            </summary>
+            <ul className="mt-1 list-disc pl-4 text-amber-100/80">
+              {ignored.map((note) => (
+                <li key={note} className="break-words">
+                  {note}
+                </li>
+              ))}
+            </ul>
+          </details>
+        )}
         <div className="mt-4 flex flex-wrap gap-2">
           <button type="button" className={btn} onClick={() => onUseSettings(settings)}>
             Use these settings
