@@ -6,9 +6,12 @@ Most of it is WSGI middleware around the whole app, so Socket.IO's own HTTP requ
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
+import logging
 import math
 import threading
 import time
@@ -21,6 +24,9 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from backend.scaleout_config import ScaleoutSettings, is_loopback_host
+from backend.web.errors import LogBudget, one_line
+
+log = logging.getLogger(__name__)
 
 COOKIE = "atelier_auth"
 #: reachable without the token: the app shell (it asks for the token) and a bare health check
@@ -57,6 +63,47 @@ def _json_error(status: str, code: str, message: str, headers: list[tuple[str, s
     return status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *(headers or [])], body
 
 
+def malformed_origin(origin: str) -> bool:
+    """An Origin header that is not a URL at all (``http://[::1``); ``null`` is a real origin."""
+    try:
+        parsed = urllib.parse.urlsplit(origin)
+        parsed.port  # noqa: B018 (raises for a port out of range or not a number)
+    except ValueError:
+        return True
+    return False
+
+
+def websocket_handshake_problem(environ: dict[str, Any]) -> str | None:
+    """Why a ``transport=websocket`` request is not an RFC 6455 handshake, or None.
+
+    Checked before Engine.IO sees it: eventlet and simple-websocket both raise (a 500, and
+    in eventlet a traceback in the body) on a handshake without a key or version.
+    """
+    if environ.get("REQUEST_METHOD") != "GET":
+        return "a WebSocket handshake is a GET request"
+    if "websocket" not in environ.get("HTTP_UPGRADE", "").lower():
+        return "a WebSocket handshake needs 'Upgrade: websocket'"
+    if "upgrade" not in [t.strip() for t in environ.get("HTTP_CONNECTION", "").lower().split(",")]:
+        return "a WebSocket handshake needs 'Connection: Upgrade'"
+    if environ.get("HTTP_SEC_WEBSOCKET_VERSION", "").strip() != "13":
+        return "a WebSocket handshake needs 'Sec-WebSocket-Version: 13'"
+    try:
+        key = base64.b64decode(environ.get("HTTP_SEC_WEBSOCKET_KEY", "").strip(), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 16:
+        return "a WebSocket handshake needs a Sec-WebSocket-Key of 16 bytes in base64"
+    return None
+
+
+def _wants_websocket(environ: dict[str, Any]) -> bool:
+    try:
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=100)
+    except ValueError:
+        return False  # Engine.IO answers 400 for a query it cannot read
+    return query.get("transport", [""])[0] == "websocket"
+
+
 class OriginPolicy:
     """Which pages may call the API and open the socket from another origin."""
 
@@ -73,6 +120,8 @@ class OriginPolicy:
             return True  # same origin
         if self.allowed:
             return False
+        if malformed_origin(origin):
+            return False  # Engine.IO calls this too, with whatever the header holds
         parsed = urllib.parse.urlsplit(origin)
         return parsed.scheme in ("http", "https") and is_loopback_host(parsed.hostname or "")
 
@@ -98,10 +147,20 @@ class EdgeMiddleware:
         origin = environ.get("HTTP_ORIGIN")
         path = environ.get("PATH_INFO", "")
         guarded = path.startswith(("/api/", "/socket.io/", "/images/"))
+        if guarded and origin and malformed_origin(origin):
+            return self._plain(
+                start_response, *_json_error("400 BAD REQUEST", "invalid_origin", "the Origin header is not a URL")
+            )
         if guarded and not self.origins.allows(origin, environ):
             return self._plain(
                 start_response, *_json_error("403 FORBIDDEN", "forbidden_origin", "this origin is not allowed")
             )
+        if path.startswith("/socket.io/") and _wants_websocket(environ):
+            problem = websocket_handshake_problem(environ)
+            if problem:
+                version = [("Sec-WebSocket-Version", "13")]
+                error = _json_error("400 BAD REQUEST", "bad_websocket_handshake", problem, version)
+                return self._plain(start_response, *error)
         cors: list[tuple[str, str]] = []
         if path.startswith(("/api/", "/images/")) and self.origins.cross_origin(origin, environ):
             cors = [
@@ -124,6 +183,43 @@ class EdgeMiddleware:
     def _plain(self, start_response: Callable, status: str, headers: list[tuple[str, str]], body: bytes):
         start_response(status, headers + SECURITY_HEADERS)
         return [body]
+
+
+class CrashGuard:
+    """The outermost WSGI layer: an exception that escapes everything else becomes a JSON
+    500 with no detail (eventlet's server would put the traceback in the body), logged
+    with its traceback at most a few times a minute."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+        self.budget = LogBudget(lines=10, per_seconds=60)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        started = False
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+            nonlocal started
+            started = True
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        try:
+            return self.app(environ, start)
+        except Exception:
+            suppressed = self.budget.take()
+            if suppressed is not None:
+                log.exception(
+                    "unhandled error on %s %s%s",
+                    one_line(environ.get("REQUEST_METHOD", "?"), 16),
+                    one_line(environ.get("PATH_INFO", "")),
+                    f" ({suppressed} more not logged)" if suppressed else "",
+                )
+            if started:
+                raise  # the status line is out; the server can only drop the connection
+            status, headers, body = _json_error(
+                "500 INTERNAL SERVER ERROR", "internal_error", "the server failed to handle this request"
+            )
+            start_response(status, headers + SECURITY_HEADERS)
+            return [body]
 
 
 class RateLimiter:
@@ -240,11 +336,12 @@ def _is_submission(path: str) -> bool:
 
 
 def wrap_wsgi(app: Flask, settings: ScaleoutSettings, origins: OriginPolicy) -> None:
-    """Outermost first: proxy headers, then the sub-path, origins and headers."""
+    """Outermost first: the crash guard, proxy headers, then the sub-path, origins and headers."""
     app.wsgi_app = EdgeMiddleware(app.wsgi_app, settings, origins)  # type: ignore[method-assign]
     if settings.trust_proxy:
         n = settings.trust_proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)  # type: ignore[method-assign]
+    app.wsgi_app = CrashGuard(app.wsgi_app)  # type: ignore[method-assign]
 
 
 def socket_allowed(token: TokenCheck | None, auth: Any, cookie: str | None) -> bool:
