@@ -1,0 +1,293 @@
+"""The edge under bad input: a clear 4xx (never a 500, never a traceback), every Socket.IO
+call acknowledged, one log line per malformed packet, and a server that outlives running
+out of file descriptors.
+
+Both async modes only where the server differs by mode: the HTTP servers (eventlet's wsgi
+versus Werkzeug), their WebSocket implementations and their accept loops. Socket.IO
+argument parsing is the same code in both, so it runs in one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import socket
+import time
+
+import pytest
+import requests
+from werkzeug.test import Client
+
+from tests.support.server import ServerProcess
+from tests.test_fault_sockets import RawClient
+
+MALFORMED_ORIGINS = ["http://[::1", "http://[", "https://[zz]x:1"]
+
+
+def _assert_clean_error(r: requests.Response, statuses: tuple[int, ...]) -> dict:
+    assert r.status_code in statuses, (r.status_code, r.text[:500])
+    assert "Traceback" not in r.text and ".py" not in r.text, r.text[:500]
+    assert r.headers["Content-Type"].startswith("application/json"), r.headers
+    error = r.json()["error"]
+    assert error["code"] and error["message"]
+    return error
+
+
+def _wait(predicate, timeout: float = 30, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise TimeoutError(what)
+
+
+# --- HTTP ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("origin", MALFORMED_ORIGINS)
+def test_a_malformed_origin_is_a_clear_4xx_without_a_traceback(server, origin):
+    for path in ("/api/health", "/api/images", "/socket.io/?EIO=4&transport=polling", "/images/x.png"):
+        r = requests.get(server.url + path, headers={"Origin": origin}, timeout=10)
+        _assert_clean_error(r, (400, 403))
+    assert "Traceback" not in server.output()
+    # a good request right after is still served
+    assert server.get("/api/health").json()["status"] == "ok"
+
+
+def _polling_sid(server: ServerProcess) -> str:
+    r = server.get("/socket.io/?EIO=4&transport=polling")
+    assert r.status_code == 200 and r.text.startswith("0"), r.text
+    return json.loads(r.text[1:])["sid"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Upgrade": "websocket", "Connection": "Upgrade"},  # no key, no version
+        {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"},  # no key
+        {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "not base64 of 16 bytes!"},
+    ],
+    ids=["bare", "no-key", "bad-key"],
+)
+def test_a_websocket_upgrade_without_a_valid_key_is_400(server, headers):
+    sid = _polling_sid(server)
+    upgrade = requests.get(server.url + f"/socket.io/?EIO=4&transport=websocket&sid={sid}", headers=headers, timeout=10)
+    _assert_clean_error(upgrade, (400,))
+    fresh = requests.get(server.url + "/socket.io/?EIO=4&transport=websocket", headers=headers, timeout=10)
+    _assert_clean_error(fresh, (400,))
+    assert "Traceback" not in server.output()
+    # the polling session itself goes on
+    r = server.post(f"/socket.io/?EIO=4&transport=polling&sid={sid}", data="40")
+    assert r.status_code == 200, r.text
+
+
+def test_an_unexpected_exception_becomes_a_json_500_without_a_traceback():
+    from backend.web.security import CrashGuard
+
+    def broken(environ, start_response):
+        raise RuntimeError("secret detail at /srv/app/code.py line 3")
+
+    r = Client(CrashGuard(broken)).get("/api/anything")
+    assert r.status_code == 500
+    body = r.get_data(as_text=True)
+    assert json.loads(body)["error"]["code"] == "internal_error"
+    assert "secret detail" not in body and "Traceback" not in body
+
+
+# --- running out of file descriptors -----------------------------------------------
+
+
+def _open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_the_server_survives_running_out_of_file_descriptors(server):
+    pid = server.proc.pid
+    _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    headroom = 20  # files the server may still open
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (_open_fds(pid) + headroom, hard))
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(headroom + 40):  # more idle connections than it can accept
+            idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=10))
+
+        def out_of_files() -> bool:
+            if server.proc.poll() is not None:
+                raise AssertionError(f"the server exited with {server.proc.returncode}:\n{server.output()[-3000:]}")
+            return "Too many open files" in server.output()
+
+        _wait(out_of_files, what="the server to log that it cannot accept")
+    finally:
+        for s in idle:
+            s.close()
+
+    def answers() -> bool:
+        assert server.proc.poll() is None, server.output()[-3000:]
+        try:
+            return requests.get(server.url + "/api/health", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    _wait(answers, what="the server to answer again")
+    _wait(lambda: "accepting connections again" in server.output(), what="the recovery line")
+    log = server.output()
+    assert sum("Too many open files" in line for line in log.splitlines()) == 1, log[-3000:]
+    assert "Traceback" not in log
+
+
+# --- Socket.IO -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def one_mode_server(make_server):
+    return make_server("eventlet")
+
+
+@pytest.fixture
+def raw(one_mode_server):
+    client = RawClient(one_mode_server.url)
+    client.read_until("40")
+    yield client
+    client.close()
+
+
+def _raw_call(client: RawClient, *args) -> object:
+    client.acks += 1
+    client.ws.send(f"42{client.acks}" + json.dumps(list(args)))
+    packet = client.read_until(f"43{client.acks}[")
+    return json.loads(packet[len(f"43{client.acks}") :])[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("subscribe", {"job_id": "JOB", "after_seq": 10**100}), "after_seq"),
+        (("subscribe", {"job_id": "JOB", "after_seq": 2**64}), "after_seq"),
+        (("subscribe", {"job_id": "JOB", "after_seq": -1}), "after_seq"),
+        (("subscribe", {"job_id": "JOB", "after_seq": 1.5}), "after_seq"),
+        (("subscribe", {"job_id": "JOB", "after_seq": True}), "after_seq"),
+        (("subscribe", {"job_id": "JOB", "after_seq": "3"}), "after_seq"),
+        (("subscribe", {"job_id": "JOB"}, "extra"), "payload"),
+        (("subscribe", {"job_id": "JOB"}, {"job_id": "JOB"}), "payload"),
+        (("subscribe",), "payload"),
+        (("subscribe", "just a string"), "payload"),
+        (("subscribe", {"job_id": "JOB", "colour": "red"}), "colour"),
+        (("subscribe", {"job_id": 7}), "job_id"),
+        (("subscribe", {"job_id": "x" * 10_000}), "job_id"),
+        (("subscribe", {"job_id": {}}), "job_id"),
+        (("subscribe", {"topic": "weather"}), "topic"),
+        (("subscribe", {"topic": ["gallery"]}), "topic"),
+        (("subscribe", {"topic": "gallery", "job_id": "JOB"}), "payload"),
+        (("subscribe", {}), "payload"),
+        (("subscribe", {"job_id": "no-such-job"}), "job_id"),
+        (("unsubscribe", {"job_id": "JOB", "after_seq": 10**100}), "after_seq"),
+        (("unsubscribe", {"job_id": "JOB"}, 1), "payload"),
+        (("unsubscribe", {"topic": 1}), "topic"),
+        (("no-such-event", {}), "event"),
+    ],
+)
+def test_every_call_is_acknowledged_with_an_error_naming_the_bad_argument(one_mode_server, raw, args, field):
+    job = one_mode_server.submit(prompt="edge")
+
+    def fill(value):
+        if value == "JOB":
+            return job["id"]
+        if isinstance(value, dict):
+            return {k: fill(v) for k, v in value.items()}
+        return value
+
+    ack = _raw_call(raw, *[fill(a) for a in args])
+    assert ack["ok"] is False, ack
+    assert ack["error"]["field"] == field, ack
+    assert ack["error"]["code"] in ("validation_error", "not_found", "unknown_event"), ack
+    assert ack["error"]["message"], ack
+    # the same connection goes on working
+    good = _raw_call(raw, "subscribe", {"job_id": job["id"], "after_seq": 0})
+    assert good["ok"] is True and good["job"]["id"] == job["id"], good
+
+
+def test_good_calls_still_work(one_mode_server, raw):
+    job = one_mode_server.submit(prompt="edge")
+    assert _raw_call(raw, "subscribe", {"job_id": job["id"]})["ok"] is True
+    assert _raw_call(raw, "subscribe", {"job_id": job["id"], "after_seq": None})["ok"] is True
+    assert _raw_call(raw, "subscribe", {"job_id": job["id"], "after_seq": 2**53})["ok"] is True
+    assert _raw_call(raw, "subscribe", {"topic": "gallery"}) == {"ok": True, "topic": "gallery"}
+    assert _raw_call(raw, "unsubscribe", {"topic": "gallery"}) == {"ok": True}
+    assert _raw_call(raw, "unsubscribe", {"job_id": job["id"]}) == {"ok": True}
+
+
+MALFORMED_PACKETS = [
+    '42["subscribe"',  # JSON cut short
+    "42[]",  # no event name
+    '42{"a":1}',  # not a list
+    "4X",  # unknown packet type
+    '42[{"a":1},2]',  # an event name that is not a string
+    "42[1]",
+    "49",
+    '451-["subscribe",{"_placeholder":true,"num":9}]',  # then an attachment that never matches
+]
+
+
+def test_each_malformed_packet_logs_one_line(one_mode_server, raw):
+    for packet in MALFORMED_PACKETS:
+        raw.ws.send(packet)
+    raw.ws.send_binary(b"\x00\x01junk")
+
+    def logged() -> list[str]:
+        lines = one_mode_server.output().splitlines()
+        hits = [line for line in lines if "malformed Socket.IO packet" in line or "handler error" in line]
+        return hits if len(hits) >= len(MALFORMED_PACKETS) else []
+
+    lines = _wait(logged, what="a line for each malformed packet")
+    log = one_mode_server.output()
+    assert "Traceback" not in log, log[-3000:]
+    assert all("handler error" not in line for line in lines), lines
+    # the server and other clients go on
+    assert one_mode_server.get("/api/health").json()["status"] == "ok"
+    other = RawClient(one_mode_server.url)
+    try:
+        other.read_until("40")
+        assert _raw_call(other, "subscribe", {"topic": "gallery"})["ok"] is True
+    finally:
+        other.close()
+
+
+def test_a_log_budget_keeps_a_flood_to_a_few_lines_and_counts_the_rest():
+    from backend.web.errors import LogBudget
+
+    now = [0.0]
+    budget = LogBudget(lines=3, per_seconds=60, clock=lambda: now[0])
+    allowed = [budget.take() for _ in range(10)]
+    assert [a is not None for a in allowed] == [True] * 3 + [False] * 7
+    assert allowed[0] == 0  # nothing suppressed before the first line
+    now[0] = 61
+    assert budget.take() == 7  # the next line says how many were left out
+    assert budget.take() == 0
+
+
+def test_accept_failures_are_logged_once_per_burst_with_a_growing_pause(caplog):
+    import errno
+
+    from backend.server import MAX_PAUSE_SECONDS, AcceptFailures
+
+    now = [0.0]
+    failures = AcceptFailures(clock=lambda: now[0])
+    emfile = OSError(errno.EMFILE, "Too many open files")
+    with caplog.at_level("WARNING", logger="backend.server"):
+        pauses = [failures.failed(emfile) for _ in range(12)]
+        failures.succeeded()
+        now[0] = 5  # freeing descriptors: accepts fail and succeed by turns
+        failures.failed(emfile)
+        failures.succeeded()
+        failures.succeeded()
+        now[0] = 120  # a new burst, long after
+        failures.failed(emfile)
+        failures.succeeded()
+    assert pauses == sorted(pauses) and 0 < pauses[0] < pauses[-1] == MAX_PAUSE_SECONDS
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 4, lines
+    assert "Too many open files" in lines[0] and "Too many open files" in lines[2]
+    assert lines[1].startswith("accepting connections again after 12 failed attempts")
