@@ -188,7 +188,13 @@ class EdgeMiddleware:
 class CrashGuard:
     """The outermost WSGI layer: an exception that escapes everything else becomes a JSON
     500 with no detail (eventlet's server would put the traceback in the body), logged
-    with its traceback at most a few times a minute."""
+    with its traceback at most ten times a minute.
+
+    A WebSocket's request lasts the whole session, and once upgraded its socket belongs to
+    the WebSocket library: an error there (python-engineio raises on an empty or non-numeric
+    frame) is a client's bad frame, so it costs one line and the connection is dropped the
+    way the library ends a session, with no HTTP response written into the stream.
+    """
 
     def __init__(self, app: Callable) -> None:
         self.app = app
@@ -204,15 +210,20 @@ class CrashGuard:
 
         try:
             return self.app(environ, start)
-        except Exception:
+        except (ConnectionError, TimeoutError, StopIteration):
+            raise  # the client went away, or (Werkzeug, gunicorn) a WebSocket session ended
+        except Exception as exc:
+            websocket = "websocket" in environ.get("HTTP_UPGRADE", "").lower()
             suppressed = self.budget.take()
             if suppressed is not None:
-                log.exception(
-                    "unhandled error on %s %s%s",
-                    one_line(environ.get("REQUEST_METHOD", "?"), 16),
-                    one_line(environ.get("PATH_INFO", "")),
-                    f" ({suppressed} more not logged)" if suppressed else "",
-                )
+                where = f"{one_line(environ.get('REQUEST_METHOD', '?'), 16)} {one_line(environ.get('PATH_INFO', ''))}"
+                more = f" ({suppressed} more not logged)" if suppressed else ""
+                if websocket:
+                    log.warning("closed a WebSocket on %s: %s: %s%s", where, type(exc).__name__, one_line(exc), more)
+                else:
+                    log.exception("unhandled error on %s%s", where, more)
+            if websocket:
+                return _drop_websocket(environ)
             if started:
                 raise  # the status line is out; the server can only drop the connection
             status, headers, body = _json_error(
@@ -220,6 +231,17 @@ class CrashGuard:
             )
             start_response(status, headers + SECURITY_HEADERS)
             return [body]
+
+
+def _drop_websocket(environ: dict[str, Any]) -> Iterable[bytes]:
+    """End a WebSocket request as simple-websocket and eventlet end a session: no response."""
+    if "eventlet.input" in environ:
+        from eventlet.wsgi import ALREADY_HANDLED
+
+        return ALREADY_HANDLED
+    if "gunicorn.socket" in environ:
+        raise StopIteration
+    raise ConnectionError("WebSocket closed")
 
 
 class RateLimiter:

@@ -55,6 +55,41 @@ class MalformedPacket(ValueError):
     pass
 
 
+class OneLineTracebacks(logging.Filter):
+    """On python-engineio's and python-socketio's loggers: what they log with a traceback
+    ("post request handler error", "Unknown receive error", …) is a client's bad packet
+    reaching a library path, so it becomes one line, at most twenty a minute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.budget = LogBudget(lines=20, per_seconds=60)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info:
+            return True
+        suppressed = self.budget.take()
+        if suppressed is None:
+            return False
+        exc = record.exc_info[1]
+        message = record.getMessage()
+        record.msg = "%s: %s: %s%s"
+        record.args = (
+            one_line(message),
+            type(exc).__name__,
+            one_line(exc),
+            f" ({suppressed} more not logged)" if suppressed else "",
+        )
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _one_line_library_logs() -> None:
+    for name in ("engineio.server", "socketio.server"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, OneLineTracebacks) for f in logger.filters):
+            logger.addFilter(OneLineTracebacks())
+
+
 def install_packet_guard(server: socketio.Server) -> None:
     """Wraps python-socketio's packet dispatch (its ``_handle_eio_message`` and
     ``_handle_event``, the only way in) so a packet it cannot handle costs one line."""
@@ -86,3 +121,4 @@ def install_packet_guard(server: socketio.Server) -> None:
 
     server._handle_event = checked_event  # type: ignore[method-assign]
     server.eio.on("message", guarded_message)
+    _one_line_library_logs()
