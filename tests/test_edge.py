@@ -17,6 +17,7 @@ import time
 
 import pytest
 import requests
+import websocket
 from werkzeug.test import Client
 
 from tests.support.server import ServerProcess
@@ -302,3 +303,42 @@ def test_accept_failures_are_logged_once_per_burst_with_a_growing_pause(caplog):
     assert len(lines) == 4, lines
     assert "Too many open files" in lines[0] and "Too many open files" in lines[2]
     assert lines[1].startswith("accepting connections again after 12 failed attempts")
+
+
+@pytest.mark.parametrize("auth", ['{"token":"\\ud800"}', '{"token":5}', '"x"', "[1]", '{"token":{"a":1}}', "{}"])
+def test_a_hostile_socket_token_is_refused_in_one_line(make_server, auth):
+    server = make_server("eventlet", ATELIER_TOKEN="edge-test-token-0123")
+    ws = websocket.create_connection(server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket")
+    try:
+        assert ws.recv().startswith("0")
+        ws.send("40" + auth)
+        assert ws.recv().startswith("44"), "refused with a CONNECT_ERROR"
+    finally:
+        ws.close()
+    assert "Traceback" not in server.output()
+    good = websocket.create_connection(server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket")
+    try:
+        good.recv()
+        good.send('40{"token":"edge-test-token-0123"}')
+        assert good.recv().startswith("40{")
+    finally:
+        good.close()
+
+
+def test_a_connect_handler_that_fails_refuses_the_client(tmp_path, monkeypatch):
+    """The default Socket.IO error handler answers for the connect handler too: it must
+    refuse, or a client whose handshake made the check raise would be let in."""
+    from backend.app import create_app
+    from backend.web import socket_auth
+
+    for name, value in ServerProcess(tmp_path, "threading", ATELIER_TOKEN="edge-test-token-0123").env().items():
+        if name.startswith("ATELIER_"):
+            monkeypatch.setenv(name, value)
+    app, socketio = create_app()
+
+    def broken_check(*_):
+        raise RuntimeError("the check failed")
+
+    monkeypatch.setattr(socket_auth, "socket_allowed", broken_check)
+    client = socketio.test_client(app, auth={"token": "anything"})
+    assert not client.is_connected()

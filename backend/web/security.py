@@ -275,10 +275,18 @@ class TokenCheck:
         self.cookie_value = hmac.new(self._token, b"atelier-browser-session", hashlib.sha256).hexdigest()
 
     def valid_token(self, candidate: Any) -> bool:
-        return isinstance(candidate, str) and hmac.compare_digest(candidate.encode(), self._token)
+        # surrogatepass: a JSON string may hold a lone surrogate ("\ud800"), which plain
+        # encode() refuses with an exception; such a candidate simply does not match
+        return isinstance(candidate, str) and hmac.compare_digest(
+            candidate.encode("utf-8", "surrogatepass"), self._token
+        )
 
     def valid_cookie(self, candidate: str | None) -> bool:
-        return bool(candidate) and hmac.compare_digest(candidate.encode(), self.cookie_value.encode())
+        return (
+            isinstance(candidate, str)
+            and bool(candidate)
+            and hmac.compare_digest(candidate.encode("utf-8", "surrogatepass"), self.cookie_value.encode())
+        )
 
     def bearer(self, header: str | None) -> str | None:
         if header and header[:7].lower() == "bearer ":

@@ -126,14 +126,16 @@ def register_socket_handlers(socketio: SocketIO, studio: Studio) -> None:
         return failure("unknown_event", f"no event named {name!r}; known: {', '.join(EVENTS)}", "event")
 
     @socketio.on_error_default
-    def handler_failed(exc: Exception) -> dict[str, Any]:
+    def handler_failed(exc: Exception) -> dict[str, Any] | bool:
+        event = (getattr(request, "event", None) or {}).get("message")
         suppressed = errors_logged.take()
         if suppressed is not None:
-            event = (getattr(request, "event", None) or {}).get("message")
             log.error(
                 "Socket.IO handler for %s failed%s",
                 one_line(event, 64),
                 f" ({suppressed} more not logged)" if suppressed else "",
                 exc_info=exc,
             )
+        if event == "connect":
+            return False  # what this returns is the connect handler's answer: anything but False lets the client in
         return failure("internal_error", "the server failed to handle this call")
