@@ -85,6 +85,47 @@ def test_a_websocket_upgrade_without_a_valid_key_is_400(server, headers):
     assert r.status_code == 200, r.text
 
 
+def _raw_http(server: ServerProcess, request: bytes) -> tuple[int, bytes]:
+    """(status, body) of one request sent byte for byte: no client re-encodes it."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next(
+            (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+            0,
+        )
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    return int(head.split(b" ")[1]), body
+
+
+def test_a_query_string_that_is_not_utf8_is_a_clear_400(server):
+    status, body = _raw_http(server, b"GET /api/images?cursor=\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert 400 <= status < 500 and b"Traceback" not in body, (status, body[:300])
+    assert json.loads(body)["error"]["code"]
+    assert "Traceback" not in server.output()
+
+
+def test_a_websocket_handshake_with_non_ascii_protocol_headers_is_400(server):
+    request = (
+        b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Protocol: \xff\r\n\r\n"
+    )
+    status, body = _raw_http(server, request)
+    assert status == 400 and json.loads(body)["error"]["code"] == "bad_websocket_handshake", (status, body[:300])
+    assert "Traceback" not in server.output()
+
+
 def test_an_unexpected_exception_becomes_a_json_500_without_a_traceback():
     from backend.web.security import CrashGuard
 

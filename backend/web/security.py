@@ -81,6 +81,8 @@ def websocket_handshake_problem(environ: dict[str, Any]) -> str | None:
     """
     if environ.get("REQUEST_METHOD") != "GET":
         return "a WebSocket handshake is a GET request"
+    if not all(v.isascii() for k, v in environ.items() if k.startswith("HTTP_SEC_WEBSOCKET_") and isinstance(v, str)):
+        return "a WebSocket handshake's Sec-WebSocket-* headers must be ASCII"  # wsproto raises on anything else
     if "websocket" not in environ.get("HTTP_UPGRADE", "").lower():
         return "a WebSocket handshake needs 'Upgrade: websocket'"
     if "upgrade" not in [t.strip() for t in environ.get("HTTP_CONNECTION", "").lower().split(",")]:
@@ -94,6 +96,17 @@ def websocket_handshake_problem(environ: dict[str, Any]) -> str | None:
     if len(key) != 16:
         return "a WebSocket handshake needs a Sec-WebSocket-Key of 16 bytes in base64"
     return None
+
+
+def _utf8(wsgi_text: str) -> bool:
+    """A WSGI string holds the raw bytes as latin-1: are those bytes UTF-8?"""
+    if wsgi_text.isascii():
+        return True
+    try:
+        wsgi_text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _wants_websocket(environ: dict[str, Any]) -> bool:
@@ -144,6 +157,10 @@ class EdgeMiddleware:
                 return self._plain(start_response, *_json_error("404 NOT FOUND", "not_found", "not found"))
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + self.base
             environ["PATH_INFO"] = path[len(self.base) :] or "/"
+        if not _utf8(environ.get("QUERY_STRING", "")):
+            # Flask decodes it when a route first reads an argument, and raises (a 500)
+            error = _json_error("400 BAD REQUEST", "invalid_query", "the query string is not UTF-8")
+            return self._plain(start_response, *error)
         origin = environ.get("HTTP_ORIGIN")
         path = environ.get("PATH_INFO", "")
         guarded = path.startswith(("/api/", "/socket.io/", "/images/"))
