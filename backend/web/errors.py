@@ -96,7 +96,16 @@ def register_error_handlers(app: Flask) -> None:
         code = (e.name or "error").lower().replace(" ", "_")
         return error_response(e.code or 500, code, e.description or e.name)
 
+    unexpected_logged = LogBudget(lines=10, per_seconds=60)
+
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        suppressed = unexpected_logged.take()
+        if suppressed is not None:  # a bug, but one any client may hit again and again
+            log.exception(
+                "unhandled error on %s %s%s",
+                request.method,
+                one_line(request.path),
+                f" ({suppressed} more not logged)" if suppressed else "",
+            )
         return error_response(500, "internal_error", "the server failed to handle this request")
