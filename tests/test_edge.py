@@ -185,15 +185,28 @@ def test_the_server_survives_running_out_of_file_descriptors(make_server, async_
 # --- Socket.IO -----------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory):
+    """One server for the calls below: each checks only its own acknowledgements."""
+    server = ServerProcess(tmp_path_factory.mktemp("edge"), "eventlet").start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def one_mode_server(make_server):
     return make_server("eventlet")
 
 
-@pytest.fixture
-def raw(one_mode_server):
-    client = RawClient(one_mode_server.url)
+def _raw_client(server: ServerProcess):
+    client = RawClient(server.url)
     client.read_until("40")
+    return client
+
+
+@pytest.fixture
+def raw(shared_server):
+    client = _raw_client(shared_server)
     yield client
     client.close()
 
@@ -233,8 +246,8 @@ def _raw_call(client: RawClient, *args) -> object:
         (("no-such-event", {}), "event"),
     ],
 )
-def test_every_call_is_acknowledged_with_an_error_naming_the_bad_argument(one_mode_server, raw, args, field):
-    job = one_mode_server.submit(prompt="edge")
+def test_every_call_is_acknowledged_with_an_error_naming_the_bad_argument(shared_server, raw, args, field):
+    job = shared_server.submit(prompt="edge")
 
     def fill(value):
         if value == "JOB":
@@ -253,8 +266,8 @@ def test_every_call_is_acknowledged_with_an_error_naming_the_bad_argument(one_mo
     assert good["ok"] is True and good["job"]["id"] == job["id"], good
 
 
-def test_good_calls_still_work(one_mode_server, raw):
-    job = one_mode_server.submit(prompt="edge")
+def test_good_calls_still_work(shared_server, raw):
+    job = shared_server.submit(prompt="edge")
     assert _raw_call(raw, "subscribe", {"job_id": job["id"]})["ok"] is True
     assert _raw_call(raw, "subscribe", {"job_id": job["id"], "after_seq": None})["ok"] is True
     assert _raw_call(raw, "subscribe", {"job_id": job["id"], "after_seq": 2**53})["ok"] is True
@@ -275,7 +288,8 @@ MALFORMED_PACKETS = [
 ]
 
 
-def test_each_malformed_packet_logs_one_line(one_mode_server, raw):
+def test_each_malformed_packet_logs_one_line(one_mode_server):
+    raw = _raw_client(one_mode_server)
     for packet in MALFORMED_PACKETS:
         raw.ws.send(packet)
     raw.ws.send_binary(b"\x00\x01junk")  # the attachment the binary event above waits for
@@ -295,6 +309,7 @@ def test_each_malformed_packet_logs_one_line(one_mode_server, raw):
         lines = _wait(logged, what="a line for each malformed packet")
     finally:
         empty_frame.close()
+        raw.close()
     log = one_mode_server.output()
     assert "Traceback" not in log, log[-3000:]
     assert len(lines) == expected, lines
