@@ -14,6 +14,7 @@ from backend.web.errors import register_error_handlers
 from backend.web.security import install_security, origin_policy, wrap_wsgi
 from backend.web.socket_auth import register_socket_auth
 from backend.web.socket_handlers import register_socket_handlers
+from backend.web.socket_packets import BoundedJSON, install_packet_guard
 from backend.web.socket_queue import JobAwareRedisManager
 
 MAX_REQUEST_BYTES = 1 * 1024 * 1024  # JSON bodies; uploads get their own limit
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         # none at 60 s); a dead client is still noticed within a minute and a half
         ping_timeout=settings.socket_ping_timeout,
         cors_allowed_origins=origins.allows,
+        json=BoundedJSON,  # a 101-digit number fails the whole packet in python-socketio's decoder
         **({"client_manager": queue_manager} if queue_manager else {}),
     )
     runtime = make_runtime(settings.async_mode, socketio.start_background_task, socketio.sleep)
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     api_tools.register(app)
+    install_packet_guard(socketio.server)
     register_socket_handlers(socketio, studio)
     register_socket_auth(socketio, app.extensions["atelier_token"], studio)
     wrap_wsgi(app, scale, origins)

@@ -6,9 +6,12 @@ Most of it is WSGI middleware around the whole app, so Socket.IO's own HTTP requ
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
+import logging
 import math
 import threading
 import time
@@ -22,6 +25,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from backend.scaleout_config import ScaleoutSettings, is_loopback_host
 from backend.services.tools.registry import SubmissionPaths
+from backend.web.errors import LogBudget, one_line
+
+log = logging.getLogger(__name__)
 
 COOKIE = "atelier_auth"
 #: reachable without the token: the app shell (it asks for the token) and a bare health check
@@ -58,6 +64,60 @@ def _json_error(status: str, code: str, message: str, headers: list[tuple[str, s
     return status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *(headers or [])], body
 
 
+def malformed_origin(origin: str) -> bool:
+    """An Origin header that is not a URL at all (``http://[::1``); ``null`` is a real origin."""
+    try:
+        parsed = urllib.parse.urlsplit(origin)
+        parsed.port  # noqa: B018 (raises for a port out of range or not a number)
+    except ValueError:
+        return True
+    return False
+
+
+def websocket_handshake_problem(environ: dict[str, Any]) -> str | None:
+    """Why a ``transport=websocket`` request is not an RFC 6455 handshake, or None.
+
+    Checked before Engine.IO sees it: eventlet and simple-websocket both raise (a 500, and
+    in eventlet a traceback in the body) on a handshake without a key or version.
+    """
+    if environ.get("REQUEST_METHOD") != "GET":
+        return "a WebSocket handshake is a GET request"
+    if not all(v.isascii() for k, v in environ.items() if k.startswith("HTTP_SEC_WEBSOCKET_") and isinstance(v, str)):
+        return "a WebSocket handshake's Sec-WebSocket-* headers must be ASCII"  # wsproto raises on anything else
+    if "websocket" not in environ.get("HTTP_UPGRADE", "").lower():
+        return "a WebSocket handshake needs 'Upgrade: websocket'"
+    if "upgrade" not in [t.strip() for t in environ.get("HTTP_CONNECTION", "").lower().split(",")]:
+        return "a WebSocket handshake needs 'Connection: Upgrade'"
+    if environ.get("HTTP_SEC_WEBSOCKET_VERSION", "").strip() != "13":
+        return "a WebSocket handshake needs 'Sec-WebSocket-Version: 13'"
+    try:
+        key = base64.b64decode(environ.get("HTTP_SEC_WEBSOCKET_KEY", "").strip(), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 16:
+        return "a WebSocket handshake needs a Sec-WebSocket-Key of 16 bytes in base64"
+    return None
+
+
+def _utf8(wsgi_text: str) -> bool:
+    """A WSGI string holds the raw bytes as latin-1: are those bytes UTF-8?"""
+    if wsgi_text.isascii():
+        return True
+    try:
+        wsgi_text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
+def _wants_websocket(environ: dict[str, Any]) -> bool:
+    try:
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=100)
+    except ValueError:
+        return False  # Engine.IO answers 400 for a query it cannot read
+    return query.get("transport", [""])[0] == "websocket"
+
+
 class OriginPolicy:
     """Which pages may call the API and open the socket from another origin."""
 
@@ -74,6 +134,8 @@ class OriginPolicy:
             return True  # same origin
         if self.allowed:
             return False
+        if malformed_origin(origin):
+            return False  # Engine.IO calls this too, with whatever the header holds
         parsed = urllib.parse.urlsplit(origin)
         return parsed.scheme in ("http", "https") and is_loopback_host(parsed.hostname or "")
 
@@ -96,13 +158,27 @@ class EdgeMiddleware:
                 return self._plain(start_response, *_json_error("404 NOT FOUND", "not_found", "not found"))
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + self.base
             environ["PATH_INFO"] = path[len(self.base) :] or "/"
+        if not _utf8(environ.get("QUERY_STRING", "")):
+            # Flask decodes it when a route first reads an argument, and raises (a 500)
+            error = _json_error("400 BAD REQUEST", "invalid_query", "the query string is not UTF-8")
+            return self._plain(start_response, *error)
         origin = environ.get("HTTP_ORIGIN")
         path = environ.get("PATH_INFO", "")
         guarded = path.startswith(("/api/", "/socket.io/", "/images/"))
+        if guarded and origin and malformed_origin(origin):
+            return self._plain(
+                start_response, *_json_error("400 BAD REQUEST", "invalid_origin", "the Origin header is not a URL")
+            )
         if guarded and not self.origins.allows(origin, environ):
             return self._plain(
                 start_response, *_json_error("403 FORBIDDEN", "forbidden_origin", "this origin is not allowed")
             )
+        if path.startswith("/socket.io/") and _wants_websocket(environ):
+            problem = websocket_handshake_problem(environ)
+            if problem:
+                version = [("Sec-WebSocket-Version", "13")]
+                error = _json_error("400 BAD REQUEST", "bad_websocket_handshake", problem, version)
+                return self._plain(start_response, *error)
         cors: list[tuple[str, str]] = []
         if path.startswith(("/api/", "/images/")) and self.origins.cross_origin(origin, environ):
             cors = [
@@ -125,6 +201,65 @@ class EdgeMiddleware:
     def _plain(self, start_response: Callable, status: str, headers: list[tuple[str, str]], body: bytes):
         start_response(status, headers + SECURITY_HEADERS)
         return [body]
+
+
+class CrashGuard:
+    """The outermost WSGI layer: an exception that escapes everything else becomes a JSON
+    500 with no detail (eventlet's server would put the traceback in the body), logged
+    with its traceback at most ten times a minute.
+
+    A WebSocket's request lasts the whole session, and once upgraded its socket belongs to
+    the WebSocket library: an error there (python-engineio raises on an empty or non-numeric
+    frame) is a client's bad frame, so it costs one line and the connection is dropped the
+    way the library ends a session, with no HTTP response written into the stream.
+    """
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+        self.budget = LogBudget(lines=10, per_seconds=60)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        started = False
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+            nonlocal started
+            started = True
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        try:
+            return self.app(environ, start)
+        except (ConnectionError, TimeoutError, StopIteration):
+            raise  # the client went away, or (Werkzeug, gunicorn) a WebSocket session ended
+        except Exception as exc:
+            websocket = "websocket" in environ.get("HTTP_UPGRADE", "").lower()
+            suppressed = self.budget.take()
+            if suppressed is not None:
+                where = f"{one_line(environ.get('REQUEST_METHOD', '?'), 16)} {one_line(environ.get('PATH_INFO', ''))}"
+                more = f" ({suppressed} more not logged)" if suppressed else ""
+                if websocket:
+                    log.warning("closed a WebSocket on %s: %s: %s%s", where, type(exc).__name__, one_line(exc), more)
+                else:
+                    log.exception("unhandled error on %s%s", where, more)
+            if websocket:
+                return _drop_websocket(environ)
+            if started:
+                raise  # the status line is out; the server can only drop the connection
+            status, headers, body = _json_error(
+                "500 INTERNAL SERVER ERROR", "internal_error", "the server failed to handle this request"
+            )
+            start_response(status, headers + SECURITY_HEADERS)
+            return [body]
+
+
+def _drop_websocket(environ: dict[str, Any]) -> Iterable[bytes]:
+    """End a WebSocket request as simple-websocket and eventlet end a session: no response."""
+    if "eventlet.input" in environ:
+        from eventlet.wsgi import ALREADY_HANDLED
+
+        return ALREADY_HANDLED
+    if "gunicorn.socket" in environ:
+        raise StopIteration
+    raise ConnectionError("WebSocket closed")
 
 
 class RateLimiter:
@@ -158,10 +293,18 @@ class TokenCheck:
         self.cookie_value = hmac.new(self._token, b"atelier-browser-session", hashlib.sha256).hexdigest()
 
     def valid_token(self, candidate: Any) -> bool:
-        return isinstance(candidate, str) and hmac.compare_digest(candidate.encode(), self._token)
+        # surrogatepass: a JSON string may hold a lone surrogate ("\ud800"), which plain
+        # encode() refuses with an exception; such a candidate simply does not match
+        return isinstance(candidate, str) and hmac.compare_digest(
+            candidate.encode("utf-8", "surrogatepass"), self._token
+        )
 
     def valid_cookie(self, candidate: str | None) -> bool:
-        return bool(candidate) and hmac.compare_digest(candidate.encode(), self.cookie_value.encode())
+        return (
+            isinstance(candidate, str)
+            and bool(candidate)
+            and hmac.compare_digest(candidate.encode("utf-8", "surrogatepass"), self.cookie_value.encode())
+        )
 
     def bearer(self, header: str | None) -> str | None:
         if header and header[:7].lower() == "bearer ":
@@ -241,11 +384,12 @@ def _is_submission(path: str) -> bool:
 
 
 def wrap_wsgi(app: Flask, settings: ScaleoutSettings, origins: OriginPolicy) -> None:
-    """Outermost first: proxy headers, then the sub-path, origins and headers."""
+    """Outermost first: the crash guard, proxy headers, then the sub-path, origins and headers."""
     app.wsgi_app = EdgeMiddleware(app.wsgi_app, settings, origins)  # type: ignore[method-assign]
     if settings.trust_proxy:
         n = settings.trust_proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)  # type: ignore[method-assign]
+    app.wsgi_app = CrashGuard(app.wsgi_app)  # type: ignore[method-assign]
 
 
 def socket_allowed(token: TokenCheck | None, auth: Any, cookie: str | None) -> bool:

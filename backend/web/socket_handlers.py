@@ -1,7 +1,13 @@
-"""Socket.IO: subscribe and unsubscribe to jobs and feeds. See docs/events.md."""
+"""Socket.IO: subscribe and unsubscribe to jobs and feeds. See docs/events.md.
+
+Every call is acknowledged: its arguments are parsed into typed, bounded values first,
+and a bad one is answered ``{"ok": false, "error": {"code", "message", "field"}}``.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import request
@@ -9,62 +15,127 @@ from flask_socketio import SocketIO
 
 from backend.services.event_types import FEEDS
 from backend.services.jobs import JobNotFound
+from backend.web.errors import LogBudget, one_line
 
 if TYPE_CHECKING:
     from backend.studio import Studio
 
+log = logging.getLogger(__name__)
 
-def _parse(data: Any) -> tuple[str | None, str | None, int, str | None]:
-    """(topic, job_id, after_seq, error)."""
-    if not isinstance(data, dict):
-        return None, None, 0, "payload must be an object with job_id or topic"
-    topic = data.get("topic")
-    if topic is not None:
-        if topic not in FEEDS:
-            return None, None, 0, f"unknown topic {topic!r}; known: {', '.join(FEEDS)}"
-        return topic, None, 0, None
-    job_id = data.get("job_id")
-    if not isinstance(job_id, str) or not job_id:
-        return None, None, 0, "job_id must be a string"
-    after_seq = data.get("after_seq", 0)
+EVENTS = ("subscribe", "unsubscribe")
+MAX_JOB_ID_CHARS = 128
+MAX_SEQ = 2**63 - 1  # what the event log's integers hold
+FIELDS = ("job_id", "after_seq", "topic")
+PAYLOADS = '{"job_id": <string>, "after_seq"?: <whole number>} or {"topic": "' + '" | "'.join(FEEDS) + '"}'
+
+
+@dataclass(frozen=True)
+class JobTarget:
+    job_id: str
+    after_seq: int
+
+
+@dataclass(frozen=True)
+class FeedTarget:
+    topic: str
+
+
+class BadArgument(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def failure(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return {"ok": False, "error": error}
+
+
+def parse_target(event: str, args: tuple[Any, ...]) -> JobTarget | FeedTarget:
+    """The one object ``subscribe``/``unsubscribe`` take, or :class:`BadArgument`."""
+    if len(args) != 1 or not isinstance(args[0], dict):
+        got = "nothing" if not args else f"{len(args)} arguments" if len(args) > 1 else type(args[0]).__name__
+        raise BadArgument("payload", f"{event} takes one object, {PAYLOADS}; got {got}")
+    data: dict[str, Any] = args[0]
+    unknown = [key for key in data if key not in FIELDS]
+    if unknown:
+        name = one_line(unknown[0], 64)
+        raise BadArgument(name, f"unknown field {name!r}; {event} takes {PAYLOADS}")
+    if "topic" in data:
+        if "job_id" in data or "after_seq" in data:
+            raise BadArgument("payload", "give either a topic or a job_id, not both")
+        topic = data["topic"]
+        if not isinstance(topic, str) or topic not in FEEDS:
+            raise BadArgument("topic", f"topic must be one of: {', '.join(FEEDS)}")
+        return FeedTarget(topic)
+    if "job_id" not in data:
+        raise BadArgument("payload", f"{event} takes {PAYLOADS}")
+    job_id = data["job_id"]
+    if not isinstance(job_id, str) or not 1 <= len(job_id) <= MAX_JOB_ID_CHARS:
+        raise BadArgument("job_id", f"job_id must be a string of 1 to {MAX_JOB_ID_CHARS} characters")
+    after_seq = data.get("after_seq")
     if after_seq is None:
         after_seq = 0
-    if isinstance(after_seq, bool) or not isinstance(after_seq, int) or after_seq < 0:
-        return None, None, 0, "after_seq must be a whole number, 0 or more"
-    return None, job_id, after_seq, None
+    elif isinstance(after_seq, bool) or not isinstance(after_seq, int) or not 0 <= after_seq <= MAX_SEQ:
+        raise BadArgument("after_seq", f"after_seq must be a whole number from 0 to {MAX_SEQ}")
+    return JobTarget(job_id, after_seq)
 
 
 def register_socket_handlers(socketio: SocketIO, studio: Studio) -> None:
+    errors_logged = LogBudget(lines=10, per_seconds=60)
+
     @socketio.on("subscribe")
-    def subscribe(data: Any = None) -> dict[str, Any]:
-        topic, job_id, after_seq, error = _parse(data)
-        if error:
-            return {"ok": False, "error": error}
+    def subscribe(*args: Any) -> dict[str, Any]:
+        try:
+            target = parse_target("subscribe", args)
+        except BadArgument as e:
+            return failure("validation_error", e.message, e.field)
         sid = request.sid  # type: ignore[attr-defined]
-        if topic:
-            studio.bus.join_feed(sid, topic)
-            return {"ok": True, "topic": topic}
-        assert job_id is not None
+        if isinstance(target, FeedTarget):
+            studio.bus.join_feed(sid, target.topic)
+            return {"ok": True, "topic": target.topic}
         with studio.bus.lock:
             try:
-                job = studio.jobs.get(job_id)
+                job = studio.jobs.get(target.job_id)
             except JobNotFound:
-                return {"ok": False, "error": "unknown job"}
+                return failure("not_found", "no job with this id", "job_id")
             snapshot = studio.jobs.job_json(job)
-            last_seq = studio.bus.last_seq(job_id)
+            last_seq = studio.bus.last_seq(target.job_id)
         # The replay and the live events follow the ack, in seq order.
-        studio.runtime.spawn_after_handler(lambda: studio.bus.attach(sid, job_id, after_seq))
+        studio.runtime.spawn_after_handler(lambda: studio.bus.attach(sid, target.job_id, target.after_seq))
         return {"ok": True, "job": snapshot, "last_seq": last_seq}
 
     @socketio.on("unsubscribe")
-    def unsubscribe(data: Any = None) -> dict[str, Any]:
-        topic, job_id, _, error = _parse(data)
-        if error:
-            return {"ok": False, "error": error}
+    def unsubscribe(*args: Any) -> dict[str, Any]:
+        try:
+            target = parse_target("unsubscribe", args)
+        except BadArgument as e:
+            return failure("validation_error", e.message, e.field)
         sid = request.sid  # type: ignore[attr-defined]
-        if topic:
-            studio.bus.leave_feed(sid, topic)
+        if isinstance(target, FeedTarget):
+            studio.bus.leave_feed(sid, target.topic)
         else:
-            assert job_id is not None
-            studio.bus.detach(sid, job_id)
+            studio.bus.detach(sid, target.job_id)
         return {"ok": True}
+
+    @socketio.on("*")
+    def unknown_event(event: str, *_: Any) -> dict[str, Any]:
+        name = one_line(event, 64)
+        return failure("unknown_event", f"no event named {name!r}; known: {', '.join(EVENTS)}", "event")
+
+    @socketio.on_error_default
+    def handler_failed(exc: Exception) -> dict[str, Any] | bool:
+        event = (getattr(request, "event", None) or {}).get("message")
+        suppressed = errors_logged.take()
+        if suppressed is not None:
+            log.error(
+                "Socket.IO handler for %s failed%s",
+                one_line(event, 64),
+                f" ({suppressed} more not logged)" if suppressed else "",
+                exc_info=exc,
+            )
+        if event == "connect":
+            return False  # what this returns is the connect handler's answer: anything but False lets the client in
+        return failure("internal_error", "the server failed to handle this call")
