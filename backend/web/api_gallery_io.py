@@ -133,12 +133,5 @@ def parse_metadata():
 )
 def import_images():
     uploads = _uploads()
-    s = studio()
-    images = []
-    for name, data in uploads:
-        row = s.runtime.run_blocking(s.gallery.import_file, data, name)
-        s.gallery.add(row)
-        image = image_json(row)
-        images.append(image)
-        s.bus.feed("gallery", "gallery.added", {"image": image, "imported": True})
-    return jsonify({"images": images}), 201
+    gallery = studio().gallery
+    return jsonify({"images": [image_json(gallery.import_upload(data, name)) for name, data in uploads]}), 201
