@@ -5,6 +5,14 @@ file atomically; ``scan`` finds what changed in the folder (files added, replace
 deleted by hand) and ``apply`` brings the index in line. Methods that touch the disk but
 not the database (``scan``, ``write_image``, ``read_file``, ``import_file``) may run in a
 worker thread; everything touching the index runs on the event loop.
+
+The gallery service owns every change: ``import_upload``, ``set_favorite``,
+``move_to_trash``, ``restore`` and the watcher's ``apply`` announce what they did on the
+``gallery`` feed themselves, and never twice: a path the API is changing is left out of a
+scan, and a scan's findings are applied wholly before or after an API change.
+
+The folder is hostile input: only regular files inside it are read (``storage.files``),
+and one bad file never stops a scan, a reconcile or a start.
 """
 
 from __future__ import annotations
@@ -249,7 +257,7 @@ class Gallery:
                 for r in result.changed
                 if r.path not in writing
                 and current.get(r.path) == result.known_before.get(r.path)
-                and _fingerprint(regular_file_stat(self.root, r.path)) == (r.size, r.mtime_ns)  # not trashed since
+                and _fingerprint(_stat(self.root / r.path)) == (r.size, r.mtime_ns)  # not trashed since
             ]
             for row in changed:  # a favourite set while the scan read the file
                 row.favorite = row.path in self.favorites
@@ -629,6 +637,13 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     if not all(v.isprintable() and v.isascii() for v in values):  # ours are ISO times and ids
         raise InvalidCursor("cursor is not one this server issued")
     return values[0], values[1]
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except (OSError, ValueError):
+        return None
 
 
 def _fingerprint(st: os.stat_result | None) -> tuple[int, int] | None:

@@ -5,6 +5,11 @@ short ASCII slug of the prompt and the seed, and never exceed 120 bytes. Nothing
 prompt can reach the path: the slug keeps only [a-z0-9-]. Files are written to a hidden
 temporary name in the same folder, flushed to disk, then linked into place, so the
 folder never holds a partial image and an existing file is never overwritten.
+
+Reading is the other way round: anyone may put anything in the gallery folder. The scan,
+the watcher, serving, thumbnails and the export all list and open files through
+``walk_regular_files`` and ``open_regular`` / ``read_regular``: only regular files inside
+the gallery, checked on the opened descriptor, with a size cap.
 """
 
 from __future__ import annotations
