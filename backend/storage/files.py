@@ -149,10 +149,9 @@ def valid_relpath(relpath: str) -> bool:
 
 
 def _inside(real_root: str, real: str) -> str | None:
-    """``real`` relative to ``real_root`` when it lies inside it, else None."""
-    if real == real_root or os.path.commonpath([real_root, real]) != real_root:
-        return None
-    return os.path.relpath(real, real_root)
+    """``real`` (an absolute, resolved path) relative to ``real_root`` when it lies inside it, else None."""
+    prefix = real_root if real_root.endswith(os.sep) else real_root + os.sep
+    return real[len(prefix) :] if real.startswith(prefix) and len(real) > len(prefix) else None
 
 
 def inside(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:
@@ -162,44 +161,59 @@ def inside(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:
     return real == real_root or _inside(real_root, real) is not None
 
 
-def open_regular(path: str | os.PathLike[str], within: str | os.PathLike[str], hidden_ok: bool = False):
-    """Open ``path`` for reading when it is, once links are followed, a regular file inside
-    ``within`` (not in a hidden folder unless ``hidden_ok``). Returns (binary file, its
-    stat). The type is checked on the opened descriptor, never on the name, so a file
-    swapped for a FIFO, a device or a link between a check and the open is still refused;
-    O_NONBLOCK keeps the open of a FIFO from waiting for a writer.
-
-    Raises RefusedFile, FileNotFoundError, PermissionError (or another OSError)."""
+def _open_fd(
+    path: str | os.PathLike[str], within: str | os.PathLike[str], hidden_ok: bool
+) -> tuple[int, os.stat_result]:
+    """A descriptor open for reading on a regular file inside ``within``, and its stat."""
     real_root = os.path.realpath(within)
-    real = os.path.realpath(path)
-    rel = _inside(real_root, real)
-    if rel is None:
-        raise RefusedFile("outside the gallery")
-    if not hidden_ok and any(p.startswith(".") for p in rel.split(os.sep)):
-        raise RefusedFile("in a hidden folder")
     try:
-        fd = os.open(real, _OPEN_FLAGS)
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
-        # ELOOP: the last part became a link since realpath; ENXIO: a socket
-        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EOPNOTSUPP):
-            raise RefusedFile("not a regular file") from None
-        raise
+        if exc.errno != errno.ELOOP:
+            if exc.errno in (errno.ENXIO, errno.EOPNOTSUPP):  # a socket
+                raise RefusedFile("not a regular file") from None
+            raise
+        # the file is a link: follow it once, by name, then open what it leads to, itself no link
+        real = os.path.realpath(path)
+        if _inside(real_root, real) is None:
+            raise RefusedFile("outside the gallery") from None
+        try:
+            fd = os.open(real, _OPEN_FLAGS)
+        except OSError as again:
+            if again.errno in (errno.ELOOP, errno.ENXIO, errno.EOPNOTSUPP):
+                raise RefusedFile("not a regular file") from None
+            raise
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise RefusedFile("not a regular file")
-        # a folder above it swapped for a link between realpath and open: ask the kernel
-        # where the descriptor really points (Linux; elsewhere realpath's answer stands)
+        # where the descriptor really is, links in the folders above included: the kernel's
+        # answer on Linux (one call), else the path resolved by name
         try:
-            opened = os.readlink(f"/proc/self/fd/{fd}")
+            opened = os.readlink(f"/proc/self/fd/{fd}").removesuffix(" (deleted)")
         except OSError:
-            opened = real
-        if opened != real and _inside(real_root, opened.removesuffix(" (deleted)")) is None:
+            opened = os.path.realpath(path)
+        rel = _inside(real_root, opened)
+        if rel is None:
             raise RefusedFile("outside the gallery")
-        return os.fdopen(fd, "rb"), st
+        if not hidden_ok and any(p.startswith(".") for p in rel.split(os.sep)):
+            raise RefusedFile("in a hidden folder")
+        return fd, st
     except BaseException:
         os.close(fd)
         raise
+
+
+def open_regular(path: str | os.PathLike[str], within: str | os.PathLike[str], hidden_ok: bool = False):
+    """Open ``path`` for reading when it is, once links are followed, a regular file inside
+    ``within`` (not in a hidden folder unless ``hidden_ok``). Returns (binary file, its
+    stat). The type and the place are checked on the opened descriptor, never on the name
+    alone, so a file swapped for a FIFO, a device or a link between a check and the open is
+    still refused; O_NONBLOCK keeps the open of a FIFO from waiting for a writer.
+
+    Raises RefusedFile, FileNotFoundError, PermissionError (or another OSError)."""
+    fd, st = _open_fd(path, within, hidden_ok)
+    return os.fdopen(fd, "rb"), st
 
 
 def read_regular(
@@ -207,14 +221,21 @@ def read_regular(
 ) -> tuple[bytes, os.stat_result]:
     """The bytes of a regular file inside ``within`` (see ``open_regular``), at most
     ``limit`` of them: FileTooLarge when there are more, even if it grew after the stat."""
-    f, st = open_regular(path, within, hidden_ok)
-    with f:
+    fd, st = _open_fd(path, within, hidden_ok)
+    try:
         if st.st_size > limit:
             raise FileTooLarge(st.st_size, limit)
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise FileTooLarge(len(data), limit)
-    return data, st
+        chunks, total = [], 0
+        want = max(st.st_size + 1, 65536)  # one read, for a file that did not grow since the fstat
+        while chunk := os.read(fd, want):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise FileTooLarge(total, limit)
+            want = 1 << 20
+    finally:
+        os.close(fd)
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0], st
 
 
 def regular_file_stat(root: Path, relpath: str) -> os.stat_result | None:
