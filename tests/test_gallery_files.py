@@ -338,3 +338,28 @@ def test_only_regular_files_inside_the_gallery_are_opened_and_reads_are_capped(t
     assert sorted(name for name, _ in skipped) == sorted(
         [repr(b"bad-\xff.png"), "'x.png'", "'dir.png'", "'z.png'", "'pipe.png'"]
     )
+
+
+def test_folders_made_links_to_elsewhere_receive_nothing(tmp_path):
+    from datetime import UTC, datetime
+
+    from backend.services.gallery import Gallery
+    from backend.storage.files import RefusedFile, day_folder
+    from backend.storage.gallery_index import GalleryIndex
+
+    root, outside = tmp_path / "gallery", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    gallery = Gallery(root, GalleryIndex(root / ".atelier" / "index.sqlite3"))
+    kept = gallery.import_upload(plain_png(), "kept.png")
+    # the trash, then today's import folder, each replaced by a link to a folder outside
+    os.symlink(outside, root / ".trash")
+    with pytest.raises(RefusedFile):
+        gallery.move_to_trash([kept.id])
+    assert (root / kept.path).read_bytes() == plain_png()
+    today = root / "imported" / day_folder(datetime.now(UTC))
+    shutil.rmtree(today)
+    os.symlink(outside, today)
+    with pytest.raises(RefusedFile):
+        gallery.import_upload(plain_png((9, 9, 9)), "escape.png")
+    assert list(outside.iterdir()) == []

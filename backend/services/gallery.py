@@ -44,6 +44,7 @@ from backend.storage.files import (
     RefusedFile,
     day_folder,
     gallery_filename,
+    inside,
     open_regular,
     read_regular,
     regular_file_stat,
@@ -433,6 +434,9 @@ class Gallery:
             return chosen
 
         try:
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+            if not inside(self.root, self.root / folder):  # a day folder made a link to elsewhere
+                raise RefusedFile("outside the gallery")
             path = write_new_file(self.root / folder, name, data)
         except BaseException:
             self._writing.difference_update(tried)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from backend.storage.files import open_regular, read_regular
+from backend.storage.files import inside, open_regular, read_regular
 
 SIZES = (256, 512)
 QUALITY = 80
@@ -75,6 +75,8 @@ class ThumbnailCache:
         except Exception:
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not inside(self.root, path.parent):  # a cache folder made a link to elsewhere: write nothing there
+            return None
         tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
         tmp.write_bytes(buf.getvalue())
         os.replace(tmp, path)

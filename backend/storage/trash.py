@@ -49,6 +49,9 @@ class TrashBin:
         now = time.time()
         folder = self.folder / f"{image_id}.{int(now * 1000)}"
         folder.mkdir(parents=True, exist_ok=True)
+        if not inside(self.root, folder):  # .trash made a link to elsewhere: never move a file out
+            shutil.rmtree(folder, ignore_errors=True)
+            raise RefusedFile("outside the gallery")
         entry = TrashEntry(image_id, relpath, now, favorite, folder)
         (folder / "entry.json").write_text(
             json.dumps({"id": image_id, "path": relpath, "deleted_at": now, "favorite": favorite}), encoding="utf-8"
