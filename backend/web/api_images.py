@@ -225,6 +225,7 @@ def thumbnail(size: int, image_id: str, hash_: str):
             response.set_etag(etag)
             return response
         response = send_file(f, mimetype="image/webp", conditional=False, etag=False, max_age=None)
+        response.content_length = st.st_size  # a file, not a path: Werkzeug does not know its length
     response.set_etag(etag)
     response.headers["Cache-Control"] = IMMUTABLE
     response.headers["X-Content-Type-Options"] = "nosniff"
