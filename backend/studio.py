@@ -86,7 +86,9 @@ class Studio:
     ) -> Studio:
         Gallery.prepare_folder(settings.gallery_dir)
         registry = ProviderRegistry.discover(settings.env, settings.provider_modules)
-        gallery = Gallery(settings.gallery_dir, GalleryIndex(settings.gallery_dir / INDEX_FILE))
+        gallery = Gallery(
+            settings.gallery_dir, GalleryIndex(settings.gallery_dir / INDEX_FILE), run_blocking=runtime.run_blocking
+        )
         store = JobStore(settings.data_dir / JOBS_FILE)
 
         def load_last_seq(job_id: str) -> int:
@@ -116,9 +118,8 @@ class Studio:
             assert deliver is not None
             make_distributed(studio, store, emit, join, leave, deliver)
         studio.heap = HeapTrimmer(runtime)
-        studio.watcher = GalleryWatcher(
-            gallery, runtime, studio.bus.feed, settings.watch_interval_seconds, settings.trash_days * 86400
-        )
+        gallery.feed = studio.bus.feed  # the gallery announces its own changes
+        studio.watcher = GalleryWatcher(gallery, runtime, settings.watch_interval_seconds, settings.trash_days * 86400)
         return studio
 
     def start(self) -> None:

@@ -276,7 +276,7 @@ def main() -> None:
                 im.save(io.BytesIO(), "WEBP", quality=80)
 
         misses = iter(f"{n:016x}" for n in range(100))
-        first_thumb = timed(lambda: thumbs.ensure(photo, next(misses), 256), 5)
+        first_thumb = timed(lambda: thumbs.ensure(photo.read_bytes, next(misses), 256), 5)
         cached_thumb = timed(lambda: thumbs.cached(f"{0:016x}", 256).read_bytes(), 50)
         naive_t = timed(naive_thumb, 5)
         rows.append(("thumbnail 256 px, first request", fmt(first_thumb), fmt(naive_t)))

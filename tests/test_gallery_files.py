@@ -265,3 +265,103 @@ def test_corrupt_index_file_between_runs_is_rebuilt(make_server):
     (server.gallery / ".atelier" / "index.sqlite3").write_bytes(b"this is not a database" * 100)
     server.start()
     assert {i["id"] for i in listing(server)["items"]} == {i["id"] for i in images}
+
+
+# --- in process: the gallery service and the safe reads, no server needed -------------------
+
+
+def test_the_gallery_service_announces_each_change_it_makes_once(tmp_path):
+    from backend.services.gallery import Gallery, image_json
+    from backend.storage.gallery_index import GalleryIndex
+
+    events: list[tuple[str, str, dict]] = []
+    gallery = Gallery(tmp_path, GalleryIndex(tmp_path / ".atelier" / "index.sqlite3"), feed=lambda *e: events.append(e))
+
+    row = gallery.import_upload(plain_png(), "holiday.png")
+    assert events.pop() == ("gallery", "gallery.added", {"image": image_json(row), "imported": True})
+    liked = gallery.set_favorite(row.id, True)
+    assert liked.favorite and events.pop() == ("gallery", "gallery.updated", {"image": image_json(liked)})
+    assert gallery.set_favorite("nope", True) is None and not events
+
+    assert gallery.move_to_trash([row.id, "nope"]) == ([row.id], ["nope"])
+    assert events.pop() == ("gallery", "gallery.removed", {"id": row.id, "path": row.path, "reason": "trashed"})
+    restored = gallery.restore(row.id)
+    assert restored.id == row.id and restored.favorite
+    assert events.pop() == ("gallery", "gallery.added", {"image": image_json(restored), "restored": True})
+    assert not events
+
+    # the watcher's findings: a file added, then deleted, by hand
+    (tmp_path / "by-hand.png").write_bytes(plain_png((1, 2, 3)))
+    gallery.apply(gallery.scan(gallery.known()))
+    ((_, name, payload),) = events
+    assert name == "gallery.added" and payload["image"]["path"] == "by-hand.png" and payload["replaced"] is False
+    (tmp_path / "by-hand.png").unlink()
+    gallery.apply(gallery.scan(gallery.known()))
+    assert events[-1][1:] == (
+        "gallery.removed",
+        {"id": payload["image"]["id"], "path": "by-hand.png", "reason": "deleted"},
+    )
+    # and a scan that found nothing new, or restores made meanwhile, announce nothing more
+    gallery.apply(gallery.scan(gallery.known()))
+    assert len(events) == 2
+
+
+def test_only_regular_files_inside_the_gallery_are_opened_and_reads_are_capped(tmp_path):
+    from backend.storage.files import FileTooLarge, RefusedFile, open_regular, read_regular, walk_regular_files
+
+    root, outside = tmp_path / "gallery", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "secret.png").write_bytes(b"secret")
+    (root / "sub" / "good.png").write_bytes(plain_png())
+    os.symlink("sub/good.png", root / "alias.png")
+    os.symlink(outside / "secret.png", root / "x.png")
+    os.symlink(outside, root / "dir.png")
+    os.symlink("/dev/zero", root / "z.png")
+    os.mkfifo(root / "pipe.png")
+    (root / "folder.png").mkdir()
+    os.symlink(outside, root / "linked-folder")  # never entered
+    with open(os.path.join(os.fsencode(root), b"bad-\xff.png"), "wb") as f:
+        f.write(plain_png())
+
+    for name in ("x.png", "dir.png", "z.png", "pipe.png", "folder.png", "linked-folder/secret.png"):
+        with pytest.raises(RefusedFile):
+            open_regular(root / name, root)
+    data, st = read_regular(root / "alias.png", root)
+    assert data == plain_png() and st.st_size == len(data)
+    with pytest.raises(FileTooLarge):
+        read_regular(root / "alias.png", root, limit=10)
+    with pytest.raises(FileNotFoundError):
+        open_regular(root / "missing.png", root)
+
+    skipped: list[tuple[str, str]] = []
+    found = sorted(rel for rel, _ in walk_regular_files(root, {".png"}, lambda *s: skipped.append(s)))
+    assert found == ["alias.png", "sub/good.png"]
+    assert sorted(name for name, _ in skipped) == sorted(
+        [repr(b"bad-\xff.png"), "'x.png'", "'dir.png'", "'z.png'", "'pipe.png'"]
+    )
+
+
+def test_folders_made_links_to_elsewhere_receive_nothing(tmp_path):
+    from datetime import UTC, datetime
+
+    from backend.services.gallery import Gallery
+    from backend.storage.files import RefusedFile, day_folder
+    from backend.storage.gallery_index import GalleryIndex
+
+    root, outside = tmp_path / "gallery", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    gallery = Gallery(root, GalleryIndex(root / ".atelier" / "index.sqlite3"))
+    kept = gallery.import_upload(plain_png(), "kept.png")
+    # the trash, then today's import folder, each replaced by a link to a folder outside
+    os.symlink(outside, root / ".trash")
+    with pytest.raises(RefusedFile):
+        gallery.move_to_trash([kept.id])
+    assert (root / kept.path).read_bytes() == plain_png()
+    today = root / "imported" / day_folder(datetime.now(UTC))
+    shutil.rmtree(today)
+    os.symlink(outside, today)
+    with pytest.raises(RefusedFile):
+        gallery.import_upload(plain_png((9, 9, 9)), "escape.png")
+    assert list(outside.iterdir()) == []

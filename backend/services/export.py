@@ -3,7 +3,8 @@
 Nothing is held back: memory stays at about one batch of files however large the export.
 Images are stored as they are (never recompressed) under their gallery paths;
 ``metadata.csv`` and ``metadata.json`` describe every image and list the files that
-vanished before they could be read (skipped, never a broken archive). Reading files and
+vanished before they could be read, or that are no longer regular files inside the gallery
+(a link to elsewhere, a FIFO: skipped, never read, never a broken archive). Reading files and
 framing them runs in a worker thread; rows come from the index on the caller's thread.
 """
 
@@ -97,8 +98,7 @@ class ZipExport:
         out: list[bytes] = []
         for row in rows:
             try:
-                with open(self.gallery.root / row.path, "rb") as f:
-                    data = f.read()
+                data = self.gallery.read_image(row.path)
             except OSError as exc:
                 skipped.append({"path": row.path, "id": row.id, "reason": exc.strerror or exc.__class__.__name__})
                 continue

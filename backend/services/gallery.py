@@ -5,6 +5,14 @@ file atomically; ``scan`` finds what changed in the folder (files added, replace
 deleted by hand) and ``apply`` brings the index in line. Methods that touch the disk but
 not the database (``scan``, ``write_image``, ``read_file``, ``import_file``) may run in a
 worker thread; everything touching the index runs on the event loop.
+
+The gallery service owns every change: ``import_upload``, ``set_favorite``,
+``move_to_trash``, ``restore`` and the watcher's ``apply`` announce what they did on the
+``gallery`` feed themselves, and never twice: a path the API is changing is left out of a
+scan, and a scan's findings are applied wholly before or after an API change.
+
+The folder is hostile input: only regular files inside it are read (``storage.files``),
+and one bad file never stops a scan, a reconcile or a start.
 """
 
 from __future__ import annotations
@@ -19,23 +27,32 @@ import os
 import re
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from PIL import Image
 
 from backend import __version__, shapes
 from backend.providers.base import GeneratedImage, GenerationRequest
+from backend.services.event_types import Feed, FeedEvent, GalleryAdded, GalleryRemoved, GalleryUpdated
 from backend.storage.favorites import FavoriteStore
 from backend.storage.files import (
     EXTENSIONS,
     TEMP_PREFIX,
+    RefusedFile,
     day_folder,
     gallery_filename,
+    inside,
+    open_regular,
+    read_regular,
+    regular_file_stat,
     remove_temp_files,
     slugify,
+    valid_relpath,
+    walk_regular_files,
     write_new_file,
 )
 from backend.storage.gallery_index import GalleryIndex, ImageQuery, ImageRow
@@ -49,6 +66,15 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 MAX_IMAGE_PIXELS = 64_000_000  # far above any model's output; stops decompression bombs
 FAVORITES_FILE = ".atelier/favorites.json"
 _NAME_TIME = re.compile(r"^(\d{8}-\d{6}-\d{3})_")
+T = TypeVar("T")
+
+
+def _no_feed(event: FeedEvent) -> None:
+    pass
+
+
+def _call(fn: Callable[..., T], *args: Any) -> T:
+    return fn(*args)
 
 
 class ImageRejected(Exception):
@@ -122,14 +148,34 @@ class ScanResult:
 
 
 class Gallery:
-    def __init__(self, root: Path, index: GalleryIndex) -> None:
+    """The gallery service: owns every change to the gallery and announces each one on the
+    ``gallery`` feed (``feed``, the bus's; set by the studio once its bus is final).
+    ``run_blocking`` runs disk work where it cannot stall the sockets."""
+
+    def __init__(
+        self,
+        root: Path,
+        index: GalleryIndex,
+        feed: Feed = _no_feed,
+        run_blocking: Callable[..., Any] = _call,
+    ) -> None:
         self.root = root
         self.index = index
+        self.feed = feed
+        self.run_blocking = run_blocking
         self.favorites = FavoriteStore(root / FAVORITES_FILE)
         self.trash = TrashBin(root)
         self._lock = threading.Lock()
         self._known: dict[str, tuple[int, int]] | None = None  # path -> (size, mtime_ns) as indexed
-        self._writing: set[str] = set()  # paths being written by write_image: the scan leaves them alone
+        # paths an API change (a job's write, a restore, a trash) is working on: the scan leaves
+        # them alone, and a scan's findings about them are dropped. A plain set: it is changed
+        # from worker threads too (its single operations are atomic), never under a green lock.
+        self._writing: set[str] = set()
+        # held while the index and ``_known`` change together, so that a scan's findings are
+        # applied wholly before or wholly after an API change, never in the middle of one
+        self._changes = threading.RLock()
+        self._warned: set[str] = set()  # entries skipped with a warning: warned once
+        self._failed: dict[str, tuple[int, int]] = {}  # path -> fingerprint that could not be indexed
 
     # --- start -----------------------------------------------------------------------
     @staticmethod
@@ -168,55 +214,85 @@ class Gallery:
         """Index new and changed files, forget vanished ones. Returns (added or changed, removed)."""
         remove_temp_files(self.root)
         result = self.scan(self.known())
-        return self.apply(result)
+        return self.apply(result, announce=False)
 
     def scan(self, known: dict[str, tuple[int, int]]) -> ScanResult:
-        """Walk the folder: read files that are new or changed. Disk only, no database."""
+        """Walk the folder: read files that are new or changed. Disk only, no database.
+        Only regular files inside the gallery are read; one that cannot be is skipped."""
         result = ScanResult(known_before=known)
         seen: set[str] = set()
         writing = set(self._writing)
-        for rel, st in self._walk():
-            seen.add(rel)
+        for rel, st in walk_regular_files(self.root, IMAGE_SUFFIXES, self._skip):
             if rel in writing:
+                seen.add(rel)
                 continue
-            if known.get(rel) != (st.st_size, st.st_mtime_ns):
-                result.changed.append(self.read_file(self.root / rel, rel, st))
+            fingerprint = (st.st_size, st.st_mtime_ns)
+            if known.get(rel) != fingerprint and self._failed.get(rel) != fingerprint:
+                try:
+                    result.changed.append(self.read_file(self.root / rel, rel, st))
+                except RefusedFile as exc:
+                    self._skip(repr(rel), f"it is {exc.reason}")
+                    continue
+                except Exception as exc:  # one bad file never stops a scan
+                    self._failed[rel] = fingerprint
+                    self._skip(repr(rel), f"it could not be read ({exc.__class__.__name__}: {str(exc)[:200]})")
+                    continue
+            seen.add(rel)
         result.removed = [p for p in known if p not in seen and p not in writing]
         return result
 
-    def apply(self, result: ScanResult, batch: int = 2000) -> tuple[list[ImageRow], list[str]]:
-        """Write a scan's findings to the index, dropping any the API changed meanwhile."""
-        current = self.known()
-        changed = [r for r in result.changed if current.get(r.path) == result.known_before.get(r.path)]
-        removed = [p for p in result.removed if p in current and not (self.root / p).exists()]
-        for start in range(0, len(changed), batch):
-            self.index.upsert(changed[start : start + batch])
-        if removed:
-            self.index.delete_paths(removed)
-        self._remember(changed, removed)
-        return changed, removed
+    def _skip(self, name: str, reason: str) -> None:
+        """Warn once per entry (every scan passes over it again): ``name`` is already safe."""
+        if name not in self._warned:
+            self._warned.add(name)
+            log.warning("gallery: skipped %s: %s", name, reason)
 
-    def _walk(self):
-        """(relative path, stat) of every image file, hidden files and folders skipped."""
-        stack = [""]
-        while stack:
-            prefix = stack.pop()
-            try:
-                entries = list(os.scandir(os.path.join(self.root, prefix) if prefix else self.root))
-            except OSError:
-                continue
-            for entry in entries:
-                name = entry.name
-                if name.startswith("."):
-                    continue
-                rel = f"{prefix}/{name}" if prefix else name
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(rel)
-                    elif os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
-                        yield rel, entry.stat()
-                except OSError:
-                    continue
+    def apply(self, result: ScanResult, announce: bool = True, batch: int = 2000) -> tuple[list[ImageRow], list[str]]:
+        """Write a scan's findings to the index, dropping any the API changed meanwhile, and
+        announce them on the gallery feed (``announce``)."""
+        with self._changes:
+            current = self.known()
+            writing = set(self._writing)
+            changed = [
+                r
+                for r in result.changed
+                if r.path not in writing
+                and current.get(r.path) == result.known_before.get(r.path)
+                and _fingerprint(_stat(self.root / r.path)) == (r.size, r.mtime_ns)  # not trashed since
+            ]
+            for row in changed:  # a favourite set while the scan read the file
+                row.favorite = row.path in self.favorites
+            removed = [
+                p
+                for p in result.removed
+                if p in current and p not in writing and regular_file_stat(self.root, p) is None
+            ]
+            indexed: list[ImageRow] = []
+            for start in range(0, len(changed), batch):
+                indexed += self._upsert_each(changed[start : start + batch])
+            if removed:
+                self.index.delete_paths(removed)
+            self._remember(indexed, removed)
+        if announce:
+            for row in indexed:
+                self._added(row, replaced=row.path in result.known_before)
+            for path in removed:
+                self._removed(image_id_for(path), path, "deleted")
+        return indexed, removed
+
+    def _upsert_each(self, rows: list[ImageRow]) -> list[ImageRow]:
+        """Index rows in one go; when that fails, one by one, skipping those the index refuses:
+        one bad file never stops a reconcile."""
+        try:
+            self.index.upsert(rows)
+            return rows
+        except Exception as exc:
+            if len(rows) == 1:
+                self._failed[rows[0].path] = (rows[0].size, rows[0].mtime_ns)
+                reason = f"the index refused it ({exc.__class__.__name__}: {str(exc)[:200]})"
+                self._skip(repr(rows[0].path), reason)
+                return []
+        return [row for one in rows for row in self._upsert_each([one])]
 
     def read_file(self, path: Path, rel: str, st: os.stat_result) -> ImageRow:
         """An index row from the file alone: its embedded metadata, else its name and time."""
@@ -230,8 +306,10 @@ class Gallery:
             favorite=rel in self.favorites,
         )
         try:
-            data = path.read_bytes()
-        except OSError:
+            data, _ = read_regular(path, self.root)
+        except RefusedFile:
+            raise  # not an image file of the gallery at all: never indexed
+        except OSError:  # unreadable or too large: indexed as unreadable
             return row
         row.content_hash = content_hash(data)
         try:
@@ -343,6 +421,9 @@ class Gallery:
             return chosen
 
         try:
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+            if not inside(self.root, self.root / folder):  # a day folder made a link to elsewhere
+                raise RefusedFile("outside the gallery")
             path = write_new_file(self.root / folder, name, data)
         except BaseException:
             self._writing.difference_update(tried)
@@ -351,12 +432,17 @@ class Gallery:
         self._writing.difference_update(t for t in tried if t != final)
         return path
 
-    def add(self, row: ImageRow) -> None:
-        if row.favorite and row.path not in self.favorites:
-            self.favorites.set(row.path, True)
-        self.index.upsert([row])
-        self._remember([row])
-        self._writing.discard(row.path)
+    def add(self, row: ImageRow, announce: bool = False) -> None:
+        """Index a row that ``write_image``, ``import_file`` or a restore wrote; with
+        ``announce``, tell the gallery feed."""
+        with self._changes:
+            if row.favorite and row.path not in self.favorites:
+                self.favorites.set(row.path, True)
+            self.index.upsert([row])
+            self._remember([row])
+            self._writing.discard(row.path)
+        if announce:
+            self._added(row)
 
     def import_file(self, data: bytes, original_name: str) -> ImageRow:
         """Copy uploaded bytes, unchanged, into ``imported/<day>/``; validated by the caller.
@@ -369,15 +455,53 @@ class Gallery:
         rel = path.relative_to(self.root).as_posix()
         return self.read_file(path, rel, path.stat())
 
-    # --- favourites and trash ----------------------------------------------------------------
-    def set_favorite(self, row: ImageRow, favorite: bool) -> ImageRow:
-        self.favorites.set(row.path, favorite)
-        self.index.set_favorite(row.id, favorite)
-        row.favorite = favorite
+    # --- changes through the API: each one announces itself on the gallery feed -------------
+    def _added(
+        self, row: ImageRow, *, replaced: bool | None = None, restored: bool | None = None, imported: bool | None = None
+    ) -> None:
+        self.feed(GalleryAdded(image=image_json(row), replaced=replaced, restored=restored, imported=imported))
+
+    def _removed(self, image_id: str, path: str, reason: Literal["deleted", "trashed"]) -> None:
+        self.feed(GalleryRemoved(id=image_id, path=path, reason=reason))
+
+    def import_upload(self, data: bytes, original_name: str) -> ImageRow:
+        """Copy an upload into the gallery, index it and announce it (``imported``)."""
+        row = self.run_blocking(self.import_file, data, original_name)
+        self.add(row)
+        self._added(row, imported=True)
         return row
 
-    def move_to_trash(self, row: ImageRow) -> TrashEntry | None:
-        """Move the file into the trash and forget it; None if it was already gone."""
+    def set_favorite(self, image_id: str, favorite: bool) -> ImageRow | None:
+        """Mark or unmark a favourite and announce it; None when there is no such image."""
+        with self._changes:
+            row = self.get(image_id)
+            if row is None:
+                return None
+            self.favorites.set(row.path, favorite)
+            self.index.set_favorite(row.id, favorite)
+            row.favorite = favorite
+        self.feed(GalleryUpdated(image=image_json(row)))
+        return row
+
+    def move_to_trash(self, ids: list[str]) -> tuple[list[str], list[str]]:
+        """Move the images into the trash, forget and announce them. Returns (trashed ids,
+        ids of no image)."""
+        trashed, missing = [], []
+        for image_id in ids:
+            with self._changes:
+                row = self.get(image_id)
+                if row is not None:
+                    self._move_to_trash(row)
+            if row is None:
+                missing.append(image_id)
+            else:
+                trashed.append(image_id)
+                self._removed(row.id, row.path, "trashed")
+        return trashed, missing
+
+    def _move_to_trash(self, row: ImageRow) -> TrashEntry | None:
+        """Move the file into the trash and forget it; None if it was already gone. Under
+        ``_changes``: a scan sees the file in place and indexed, or gone and forgotten."""
         try:
             entry = self.trash.move_in(row.id, row.path, row.favorite)
         except FileNotFoundError:
@@ -388,32 +512,55 @@ class Gallery:
         self._remember(forget=[row.path])
         return entry
 
-    def restore_file(self, image_id: str) -> ImageRow:
-        """Move the latest deletion of ``image_id`` back; disk only, ``add`` indexes it."""
+    def restore(self, image_id: str) -> ImageRow:
+        """Move the latest deletion of ``image_id`` back, index it and announce it (``restored``).
+        Raises NotInTrash."""
+        claimed: list[str] = []
+        try:
+            row = self.run_blocking(self._restore_file, image_id, claimed)
+            self.add(row)
+        finally:
+            self._writing.difference_update(claimed)
+        self._added(row, restored=True)
+        return row
+
+    def _restore_file(self, image_id: str, claimed: list[str]) -> ImageRow:
+        """Disk only: every name tried is claimed before the file appears under it, so the
+        watcher never takes the restored file for one added by hand."""
         entry = self.trash.find(image_id)
         if entry is None:
             raise NotInTrash(image_id)
-        rel = self.trash.restore(entry)
-        path = self.root / rel
-        row = self.read_file(path, rel, path.stat())
+
+        def claim(rel: str) -> None:
+            claimed.append(rel)
+            self._writing.add(rel)
+
+        try:
+            rel = self.trash.restore(entry, claim)
+        except RefusedFile:
+            raise NotInTrash(image_id) from None
+        try:
+            row = self.read_file(self.root / rel, rel, os.stat(self.root / rel))
+        except (RefusedFile, OSError):
+            raise NotInTrash(image_id) from None  # swapped under us: not the file that was trashed
         row.favorite = entry.favorite
         return row
 
-    # --- read ------------------------------------------------------------------------
-    def resolve(self, relpath: str) -> Path | None:
-        """The file at ``relpath`` inside the gallery, or None: never anything outside it."""
-        if not relpath or "\x00" in relpath or "\\" in relpath or relpath.startswith("/"):
-            return None
-        parts = relpath.split("/")
-        if any(p in ("", ".", "..") or p.startswith(".") for p in parts):
-            return None
-        if os.path.splitext(parts[-1])[1].lower() not in IMAGE_SUFFIXES:
-            return None
-        root = os.path.realpath(self.root)
-        real = os.path.realpath(os.path.join(root, *parts))
-        if os.path.commonpath([root, real]) != root or not os.path.isfile(real):
-            return None
-        return Path(real)
+    # --- read: only regular files inside the gallery --------------------------------------
+    def open_image(self, relpath: str):
+        """(binary file, stat) of the gallery image at ``relpath``, for serving. Raises
+        RefusedFile (not a regular image file inside the gallery: answer as if missing),
+        FileNotFoundError, PermissionError or another OSError."""
+        if not valid_relpath(relpath) or os.path.splitext(relpath)[1].lower() not in IMAGE_SUFFIXES:
+            raise RefusedFile("not a gallery image path")
+        return open_regular(self.root / relpath, self.root)
+
+    def read_image(self, relpath: str) -> bytes:
+        """The bytes of the gallery image at ``relpath``, at most ``MAX_FILE_BYTES`` of them;
+        raises like ``open_image``, or FileTooLarge."""
+        if not valid_relpath(relpath) or os.path.splitext(relpath)[1].lower() not in IMAGE_SUFFIXES:
+            raise RefusedFile("not a gallery image path")
+        return read_regular(self.root / relpath, self.root)[0]
 
     def page(
         self, limit: int, cursor: str | None, query: ImageQuery | None = None
@@ -430,11 +577,9 @@ class Gallery:
 
     def parameters(self, row: ImageRow) -> dict[str, Any] | None:
         """The generation parameters read from the file now (disk; run off the loop)."""
-        path = self.resolve(row.path)
-        if path is None:
-            return None
         try:
-            with Image.open(path) as im:
+            data = self.read_image(row.path)
+            with Image.open(io.BytesIO(data)) as im:
                 params = extract_parameters(im)
         except Exception:
             return None
@@ -486,6 +631,17 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     if not all(v.isprintable() and v.isascii() for v in values):  # ours are ISO times and ids
         raise InvalidCursor("cursor is not one this server issued")
     return values[0], values[1]
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except (OSError, ValueError):
+        return None
+
+
+def _fingerprint(st: os.stat_result | None) -> tuple[int, int] | None:
+    return (st.st_size, st.st_mtime_ns) if st else None
 
 
 def _time_from_name(name: str) -> str | None:

@@ -2,8 +2,8 @@
 
 A polling scan, portable and dependency-free: every ``interval`` seconds the folder is
 walked in a worker thread (stat only; only new or changed files are read), then the
-index is updated on the event loop and ``gallery.added`` / ``gallery.removed`` go to the
-gallery feed. The pause after a scan is at least five times the scan's own duration, so
+index is updated on the event loop, and the gallery service announces ``gallery.added`` /
+``gallery.removed`` on the gallery feed. The pause after a scan is at least five times the scan's own duration, so
 a huge gallery never keeps a core busy. The same loop notices an index file deleted
 under it (written back from the open connection) and purges the trash once an hour.
 """
@@ -14,8 +14,7 @@ import logging
 import time
 
 from backend.runtime import Runtime
-from backend.services.event_types import Feed, GalleryAdded, GalleryRemoved
-from backend.services.gallery import Gallery, ScanResult, image_id_for, image_json
+from backend.services.gallery import Gallery, ScanResult
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +22,9 @@ PURGE_EVERY_SECONDS = 3600.0
 
 
 class GalleryWatcher:
-    def __init__(
-        self, gallery: Gallery, runtime: Runtime, feed: Feed, interval: float, trash_retention_seconds: float
-    ) -> None:
+    def __init__(self, gallery: Gallery, runtime: Runtime, interval: float, trash_retention_seconds: float) -> None:
         self.gallery = gallery
         self.runtime = runtime
-        self.feed = feed
         self.interval = interval
         self.trash_retention = trash_retention_seconds
         self._stopped = False
@@ -65,10 +61,6 @@ class GalleryWatcher:
         if not result.changed and not result.removed:
             return 0, 0
         changed, removed = self.gallery.apply(result)
-        for row in changed:
-            self.feed(GalleryAdded(image=image_json(row), replaced=row.path in known))
-        for path in removed:
-            self.feed(GalleryRemoved(id=image_id_for(path), path=path, reason="deleted"))
         if changed or removed:
             log.info("gallery watcher: %d added or replaced, %d removed by hand", len(changed), len(removed))
         return len(changed), len(removed)
@@ -82,4 +74,4 @@ class GalleryWatcher:
             self.gallery.forget_everything()
             # no temp-file sweep here, unlike at start: a job may be writing one right now
             result = self.runtime.run_blocking(self.gallery.scan, {})
-            self.gallery.apply(result)
+            self.gallery.apply(result, announce=False)

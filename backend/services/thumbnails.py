@@ -4,7 +4,8 @@ A thumbnail is named by the hash of the image's bytes, so its URL never has to c
 meaning (immutable caching) and identical files share one. Made on first request in a
 worker thread, written atomically; a cache entry that is missing, truncated or does not
 decode is made again. An image that cannot be read gets a placeholder, never a broken
-response.
+response. Sources and cache entries are read through ``read_regular``: a FIFO, a device or
+a link to outside in their place is never opened for reading.
 """
 
 from __future__ import annotations
@@ -14,17 +15,22 @@ import os
 import struct
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from backend.storage.files import inside, open_regular, read_regular
+
 SIZES = (256, 512)
 QUALITY = 80
 THUMBS_DIR = ".atelier/thumbs"
+MAX_THUMB_BYTES = 16 * 1024 * 1024  # a 512 px WebP is a few tens of KB
 
 
 class ThumbnailCache:
     def __init__(self, gallery_root: Path) -> None:
+        self.root = gallery_root
         self.folder = gallery_root / THUMBS_DIR
         self._verified: dict[str, tuple[int, int]] = {}  # path -> (size, mtime_ns) seen decoding
         self._lock = threading.Lock()
@@ -44,15 +50,20 @@ class ThumbnailCache:
         with self._lock:
             return path if self._verified.get(str(path)) == (st.st_size, st.st_mtime_ns) else None
 
-    def ensure(self, source: Path, content_hash: str, size: int) -> Path | None:
-        """Blocking: a good cache entry for ``source``, made if needed; None if the source
-        cannot be read as an image."""
+    def open(self, path: Path):
+        """(binary file, stat) of a cache entry ``cached`` or ``ensure`` returned, for serving;
+        raises OSError when it is not a regular file in the cache (any more)."""
+        return open_regular(path, self.root, hidden_ok=True)
+
+    def ensure(self, read_source: Callable[[], bytes], content_hash: str, size: int) -> Path | None:
+        """Blocking: a good cache entry for the image ``read_source`` reads, made if needed;
+        None if the source cannot be read as an image."""
         path = self.path_for(content_hash, size)
-        if _valid_webp(path):
+        if self._valid_webp(path):
             self._mark(path)
             return path
         try:
-            with Image.open(source) as im:
+            with Image.open(io.BytesIO(read_source())) as im:
                 if im.width * im.height > 64_000_000:
                     return None
                 im.draft("RGB", (size, size))  # JPEG: decode at a reduced scale
@@ -64,6 +75,8 @@ class ThumbnailCache:
         except Exception:
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not inside(self.root, path.parent):  # a cache folder made a link to elsewhere: write nothing there
+            return None
         tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
         tmp.write_bytes(buf.getvalue())
         os.replace(tmp, path)
@@ -94,14 +107,16 @@ class ThumbnailCache:
             self._placeholders[size] = buf.getvalue()
         return self._placeholders[size]
 
+    def _valid_webp(self, path: Path) -> bool:
+        """A whole RIFF/WEBP file that Pillow decodes."""
+        try:
+            data, _ = read_regular(path, self.root, MAX_THUMB_BYTES, hidden_ok=True)
+        except OSError:
+            return False
+        return _whole_webp(data)
 
-def _valid_webp(path: Path) -> bool:
-    """A whole RIFF/WEBP file that Pillow decodes."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return False
+
+def _whole_webp(data: bytes) -> bool:
     if len(data) < 20 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
         return False
     if struct.unpack("<I", data[4:8])[0] + 8 != len(data):

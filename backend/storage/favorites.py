@@ -14,7 +14,10 @@ import os
 import threading
 from pathlib import Path
 
+from backend.storage.files import read_regular
+
 log = logging.getLogger(__name__)
+MAX_FAVORITES_BYTES = 64 * 1024 * 1024  # about a million paths
 
 
 class FavoriteStore:
@@ -25,7 +28,9 @@ class FavoriteStore:
 
     def _load(self) -> set[str]:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            # a small regular file only: a FIFO or a link to /dev/zero in its place must not hang the start
+            raw, _ = read_regular(self.path, self.path.parent.parent, MAX_FAVORITES_BYTES, hidden_ok=True)
+            data = json.loads(raw)
         except FileNotFoundError:
             return set()
         except (OSError, ValueError) as exc:

@@ -5,14 +5,22 @@ short ASCII slug of the prompt and the seed, and never exceed 120 bytes. Nothing
 prompt can reach the path: the slug keeps only [a-z0-9-]. Files are written to a hidden
 temporary name in the same folder, flushed to disk, then linked into place, so the
 folder never holds a partial image and an existing file is never overwritten.
+
+Reading is the other way round: anyone may put anything in the gallery folder. The scan,
+the watcher, serving, thumbnails and the export all list and open files through
+``walk_regular_files`` and ``open_regular`` / ``read_regular``: only regular files inside
+the gallery, checked on the opened descriptor, with a size cap.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import unicodedata
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -104,3 +112,193 @@ def remove_temp_files(root: Path) -> int:
                 except OSError:
                     pass
     return removed
+
+
+# --- reading what is in the gallery: only regular files inside it ----------------------
+
+#: far above any image a model or a camera makes; a read never holds more than this
+MAX_FILE_BYTES = 256 * 1024 * 1024
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+class RefusedFile(OSError):
+    """Not a regular file inside the gallery (a FIFO, device, socket, folder, or a link to
+    outside): never read. ``reason`` says which, without the path."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(errno.EPERM, reason)
+        self.reason = reason
+
+
+class FileTooLarge(OSError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(errno.EFBIG, f"the file is over {limit // (1024 * 1024)} MB")
+        self.size = size
+
+
+def valid_relpath(relpath: str) -> bool:
+    """A path relative to the gallery: no hidden, empty, ``.`` or ``..`` part, no NUL or
+    backslash, and valid UTF-8 (so it can be indexed, logged and sent as JSON)."""
+    if not relpath or "\x00" in relpath or "\\" in relpath or relpath.startswith("/"):
+        return False
+    try:
+        relpath.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes from the file system (surrogate escapes)
+        return False
+    return not any(p in ("", ".", "..") or p.startswith(".") for p in relpath.split("/"))
+
+
+def _inside(real_root: str, real: str) -> str | None:
+    """``real`` (an absolute, resolved path) relative to ``real_root`` when it lies inside it, else None."""
+    prefix = real_root if real_root.endswith(os.sep) else real_root + os.sep
+    return real[len(prefix) :] if real.startswith(prefix) and len(real) > len(prefix) else None
+
+
+def inside(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:
+    """Whether ``path``, links followed, is ``root`` or lies inside it."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    return real == real_root or _inside(real_root, real) is not None
+
+
+def _open_fd(
+    path: str | os.PathLike[str], within: str | os.PathLike[str], hidden_ok: bool
+) -> tuple[int, os.stat_result]:
+    """A descriptor open for reading on a regular file inside ``within``, and its stat."""
+    real_root = os.path.realpath(within)
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            if exc.errno in (errno.ENXIO, errno.EOPNOTSUPP):  # a socket
+                raise RefusedFile("not a regular file") from None
+            raise
+        # the file is a link: follow it once, by name, then open what it leads to, itself no link
+        real = os.path.realpath(path)
+        if _inside(real_root, real) is None:
+            raise RefusedFile("outside the gallery") from None
+        try:
+            fd = os.open(real, _OPEN_FLAGS)
+        except OSError as again:
+            if again.errno in (errno.ELOOP, errno.ENXIO, errno.EOPNOTSUPP):
+                raise RefusedFile("not a regular file") from None
+            raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise RefusedFile("not a regular file")
+        # where the descriptor really is, links in the folders above included: the kernel's
+        # answer on Linux (one call), else the path resolved by name
+        try:
+            opened = os.readlink(f"/proc/self/fd/{fd}").removesuffix(" (deleted)")
+        except OSError:
+            opened = os.path.realpath(path)
+        rel = _inside(real_root, opened)
+        if rel is None:
+            raise RefusedFile("outside the gallery")
+        if not hidden_ok and any(p.startswith(".") for p in rel.split(os.sep)):
+            raise RefusedFile("in a hidden folder")
+        return fd, st
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def open_regular(path: str | os.PathLike[str], within: str | os.PathLike[str], hidden_ok: bool = False):
+    """Open ``path`` for reading when it is, once links are followed, a regular file inside
+    ``within`` (not in a hidden folder unless ``hidden_ok``). Returns (binary file, its
+    stat). The type and the place are checked on the opened descriptor, never on the name
+    alone, so a file swapped for a FIFO, a device or a link between a check and the open is
+    still refused; O_NONBLOCK keeps the open of a FIFO from waiting for a writer.
+
+    Raises RefusedFile, FileNotFoundError, PermissionError (or another OSError)."""
+    fd, st = _open_fd(path, within, hidden_ok)
+    return os.fdopen(fd, "rb"), st
+
+
+def read_regular(
+    path: str | os.PathLike[str], within: str | os.PathLike[str], limit: int = MAX_FILE_BYTES, hidden_ok: bool = False
+) -> tuple[bytes, os.stat_result]:
+    """The bytes of a regular file inside ``within`` (see ``open_regular``), at most
+    ``limit`` of them: FileTooLarge when there are more, even if it grew after the stat."""
+    fd, st = _open_fd(path, within, hidden_ok)
+    try:
+        if st.st_size > limit:
+            raise FileTooLarge(st.st_size, limit)
+        chunks, total = [], 0
+        want = max(st.st_size + 1, 65536)  # one read, for a file that did not grow since the fstat
+        while chunk := os.read(fd, want):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise FileTooLarge(total, limit)
+            want = 1 << 20
+    finally:
+        os.close(fd)
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0], st
+
+
+def regular_file_stat(root: Path, relpath: str) -> os.stat_result | None:
+    """The stat of the regular file at ``relpath`` (links followed) when it lies inside the
+    gallery outside its hidden folders; else None. What a listing may index."""
+    if not valid_relpath(relpath):
+        return None
+    path = os.path.join(root, relpath)
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        if os.path.islink(path) or relpath.count("/"):  # a link, or a folder above may be one
+            rel = _inside(os.path.realpath(root), os.path.realpath(path))
+            if rel is None or any(p.startswith(".") for p in rel.split(os.sep)):
+                return None
+    except (OSError, ValueError):
+        return None
+    return st
+
+
+def walk_regular_files(
+    root: Path, suffixes: set[str], skipped: Callable[[str, str], None]
+) -> Iterator[tuple[str, os.stat_result]]:
+    """(path relative to ``root``, stat) of every regular file with one of ``suffixes``
+    inside the gallery. Hidden entries are passed over; folders that are links are not
+    entered; every other entry that is not taken goes to ``skipped(safe name, reason)``,
+    the name as the repr of its bytes when it is not valid UTF-8. Never raises."""
+    real_root = os.path.realpath(root)
+    stack = [""]
+    while stack:
+        prefix = stack.pop()
+        try:
+            entries = list(os.scandir(os.path.join(root, prefix) if prefix else root))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            rel = f"{prefix}/{name}" if prefix else name
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                skipped(repr(os.fsencode(rel)), "its name is not valid UTF-8")
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(rel)
+                    continue
+                if os.path.splitext(name)[1].lower() not in suffixes:
+                    continue
+                if entry.is_symlink():
+                    target = _inside(real_root, os.path.realpath(entry.path))
+                    if target is None or any(p.startswith(".") for p in target.split(os.sep)):
+                        skipped(repr(rel), "it is a link to outside the gallery")
+                        continue
+                    st = os.stat(entry.path)
+                else:
+                    st = entry.stat(follow_symlinks=False)
+            except (OSError, ValueError):
+                continue  # vanished, a link loop: nothing to index
+            if not stat.S_ISREG(st.st_mode):
+                skipped(repr(rel), "it is not a regular file")
+                continue
+            yield rel, st

@@ -13,7 +13,6 @@ from flask import Blueprint, Response, jsonify, request
 from PIL import Image
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from backend.services.event_types import GalleryAdded
 from backend.services.export import export_filename, selection_description
 from backend.services.gallery import ImageRejected, image_json, inspect_image
 from backend.services.gallery_query import FILTERS
@@ -138,12 +137,5 @@ def parse_metadata():
 )
 def import_images():
     uploads = _uploads()
-    s = studio()
-    images = []
-    for name, data in uploads:
-        row = s.runtime.run_blocking(s.gallery.import_file, data, name)
-        s.gallery.add(row)
-        image = image_json(row)
-        images.append(image)
-        s.bus.feed(GalleryAdded(image=image, imported=True))
-    return jsonify({"images": images}), 201
+    gallery = studio().gallery
+    return jsonify({"images": [image_json(gallery.import_upload(data, name)) for name, data in uploads]}), 201

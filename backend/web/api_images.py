@@ -3,19 +3,21 @@ and the files themselves."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, redirect, request, send_file
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
-from backend.services.event_types import GalleryAdded, GalleryRemoved, GalleryUpdated
 from backend.services.gallery import NotInTrash, image_json, thumb_url
 from backend.services.gallery_query import CURSOR, LIMIT, SELECTION, build_query
 from backend.services.schema import Field, Shape
 from backend.services.styles import load_styles
 from backend.services.thumbnails import SIZES
 from backend.services.validation import ValidationError
+from backend.storage.files import RefusedFile
 from backend.web.context import int_arg, json_body, studio
 from backend.web.errors import ApiError
 from backend.web.openapi import api_route
@@ -129,32 +131,18 @@ def update_image(image_id: str):
         raise ValidationError(name, f"{name} cannot be changed; only favorite can")
     if FAVORITE_PATCH["favorite"].check_type(body.get("favorite")) is None:
         raise ValidationError("favorite", "favorite must be true or false")
-    s = studio()
-    row = s.gallery.set_favorite(_image_or_404(image_id), body["favorite"])
-    image = image_json(row)
-    s.bus.feed(GalleryUpdated(image=image))
-    return jsonify({"image": image})
-
-
-def _trash(ids: list[str]) -> tuple[list[str], list[str]]:
-    s = studio()
-    deleted, missing = [], []
-    for image_id in ids:
-        row = s.gallery.get(image_id)
-        if row is None:
-            missing.append(image_id)
-            continue
-        s.gallery.move_to_trash(row)
-        deleted.append(image_id)
-        s.bus.feed(GalleryRemoved(id=row.id, path=row.path, reason="trashed"))
-    return deleted, missing
+    row = studio().gallery.set_favorite(image_id, body["favorite"])
+    if row is None:
+        raise ApiError(404, "not_found", "no image with this id")
+    return jsonify({"image": image_json(row)})
 
 
 @bp.delete("/api/images/<image_id>")
 @api_route("Move an image to the trash", path=(IMAGE_ID,), responses={200: "Deleted"}, errors=(404,), tags=TAGS)
 def delete_image(image_id: str):
-    _image_or_404(image_id)
-    deleted, _ = _trash([image_id])
+    deleted, _ = studio().gallery.move_to_trash([image_id])
+    if not deleted:
+        raise ApiError(404, "not_found", "no image with this id")
     return jsonify({"deleted": deleted, "restorable_days": studio().settings.trash_days})
 
 
@@ -175,7 +163,7 @@ def delete_images():
     if isinstance(ids, list) and len(ids) > MAX_BULK:
         raise ValidationError("ids", f"at most {MAX_BULK} ids at a time")
     field.check(ids)
-    deleted, missing = _trash(list(dict.fromkeys(ids)))
+    deleted, missing = studio().gallery.move_to_trash(list(dict.fromkeys(ids)))
     return jsonify({"deleted": deleted, "not_found": missing, "restorable_days": studio().settings.trash_days})
 
 
@@ -184,15 +172,10 @@ def delete_images():
     "Restore an image from the trash", path=(IMAGE_ID,), responses={200: "ImageEnvelope"}, errors=(404,), tags=TAGS
 )
 def restore_image(image_id: str):
-    s = studio()
     try:
-        row = s.runtime.run_blocking(s.gallery.restore_file, image_id)
+        return jsonify({"image": image_json(studio().gallery.restore(image_id))})
     except NotInTrash:
         raise ApiError(404, "not_found", "no image with this id in the trash") from None
-    s.gallery.add(row)
-    image = image_json(row)
-    s.bus.feed(GalleryAdded(image=image, restored=True))
-    return jsonify({"image": image})
 
 
 @bp.get("/api/trash")
@@ -231,14 +214,18 @@ def thumbnail(size: int, image_id: str, hash_: str):
         cache = s.thumbnails
         path = cache.cached(hash_, size) if row.content_hash else None
         if path is None and row.content_hash:
-            source = s.gallery.resolve(row.path)
-            path = s.runtime.run_blocking(cache.ensure, source, hash_, size) if source else None
-        if path is None:
+            path = s.runtime.run_blocking(cache.ensure, lambda: s.gallery.read_image(row.path), hash_, size)
+        try:
+            f, st = cache.open(path) if path else (None, None)
+        except OSError:
+            f = None
+        if f is None:
             response = Response(cache.placeholder(size), mimetype="image/webp")
             response.headers["Cache-Control"] = "no-cache"
             response.set_etag(etag)
             return response
-        response = send_file(path, mimetype="image/webp", conditional=False, etag=False, max_age=None)
+        response = send_file(f, mimetype="image/webp", conditional=False, etag=False, max_age=None)
+        response.content_length = st.st_size  # a file, not a path: Werkzeug does not know its length
     response.set_etag(etag)
     response.headers["Cache-Control"] = IMMUTABLE
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -247,12 +234,37 @@ def thumbnail(size: int, image_id: str, hash_: str):
 
 @bp.get("/images/<path:relpath>")
 def image_file(relpath: str):
-    path = studio().gallery.resolve(relpath)
-    if path is None:
+    """The file itself, when it is a regular file inside the gallery: read through the
+    descriptor that was checked, so nothing swapped in after the check is served."""
+    try:
+        f, st = studio().gallery.open_image(relpath)
+    except (RefusedFile, FileNotFoundError, NotADirectoryError):
         abort(404)
+    except PermissionError:
+        raise ApiError(403, "forbidden", "the server may not read this image file") from None
+    except OSError:
+        raise ApiError(404, "not_found", "this image file cannot be read") from None
     # the name goes into Content-Disposition: a hand-made file name with a control character
     # or a quote must neither break the header (Werkzeug raises: a 500) nor end it early
-    name = _UNSAFE_IN_HEADER.sub("_", path.name)
-    response = send_file(path, mimetype=MIME[path.suffix.lower()], conditional=True, max_age=3600, download_name=name)
+    name = _UNSAFE_IN_HEADER.sub("_", relpath.rsplit("/", 1)[-1])
+    suffix = os.path.splitext(relpath)[1].lower()
+    etag = f"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"
+    response = send_file(
+        f,
+        mimetype=MIME[suffix],
+        conditional=False,
+        max_age=3600,
+        download_name=name,
+        last_modified=st.st_mtime,
+        etag=etag,
+    )
+    # given a file rather than a path, Werkzeug knows no length: give it the descriptor's,
+    # so that Content-Length, 304 and Range requests work as they did
+    response.content_length = st.st_size
+    try:
+        response = response.make_conditional(request.environ, accept_ranges=True, complete_length=st.st_size)
+    except RequestedRangeNotSatisfiable:
+        f.close()
+        raise
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -161,16 +161,10 @@ def tool_sources(tool: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 def read_source(gallery: Gallery, source: dict[str, Any]) -> bytes:
     """The source file's bytes at run time; a job whose source is gone fails saying so."""
-    path = gallery.resolve(source["path"])
-    data = None
-    if path is not None:
-        try:
-            data = path.read_bytes()
-        except OSError:
-            data = None
-    if data is None:
-        raise source_gone(source)
-    return data
+    try:
+        return gallery.read_image(source["path"])
+    except OSError:  # gone, or no longer a regular file inside the gallery
+        raise source_gone(source) from None
 
 
 def gallery_reader(gallery: Gallery) -> SourceReader:
