@@ -275,7 +275,7 @@ class Gallery:
             self._remember(indexed, removed)
         if announce:
             for row in indexed:
-                self._added(row, replaced=row.path in result.known_before)
+                self.announce_added(row, replaced=row.path in result.known_before)
             for path in removed:
                 self._removed(image_id_for(path), path, "deleted")
         return indexed, removed
@@ -442,7 +442,7 @@ class Gallery:
             self._remember([row])
             self._writing.discard(row.path)
         if announce:
-            self._added(row)
+            self.announce_added(row)
 
     def import_file(self, data: bytes, original_name: str) -> ImageRow:
         """Copy uploaded bytes, unchanged, into ``imported/<day>/``; validated by the caller.
@@ -456,9 +456,10 @@ class Gallery:
         return self.read_file(path, rel, path.stat())
 
     # --- changes through the API: each one announces itself on the gallery feed -------------
-    def _added(
+    def announce_added(
         self, row: ImageRow, *, replaced: bool | None = None, restored: bool | None = None, imported: bool | None = None
     ) -> None:
+        """Tell the gallery feed an image is in (the job sink calls it after the job's own event)."""
         self.feed(GalleryAdded(image=image_json(row), replaced=replaced, restored=restored, imported=imported))
 
     def _removed(self, image_id: str, path: str, reason: Literal["deleted", "trashed"]) -> None:
@@ -468,7 +469,7 @@ class Gallery:
         """Copy an upload into the gallery, index it and announce it (``imported``)."""
         row = self.run_blocking(self.import_file, data, original_name)
         self.add(row)
-        self._added(row, imported=True)
+        self.announce_added(row, imported=True)
         return row
 
     def set_favorite(self, image_id: str, favorite: bool) -> ImageRow | None:
@@ -521,7 +522,7 @@ class Gallery:
             self.add(row)
         finally:
             self._writing.difference_update(claimed)
-        self._added(row, restored=True)
+        self.announce_added(row, restored=True)
         return row
 
     def _restore_file(self, image_id: str, claimed: list[str]) -> ImageRow:

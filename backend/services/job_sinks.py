@@ -10,7 +10,7 @@ from typing import Any
 
 from backend.providers.base import GeneratedImage, GenerationRequest
 from backend.runtime import Runtime
-from backend.services.event_types import Bus, Fallback, GalleryAdded, JobImage, JobProgress
+from backend.services.event_types import Bus, Fallback, JobImage, JobProgress
 from backend.services.fallback import Moved
 from backend.services.gallery import Gallery, ImageRejected, SaveContext, image_json
 from backend.services.job_runner import ImageRefused
@@ -60,7 +60,7 @@ class GallerySink:
             job.served_by = served.provider
             self.store.save(job)
             self.bus.publish(job.id, JobImage(index=generated.index, image=image))
-        self.bus.feed(GalleryAdded(image=image))
+        self.gallery.announce_added(row)
         return image
 
     def moved(self, job: JobRecord, move: Moved) -> None:

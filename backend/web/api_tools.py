@@ -17,8 +17,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from PIL import Image
 
 from backend.providers.base import ProviderError
-from backend.services.event_types import GalleryAdded
-from backend.services.gallery import ImageRejected, image_json
+from backend.services.gallery import ImageRejected
 from backend.services.gallery_query import parse_date
 from backend.services.schema import AnyOf, Field
 from backend.services.templates import TEMPLATE_QUERY, search_templates
@@ -113,14 +112,10 @@ def _build(tool: Tool, body: Any, sources: SourceFinder) -> tuple[ToolJob, float
 
 def _import_upload(data: bytes) -> str:
     """The id of an accepted request's upload, now in the gallery; every tab is told."""
-    s = studio()
     try:
-        row = s.runtime.run_blocking(s.gallery.import_file, data, "upload.png")
+        return studio().gallery.import_upload(data, "upload.png").id
     except ImageRejected as exc:
         raise ValidationError("image", f"image: {exc}") from None
-    s.gallery.add(row)
-    s.bus.feed(GalleryAdded(image=image_json(row), imported=True))
-    return row.id
 
 
 def _submit(tool: Tool):
