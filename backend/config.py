@@ -213,3 +213,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         scaleout=load_scaleout_settings(env),
         env=env,
     )
+
+
+def check_provider_names(settings: Settings, known: list[str]) -> None:
+    """The settings that name providers name installed ones (known once the registry is
+    built): a typo in ATELIER_FALLBACK would otherwise only show as a fallback that never happens."""
+    named = (
+        ("ATELIER_DEFAULT_PROVIDER", (settings.default_provider,)),
+        ("ATELIER_FALLBACK", settings.fallback),
+        ("ATELIER_PROVIDER_CONCURRENCY", tuple(settings.provider_concurrency)),
+    )
+    for variable, names in named:
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise SettingsError(f"{variable}: no provider {unknown[0]!r}; installed: {', '.join(known)}")

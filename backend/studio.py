@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from backend.config import Settings, SettingsError
+from backend.config import Settings, SettingsError, check_provider_names
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.event_types import Bus
@@ -86,6 +86,7 @@ class Studio:
     ) -> Studio:
         Gallery.prepare_folder(settings.gallery_dir)
         registry = ProviderRegistry.discover(settings.env, settings.provider_modules)
+        check_provider_names(settings, registry.ids())
         gallery = Gallery(
             settings.gallery_dir, GalleryIndex(settings.gallery_dir / INDEX_FILE), run_blocking=runtime.run_blocking
         )

@@ -284,6 +284,10 @@ START_REFUSALS = [
     ("ATELIER_HOST", "::1"),
     ("ATELIER_HTTP_TIMEOUT_SECONDS", "nan"),  # a provider's own setting, read while the app is built
     ("ATELIER_DATA_DIR", "a-file"),
+    # names checked against the installed providers once the registry is built
+    ("ATELIER_FALLBACK", "offline,opneai"),
+    ("ATELIER_DEFAULT_PROVIDER", "midjourney"),
+    ("ATELIER_PROVIDER_CONCURRENCY", "ofline=2"),
 ]
 
 
