@@ -275,7 +275,11 @@ def test_the_gallery_service_announces_each_change_it_makes_once(tmp_path):
     from backend.storage.gallery_index import GalleryIndex
 
     events: list[tuple[str, str, dict]] = []
-    gallery = Gallery(tmp_path, GalleryIndex(tmp_path / ".atelier" / "index.sqlite3"), feed=lambda *e: events.append(e))
+    gallery = Gallery(
+        tmp_path,
+        GalleryIndex(tmp_path / ".atelier" / "index.sqlite3"),
+        feed=lambda event: events.append((event.topic, event.name, event.payload())),
+    )
 
     row = gallery.import_upload(plain_png(), "holiday.png")
     assert events.pop() == ("gallery", "gallery.added", {"image": image_json(row), "imported": True})
