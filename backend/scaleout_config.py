@@ -160,7 +160,7 @@ def load_scaleout_settings(env: Mapping[str, str]) -> ScaleoutSettings:
         trust_proxy = 0
     elif raw_proxy in ("true", "yes", "on"):
         trust_proxy = 1
-    elif raw_proxy.isdigit() and int(raw_proxy) <= MAX_TRUST_PROXY:
+    elif raw_proxy.isascii() and raw_proxy.isdigit() and int(raw_proxy) <= MAX_TRUST_PROXY:  # "²".isdigit()
         trust_proxy = int(raw_proxy)
     else:
         raise SettingsError(

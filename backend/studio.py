@@ -21,7 +21,7 @@ from backend.services.memory import HeapTrimmer
 from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.common import gallery_reader
 from backend.services.tools.producers import tool_producers
-from backend.services.usage import UsageLedger, parse_budget
+from backend.services.usage import UsageLedger
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
 
@@ -32,6 +32,17 @@ log = logging.getLogger(__name__)
 
 INDEX_FILE = ".atelier/index.sqlite3"
 JOBS_FILE = "jobs.sqlite3"
+
+
+def check_provider_names(settings: Settings, registry: ProviderRegistry) -> None:
+    """ATELIER_DEFAULT_PROVIDER and ATELIER_FALLBACK name providers of this studio: a typo would
+    leave every job without its provider, or fallback silently off."""
+    known = registry.ids()
+    named = [("ATELIER_DEFAULT_PROVIDER", settings.default_provider)]
+    named += [("ATELIER_FALLBACK", name) for name in settings.fallback]
+    for variable, name in named:
+        if name not in known:
+            raise SettingsError(f"{variable}: no provider {name!r}; use one of {', '.join(known)}")
 
 
 @dataclass
@@ -64,6 +75,7 @@ class Studio:
     ) -> Studio:
         Gallery.prepare_folder(settings.gallery_dir)
         registry = ProviderRegistry.discover(settings.env, settings.provider_modules)
+        check_provider_names(settings, registry)
         gallery = Gallery(settings.gallery_dir, GalleryIndex(settings.gallery_dir / INDEX_FILE))
         store = JobStore(settings.data_dir / JOBS_FILE)
 
@@ -85,10 +97,7 @@ class Studio:
             fallback=FallbackChain(registry, settings.fallback),
             tools=tool_producers(registry, gallery_reader(gallery)),
         )
-        try:
-            usage = UsageLedger(store.db, parse_budget(settings.env))
-        except ValueError as exc:
-            raise SettingsError(str(exc)) from None
+        usage = UsageLedger(store.db, settings.monthly_budget_usd)
         thumbnails = ThumbnailCache(settings.gallery_dir)
         export = ZipExport(gallery, runtime.run_blocking)
         studio = cls(settings, runtime, registry, gallery, bus, jobs, thumbnails, export, usage)

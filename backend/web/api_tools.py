@@ -243,11 +243,7 @@ def estimate():
         job, cost = _build(TOOLS[kind], body, SourceFinder(s.gallery))
         req, warnings = job.request, []
     budget = s.usage.budget_json()
-    fits = (
-        budget["monthly_budget_usd"] is None
-        or not cost
-        or budget["month_spend_usd"] + cost <= (budget["monthly_budget_usd"] + 1e-9)
-    )
+    fits = s.usage.fits(cost, budget["month_spend_usd"])
     return jsonify(
         {
             "kind": kind,
