@@ -167,3 +167,21 @@ def test_the_spa_tool_kinds_are_generated_from_the_table():
         "frontend/src/tools/toolKinds.ts differs from the table: run "
         "`python -m backend.services.tools.registry > frontend/src/tools/toolKinds.ts`"
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "message"),
+    [
+        ("/api/edit", {"image_id": "x", "prompt": "p"}, "operation", "operation is required"),
+        ("/api/social", {"image_id": "x", "targets": [{"format": "post"}]}, "targets[0].platform", "is required"),
+        ("/api/social", {"image_id": "x", "targets": [{"platform": "instagram"}]}, "targets[0].format", "is required"),
+    ],
+)
+def test_a_missing_field_is_refused_as_missing_not_as_an_unknown_value(tmp_path, path, body, field, message):
+    """Not "unknown operation ''" or "unknown platform None": the request left the field out."""
+    app, client = _client(tmp_path)
+    refused = client.post(path, json=body)
+    assert refused.status_code == 422
+    error = refused.get_json()["error"]
+    assert error["field"] == field and message in error["message"], error
+    assert "None" not in error["message"] and "''" not in error["message"], error

@@ -261,8 +261,8 @@ def read(body: dict[str, Any], fld: Field) -> Any:
     else:
         value = fld.check_type(body.get(fld.name))
     if value is None or value == "":
-        if fld.required:
-            raise fld.fail(f"{fld.name} is required", value)
+        if fld.required:  # not fld.fail: its message is about a wrong value, this one is missing
+            raise ValidationError(fld.name, f"{fld.name} is required")
         return fld.default
     return fld.check_bounds(value)
 
