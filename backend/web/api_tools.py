@@ -41,7 +41,6 @@ MAX_TOOL_BODY = 24 * 1024 * 1024
 GENERATE = "generate"
 TAGS = ("tools",)
 USAGE = {f.name: f for f in USAGE_QUERY}
-PREVIEW = {f.name: f for f in PREVIEW_QUERY}
 #: what a job-making tool route can answer beside its 202 (503: ATELIER_REDIS_URL set, Redis away)
 SUBMIT_ERRORS = (400, 402, 413, 422, 429, 503)
 SUBMITTED = {202: Reply("JobSubmitted", "The job, queued", links=JOB_LINKS)}
