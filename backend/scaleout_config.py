@@ -22,6 +22,7 @@ MAX_RATE_WINDOW = 7 * 24 * 3600
 #: sub-path segments: no "." or ".." (they would climb out of the sub-path)
 _BASE = re.compile(r"^(/(?!\.{1,2}(?:/|$))[A-Za-z0-9._~-]+)+$")
 MAX_TRUST_PROXY = 10
+_SECRET = re.compile(r"^[!-~]+$")
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,15 @@ def _server_url(raw: str) -> str | None:
     return url
 
 
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """A token or shared secret: it travels in HTTP headers, so printable ASCII without spaces
+    (a browser's fetch throws on a header character past U+00FF; requests cannot send it)."""
+    value = env.get(name, "").strip()
+    if value and not _SECRET.match(value):
+        raise SettingsError(f"{name}: use letters, digits and ASCII punctuation only (no spaces or other characters)")
+    return value or None
+
+
 def load_scaleout_settings(env: Mapping[str, str]) -> ScaleoutSettings:
     redis_url = env.get("ATELIER_REDIS_URL", "").strip() or None
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
@@ -171,10 +181,10 @@ def load_scaleout_settings(env: Mapping[str, str]) -> ScaleoutSettings:
     workers = tuple(dict.fromkeys(p.strip() for p in env.get("ATELIER_WORKER_PROVIDERS", "").split(",") if p.strip()))
     return ScaleoutSettings(
         redis_url=redis_url,
-        worker_secret=env.get("ATELIER_WORKER_SECRET", "").strip() or None,
+        worker_secret=_secret(env, "ATELIER_WORKER_SECRET"),
         heartbeat_seconds=env_number(env, "ATELIER_WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.1, maximum=600),
         job_timeout_seconds=env_int(env, "ATELIER_JOB_TIMEOUT_SECONDS", 3600, minimum=1, maximum=7 * 24 * 3600),
-        token=env.get("ATELIER_TOKEN", "").strip() or None,
+        token=_secret(env, "ATELIER_TOKEN"),
         allow_open=env_flag(env, "ATELIER_ALLOW_OPEN"),
         allowed_origins=origins,
         rate_limit=rate,

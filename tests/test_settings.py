@@ -63,6 +63,9 @@ BAD_VALUES: list[tuple[str, str]] = [
     *(("ATELIER_BASE_PATH", v) for v in ("/..", "/.", "/studio/..", "/../etc", "/a/./b", "studio", "/a b", "/a?b")),
     *(("ATELIER_TRUST_PROXY", v) for v in ("-1", "11", "maybe", "1.5", "²", "١")),
     ("ATELIER_ALLOW_OPEN", "perhaps"),
+    # sent in an Authorization header: a browser's fetch throws on a character past U+00FF
+    *(("ATELIER_TOKEN", v) for v in ("пароль-studio", "tok\u0000en", "two words")),
+    *(("ATELIER_WORKER_SECRET", v) for v in ("секрет", "tab\tsecret")),
     *(("ATELIER_ALLOWED_ORIGINS", v) for v in ("http://[::1", "ftp://x.org", "https://x.org/path", "x.org")),
     ("ATELIER_ALLOWED_ORIGINS", "https://ok.org,http://x.org:99999"),
     *(("ATELIER_SERVER_URL", v) for v in ("studio:5000", "http://", "ftp://studio", "http://h:port")),
@@ -102,6 +105,7 @@ GOOD_VALUES: list[tuple[str, str, str, object]] = [
     ("ATELIER_RATE_LIMIT", "1/hour", "scaleout.rate_limit", (1, 3600)),
     ("ATELIER_BASE_PATH", "/studio/v1.2/", "scaleout.base_path", "/studio/v1.2"),
     ("ATELIER_BASE_PATH", "/.well-known", "scaleout.base_path", "/.well-known"),
+    ("ATELIER_TOKEN", " s3cret-Token_1.~!$ ", "scaleout.token", "s3cret-Token_1.~!$"),
     ("ATELIER_TRUST_PROXY", "yes", "scaleout.trust_proxy", 1),
     ("ATELIER_TRUST_PROXY", "2", "scaleout.trust_proxy", 2),
     ("ATELIER_ALLOW_OPEN", "off", "scaleout.allow_open", False),
