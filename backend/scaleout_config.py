@@ -61,7 +61,11 @@ class ScaleoutSettings:
 
 def redact_url(url: str) -> str:
     """The URL without its password, fit for messages and logs."""
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:  # not parsable: nothing after the scheme can be shown safely
+        return url.split("://", 1)[0] + "://…" if "://" in url else "…"
     if parts.password is None:
         return url
     netloc = parts.hostname or ""
@@ -147,9 +151,14 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
 
 def load_scaleout_settings(env: Mapping[str, str]) -> ScaleoutSettings:
     redis_url = env.get("ATELIER_REDIS_URL", "").strip() or None
-    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+    try:
+        urllib.parse.urlsplit(redis_url or "").port  # noqa: B018 - raises ValueError for a bad host or port
+        well_formed = True
+    except ValueError:
+        well_formed = False
+    if redis_url and not (well_formed and redis_url.startswith(("redis://", "rediss://", "unix://"))):
         raise SettingsError(
-            f"ATELIER_REDIS_URL={redact_url(redis_url)!r}; use a URL starting with redis://, rediss:// or unix://"
+            f"ATELIER_REDIS_URL={redact_url(redis_url)!r}; use redis://host[:port][/db], rediss://… or unix://path"
         )
     raw_rate = env.get("ATELIER_RATE_LIMIT", "").strip()
     try:

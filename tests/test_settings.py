@@ -69,7 +69,10 @@ BAD_VALUES: list[tuple[str, str]] = [
     *(("ATELIER_ALLOWED_ORIGINS", v) for v in ("http://[::1", "ftp://x.org", "https://x.org/path", "x.org")),
     ("ATELIER_ALLOWED_ORIGINS", "https://ok.org,http://x.org:99999"),
     *(("ATELIER_SERVER_URL", v) for v in ("studio:5000", "http://", "ftp://studio", "http://h:port")),
-    ("ATELIER_REDIS_URL", "http://localhost:6379"),
+    *(
+        ("ATELIER_REDIS_URL", v)
+        for v in ("http://localhost:6379", "redis://localhost:99999/0", "redis://h:abc", "redis://[::1")
+    ),
     *(("ATELIER_ASYNC_MODE", v) for v in ("gevent", "asyncio")),
     *(("ATELIER_LOG_LEVEL", v) for v in ("LOUD", "verbose", "10")),
     *(("ATELIER_PROVIDER_MODULES", v) for v in ("no.such.module", "tests.support.nope", "os..path", "1abc")),
@@ -309,6 +312,7 @@ START_REFUSALS = [
     ("ATELIER_GALLERY_DIR", "a-file"),
     ("ATELIER_ENV_FILE", "not-utf8"),
     ("ATELIER_TRUST_PROXY", "²"),
+    ("ATELIER_REDIS_URL", "redis://127.0.0.1:99999/0"),
     # names the studio has no provider for: a typo would leave every job without a provider or fallback
     ("ATELIER_DEFAULT_PROVIDER", "ofline"),
     ("ATELIER_FALLBACK", "offline,opanai"),
