@@ -19,7 +19,7 @@ from backend.services.gallery_watch import GalleryWatcher
 from backend.services.jobs import JobService
 from backend.services.memory import HeapTrimmer
 from backend.services.thumbnails import ThumbnailCache
-from backend.services.tools.common import gallery_reader
+from backend.services.tools.common import LOCAL, gallery_reader
 from backend.services.tools.producers import tool_producers
 from backend.services.usage import UsageLedger
 from backend.storage.gallery_index import GalleryIndex
@@ -35,14 +35,18 @@ JOBS_FILE = "jobs.sqlite3"
 
 
 def check_provider_names(settings: Settings, registry: ProviderRegistry) -> None:
-    """ATELIER_DEFAULT_PROVIDER and ATELIER_FALLBACK name providers of this studio: a typo would
-    leave every job without its provider, or fallback silently off."""
+    """ATELIER_DEFAULT_PROVIDER, ATELIER_FALLBACK and ATELIER_PROVIDER_CONCURRENCY name providers of
+    this studio: a typo would leave every job without its provider, or silently do nothing."""
     known = registry.ids()
     named = [("ATELIER_DEFAULT_PROVIDER", settings.default_provider)]
     named += [("ATELIER_FALLBACK", name) for name in settings.fallback]
     for variable, name in named:
         if name not in known:
             raise SettingsError(f"{variable}: no provider {name!r}; use one of {', '.join(known)}")
+    limited = [*known, LOCAL]  # tool jobs done on this machine are limited under "local"
+    for name in settings.provider_concurrency:
+        if name not in limited:
+            raise SettingsError(f"ATELIER_PROVIDER_CONCURRENCY: no provider {name!r}; use one of {', '.join(limited)}")
 
 
 @dataclass

@@ -316,6 +316,7 @@ START_REFUSALS = [
     # names the studio has no provider for: a typo would leave every job without a provider or fallback
     ("ATELIER_DEFAULT_PROVIDER", "ofline"),
     ("ATELIER_FALLBACK", "offline,opanai"),
+    ("ATELIER_PROVIDER_CONCURRENCY", "offline=2,opanai=4"),
 ]
 
 
