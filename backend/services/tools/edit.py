@@ -235,7 +235,7 @@ def build_edit(body: Any, registry: ProviderRegistry, sources: SourceFinder) -> 
 
     tool: dict[str, Any] = {"operation": op, "source": source.to_json(), "params": {}}
     if op == "inpaint":
-        tool["mask"] = decode_to_b64(_mask(body, source))
+        tool["mask"] = base64.b64encode(_mask(body, source)).decode()  # saved with the job: JSON text
     elif body.get("mask") is not None:
         raise ValidationError("mask", f"{op} takes no mask")
     width, height = source.width, source.height
@@ -304,10 +304,6 @@ def build_edit(body: Any, registry: ProviderRegistry, sources: SourceFinder) -> 
 
 def _ratio_name(source: Source) -> str:
     return nearest_ratio(source.width, source.height)
-
-
-def decode_to_b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def estimate_edit(provider: Provider, op: str, request: GenerationRequest) -> float | None:
