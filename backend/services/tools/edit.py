@@ -37,10 +37,13 @@ from backend.services.tools.common import (
     ToolProducer,
     check_fields,
     decode_data_url,
+    encode,
     nearest_ratio,
+    open_image,
     read,
     text,
     tool_request,
+    turned_a_quarter,
 )
 from backend.services.validation import MAX_PROMPT_CHARS, MAX_SEED, SESSION, ValidationError, nearest_aspect_ratio
 
@@ -353,6 +356,10 @@ class EditProducer:
 
 
 def image_input(data: bytes, name: str) -> ImageInput:
+    """The image as the provider gets it: upright, as it was shown and measured (a mask is
+    painted on it), re-encoded when its EXIF turned it a quarter."""
+    if turned_a_quarter(io.BytesIO(data)):
+        data = encode(open_image(data), "PNG")
     with Image.open(io.BytesIO(data)) as im:
         fmt, (w, h) = im.format or "PNG", im.size
     extension = {"JPEG": "jpg"}.get(fmt, fmt.lower())
