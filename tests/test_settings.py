@@ -278,6 +278,26 @@ def test_the_studio_keeps_the_budget_of_its_settings_not_a_second_reading_of_the
     assert budget["monthly_budget_usd"] == 2.5
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OPENAI_BASE_URL", "localhost:8080/v1"),
+        ("STABILITY_BASE_URL", "ftp://api.stability.ai"),
+        ("GEMINI_BASE_URL", "https://:443"),
+        ("EVOLINK_BASE_URL", "http://api.evolink.ai:99999"),
+        ("HF_BASE_URL", "https://[::1"),
+    ],
+)
+def test_a_provider_base_url_that_is_no_http_url_is_refused(name: str, value: str) -> None:
+    from backend.providers.registry import ProviderRegistry
+
+    with pytest.raises(SettingsError) as refused:
+        ProviderRegistry.discover({name: value}, ())
+    message = str(refused.value)
+    assert message.startswith(name) and "use http" in message and "\n" not in message
+    assert ProviderRegistry.discover({name: "http://127.0.0.1:8080/v1/"}, ()) is not None
+
+
 _ENV_READ = re.compile(r"\bos\.environ\b|\bos\.getenv\b|\bgetenv\(|from os import [^\n]*\benviron\b|\bdotenv\b")
 
 
@@ -317,6 +337,7 @@ START_REFUSALS = [
     ("ATELIER_DEFAULT_PROVIDER", "ofline"),
     ("ATELIER_FALLBACK", "offline,opanai"),
     ("ATELIER_PROVIDER_CONCURRENCY", "offline=2,opanai=4"),
+    ("OPENAI_BASE_URL", "localhost:8080/v1"),  # no scheme: every job would fail, none would say why
 ]
 
 
