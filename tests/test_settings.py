@@ -298,6 +298,16 @@ def test_a_provider_base_url_that_is_no_http_url_is_refused(name: str, value: st
     assert ProviderRegistry.discover({name: "http://127.0.0.1:8080/v1/"}, ()) is not None
 
 
+@pytest.mark.parametrize("name", ["ATELIER_DIFFUSERS_ALLOW_DOWNLOAD", "ATELIER_DIFFUSERS_CPU_OFFLOAD"])
+def test_a_diffusers_flag_that_is_no_yes_or_no_is_refused(name: str) -> None:
+    """``perhaps`` was read as off: a user who meant on waits for a download that never starts."""
+    from backend.providers.registry import ProviderRegistry
+
+    with pytest.raises(SettingsError, match=f"^{name}=.*use 1 or 0"):
+        ProviderRegistry.discover({name: "perhaps"}, ())
+    assert ProviderRegistry.discover({name: "Yes"}, ()).get("diffusers") is not None
+
+
 _ENV_READ = re.compile(r"\bos\.environ\b|\bos\.getenv\b|\bgetenv\(|from os import [^\n]*\benviron\b|\bdotenv\b")
 
 

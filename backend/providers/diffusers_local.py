@@ -28,6 +28,7 @@ from typing import Any
 
 from PIL import Image
 
+from backend.env_values import env_flag
 from backend.providers.base import (
     ASPECT_RATIOS,
     Cancelled,
@@ -47,7 +48,6 @@ INSTALL_HINT = "pip install -r requirements-local.txt"
 REQUIRED_MODULES = ("torch", "diffusers", "transformers")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
-TRUE_WORDS = {"1", "true", "yes", "on"}
 SCAN_TTL_S = 2.0  # models() is asked several times per request; the folders rarely change
 PREVIEW_SIDE = 384
 
@@ -171,6 +171,8 @@ class DiffusersProvider(Provider):
         self.loaded_model: str | None = None
         self.load_count = 0
         self._scan: tuple[float, list[LocalModel]] | None = None
+        self.allow_download = env_flag(env, "ATELIER_DIFFUSERS_ALLOW_DOWNLOAD")
+        self.cpu_offload = env_flag(env, "ATELIER_DIFFUSERS_CPU_OFFLOAD")
 
     # --- settings --------------------------------------------------------------------
     def _setting(self, name: str, default: str = "") -> str:
@@ -179,10 +181,6 @@ class DiffusersProvider(Provider):
     @property
     def models_dir(self) -> Path:
         return Path(self._setting("ATELIER_DIFFUSERS_MODELS_DIR", "models")).expanduser()
-
-    @property
-    def allow_download(self) -> bool:
-        return self._setting("ATELIER_DIFFUSERS_ALLOW_DOWNLOAD", "0").lower() in TRUE_WORDS
 
     @property
     def hf_cache(self) -> Path:
@@ -353,7 +351,7 @@ class DiffusersProvider(Provider):
         started = time.monotonic()
         try:
             pipe = diffusers.DiffusionPipeline.from_pretrained(where, **kwargs)
-            if self._setting("ATELIER_DIFFUSERS_CPU_OFFLOAD", "0").lower() in TRUE_WORDS and device != "cpu":
+            if self.cpu_offload and device != "cpu":
                 pipe.enable_model_cpu_offload(device=device)
             else:
                 pipe.to(device)
