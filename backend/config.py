@@ -81,8 +81,12 @@ def load_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
     environ = os.environ if environ is None else environ
     env_file = _env_file(environ)
-    from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if os.path.isfile(env_file) else {}
-    return {**from_file, **environ}
+    try:
+        read = dotenv_values(env_file) if os.path.isfile(env_file) else {}
+    except (OSError, UnicodeDecodeError) as exc:
+        why = "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else f"cannot be read ({exc.strerror or exc})"
+        raise SettingsError(f"ATELIER_ENV_FILE={env_file!r} {why}; use a readable UTF-8 .env file") from None
+    return {**{k: v for k, v in read.items() if v is not None}, **environ}
 
 
 def early_async_mode(environ: Mapping[str, str] | None = None) -> str:
@@ -173,11 +177,6 @@ def _provider_modules(raw: str) -> tuple[str, ...]:
     return names
 
 
-def monthly_budget(env: Mapping[str, str]) -> float | None:
-    """ATELIER_MONTHLY_BUDGET_USD: None (no budget) or a finite 0..MAX_BUDGET_USD."""
-    return env_optional_number(env, "ATELIER_MONTHLY_BUDGET_USD", minimum=0.0, maximum=MAX_BUDGET_USD)
-
-
 def _names(raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
 
@@ -190,7 +189,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         host=_host(env.get("ATELIER_HOST", ""), mode),
         port=env_int(env, "ATELIER_PORT", 5000, minimum=0, maximum=65535),
-        gallery_dir=Path(env.get("ATELIER_GALLERY_DIR", "").strip() or "generated_images").absolute(),
+        gallery_dir=_writable_folder("ATELIER_GALLERY_DIR", env.get("ATELIER_GALLERY_DIR", ""), "generated_images"),
         data_dir=_writable_folder("ATELIER_DATA_DIR", env.get("ATELIER_DATA_DIR", ""), "data"),
         async_mode=mode,
         default_provider=env.get("ATELIER_DEFAULT_PROVIDER", "").strip() or "offline",
@@ -208,22 +207,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         watch_interval_seconds=env_number(env, "ATELIER_WATCH_INTERVAL_SECONDS", 2.0, minimum=0.05, maximum=86400.0),
         max_upload_mb=env_int(env, "ATELIER_MAX_UPLOAD_MB", 50, minimum=1, maximum=4096),
         trash_days=env_number(env, "ATELIER_TRASH_DAYS", 30.0, minimum=0.0, maximum=36500.0, above=True),
-        monthly_budget_usd=monthly_budget(env),
+        monthly_budget_usd=env_optional_number(env, "ATELIER_MONTHLY_BUDGET_USD", minimum=0.0, maximum=MAX_BUDGET_USD),
         spa_dir=Path(spa_raw).absolute() if spa_raw else DEFAULT_SPA_DIR,
         scaleout=load_scaleout_settings(env),
         env=env,
     )
-
-
-def check_provider_names(settings: Settings, known: list[str]) -> None:
-    """The settings that name providers name installed ones (known once the registry is
-    built): a typo in ATELIER_FALLBACK would otherwise only show as a fallback that never happens."""
-    named = (
-        ("ATELIER_DEFAULT_PROVIDER", (settings.default_provider,)),
-        ("ATELIER_FALLBACK", settings.fallback),
-        ("ATELIER_PROVIDER_CONCURRENCY", tuple(settings.provider_concurrency)),
-    )
-    for variable, names in named:
-        unknown = [name for name in names if name not in known]
-        if unknown:
-            raise SettingsError(f"{variable}: no provider {unknown[0]!r}; installed: {', '.join(known)}")

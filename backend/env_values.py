@@ -30,7 +30,7 @@ def parse_number(name: str, raw: str, *, minimum: float, maximum: float, above: 
     """``raw`` as a finite number within the bounds (strictly above ``minimum`` when ``above``)."""
     allowed = f"{name}={raw!r}; use a number {_range(minimum, maximum, above)}"
     try:
-        value = float(raw)
+        value = float(raw) if raw.isascii() else math.nan  # float() also reads "３" and "٣"
     except ValueError:
         raise SettingsError(allowed) from None
     if not math.isfinite(value) or value < minimum or value > maximum or (above and value == minimum):
@@ -60,7 +60,7 @@ def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, ma
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = int(raw) if raw.isascii() else None  # int() also reads "５０００" and "٣"
     except ValueError:
         value = None
     if value is None or not minimum <= value <= maximum:

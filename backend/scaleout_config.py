@@ -22,6 +22,7 @@ MAX_RATE_WINDOW = 7 * 24 * 3600
 #: sub-path segments: no "." or ".." (they would climb out of the sub-path)
 _BASE = re.compile(r"^(/(?!\.{1,2}(?:/|$))[A-Za-z0-9._~-]+)+$")
 MAX_TRUST_PROXY = 10
+_SECRET = re.compile(r"^[!-~]+$")
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,11 @@ class ScaleoutSettings:
 
 def redact_url(url: str) -> str:
     """The URL without its password, fit for messages and logs."""
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:  # not parsable: nothing after the scheme can be shown safely
+        return url.split("://", 1)[0] + "://…" if "://" in url else "…"
     if parts.password is None:
         return url
     netloc = parts.hostname or ""
@@ -135,11 +140,25 @@ def _server_url(raw: str) -> str | None:
     return url
 
 
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """A token or shared secret: it travels in HTTP headers, so printable ASCII without spaces
+    (a browser's fetch throws on a header character past U+00FF; requests cannot send it)."""
+    value = env.get(name, "").strip()
+    if value and not _SECRET.match(value):
+        raise SettingsError(f"{name}: use letters, digits and ASCII punctuation only (no spaces or other characters)")
+    return value or None
+
+
 def load_scaleout_settings(env: Mapping[str, str]) -> ScaleoutSettings:
     redis_url = env.get("ATELIER_REDIS_URL", "").strip() or None
-    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+    try:
+        urllib.parse.urlsplit(redis_url or "").port  # noqa: B018 - raises ValueError for a bad host or port
+        well_formed = True
+    except ValueError:
+        well_formed = False
+    if redis_url and not (well_formed and redis_url.startswith(("redis://", "rediss://", "unix://"))):
         raise SettingsError(
-            f"ATELIER_REDIS_URL={redact_url(redis_url)!r}; use a URL starting with redis://, rediss:// or unix://"
+            f"ATELIER_REDIS_URL={redact_url(redis_url)!r}; use redis://host[:port][/db], rediss://… or unix://path"
         )
     raw_rate = env.get("ATELIER_RATE_LIMIT", "").strip()
     try:
@@ -160,7 +179,7 @@ def load_scaleout_settings(env: Mapping[str, str]) -> ScaleoutSettings:
         trust_proxy = 0
     elif raw_proxy in ("true", "yes", "on"):
         trust_proxy = 1
-    elif raw_proxy.isdigit() and int(raw_proxy) <= MAX_TRUST_PROXY:
+    elif raw_proxy.isascii() and raw_proxy.isdigit() and int(raw_proxy) <= MAX_TRUST_PROXY:  # "²".isdigit()
         trust_proxy = int(raw_proxy)
     else:
         raise SettingsError(
@@ -171,10 +190,10 @@ def load_scaleout_settings(env: Mapping[str, str]) -> ScaleoutSettings:
     workers = tuple(dict.fromkeys(p.strip() for p in env.get("ATELIER_WORKER_PROVIDERS", "").split(",") if p.strip()))
     return ScaleoutSettings(
         redis_url=redis_url,
-        worker_secret=env.get("ATELIER_WORKER_SECRET", "").strip() or None,
+        worker_secret=_secret(env, "ATELIER_WORKER_SECRET"),
         heartbeat_seconds=env_number(env, "ATELIER_WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.1, maximum=600),
         job_timeout_seconds=env_int(env, "ATELIER_JOB_TIMEOUT_SECONDS", 3600, minimum=1, maximum=7 * 24 * 3600),
-        token=env.get("ATELIER_TOKEN", "").strip() or None,
+        token=_secret(env, "ATELIER_TOKEN"),
         allow_open=env_flag(env, "ATELIER_ALLOW_OPEN"),
         allowed_origins=origins,
         rate_limit=rate,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from backend.config import Settings, SettingsError, check_provider_names
+from backend.config import Settings, SettingsError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.event_types import Bus
@@ -22,9 +22,9 @@ from backend.services.job_sinks import GallerySink
 from backend.services.jobs import Executor, JobService
 from backend.services.memory import HeapTrimmer
 from backend.services.thumbnails import ThumbnailCache
-from backend.services.tools.common import gallery_reader
+from backend.services.tools.common import LOCAL, gallery_reader
 from backend.services.tools.producers import tool_producers
-from backend.services.usage import UsageLedger, parse_budget
+from backend.services.usage import UsageLedger
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
 
@@ -54,6 +54,21 @@ def job_service(
     runner = JobRunner(producers, FallbackChain(registry, settings.fallback), runtime)
     sink = GallerySink(gallery, store, bus, runtime, reload=reload)
     return JobService(store, registry, bus, runtime, runner, sink, executor)
+
+
+def check_provider_names(settings: Settings, registry: ProviderRegistry) -> None:
+    """ATELIER_DEFAULT_PROVIDER, ATELIER_FALLBACK and ATELIER_PROVIDER_CONCURRENCY name providers of
+    this studio: a typo would leave every job without its provider, or silently do nothing."""
+    known = registry.ids()
+    named = [("ATELIER_DEFAULT_PROVIDER", settings.default_provider)]
+    named += [("ATELIER_FALLBACK", name) for name in settings.fallback]
+    for variable, name in named:
+        if name not in known:
+            raise SettingsError(f"{variable}: no provider {name!r}; use one of {', '.join(known)}")
+    limited = [*known, LOCAL]  # tool jobs done on this machine are limited under "local"
+    for name in settings.provider_concurrency:
+        if name not in limited:
+            raise SettingsError(f"ATELIER_PROVIDER_CONCURRENCY: no provider {name!r}; use one of {', '.join(limited)}")
 
 
 @dataclass
@@ -86,7 +101,7 @@ class Studio:
     ) -> Studio:
         Gallery.prepare_folder(settings.gallery_dir)
         registry = ProviderRegistry.discover(settings.env, settings.provider_modules)
-        check_provider_names(settings, registry.ids())
+        check_provider_names(settings, registry)
         gallery = Gallery(
             settings.gallery_dir, GalleryIndex(settings.gallery_dir / INDEX_FILE), run_blocking=runtime.run_blocking
         )
@@ -106,10 +121,7 @@ class Studio:
             preview_side=settings.preview_size,
         )
         jobs = job_service(settings, store, registry, gallery, bus, runtime, pool)
-        try:
-            usage = UsageLedger(store.db, parse_budget(settings.env))
-        except ValueError as exc:
-            raise SettingsError(str(exc)) from None
+        usage = UsageLedger(store.db, settings.monthly_budget_usd)
         thumbnails = ThumbnailCache(settings.gallery_dir)
         export = ZipExport(gallery, runtime.run_blocking)
         studio = cls(settings, runtime, registry, gallery, bus, jobs, thumbnails, export, usage)

@@ -182,10 +182,15 @@ def test_without_any_model_it_is_unavailable_and_says_how_to_get_one(tmp_path, e
     assert {m.source for m in allowed.models()} == {"download"}
 
 
-def test_a_bad_device_setting_makes_it_unavailable_naming_the_setting(provider):
-    bad = DiffusersProvider({**provider.env, "ATELIER_DIFFUSERS_DEVICE": "tpu"})
-    available, reason = bad.availability()
-    assert available is False and "ATELIER_DIFFUSERS_DEVICE" in reason
+@pytest.mark.parametrize(("name", "value"), [("ATELIER_DIFFUSERS_DEVICE", "tpu"), ("ATELIER_DIFFUSERS_DTYPE", "int4")])
+def test_a_bad_device_or_dtype_stops_the_start_naming_the_setting(provider, name, value):
+    """Like every other choice (backend/config.py): one line at start, not a provider listed
+    unavailable in a menu the user may never open."""
+    from backend.env_values import SettingsError
+
+    with pytest.raises(SettingsError, match=f"^{name}='{value}'; use one of auto, "):
+        DiffusersProvider({**provider.env, name: value})
+    assert DiffusersProvider({**provider.env, name: "AUTO"}).availability()[0]  # any case
 
 
 # --- generation -------------------------------------------------------------------------------

@@ -50,9 +50,7 @@ def test_negative_prompt_sent_when_the_model_takes_one(fake, provider):
 
 
 def test_other_models_by_name_from_settings(fake):
-    provider = make_provider(
-        HuggingFaceProvider, "HF_BASE_URL", fake.url, "HF_TOKEN", KEY, HF_MODELS="acme/pix-1, bad id"
-    )
+    provider = make_provider(HuggingFaceProvider, "HF_BASE_URL", fake.url, "HF_TOKEN", KEY, HF_MODELS="acme/pix-1, ")
     assert [m.id for m in provider.models()][-1] == "acme/pix-1"
     run(provider, request_for(provider, model="acme/pix-1"))
     assert fake.requests[0].path == "/hf-inference/models/acme/pix-1"
@@ -106,3 +104,11 @@ def test_hf_api_token_accepted_and_missing_token_reported():
     assert HuggingFaceProvider({"HF_API_TOKEN": "hf_x"}).availability() == (True, None)
     available, reason = HuggingFaceProvider({}).availability()
     assert not available and "HF_TOKEN" in reason
+
+
+def test_a_model_id_that_is_no_hub_id_stops_the_start(fake):
+    """``bad id`` was dropped without a word: the user looked for their model in a list that never had it."""
+    from backend.env_values import SettingsError
+
+    with pytest.raises(SettingsError, match="^HF_MODELS: 'bad id' .*use"):
+        make_provider(HuggingFaceProvider, "HF_BASE_URL", fake.url, "HF_TOKEN", KEY, HF_MODELS="acme/pix-1, bad id")

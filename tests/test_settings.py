@@ -23,7 +23,6 @@ import requests
 from backend import config
 from backend.config import Settings, SettingsError, load_settings
 from backend.providers.http_api import HttpSettings
-from backend.services.usage import parse_budget
 from tests.support.server import ROOT, ServerProcess
 
 
@@ -52,7 +51,8 @@ BAD_VALUES: list[tuple[str, str]] = [
     *(("ATELIER_PREVIEWS_PER_SECOND", v) for v in (*NON_FINITE, "0", "-1", "1000")),
     *(("ATELIER_WORKER_HEARTBEAT_SECONDS", v) for v in (*NON_FINITE, "0", "1e6")),
     *(("ATELIER_JOB_TIMEOUT_SECONDS", v) for v in ("nan", "inf", "0", "-1", "1.5", "99999999999")),
-    *(("ATELIER_PORT", v) for v in ("-1", "65536", "http", "5000.0", "nan")),
+    *(("ATELIER_PORT", v) for v in ("-1", "65536", "http", "5000.0", "nan", "５０００")),
+    *(("ATELIER_TRASH_DAYS", v) for v in ("３", "٣")),  # digits int() and float() read, a person would not type
     *(("ATELIER_MAX_CONCURRENT_JOBS", v) for v in ("0", "1001", "inf", "2.5")),
     *(("ATELIER_PREVIEW_SIZE", v) for v in ("63", "513", "nan")),
     *(("ATELIER_MAX_UPLOAD_MB", v) for v in ("0", "4097", "inf")),
@@ -61,12 +61,18 @@ BAD_VALUES: list[tuple[str, str]] = [
     *(("ATELIER_RATE_LIMIT", v) for v in ("1/0second", "1/0minutes", "0/minute", "1/fortnight", "many")),
     *(("ATELIER_RATE_LIMIT", v) for v in ("2000000/minute", "1/999999hour", "1/-1second")),
     *(("ATELIER_BASE_PATH", v) for v in ("/..", "/.", "/studio/..", "/../etc", "/a/./b", "studio", "/a b", "/a?b")),
-    *(("ATELIER_TRUST_PROXY", v) for v in ("-1", "11", "maybe", "1.5")),
+    *(("ATELIER_TRUST_PROXY", v) for v in ("-1", "11", "maybe", "1.5", "²", "١")),
     ("ATELIER_ALLOW_OPEN", "perhaps"),
+    # sent in an Authorization header: a browser's fetch throws on a character past U+00FF
+    *(("ATELIER_TOKEN", v) for v in ("пароль-studio", "tok\u0000en", "two words")),
+    *(("ATELIER_WORKER_SECRET", v) for v in ("секрет", "tab\tsecret")),
     *(("ATELIER_ALLOWED_ORIGINS", v) for v in ("http://[::1", "ftp://x.org", "https://x.org/path", "x.org")),
     ("ATELIER_ALLOWED_ORIGINS", "https://ok.org,http://x.org:99999"),
     *(("ATELIER_SERVER_URL", v) for v in ("studio:5000", "http://", "ftp://studio", "http://h:port")),
-    ("ATELIER_REDIS_URL", "http://localhost:6379"),
+    *(
+        ("ATELIER_REDIS_URL", v)
+        for v in ("http://localhost:6379", "redis://localhost:99999/0", "redis://h:abc", "redis://[::1")
+    ),
     *(("ATELIER_ASYNC_MODE", v) for v in ("gevent", "asyncio")),
     *(("ATELIER_LOG_LEVEL", v) for v in ("LOUD", "verbose", "10")),
     *(("ATELIER_PROVIDER_MODULES", v) for v in ("no.such.module", "tests.support.nope", "os..path", "1abc")),
@@ -102,6 +108,7 @@ GOOD_VALUES: list[tuple[str, str, str, object]] = [
     ("ATELIER_RATE_LIMIT", "1/hour", "scaleout.rate_limit", (1, 3600)),
     ("ATELIER_BASE_PATH", "/studio/v1.2/", "scaleout.base_path", "/studio/v1.2"),
     ("ATELIER_BASE_PATH", "/.well-known", "scaleout.base_path", "/.well-known"),
+    ("ATELIER_TOKEN", " s3cret-Token_1.~!$ ", "scaleout.token", "s3cret-Token_1.~!$"),
     ("ATELIER_TRUST_PROXY", "yes", "scaleout.trust_proxy", 1),
     ("ATELIER_TRUST_PROXY", "2", "scaleout.trust_proxy", 2),
     ("ATELIER_ALLOW_OPEN", "off", "scaleout.allow_open", False),
@@ -157,14 +164,17 @@ def test_eventlet_refuses_ipv6_but_threading_listens_on_it(tmp_path: Path) -> No
     assert _load(tmp_path, ATELIER_HOST="[::1]", ATELIER_ASYNC_MODE="threading").host == "::1"
 
 
-def test_data_dir_that_is_a_file_or_under_a_file_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "attribute"), [("ATELIER_DATA_DIR", "data_dir"), ("ATELIER_GALLERY_DIR", "gallery_dir")]
+)
+def test_a_folder_that_is_a_file_or_under_a_file_is_refused(tmp_path: Path, name: str, attribute: str) -> None:
     a_file = tmp_path / "afile"
     a_file.write_text("not a folder")
     for value in (str(a_file), str(a_file / "data")):
-        with pytest.raises(SettingsError, match="ATELIER_DATA_DIR.*is a file.*; use a folder"):
-            _load(tmp_path, ATELIER_DATA_DIR=value)
+        with pytest.raises(SettingsError, match=f"{name}.*is a file.*; use a folder"):
+            _load(tmp_path, **{name: value})
     assert not (tmp_path / "data").exists(), "reading settings creates nothing"
-    assert _load(tmp_path, ATELIER_DATA_DIR=str(tmp_path / "new" / "data")).data_dir == tmp_path / "new" / "data"
+    assert getattr(_load(tmp_path, **{name: str(tmp_path / "new" / "f")}), attribute) == tmp_path / "new" / "f"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write to any folder")
@@ -194,6 +204,15 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     env_file.write_text("ATELIER_WATCH_INTERVAL_SECONDS=nan\n")
     with pytest.raises(SettingsError, match="ATELIER_WATCH_INTERVAL_SECONDS"):
         _load(tmp_path, ATELIER_ENV_FILE=str(env_file))
+
+
+def test_an_env_file_that_is_not_utf8_text_is_refused_in_one_line(tmp_path: Path) -> None:
+    env_file = tmp_path / "studio.env"
+    env_file.write_bytes(b"ATELIER_PORT=\xff\xfe\n")
+    with pytest.raises(SettingsError) as refused:
+        _load(tmp_path, ATELIER_ENV_FILE=str(env_file))
+    message = str(refused.value)
+    assert "ATELIER_ENV_FILE" in message and "UTF-8" in message and "\n" not in message
 
 
 def test_spa_dir_from_the_env_file_is_what_the_studio_serves(tmp_path: Path) -> None:
@@ -245,12 +264,48 @@ def test_provider_http_settings_at_their_bounds() -> None:
     assert HttpSettings.from_env({}) == HttpSettings()
 
 
-@pytest.mark.parametrize("value", [*NON_FINITE, "-1", "1e12"])
-def test_parse_budget_refuses_what_json_cannot_carry(value: str) -> None:
-    with pytest.raises(SettingsError, match="ATELIER_MONTHLY_BUDGET_USD"):
-        parse_budget({"ATELIER_MONTHLY_BUDGET_USD": value})
-    assert parse_budget({"ATELIER_MONTHLY_BUDGET_USD": " 3.5 "}) == 3.5
-    assert parse_budget({}) is None
+def test_the_studio_keeps_the_budget_of_its_settings_not_a_second_reading_of_the_environment(
+    tmp_path: Path,
+) -> None:
+    """Settings built in code (tests, embedders) carry the budget; ``env`` only holds provider keys."""
+    from dataclasses import replace
+
+    from backend.app import create_app
+
+    settings = replace(_load(tmp_path, ATELIER_ASYNC_MODE="threading"), monthly_budget_usd=2.5)
+    app, _ = create_app(settings)
+    budget = app.test_client().get("/api/usage").get_json()["budget"]
+    assert budget["monthly_budget_usd"] == 2.5
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OPENAI_BASE_URL", "localhost:8080/v1"),
+        ("STABILITY_BASE_URL", "ftp://api.stability.ai"),
+        ("GEMINI_BASE_URL", "https://:443"),
+        ("EVOLINK_BASE_URL", "http://api.evolink.ai:99999"),
+        ("HF_BASE_URL", "https://[::1"),
+    ],
+)
+def test_a_provider_base_url_that_is_no_http_url_is_refused(name: str, value: str) -> None:
+    from backend.providers.registry import ProviderRegistry
+
+    with pytest.raises(SettingsError) as refused:
+        ProviderRegistry.discover({name: value}, ())
+    message = str(refused.value)
+    assert message.startswith(name) and "use http" in message and "\n" not in message
+    assert ProviderRegistry.discover({name: "http://127.0.0.1:8080/v1/"}, ()) is not None
+
+
+@pytest.mark.parametrize("name", ["ATELIER_DIFFUSERS_ALLOW_DOWNLOAD", "ATELIER_DIFFUSERS_CPU_OFFLOAD"])
+def test_a_diffusers_flag_that_is_no_yes_or_no_is_refused(name: str) -> None:
+    """``perhaps`` was read as off: a user who meant on waits for a download that never starts."""
+    from backend.providers.registry import ProviderRegistry
+
+    with pytest.raises(SettingsError, match=f"^{name}=.*use 1 or 0"):
+        ProviderRegistry.discover({name: "perhaps"}, ())
+    assert ProviderRegistry.discover({name: "Yes"}, ()).get("diffusers") is not None
 
 
 _ENV_READ = re.compile(r"\bos\.environ\b|\bos\.getenv\b|\bgetenv\(|from os import [^\n]*\benviron\b|\bdotenv\b")
@@ -284,10 +339,15 @@ START_REFUSALS = [
     ("ATELIER_HOST", "::1"),
     ("ATELIER_HTTP_TIMEOUT_SECONDS", "nan"),  # a provider's own setting, read while the app is built
     ("ATELIER_DATA_DIR", "a-file"),
-    # names checked against the installed providers once the registry is built
-    ("ATELIER_FALLBACK", "offline,opneai"),
-    ("ATELIER_DEFAULT_PROVIDER", "midjourney"),
-    ("ATELIER_PROVIDER_CONCURRENCY", "ofline=2"),
+    ("ATELIER_GALLERY_DIR", "a-file"),
+    ("ATELIER_ENV_FILE", "not-utf8"),
+    ("ATELIER_TRUST_PROXY", "²"),
+    ("ATELIER_REDIS_URL", "redis://127.0.0.1:99999/0"),
+    # names the studio has no provider for: a typo would leave every job without a provider or fallback
+    ("ATELIER_DEFAULT_PROVIDER", "ofline"),
+    ("ATELIER_FALLBACK", "offline,opanai"),
+    ("ATELIER_PROVIDER_CONCURRENCY", "offline=2,opanai=4"),
+    ("OPENAI_BASE_URL", "localhost:8080/v1"),  # no scheme: every job would fail, none would say why
 ]
 
 
@@ -296,6 +356,9 @@ def test_python_m_backend_refuses_a_bad_value_in_one_line(tmp_path: Path, name: 
     if value == "a-file":
         value = str(tmp_path / "a-file")
         Path(value).write_text("")
+    if value == "not-utf8":
+        value = str(tmp_path / "studio.env")
+        Path(value).write_bytes(b"ATELIER_TRASH_DAYS=\xff\n")
     result = _start(tmp_path, **{name: value})
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()

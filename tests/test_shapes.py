@@ -114,7 +114,7 @@ def test_jobs_and_images_answer_exactly_their_declared_shapes(client, document):
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/styles", "/api/aspect-ratios", "/api/trash", "/api/edit/operations", "/api/social/formats",
+    ["/api/styles", "/api/aspect-ratios", "/api/trash", "/api/tools", "/api/edit/operations", "/api/social/formats",
      "/api/templates", "/api/usage"],
 )  # fmt: skip
 def test_catalogue_answers_are_exactly_their_declared_shapes(client, document, path):

@@ -167,3 +167,75 @@ def test_the_spa_tool_kinds_are_generated_from_the_table():
         "frontend/src/tools/toolKinds.ts differs from the table: run "
         "`python -m backend.services.tools.registry > frontend/src/tools/toolKinds.ts`"
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "message"),
+    [
+        ("/api/edit", {"image_id": "x", "prompt": "p"}, "operation", "operation is required"),
+        ("/api/social", {"image_id": "x", "targets": [{"format": "post"}]}, "targets[0].platform", "is required"),
+        ("/api/social", {"image_id": "x", "targets": [{"platform": "instagram"}]}, "targets[0].format", "is required"),
+    ],
+)
+def test_a_missing_field_is_refused_as_missing_not_as_an_unknown_value(tmp_path, path, body, field, message):
+    """Not "unknown operation ''" or "unknown platform None": the request left the field out."""
+    app, client = _client(tmp_path)
+    refused = client.post(path, json=body)
+    assert refused.status_code == 422
+    error = refused.get_json()["error"]
+    assert error["field"] == field and message in error["message"], error
+    assert "None" not in error["message"] and "''" not in error["message"], error
+
+
+def _turned_jpeg(width: int, height: int) -> bytes:
+    """A JPEG stored ``width`` x ``height`` whose EXIF says: show it turned a quarter (orientation 6)."""
+    image = Image.new("RGB", (width, height), (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, width // 2, height))  # left half red: which way it turned shows
+    exif = image.getexif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", exif=exif.tobytes(), quality=95)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("body", [{"scale": 2}, {"mode": "auto", "target_width": 160}])
+def test_an_upscale_of_an_exif_turned_photo_keeps_its_shape(tmp_path, body):
+    """A phone photo is stored on its side with an EXIF orientation; the tool turns it upright
+    (as every viewer shows it), so the upscale must be upright too, not squeezed into the
+    stored sides."""
+    app, client = _client(tmp_path)
+    source = _import(client, _turned_jpeg(100, 50))  # shown 50 wide, 100 high
+    submitted = client.post("/api/upscale", json={"image_id": source["id"], **body})
+    assert submitted.status_code == 202, submitted.get_json()
+    job = _wait_job(client, submitted.get_json()["job"]["id"])
+    assert job["status"] == "succeeded", job
+    out = client.get(job["images"][0]["url"])
+    with Image.open(io.BytesIO(out.data)) as upscaled:
+        assert upscaled.width < upscaled.height, upscaled.size  # upright, as the photo is shown
+        # 2x of the 50x100 shown; auto: 160 wide as asked (of the 50 shown), so 4x
+        assert upscaled.size == ((100, 200) if "scale" in body else (160, 320))
+
+
+def test_an_inpaint_of_an_exif_turned_photo_takes_the_mask_painted_on_it_as_shown(tmp_path):
+    """The mask is painted on the photo as it is shown (upright); the provider gets the photo
+    upright too, so image and mask agree."""
+    from backend.services.tools.edit import image_input
+
+    data = _turned_jpeg(100, 50)
+    app, client = _client(tmp_path, OPENAI_API_KEY="test-key", OPENAI_BASE_URL="http://127.0.0.1:9")
+    source = _import(client, data)
+    mask = io.BytesIO()
+    Image.new("L", (50, 100), 255).save(mask, "PNG")  # the shown sides
+    body = {"operation": "inpaint", "provider": "openai", "image_id": source["id"], "prompt": "a cat"}
+    submitted = client.post("/api/edit", json={**body, "mask": "data:image/png;base64," + _b64(mask.getvalue())})
+    assert submitted.status_code == 202, submitted.get_json()
+    sent = image_input(data, "image")
+    assert (sent.width, sent.height) == (50, 100)
+    with Image.open(io.BytesIO(sent.data)) as upright:
+        assert upright.size == (50, 100) and upright.getpixel((25, 5))[0] > 200  # red on top: turned, not flipped
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()

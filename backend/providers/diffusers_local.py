@@ -28,6 +28,7 @@ from typing import Any
 
 from PIL import Image
 
+from backend.env_values import env_choice, env_flag
 from backend.providers.base import (
     ASPECT_RATIOS,
     Cancelled,
@@ -47,7 +48,6 @@ INSTALL_HINT = "pip install -r requirements-local.txt"
 REQUIRED_MODULES = ("torch", "diffusers", "transformers")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
-TRUE_WORDS = {"1", "true", "yes", "on"}
 SCAN_TTL_S = 2.0  # models() is asked several times per request; the folders rarely change
 PREVIEW_SIDE = 384
 
@@ -171,6 +171,10 @@ class DiffusersProvider(Provider):
         self.loaded_model: str | None = None
         self.load_count = 0
         self._scan: tuple[float, list[LocalModel]] | None = None
+        self.allow_download = env_flag(env, "ATELIER_DIFFUSERS_ALLOW_DOWNLOAD")
+        self.cpu_offload = env_flag(env, "ATELIER_DIFFUSERS_CPU_OFFLOAD")
+        self.device_setting = env_choice(env, "ATELIER_DIFFUSERS_DEVICE", "auto", DEVICES)
+        self.dtype_setting = env_choice(env, "ATELIER_DIFFUSERS_DTYPE", "auto", DTYPES)
 
     # --- settings --------------------------------------------------------------------
     def _setting(self, name: str, default: str = "") -> str:
@@ -179,10 +183,6 @@ class DiffusersProvider(Provider):
     @property
     def models_dir(self) -> Path:
         return Path(self._setting("ATELIER_DIFFUSERS_MODELS_DIR", "models")).expanduser()
-
-    @property
-    def allow_download(self) -> bool:
-        return self._setting("ATELIER_DIFFUSERS_ALLOW_DOWNLOAD", "0").lower() in TRUE_WORDS
 
     @property
     def hf_cache(self) -> Path:
@@ -203,12 +203,6 @@ class DiffusersProvider(Provider):
                 f"the optional local-model packages are not installed ({', '.join(missing)} missing); "
                 f"install them with `{INSTALL_HINT}` and restart the studio"
             )
-        device = self._setting("ATELIER_DIFFUSERS_DEVICE", "auto").lower()
-        if device not in DEVICES:
-            return False, f"ATELIER_DIFFUSERS_DEVICE={device!r} is not one of {', '.join(DEVICES)}"
-        dtype = self._setting("ATELIER_DIFFUSERS_DTYPE", "auto").lower()
-        if dtype not in DTYPES:
-            return False, f"ATELIER_DIFFUSERS_DTYPE={dtype!r} is not one of {', '.join(DTYPES)}"
         if not any(m.source for m in self.models()):
             return False, (
                 f"no local model found in {self.models_dir} or the Hugging Face cache {self.hf_cache}; "
@@ -353,7 +347,7 @@ class DiffusersProvider(Provider):
         started = time.monotonic()
         try:
             pipe = diffusers.DiffusionPipeline.from_pretrained(where, **kwargs)
-            if self._setting("ATELIER_DIFFUSERS_CPU_OFFLOAD", "0").lower() in TRUE_WORDS and device != "cpu":
+            if self.cpu_offload and device != "cpu":
                 pipe.enable_model_cpu_offload(device=device)
             else:
                 pipe.to(device)
@@ -379,7 +373,7 @@ class DiffusersProvider(Provider):
             torch.mps.empty_cache()
 
     def _device_and_dtype(self, torch: Any, model: LocalModel) -> tuple[str, str]:
-        wanted = self._setting("ATELIER_DIFFUSERS_DEVICE", "auto").lower()
+        wanted = self.device_setting
         has_mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
         if wanted == "auto":
             device = "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
@@ -391,7 +385,7 @@ class DiffusersProvider(Provider):
             )
         else:
             device = wanted
-        dtype = self._setting("ATELIER_DIFFUSERS_DTYPE", "auto").lower()
+        dtype = self.dtype_setting
         if dtype == "auto":
             if device == "cpu":
                 dtype = "float32"  # half precision on a CPU is slow or unsupported

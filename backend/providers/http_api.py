@@ -29,8 +29,9 @@ from typing import Any, ClassVar
 
 import requests
 
-from backend.env_values import env_int, env_number
+from backend.env_values import SettingsError, env_int, env_number
 from backend.providers.base import GenerationContext, GenerationRequest, Provider, ProviderError
+from backend.scaleout_config import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -399,6 +400,18 @@ def check_download_url(url: str, allow_loopback: bool) -> None:
             )
 
 
+def check_base_url(name: str, url: str) -> None:
+    """A provider's ``*_BASE_URL``: http(s)://host[:port][/path], else the start stops naming it
+    (a URL requests cannot use would fail every job without saying which setting is wrong)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name}={redact_url(url)!r}; use http(s)://host[:port][/path]")
+
+
 class HttpProvider(Provider):
     """Base of the cloud providers: key and base URL from the env, one ApiClient."""
 
@@ -410,6 +423,8 @@ class HttpProvider(Provider):
     def __init__(self, env: Mapping[str, str]) -> None:
         super().__init__(env)
         self.settings = HttpSettings.from_env(env)
+        if self.base_url_var:
+            check_base_url(self.base_url_var, self.base_url())
         self._client: ApiClient | None = None
         self._client_lock = threading.Lock()
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 
+from backend.env_values import SettingsError
 from backend.providers.base import GeneratedImage, GenerationContext, GenerationRequest, ModelInfo, StepRange
 from backend.providers.http_api import (
     ApiError,
@@ -59,10 +60,13 @@ KNOWN_MODELS = (
 
 
 def extra_models(env: Mapping[str, str]) -> list[HfModel]:
-    """Other text-to-image model ids by name, from HF_MODELS (comma-separated)."""
+    """Other text-to-image model ids by name, from HF_MODELS (comma-separated); an id that is
+    no Hub id stops the start naming it."""
     models = []
     for model_id in filter(None, (m.strip() for m in (env.get("HF_MODELS") or "").split(","))):
-        if MODEL_ID.match(model_id) and all(m.id != model_id for m in KNOWN_MODELS):
+        if not MODEL_ID.match(model_id):
+            raise SettingsError(f"HF_MODELS: {model_id!r} is no model id; use owner/name, comma-separated")
+        if all(m.id != model_id for m in [*KNOWN_MODELS, *models]):
             models.append(HfModel(model_id, model_id, StepRange(1, 100, 25), None, True))
     return models
 
@@ -74,8 +78,12 @@ class HuggingFaceProvider(HttpProvider):
     base_url_var = "HF_BASE_URL"
     default_base_url = "https://router.huggingface.co"
 
+    def __init__(self, env: Mapping[str, str]) -> None:
+        super().__init__(env)
+        self._extra_models = extra_models(env)  # read once: a bad id stops the start
+
     def _catalogue(self) -> list[HfModel]:
-        return [*KNOWN_MODELS, *extra_models(self.env)]
+        return [*KNOWN_MODELS, *self._extra_models]
 
     def models(self) -> list[ModelInfo]:
         return [

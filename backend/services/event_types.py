@@ -222,7 +222,6 @@ JOB_EVENTS: tuple[type[JobEvent], ...] = (
     JobInterrupted,
 )
 FEED_EVENTS: tuple[type[FeedEvent], ...] = (GalleryAdded, GalleryRemoved, GalleryUpdated, QueueUpdated)
-TERMINAL_EVENTS = frozenset(c.name for c in (JobSucceeded, JobFailed, JobCancelled, JobInterrupted))
 
 
 # --- the bus ----------------------------------------------------------------------------

@@ -75,8 +75,9 @@ class RedisEventLog:
         self._append = redis.register_script(_APPEND)
 
     def append(self, job_id: str, event: JobEvent, floor: int = 0) -> dict[str, Any]:
-        """Number and store one event; returns the message to emit."""
-        payload = event.payload()
+        """Number and store one event; returns the message to emit. Its ``ts`` is stored with
+        it, so a replay carries the same ``ts`` as the live event."""
+        payload = {**event.payload(), "ts": round(time.time(), 3)}
         body = json.dumps(payload, default=_encode, separators=(",", ":"))
         seq = int(
             self._append(
@@ -84,7 +85,7 @@ class RedisEventLog:
                 args=[floor, event.name, body, MAX_LOG_EVENTS, SEQ_TTL_SECONDS],
             )
         )
-        return {**payload, "job_id": job_id, "seq": seq, "ts": round(time.time(), 3)}
+        return {**payload, "job_id": job_id, "seq": seq}
 
     def read(self, job_id: str, after_seq: int = 0) -> list[tuple[str, dict[str, Any]]]:
         out = []

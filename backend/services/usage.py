@@ -9,11 +9,9 @@ spend (UTC, including queued and running jobs' estimates) over the budget: HTTP 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from backend.config import monthly_budget
 from backend.services.gallery_query import SELECTION_BY_NAME
 from backend.services.schema import Field
 from backend.storage.db import Database
@@ -122,12 +120,19 @@ class UsageLedger:
             "remaining_usd": None if budget is None else round(max(budget - spent, 0.0), 6),
         }
 
+    def fits(self, cost: float | None, spent: float | None = None) -> bool:
+        """Whether a job of ``cost`` stays within the month's budget (``spent`` so far, when known)."""
+        if self.monthly_budget is None or not cost:
+            return True
+        spent = self.month_spend() if spent is None else spent
+        return spent + cost <= self.monthly_budget + 1e-9
+
     def check(self, cost: float | None) -> None:
         """Refuse a paid job that would take the month over the budget."""
         if self.monthly_budget is None or not cost:
             return
         spent = self.month_spend()
-        if spent + cost > self.monthly_budget + 1e-9:
+        if not self.fits(cost, spent):
             raise BudgetExceeded(
                 f"this job would cost about ${cost:.3f}; ${spent:.3f} of the monthly budget of "
                 f"${self.monthly_budget:.2f} (ATELIER_MONTHLY_BUDGET_USD) is already spent or committed. "
@@ -136,9 +141,3 @@ class UsageLedger:
                 spent,
                 cost,
             )
-
-
-def parse_budget(env: Mapping[str, str]) -> float | None:
-    """ATELIER_MONTHLY_BUDGET_USD: None (no budget) or a finite amount from 0 up; ``nan``, ``inf``
-    and negatives raise SettingsError (a ValueError) naming the setting."""
-    return monthly_budget(env)

@@ -39,7 +39,7 @@ from backend.shapes.images import (
 from backend.shapes.jobs import Job, JobEnvelope, JobError, JobPage, JobRequest, JobSubmitted
 from backend.shapes.meta import AspectRatios, Health, Style, Styles, Templates
 from backend.shapes.providers import ModelInfo, ProviderInfo, Providers, StepRange
-from backend.shapes.tools import EditOperations, SocialFormats
+from backend.shapes.tools import EditOperations, SocialFormats, ToolInfo, Tools
 from backend.shapes.usage import Budget, Estimate, Usage
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "ProviderInfo",
     "StepRange",
     "Style",
+    "ToolInfo",
     "Warning",
     "component_schemas",
     "error_body",
@@ -81,6 +82,7 @@ COMPONENTS: tuple[Any, ...] = (
     Providers,
     Styles,
     AspectRatios,
+    Tools,
     EditOperations,
     SocialFormats,
     Templates,

@@ -1,8 +1,21 @@
-"""What the studio tools offer: edit operations and social formats."""
+"""What the studio tools offer: the registered tools, edit operations and social formats."""
 
 from __future__ import annotations
 
 from typing_extensions import TypedDict
+
+
+class ToolInfo(TypedDict):
+    kind: str
+    """the job kind"""
+    label: str
+    path: str
+    """where its jobs are submitted (POST)"""
+    summary: str
+
+
+class Tools(TypedDict):
+    tools: list[ToolInfo]
 
 
 class EditProvider(TypedDict):

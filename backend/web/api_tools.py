@@ -40,32 +40,9 @@ MAX_TOOL_BODY = 24 * 1024 * 1024
 GENERATE = "generate"
 TAGS = ("tools",)
 USAGE = {f.name: f for f in USAGE_QUERY}
-PREVIEW = {f.name: f for f in PREVIEW_QUERY}
 #: what a job-making tool route can answer beside its 202 (503: ATELIER_REDIS_URL set, Redis away)
 SUBMIT_ERRORS = (400, 402, 413, 422, 429, 503)
 SUBMITTED = {202: Reply("JobSubmitted", "The job, queued", links=JOB_LINKS)}
-TOOL_LIST = Reply(
-    {
-        "type": "object",
-        "properties": {
-            "tools": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "kind": {"type": "string", "description": "the job kind"},
-                        "label": {"type": "string"},
-                        "path": {"type": "string", "description": "where its jobs are submitted (POST)"},
-                        "summary": {"type": "string"},
-                    },
-                    "required": ["kind", "label", "path", "summary"],
-                },
-            }
-        },
-        "required": ["tools"],
-    },
-    "The registered tools",
-)
 
 
 def kinds() -> tuple[str, ...]:
@@ -145,7 +122,7 @@ def _submit_view(tool: Tool) -> Callable[[], Any]:
 
 
 @bp.get("/tools")
-@api_route("The studio tools: each one's kind and the route its jobs go to", responses={200: TOOL_LIST}, tags=TAGS)
+@api_route("The studio tools: each one's kind and the route its jobs go to", responses={200: "Tools"}, tags=TAGS)
 def tools():
     return jsonify({"tools": tools_json()})
 
@@ -238,11 +215,7 @@ def estimate():
         job, cost = _build(TOOLS[kind], body, SourceFinder(s.gallery))
         req, warnings = job.request, []
     budget = s.usage.budget_json()
-    fits = (
-        budget["monthly_budget_usd"] is None
-        or not cost
-        or budget["month_spend_usd"] + cost <= (budget["monthly_budget_usd"] + 1e-9)
-    )
+    fits = s.usage.fits(cost, budget["month_spend_usd"])
     return jsonify(
         {
             "kind": kind,

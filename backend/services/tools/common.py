@@ -7,7 +7,7 @@ import binascii
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from PIL import Image, ImageOps
 
@@ -69,8 +69,43 @@ class Source:
         return {"image_id": self.image_id, "path": self.path}
 
 
-def source_from_row(row: ImageRow) -> Source:
-    return Source(row.id, row.path, row.width or 0, row.height or 0, row.format or "", row.prompt or "", row.seed)
+#: EXIF orientations that show the stored image turned a quarter: its shown sides are swapped
+QUARTER_TURNS = (5, 6, 7, 8)
+
+
+def turned_a_quarter(file: BinaryIO) -> bool:
+    """Whether the image's EXIF orientation turns it a quarter when shown (only the header is read)."""
+    try:
+        with Image.open(file) as im:
+            raw = im.info.get("exif")  # set by the header of a JPEG, WebP or PNG (eXIf before IDAT)
+            if not raw:
+                return False
+            exif = Image.Exif()
+            exif.load(raw)
+            return exif.get(0x0112) in QUARTER_TURNS
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False  # unreadable: the job says so when it opens the file
+
+
+def shown_size(width: int, height: int, turned: bool) -> tuple[int, int]:
+    """The sides as the image is shown (and as open_image hands it to a tool)."""
+    return (height, width) if turned else (width, height)
+
+
+def source_from_row(row: ImageRow, turned: bool = False) -> Source:
+    width, height = shown_size(row.width or 0, row.height or 0, turned)
+    return Source(row.id, row.path, width, height, row.format or "", row.prompt or "", row.seed)
+
+
+def _turned_on_disk(gallery: Gallery, row: ImageRow) -> bool:
+    path = gallery.resolve(row.path)
+    if path is None:
+        return False
+    try:
+        with path.open("rb") as file:
+            return turned_a_quarter(file)
+    except OSError:
+        return False
 
 
 def find_source(gallery: Gallery, body: dict[str, Any], name: str = "image_id") -> Source:
@@ -83,7 +118,8 @@ def find_source(gallery: Gallery, body: dict[str, Any], name: str = "image_id") 
         raise ValidationError(name, f"no gallery image with id {image_id!r}")
     if not row.readable or not row.width or not row.height or row.format not in EXTENSIONS:
         raise ValidationError(name, f"the image {row.path} is not a readable PNG, JPEG or WebP")
-    return source_from_row(row)
+    # the index holds the stored sides; a tool works on the image turned upright (open_image)
+    return source_from_row(row, _turned_on_disk(gallery, row))
 
 
 #: the id of an uploaded source image that is not in the gallery yet (see SourceFinder)
@@ -121,8 +157,8 @@ def decode_data_url(value: Any, name: str) -> bytes:
 
 
 def decode_image(value: Any, name: str) -> tuple[bytes, str, int, int]:
-    """(bytes, format, width, height) of a data: URL (or bare base64) of a PNG, JPEG or WebP
-    image that decodes in full, or a 422 naming ``name``."""
+    """(bytes, format, width, height as shown) of a data: URL (or bare base64) of a PNG, JPEG or
+    WebP image that decodes in full, or a 422 naming ``name``."""
     if not isinstance(value, str) or not value:
         raise ValidationError(name, f"{name} must be a data: URL of a PNG, JPEG or WebP image")
     text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
@@ -134,7 +170,7 @@ def decode_image(value: Any, name: str) -> tuple[bytes, str, int, int]:
         fmt, width, height = inspect_image(data, f"{name} is")
     except ImageRejected as exc:
         raise ValidationError(name, str(exc)) from None
-    return data, fmt, width, height
+    return (data, fmt, *shown_size(width, height, turned_a_quarter(io.BytesIO(data))))
 
 
 #: How a tool producer gets the bytes of a source image (``{"image_id", "path"}``) when its
@@ -255,8 +291,8 @@ def read(body: dict[str, Any], fld: Field) -> Any:
     else:
         value = fld.check_type(body.get(fld.name))
     if value is None or value == "":
-        if fld.required:
-            raise fld.fail(f"{fld.name} is required", value)
+        if fld.required:  # not fld.fail: its message is about a wrong value, this one is missing
+            raise ValidationError(fld.name, f"{fld.name} is required")
         return fld.default
     return fld.check_bounds(value)
 

@@ -37,10 +37,13 @@ from backend.services.tools.common import (
     ToolProducer,
     check_fields,
     decode_data_url,
+    encode,
     nearest_ratio,
+    open_image,
     read,
     text,
     tool_request,
+    turned_a_quarter,
 )
 from backend.services.validation import MAX_PROMPT_CHARS, MAX_SEED, SESSION, ValidationError, nearest_aspect_ratio
 
@@ -235,7 +238,7 @@ def build_edit(body: Any, registry: ProviderRegistry, sources: SourceFinder) -> 
 
     tool: dict[str, Any] = {"operation": op, "source": source.to_json(), "params": {}}
     if op == "inpaint":
-        tool["mask"] = decode_to_b64(_mask(body, source))
+        tool["mask"] = base64.b64encode(_mask(body, source)).decode()  # saved with the job: JSON text
     elif body.get("mask") is not None:
         raise ValidationError("mask", f"{op} takes no mask")
     width, height = source.width, source.height
@@ -306,10 +309,6 @@ def _ratio_name(source: Source) -> str:
     return nearest_ratio(source.width, source.height)
 
 
-def decode_to_b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
 def estimate_edit(provider: Provider, op: str, request: GenerationRequest) -> float | None:
     capability = provider.edit_operations.get(op)
     if capability and capability.price is not None:
@@ -357,6 +356,10 @@ class EditProducer:
 
 
 def image_input(data: bytes, name: str) -> ImageInput:
+    """The image as the provider gets it: upright, as it was shown and measured (a mask is
+    painted on it), re-encoded when its EXIF turned it a quarter."""
+    if turned_a_quarter(io.BytesIO(data)):
+        data = encode(open_image(data), "PNG")
     with Image.open(io.BytesIO(data)) as im:
         fmt, (w, h) = im.format or "PNG", im.size
     extension = {"JPEG": "jpg"}.get(fmt, fmt.lower())

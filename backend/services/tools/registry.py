@@ -17,15 +17,16 @@ from backend.services.tools.base import Tool, tool_path
 from backend.services.tools.edit import EditTool
 from backend.services.tools.social import SocialTool
 from backend.services.tools.upscale import UpscaleTool
+from backend.shapes import ToolInfo
 
 #: kind -> tool, in the order the SPA shows them
 TOOLS: dict[str, Tool] = {tool.kind: tool for tool in (EditTool(), UpscaleTool(), SocialTool())}
 
 
-def tools_json() -> list[dict[str, str]]:
+def tools_json() -> list[ToolInfo]:
     """``GET /api/tools``: each registered tool's kind, label, route and summary."""
     return [
-        {"kind": tool.kind, "label": tool.label, "path": tool_path(tool), "summary": tool.summary}
+        ToolInfo(kind=tool.kind, label=tool.label, path=tool_path(tool), summary=tool.summary)
         for tool in TOOLS.values()
     ]
 

@@ -106,10 +106,14 @@ def formats_json() -> list[dict[str, Any]]:
 
 def find_format(platform: Any, fmt: Any, where: str = "") -> SocialFormat:
     formats = load_formats()
+    if platform is None or platform == "":
+        raise ValidationError(f"{where}platform", f"platform is required; known: {', '.join(formats)}")
     # a JSON object or list is no name (and unhashable: `in` would raise): unknown, not a 500
     if not isinstance(platform, str) or platform not in formats:
         raise ValidationError(f"{where}platform", f"unknown platform {platform!r}; known: {', '.join(formats)}")
     known = formats[platform]["formats"]
+    if fmt is None or fmt == "":
+        raise ValidationError(f"{where}format", f"format is required; known: {', '.join(known)}")
     if not isinstance(fmt, str) or fmt not in known:
         raise ValidationError(f"{where}format", f"{platform} has no format {fmt!r}; known: {', '.join(known)}")
     return known[fmt]

@@ -360,6 +360,15 @@ export interface Templates {
   templates: Template[];
 }
 
+export interface ToolInfo {
+  /** the job kind */
+  kind: string;
+  label: string;
+  /** where its jobs are submitted (POST) */
+  path: string;
+  summary: string;
+}
+
 /** The tool's own request (source image, operation, targets …). An inpaint mask shows as "attached". */
 export interface ToolRequest {
   source?: ToolSource;
@@ -369,6 +378,10 @@ export interface ToolRequest {
 export interface ToolSource {
   image_id: string;
   path: string;
+}
+
+export interface Tools {
+  tools: ToolInfo[];
 }
 
 export interface Trash {
