@@ -15,7 +15,7 @@ from backend.providers.base import ASPECT_RATIOS, GeneratedImage, GenerationCont
 from backend.services.gallery import Gallery, ImageRejected, inspect_image
 from backend.services.schema import Field, Shape
 from backend.services.validation import ValidationError
-from backend.storage.files import EXTENSIONS
+from backend.storage.files import EXTENSIONS, RefusedFile
 from backend.storage.gallery_index import ImageRow
 
 #: the provider id of tool jobs done on this machine (upscale fast, social formats)
@@ -98,14 +98,12 @@ def source_from_row(row: ImageRow, turned: bool = False) -> Source:
 
 
 def _turned_on_disk(gallery: Gallery, row: ImageRow) -> bool:
-    path = gallery.resolve(row.path)
-    if path is None:
-        return False
     try:
-        with path.open("rb") as file:
-            return turned_a_quarter(file)
-    except OSError:
+        file, _ = gallery.open_image(row.path)  # only a regular file inside the gallery
+    except (RefusedFile, OSError):
         return False
+    with file:
+        return turned_a_quarter(file)
 
 
 def find_source(gallery: Gallery, body: dict[str, Any], name: str = "image_id") -> Source:
