@@ -26,6 +26,7 @@ from backend.providers.base import (
 )
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
+from backend.services.event_types import JobPreview, JobProgress
 from backend.services.events import EventBus
 from backend.services.fallback import FallbackChain, Moved
 from backend.services.gallery import Gallery
@@ -102,10 +103,10 @@ class RecordingEvents:
     def __init__(self) -> None:
         self.progress: list[dict[str, Any]] = []
 
-    def on_progress(self, job_id: str, payload: dict[str, Any]) -> None:
-        self.progress.append(payload)
+    def on_progress(self, job_id: str, event: JobProgress) -> None:
+        self.progress.append(event.payload())
 
-    def on_preview(self, job_id: str, payload: dict[str, Any]) -> None:
+    def on_preview(self, job_id: str, event: JobPreview) -> None:
         pass
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import io
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
 from PIL import Image
 
 from backend.providers.base import Cancelled
 from backend.runtime import Runtime
+from backend.services.event_types import JobPreview, JobProgress
 
 PREVIEW_MAX_SIDE = 512
 
@@ -21,9 +22,9 @@ PREVIEW_MAX_SIDE = 512
 class JobEvents(Protocol):
     """Where a running job's progress and previews go (on the event loop)."""
 
-    def on_progress(self, job_id: str, payload: dict[str, Any]) -> None: ...
+    def on_progress(self, job_id: str, event: JobProgress) -> None: ...
 
-    def on_preview(self, job_id: str, payload: dict[str, Any]) -> None: ...
+    def on_preview(self, job_id: str, event: JobPreview) -> None: ...
 
 
 class JobContext:
@@ -54,19 +55,15 @@ class JobContext:
 
     def status(self, message: str) -> None:
         self._runtime.call_soon_threadsafe(
-            self._service.on_progress, self._job_id, {"progress": None, "message": message}
+            self._service.on_progress, self._job_id, JobProgress(progress=None, message=message)
         )
 
     def step(self, index: int, step: int, total_steps: int, message: str = "") -> None:
         fraction = (index + min(step, total_steps) / max(total_steps, 1)) / self._n
-        payload = {
-            "progress": round(fraction, 4),
-            "index": index,
-            "step": step,
-            "total_steps": total_steps,
-            "message": message,
-        }
-        self._runtime.call_soon_threadsafe(self._service.on_progress, self._job_id, payload)
+        event = JobProgress(
+            progress=round(fraction, 4), message=message, index=index, step=step, total_steps=total_steps
+        )
+        self._runtime.call_soon_threadsafe(self._service.on_progress, self._job_id, event)
 
     def preview(self, index: int, image: Image.Image) -> None:
         now = time.monotonic()
@@ -77,14 +74,8 @@ class JobContext:
         small.thumbnail((self._preview_side, self._preview_side), Image.Resampling.BILINEAR)
         buf = io.BytesIO()
         small.convert("RGB").save(buf, format="JPEG", quality=70)
-        payload = {
-            "index": index,
-            "width": small.width,
-            "height": small.height,
-            "mime": "image/jpeg",
-            "data": buf.getvalue(),
-        }
-        self._runtime.call_soon_threadsafe(self._service.on_preview, self._job_id, payload)
+        event = JobPreview(index=index, width=small.width, height=small.height, mime="image/jpeg", data=buf.getvalue())
+        self._runtime.call_soon_threadsafe(self._service.on_preview, self._job_id, event)
 
 
 class ShiftedContext:

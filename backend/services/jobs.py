@@ -292,20 +292,20 @@ class JobService:
             log.exception("queue.updated could not be sent")
 
     # --- callbacks from JobContext (on the event loop) -------------------------------
-    def on_progress(self, job_id: str, payload: dict[str, Any]) -> None:
+    def on_progress(self, job_id: str, event: JobProgress) -> None:
         with self.lock:
             job = self.executor.live(job_id)
             if job is None or job.status != "running":
                 return
-            job.progress = payload["progress"]
-            job.message = payload.get("message", "")
-            self.bus.publish(job_id, JobProgress(**payload))
+            job.progress = event.progress
+            job.message = event.message
+            self.bus.publish(job_id, event)
 
-    def on_preview(self, job_id: str, payload: dict[str, Any]) -> None:
+    def on_preview(self, job_id: str, event: JobPreview) -> None:
         with self.lock:
             job = self.executor.live(job_id)
             if job is not None and job.status == "running":
-                self.bus.publish(job_id, JobPreview(**payload))
+                self.bus.publish(job_id, event)
 
 
 def _end_event(status: str, images: list[dict[str, Any]], error: dict[str, Any] | None) -> JobEvent:

@@ -144,13 +144,13 @@ class Publisher:
             except RedisError as exc:  # progress is not worth failing a job over
                 log.warning("job %s: %s not published (%s)", job_id, event.name, exc)
 
-    def on_progress(self, job_id: str, payload: dict[str, Any]) -> None:
-        if payload.get("progress") is not None:
-            self.progress = payload["progress"]
-        self.publish(job_id, JobProgress(**payload))
+    def on_progress(self, job_id: str, event: JobProgress) -> None:
+        if event.progress is not None:
+            self.progress = event.progress
+        self.publish(job_id, event)
 
-    def on_preview(self, job_id: str, payload: dict[str, Any]) -> None:
-        self.publish(job_id, JobPreview(**payload))
+    def on_preview(self, job_id: str, event: JobPreview) -> None:
+        self.publish(job_id, event)
 
 
 class Heartbeat(threading.Thread):
