@@ -298,3 +298,20 @@ def test_a_worker_reads_only_the_sources_of_a_job_it_holds(tmp_path):
     finally:
         server.stop()
         store.stop()
+
+
+def test_a_tool_upload_refused_while_redis_is_away_writes_nothing(cluster):
+    """The queue is checked before the upload is imported: a 503 leaves no file behind and
+    announces nothing (it used to import the upload, then refuse the job)."""
+    upload = data_url(gradient((64, 48)))
+    before = sorted(p.relative_to(cluster.a.gallery).as_posix() for p in cluster.a.gallery.rglob("*.png"))
+    cluster.redis.stop()
+    try:
+        r = cluster.a.post("/api/upscale", json={"image": upload, "mode": "fast", "scale": 2})
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "queue_unavailable"
+        after = sorted(p.relative_to(cluster.a.gallery).as_posix() for p in cluster.a.gallery.rglob("*.png"))
+        assert after == before, "a refused tool request wrote the upload into the gallery"
+        assert cluster.a.get("/api/images").json()["total"] == len(before)
+    finally:
+        cluster.redis.start()

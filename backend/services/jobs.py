@@ -136,6 +136,11 @@ class JobService:
         return self.executor.recover()
 
     # --- public operations -----------------------------------------------------------------
+    def check_open(self) -> None:
+        """Raise (QueueUnavailable) when no new job can be queued now: lets a caller refuse a
+        request before it writes anything for it."""
+        self.executor.check_open()
+
     def submit(
         self,
         request: GenerationRequest,

@@ -8,6 +8,7 @@ imported into the gallery only after all of that passed: a refused request write
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -95,18 +96,25 @@ def _import_upload(data: bytes) -> str:
         raise ValidationError("image", f"image: {exc}") from None
 
 
+#: held from the budget check to the job being queued: importing an upload yields, and two
+#: paid requests sent at once must not both pass a budget that only one of them fits
+_SUBMITTING = threading.Lock()
+
+
 def _submit(tool: Tool):
     s = studio()
     body = _tool_body()
     sources = SourceFinder(s.gallery)
     job, cost = _build(tool, body, sources)
-    s.usage.check(cost)
-    if sources.upload is not None:
-        # every check passed on the upload in memory; the job names it by its gallery id
-        image_id = _import_upload(sources.upload)
-        body = {**{k: v for k, v in body.items() if k != "image"}, "image_id": image_id}
-        job, cost = _build(tool, body, SourceFinder(s.gallery))
-    queued = s.jobs.submit(job.request, [], job.session, kind=tool.kind, tool=job.tool, cost_usd=cost)
+    with _SUBMITTING:
+        s.usage.check(cost)
+        if sources.upload is not None:
+            s.jobs.check_open()  # a queue that is down refuses before the upload is written
+            # every check passed on the upload in memory; the job names it by its gallery id
+            image_id = _import_upload(sources.upload)
+            body = {**{k: v for k, v in body.items() if k != "image"}, "image_id": image_id}
+            job, cost = _build(tool, body, SourceFinder(s.gallery))
+        queued = s.jobs.submit(job.request, [], job.session, kind=tool.kind, tool=job.tool, cost_usd=cost)
     return jsonify({"job": s.jobs.job_json(queued), "warnings": queued.warnings}), 202
 
 
