@@ -218,6 +218,8 @@ def test_a_refused_tool_request_with_an_upload_writes_nothing_and_an_accepted_on
             ("/api/upscale", {"image": big, "mode": "fast", "scale": 4}, 422, "scale"),
             ("/api/upscale", {"image": small, "mode": "auto", "target_width": 5000}, 422, "target_width"),
             ("/api/social", {"image": small, "targets": ["myspace/post"]}, 422, "targets[0].platform"),
+            # an upload and a gallery id: which was meant cannot be guessed, and neither is dropped
+            ("/api/upscale", {"image": small, "image_id": "a" * 16, "mode": "fast", "scale": 2}, 422, "image"),
             ("/api/upscale", {"image": "data:image/png;base64," + "A" * (25 * 1024 * 1024)}, 413, None),
         ]  # fmt: skip
         before = _gallery_files(srv)

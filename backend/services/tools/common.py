@@ -137,8 +137,11 @@ class SourceFinder:
         self.upload: bytes | None = None
 
     def source(self, body: dict[str, Any]) -> Source:
-        """The image a body works on: ``image_id``, else its upload ``image``."""
-        if body.get("image") is not None and body.get("image_id") is None:
+        """The image a body works on: ``image_id`` or its upload ``image``, never both (which
+        one was meant cannot be guessed, and dropping one silently changes the request)."""
+        if body.get("image") is not None and body.get("image_id") is not None:
+            raise ValidationError("image", "send image (an upload) or image_id (a gallery image), not both")
+        if body.get("image") is not None:
             data, fmt, width, height = decode_image(body["image"], "image")
             self.upload = data
             return Source(PENDING_UPLOAD, "the uploaded image", width, height, fmt, "", None)
