@@ -9,6 +9,7 @@ refused like ``soon`` is.
 from __future__ import annotations
 
 import math
+import urllib.parse
 from collections.abc import Mapping
 
 
@@ -91,3 +92,34 @@ def env_flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     if raw in FALSE_WORDS:
         return False
     raise SettingsError(f"{name}={raw!r}; use 1 or 0 (true/false, yes/no, on/off)")
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, fit for messages and logs."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:  # not parsable: nothing after the scheme can be shown safely
+        return url.split("://", 1)[0] + "://…" if "://" in url else "…"
+    if parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.username:
+        netloc = f"{parts.username}:***@{netloc}"
+    else:
+        netloc = f":***@{netloc}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def check_http_url(name: str, url: str, shape: str = "http(s)://host[:port][/path]") -> None:
+    """A URL setting requests can use (http or https, a host, a valid port), else a
+    SettingsError naming it: a bad one would fail every call without saying which setting."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name}={redact_url(url)!r}; use {shape}")

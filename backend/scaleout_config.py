@@ -12,7 +12,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from backend.env_values import SettingsError, env_flag, env_int, env_number
+from backend.env_values import SettingsError, check_http_url, env_flag, env_int, env_number, redact_url
 
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600}
 _RATE = re.compile(r"^\s*(\d{1,9})\s*/\s*(\d{0,9})\s*(second|minute|hour)s?\s*$")
@@ -57,25 +57,6 @@ class ScaleoutSettings:
     @property
     def distributed(self) -> bool:
         return bool(self.redis_url)
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, fit for messages and logs."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:  # not parsable: nothing after the scheme can be shown safely
-        return url.split("://", 1)[0] + "://…" if "://" in url else "…"
-    if parts.password is None:
-        return url
-    netloc = parts.hostname or ""
-    if parts.username:
-        netloc = f"{parts.username}:***@{netloc}"
-    else:
-        netloc = f":***@{netloc}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def is_loopback_host(host: str) -> bool:
@@ -130,13 +111,7 @@ def _server_url(raw: str) -> str | None:
     url = raw.strip().rstrip("/")
     if not url:
         return None
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(f"ATELIER_SERVER_URL={redact_url(url)!r}; use http(s)://host[:port][/base-path]")
+    check_http_url("ATELIER_SERVER_URL", url, "http(s)://host[:port][/base-path]")
     return url
 
 

@@ -29,9 +29,8 @@ from typing import Any, ClassVar
 
 import requests
 
-from backend.env_values import SettingsError, env_int, env_number
+from backend.env_values import check_http_url, env_int, env_number
 from backend.providers.base import GenerationContext, GenerationRequest, Provider, ProviderError
-from backend.scaleout_config import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -401,15 +400,8 @@ def check_download_url(url: str, allow_loopback: bool) -> None:
 
 
 def check_base_url(name: str, url: str) -> None:
-    """A provider's ``*_BASE_URL``: http(s)://host[:port][/path], else the start stops naming it
-    (a URL requests cannot use would fail every job without saying which setting is wrong)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(f"{name}={redact_url(url)!r}; use http(s)://host[:port][/path]")
+    """A provider's ``*_BASE_URL``: http(s)://host[:port][/path], else the start stops naming it."""
+    check_http_url(name, url)
 
 
 class HttpProvider(Provider):
