@@ -50,8 +50,9 @@ def main() -> int:
     app.extensions["atelier"].start()
 
     def ready(port: int) -> None:
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host  # an IPv6 address in a URL
         print(
-            f"Atelier is running at http://{settings.host}:{port}{settings.scaleout.base_path}/ "
+            f"Atelier is running at http://{host}:{port}{settings.scaleout.base_path}/ "
             f"(default provider: {settings.default_provider}, {settings.async_mode} mode)",
             flush=True,
         )

@@ -416,9 +416,9 @@ def test_threading_mode_serves_on_ipv6_loopback(tmp_path: Path) -> None:
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], 60)  # a deadline, not a hang
         line = proc.stdout.readline().decode() if ready else ""  # the "running at" line, or "" if it exited
-        port = re.search(r"running at http://\S*:(\d+)/", line)
-        assert port, line
-        assert requests.get(f"http://[::1]:{port.group(1)}/api/health", timeout=10).status_code == 200
+        url = re.search(r"running at (http://\[::1\]:\d+)/", line)  # the address as a URL has it
+        assert url, line
+        assert requests.get(f"{url.group(1)}/api/health", timeout=10).status_code == 200
     finally:
         proc.terminate()
         proc.wait(timeout=30)
