@@ -249,3 +249,16 @@ def test_a_refused_tool_request_with_an_upload_writes_nothing_and_an_accepted_on
         assert upload["width"] == 256 and upload["path"].startswith("imported/")
         assert _atelier(srv, job["images"][0])["source"]["image_id"] == upload["id"]
         assert _gallery_files(srv) == before | {upload["path"], job["images"][0]["path"]}
+
+
+def test_an_absurd_upscale_target_is_refused_in_plain_words():
+    """A target of 10**30 px is refused by its bound, not by arithmetic on it (whose message
+    printed floats such as 1e+30x7.5e+29)."""
+    from backend.services.schema import ValidationError
+    from backend.services.tools.upscale import MAX_TARGET_SIDE, UPSCALE_REQUEST
+
+    for name in ("target_width", "target_height"):
+        with pytest.raises(ValidationError) as refused:
+            UPSCALE_REQUEST[name].check_bounds(10**30)
+        assert refused.value.field == name and str(MAX_TARGET_SIDE) in refused.value.message
+        assert "e+" not in refused.value.message

@@ -42,9 +42,15 @@ CREATIVITY = {"conservative": (0.2, 0.5, 0.35), "creative": (0.1, 0.5, 0.3)}
 DEFAULT_PROMPT = "high quality, sharp details"
 
 
+#: no output side can be longer (the pixel limit and 4x bound the rest); a bound here keeps
+#: absurd numbers out of the arithmetic and out of the error messages
+MAX_TARGET_SIDE = 65536
+
+
 def _target(name: str) -> Field:
     return Field(name, "integer", f"auto: the {name[7:]} to reach, in px (the other side keeps the aspect ratio)",
-                 nullable=True, minimum=1, message=f"{name} must be a positive number of pixels")  # fmt: skip
+                 nullable=True, minimum=1, maximum=MAX_TARGET_SIDE,
+                 message=f"{name} must be a whole number of pixels, 1 to {MAX_TARGET_SIDE}")  # fmt: skip
 
 
 #: The body of POST /api/upscale: read by build_upscale and by the OpenAPI document.
