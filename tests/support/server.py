@@ -40,6 +40,8 @@ class ServerProcess:
         self.extra_env = env
         self.port = int(env["ATELIER_PORT"]) if "ATELIER_PORT" in env else 0  # 0 until it has started
         self.proc: subprocess.Popen | None = None
+        #: a command the server runs under (e.g. setpriv, to take root's file-permission bypass away)
+        self.prefix: list[str] = []
         self.log_path = tmp / f"server-{os.getpid()}-{next(_numbers)}.log"
         self._log_offset = 0
 
@@ -67,7 +69,11 @@ class ServerProcess:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "backend"], cwd=ROOT, env=self.env(), stdout=self.log, stderr=subprocess.STDOUT
+            [*self.prefix, sys.executable, "-m", "backend"],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         if wait:
             self.wait_ready()
