@@ -212,6 +212,32 @@ def test_a_job_cancelled_before_it_runs_asks_nothing_of_its_provider():
     assert outcome == Outcome("cancelled") and provider.requests == []
 
 
+class CancelledWhileDown(Scripted):
+    """Fails with provider_unavailable after the person cancelled the job while its call
+    was in flight (a provider that notices the cancel only as a dropped connection)."""
+
+    def __init__(self, provider_id: str, holder: list[JobContext]) -> None:
+        super().__init__(provider_id, makes=0)
+        self.holder = holder
+
+    def generate(self, request: GenerationRequest, ctx: GenerationContext) -> Iterator[GeneratedImage]:
+        self.requests.append(request)
+        self.holder[0].cancel()
+        raise ProviderError("provider_unavailable", "connection reset")
+        yield  # pragma: no cover
+
+
+def test_a_job_cancelled_while_its_provider_fails_is_cancelled_and_moves_to_no_other_provider():
+    holder: list[JobContext] = []
+    spare = Scripted("spare")
+    outcome, job, sink, _ = _run(
+        [CancelledWhileDown("down", holder), spare], "down", 2, fallback=("down", "spare"), ctx_hook=holder.append
+    )
+    assert outcome == Outcome("cancelled")
+    assert spare.requests == [] and sink.moves == [], "no provider is asked, and no move announced, after a cancel"
+    assert job.warnings == [] and job.cost_usd is None
+
+
 def test_an_image_the_sink_cannot_keep_fails_the_job_with_its_code():
     outcome, job, _, _ = _run([Scripted("p")], "p", 2, sink=RecordingSink(refuse_at=1))
     assert outcome.error == {

@@ -153,6 +153,7 @@ class JobRunner:
                 return
             except ProviderError as exc:
                 offset += produced
+                ctx.raise_if_cancelled()  # a cancelled job ends here: no next provider is asked
                 switch = self.fallback.next(job.warnings, request, current, exc, offset, tried)
                 if switch is None:
                     raise
