@@ -369,3 +369,54 @@ def test_folders_made_links_to_elsewhere_receive_nothing(tmp_path):
     with pytest.raises(RefusedFile):
         gallery.import_upload(plain_png((9, 9, 9)), "escape.png")
     assert list(outside.iterdir()) == []
+
+
+def test_web_instances_sharing_one_gallery_announce_each_change_once(tmp_path):
+    """Two web instances on one host share the folder and the index (README: several web
+    instances); each watches the folder. A change one of them made and announced, or a file
+    added by hand that one of them announced, is not announced again by the other's watcher."""
+    from backend.services.gallery import Gallery, image_id_for
+    from backend.storage.gallery_index import GalleryIndex
+
+    feeds: dict[str, list[tuple[str, dict]]] = {"a": [], "b": []}
+
+    def instance(name: str) -> Gallery:
+        def feed(event) -> None:
+            feeds[name].append((event.name, event.payload()))
+
+        return Gallery(tmp_path, GalleryIndex(tmp_path / ".atelier" / "index.sqlite3"), feed=feed)
+
+    a, b = instance("a"), instance("b")
+    for gallery in (a, b):
+        gallery.reconcile()
+
+    def scan_both() -> None:
+        for gallery in (a, b):
+            gallery.apply(gallery.scan(gallery.known()))
+
+    row = a.import_upload(plain_png(), "holiday.png")
+    scan_both()
+    a.move_to_trash([row.id])
+    scan_both()
+    b.restore(row.id)
+    scan_both()
+    (tmp_path / "by-hand.png").write_bytes(plain_png((1, 2, 3)))
+    scan_both()
+    (tmp_path / "by-hand.png").unlink()
+    scan_both()
+
+    said = [(name, p.get("id") or p["image"]["path"]) for name, p in feeds["a"] + feeds["b"]]
+    assert sorted(said) == sorted(
+        [
+            ("gallery.added", row.path),  # imported on a
+            ("gallery.removed", row.id),  # trashed on a
+            ("gallery.added", row.path),  # restored on b
+            ("gallery.added", "by-hand.png"),  # found by a's watcher
+            ("gallery.removed", image_id_for("by-hand.png")),  # its deletion, found by a's watcher
+        ]
+    ), said
+    assert [p.get("reason") for name, p in feeds["a"] + feeds["b"] if name == "gallery.removed"] == [
+        "trashed",
+        "deleted",
+    ]
+    assert [i.path for i in b.index.page(10, None)] == [row.path]

@@ -267,24 +267,27 @@ class Gallery:
                 for p in result.removed
                 if p in current and p not in writing and regular_file_stat(self.root, p) is None
             ]
-            indexed: list[ImageRow] = []
+            # another web instance sharing the index may have indexed or forgotten a file
+            # (and announced it) already: only what this scan changed in the index is announced
+            accepted: list[ImageRow] = []
+            written: list[ImageRow] = []
             for start in range(0, len(changed), batch):
-                indexed += self._upsert_each(changed[start : start + batch])
-            if removed:
-                self.index.delete_paths(removed)
-            self._remember(indexed, removed)
+                accepted += self._upsert_each(changed[start : start + batch], written)
+            deleted = self.index.delete_paths(removed) if removed else []
+            self._remember(accepted, removed)
         if announce:
-            for row in indexed:
+            for row in written:
                 self.announce_added(row, replaced=row.path in result.known_before)
-            for path in removed:
+            for path in deleted:
                 self._removed(image_id_for(path), path, "deleted")
-        return indexed, removed
+        return written, deleted
 
-    def _upsert_each(self, rows: list[ImageRow]) -> list[ImageRow]:
+    def _upsert_each(self, rows: list[ImageRow], written: list[ImageRow]) -> list[ImageRow]:
         """Index rows in one go; when that fails, one by one, skipping those the index refuses:
-        one bad file never stops a reconcile."""
+        one bad file never stops a reconcile. Returns the rows the index holds now; those it
+        did not already hold as they are join ``written``."""
         try:
-            self.index.upsert(rows)
+            written += self.index.upsert(rows, only_changed=True)
             return rows
         except Exception as exc:
             if len(rows) == 1:
@@ -292,7 +295,7 @@ class Gallery:
                 reason = f"the index refused it ({exc.__class__.__name__}: {str(exc)[:200]})"
                 self._skip(repr(rows[0].path), reason)
                 return []
-        return [row for one in rows for row in self._upsert_each([one])]
+        return [row for one in rows for row in self._upsert_each([one], written)]
 
     def read_file(self, path: Path, rel: str, st: os.stat_result) -> ImageRow:
         """An index row from the file alone: its embedded metadata, else its name and time."""

@@ -250,34 +250,48 @@ class GalleryIndex:
         return copied
 
     # --- writes --------------------------------------------------------------------------
-    def upsert(self, rows: Iterable[ImageRow]) -> None:
+    def upsert(self, rows: Iterable[ImageRow], *, only_changed: bool = False) -> list[ImageRow]:
+        """Write ``rows``; returns those written. ``only_changed``: leave a row the index
+        already holds with the same size and mtime (another web instance sharing the index
+        wrote it), so that the change is announced once, by whoever wrote it."""
         placeholders = ", ".join("?" for _ in _COLUMNS)
         updates = ", ".join(f"{c}=excluded.{c}" for c in _COLUMNS if c != "path")
+        unchanged = " WHERE size IS NOT excluded.size OR mtime_ns IS NOT excluded.mtime_ns" if only_changed else ""
         sql = (
             f"INSERT INTO images ({', '.join(_COLUMNS)}) VALUES ({placeholders})"
-            f" ON CONFLICT(path) DO UPDATE SET {updates} RETURNING rowid"
+            f" ON CONFLICT(path) DO UPDATE SET {updates}{unchanged} RETURNING rowid"
         )
+        written: list[ImageRow] = []
         with self.db.transaction() as conn:
             self._forget_cached()
             for row in rows:
                 values = [getattr(row, c) for c in _COLUMNS]  # not asdict: it deep-copies the metadata
                 values[_METADATA] = json.dumps(row.metadata) if row.metadata is not None else None
                 values[_SEED] = _seed_to_db(row.seed)
-                (rowid,) = conn.execute(sql, values).fetchone()
+                found = conn.execute(sql, values).fetchone()
+                if found is None:  # only_changed, and already held as it is
+                    continue
+                (rowid,) = found
+                written.append(row)
                 conn.execute("DELETE FROM images_fts WHERE rowid = ?", (rowid,))
                 if row.prompt or row.negative_prompt:
                     conn.execute(
                         "INSERT INTO images_fts (rowid, prompt, negative_prompt) VALUES (?, ?, ?)",
                         (rowid, row.prompt, row.negative_prompt),
                     )
+        return written
 
-    def delete_paths(self, paths: Iterable[str]) -> None:
+    def delete_paths(self, paths: Iterable[str]) -> list[str]:
+        """Forget ``paths``; returns those the index held."""
+        deleted: list[str] = []
         with self.db.transaction() as conn:
             self._forget_cached()
             for path in paths:
                 found = conn.execute("DELETE FROM images WHERE path = ? RETURNING rowid", (path,)).fetchone()
                 if found:
+                    deleted.append(path)
                     conn.execute("DELETE FROM images_fts WHERE rowid = ?", (found[0],))
+        return deleted
 
     def set_favorite(self, image_id: str, favorite: bool) -> None:
         with self.db.transaction() as conn:
