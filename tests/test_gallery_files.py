@@ -420,3 +420,26 @@ def test_web_instances_sharing_one_gallery_announce_each_change_once(tmp_path):
         "deleted",
     ]
     assert [i.path for i in b.index.page(10, None)] == [row.path]
+
+
+def test_favourites_set_on_two_web_instances_are_all_kept(tmp_path):
+    """Both instances write the one favourites file beside the images: a favourite set on one
+    is not lost when the other sets another, and survives a rebuild of the index."""
+    from backend.services.gallery import Gallery
+    from backend.storage.gallery_index import GalleryIndex
+
+    def instance() -> Gallery:
+        return Gallery(tmp_path, GalleryIndex(tmp_path / ".atelier" / "index.sqlite3"))
+
+    a, b = instance(), instance()
+    first = a.import_upload(plain_png(), "first.png")
+    second = a.import_upload(plain_png((5, 6, 7)), "second.png")
+    a.set_favorite(first.id, True)
+    b.set_favorite(second.id, True)
+    b.set_favorite(first.id, False)
+    a.set_favorite(first.id, True)
+
+    (tmp_path / ".atelier" / "index.sqlite3").unlink()
+    rebuilt = instance()
+    rebuilt.reconcile()
+    assert {row.path for row in rebuilt.index.page(10, None) if row.favorite} == {first.path, second.path}

@@ -4,6 +4,10 @@ A small JSON file in the gallery's ``.atelier/`` folder lists the favourite imag
 their path in the gallery. It is rewritten atomically (temporary file, fsync, rename):
 a crash leaves the old list or the new one, never half of one. Image files are never
 rewritten to carry the flag: their bytes, hashes and cached thumbnails stay valid.
+
+Several web instances on one host share the file: each change re-reads it under a lock
+held across processes, and a read notices when another instance rewrote it, so a
+favourite set on one instance is never lost by a change on another.
 """
 
 from __future__ import annotations
@@ -12,9 +16,14 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from backend.storage.files import read_regular
+
+if os.name == "posix":
+    import fcntl
 
 log = logging.getLogger(__name__)
 MAX_FAVORITES_BYTES = 64 * 1024 * 1024  # about a million paths
@@ -24,7 +33,33 @@ class FavoriteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._paths: set[str] = self._load()
+        self._paths: set[str] = set()
+        self._seen: tuple[int, int, int] | None | bool = False  # the file as last read (False: never)
+        self._refresh()
+
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def _refresh(self) -> None:
+        """Read the file again when it changed since it was last read (another web instance
+        sharing the gallery rewrote it; every save replaces the file, a new inode)."""
+        signature = self._signature()
+        if signature != self._seen:
+            self._paths, self._seen = self._load(), signature
+
+    @contextmanager
+    def _across_processes(self) -> Iterator[None]:
+        if os.name != "posix":  # no lock across processes: one web instance per gallery
+            yield
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield  # released when the file closes
 
     def _load(self) -> set[str]:
         try:
@@ -40,10 +75,12 @@ class FavoriteStore:
         return {p for p in paths if isinstance(p, str)} if isinstance(paths, list) else set()
 
     def __contains__(self, relpath: str) -> bool:
+        self._refresh()  # no lock: scans ask from worker threads; a racing refresh reads again
         return relpath in self._paths
 
     def set(self, relpath: str, favorite: bool) -> None:
-        with self._lock:
+        with self._lock, self._across_processes():
+            self._refresh()
             if (relpath in self._paths) == favorite:
                 return
             if favorite:
@@ -51,6 +88,7 @@ class FavoriteStore:
             else:
                 self._paths.discard(relpath)
             self._save()
+            self._seen = self._signature()
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
