@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import requests
 from PIL import Image
 
+from backend.services.gallery import image_id_for
 from backend.storage.metadata import parse_infotext
+from tests.support.providers import tiny_png
+from tests.support.sio import EventRecorder
 
 pytestmark = pytest.mark.both_modes  # sockets, scheduling, watcher, crash recovery differ per mode
 
@@ -184,3 +188,73 @@ def test_retry_a_failed_job(server):
     done = server.submit(prompt="fine", provider="instant")
     server.wait_job(done["id"])
     assert server.post(f"/api/jobs/{done['id']}/retry").status_code == 409
+
+
+def _documented_fields() -> dict[str, tuple[set[str], set[str]]]:
+    """event -> (fields always sent, optional fields), read from docs/events.md's tables,
+    with the envelope each table names (job events: job_id, seq, ts; feed events: ts)."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "events.md").read_text(encoding="utf-8")
+    out: dict[str, tuple[set[str], set[str]]] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.replace("\\|", "/").strip().strip("|").split("|")]
+        match = re.fullmatch(r"`([a-z]+\.[a-z]+)`", cells[0])
+        if not match or len(cells) < 3:
+            continue
+        name, cell = match.group(1), cells[-2]
+        required = {"job_id", "seq", "ts"} if name.startswith("job.") else {"ts"}
+        optional: set[str] = set()
+        for part in cell.split("<br>") if cell != "—" else []:
+            field = re.match(r"`(\w+)`", part)
+            assert field, f"docs/events.md: no field name in {part!r}"
+            (optional if "(optional)" in part else required).add(field.group(1))
+        out[name] = (required, optional)
+    return out
+
+
+def test_every_event_a_studio_sends_carries_exactly_the_fields_docs_events_md_lists(make_server, async_mode):
+    """A recorded stream (a job's life, a favourite, a trash and restore, a hand-added file,
+    a cancel, a failure), checked against the reference tables a client is written from;
+    each job image is announced on the gallery feed once, after the job's own job.image."""
+    documented = _documented_fields()
+    assert len(documented) == 13, sorted(documented)
+    server = make_server(async_mode, ATELIER_WATCH_INTERVAL_SECONDS="0.05")
+    client = EventRecorder(server.url).connect()
+    try:
+        assert client.subscribe(topic="gallery")["ok"] and client.subscribe(topic="queue")["ok"]
+        job = server.submit(prompt="a harbour", provider="gated", n=2)
+        assert client.subscribe(job_id=job["id"])["ok"]
+        queued = server.submit(prompt="cancelled while queued", provider="gated")
+        assert client.subscribe(job_id=queued["id"])["ok"]
+        assert server.post(f"/api/jobs/{queued['id']}/cancel").status_code == 200
+        server.open_gate()
+        client.wait_for(_done(job["id"]))
+        failed = server.submit(prompt="refused", provider="refusing")
+        assert client.subscribe(job_id=failed["id"])["ok"]
+        client.wait_for(_done(failed["id"]))
+
+        first, second = (d["image"] for e, d in client.job_events(job["id"]) if e == "job.image")
+        assert requests.patch(f"{server.url}/api/images/{first['id']}", json={"favorite": True}).status_code == 200
+        assert server.post("/api/images/delete", json={"ids": [second["id"]]}).status_code == 200
+        assert server.post(f"/api/images/{second['id']}/restore").status_code == 200
+        (server.gallery / "by-hand.png").write_bytes(tiny_png((1, 2, 3)))
+        client.wait_for(lambda ev: any(e == "gallery.added" and d["image"]["path"] == "by-hand.png" for e, d in ev))
+        # the queue feed is coalesced: its latest snapshot, an empty queue, always follows
+        client.wait_for(lambda ev: any(e == "queue.updated" and d["queued"] == d["running"] == [] for e, d in ev))
+        events = [(e, d) for e, d in client.events if not e.startswith("ack:")]
+    finally:
+        client.close()
+
+    names = {e for e, _ in events}
+    # every event but job.interrupted (Redis mode: a worker that stops answering)
+    assert names == set(documented) - {"job.interrupted"}, [e for e, _ in events]
+    for name, payload in events:
+        required, optional = documented[name]
+        assert required <= set(payload) <= required | optional, (name, sorted(payload))
+        assert all(payload[f] is not None for f in optional & set(payload)), (name, payload)
+    added = [d["image"]["id"] for e, d in events if e == "gallery.added"]
+    assert sorted(added) == sorted([first["id"], second["id"], second["id"], image_id_for("by-hand.png")])
+    for image in (first, second):
+        order = [e for e, d in events if (d.get("image") or {}).get("id") == image["id"]]
+        assert order[:2] == ["job.image", "gallery.added"], order
