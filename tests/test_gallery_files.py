@@ -362,7 +362,7 @@ def test_folders_made_links_to_elsewhere_receive_nothing(tmp_path):
     os.symlink(outside, root / ".trash")
     with pytest.raises(RefusedFile):
         gallery.move_to_trash([kept.id])
-    assert (root / kept.path).read_bytes() == plain_png()
+    assert (root / kept.path).read_bytes() == plain_png() and gallery.get(kept.id) == kept
     today = root / "imported" / day_folder(datetime.now(UTC))
     shutil.rmtree(today)
     os.symlink(outside, today)
@@ -443,3 +443,35 @@ def test_favourites_set_on_two_web_instances_are_all_kept(tmp_path):
     rebuilt = instance()
     rebuilt.reconcile()
     assert {row.path for row in rebuilt.index.page(10, None) if row.favorite} == {first.path, second.path}
+
+
+def test_a_trash_on_one_web_instance_is_not_also_announced_as_deleted_by_the_others_watcher(tmp_path):
+    """The other instance's watcher may scan while the file is moving into the trash: it never
+    finds a file gone that the index still holds, so it never announces a deletion by hand."""
+    from backend.services.gallery import Gallery
+    from backend.storage.gallery_index import GalleryIndex
+
+    feeds: dict[str, list[tuple[str, dict]]] = {"a": [], "b": []}
+
+    def instance(name: str) -> Gallery:
+        def feed(event) -> None:
+            feeds[name].append((event.name, event.payload()))
+
+        return Gallery(tmp_path, GalleryIndex(tmp_path / ".atelier" / "index.sqlite3"), feed=feed)
+
+    a, b = instance("a"), instance("b")
+    row = a.import_upload(plain_png(), "holiday.png")
+    b.apply(b.scan(b.known()))
+    move_in = a.trash.move_in
+
+    def move_in_while_b_scans(*args):
+        entry = move_in(*args)
+        b.apply(b.scan(b.known()))  # the file is in the trash now, a has not finished
+        return entry
+
+    a.trash.move_in = move_in_while_b_scans  # type: ignore[method-assign]
+    assert a.move_to_trash([row.id]) == ([row.id], [])
+    b.apply(b.scan(b.known()))
+    assert feeds["b"] == []
+    assert feeds["a"][-1] == ("gallery.removed", {"id": row.id, "path": row.path, "reason": "trashed"})
+    assert a.get(row.id) is None and b.restore(row.id).id == row.id

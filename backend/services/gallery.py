@@ -504,15 +504,20 @@ class Gallery:
         return trashed, missing
 
     def _move_to_trash(self, row: ImageRow) -> TrashEntry | None:
-        """Move the file into the trash and forget it; None if it was already gone. Under
-        ``_changes``: a scan sees the file in place and indexed, or gone and forgotten."""
+        """Forget the file, then move it into the trash; None if it was already gone. Under
+        ``_changes``: a scan sees the file in place and indexed, or gone and forgotten. The
+        index first: another web instance's watcher never finds the file gone while the
+        shared index still holds it (it would announce a deletion by hand)."""
+        self.index.delete_paths([row.path])
         try:
             entry = self.trash.move_in(row.id, row.path, row.favorite)
         except FileNotFoundError:
             entry = None
+        except BaseException:
+            self.index.upsert([row])  # not moved: still in the gallery
+            raise
         if row.favorite:
             self.favorites.set(row.path, False)
-        self.index.delete_paths([row.path])
         self._remember(forget=[row.path])
         return entry
 
