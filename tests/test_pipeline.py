@@ -404,3 +404,21 @@ def test_a_failed_job_pays_for_what_it_delivered_and_a_queued_cancel_for_nothing
     assert studio.wait_end(running.id) == "job.cancelled"
     messages = [p.get("message") for e, p, _ in studio.of(running.id) if e == "job.progress"]
     assert "cancelling" in messages
+
+
+def test_a_retry_starts_with_the_warnings_of_its_request_not_the_provider_moves_of_the_run_it_retries(tmp_path):
+    studio = Studio(tmp_path, [Scripted("flaky", makes=0, fails="provider_unavailable"), Scripted("spare", makes=0)],
+                    "flaky,spare")  # fmt: skip
+    request, warnings, _ = build_generation_request(
+        {"prompt": "a boat", "provider": "flaky", "aspect_ratio": "2:3"}, studio.registry, "flaky"
+    )
+    asked = [w.to_json() for w in warnings]
+    assert [w["field"] for w in asked] == ["aspect_ratio"]
+    job = studio.jobs.submit(request, warnings, None)
+    assert studio.wait_end(job.id) == "job.failed"
+    stored = studio.store.get(job.id)
+    assert stored is not None and stored.served_by is None
+    assert [w["field"] for w in stored.warnings][:2] == ["aspect_ratio", "provider"], "the move is on the record"
+
+    again = studio.jobs.retry(job.id)
+    assert again.warnings == asked, "the retry has not moved anywhere yet"

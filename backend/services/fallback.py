@@ -66,6 +66,16 @@ class Moved:
         return cls(texts["from"], texts["to"], texts["code"], texts["message"], tuple(warnings), cost)
 
 
+def before_moves(warnings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A job's warnings without those its provider moves added (each move appends its note,
+    a provider warning from one provider to another, then what re-fitting changed): what a
+    retry of the job starts with."""
+    for i, w in enumerate(warnings):
+        if w.get("field") == "provider" and w.get("requested") != w.get("used"):
+            return warnings[:i]
+    return warnings
+
+
 @dataclass(frozen=True)
 class Switch:
     request: GenerationRequest  # the remaining images, for the next provider

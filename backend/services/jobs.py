@@ -37,6 +37,7 @@ from backend.services.event_types import (
     JobSucceeded,
     QueueUpdated,
 )
+from backend.services.fallback import before_moves
 from backend.services.gallery import utc_now_iso
 from backend.services.job_context import JobContext
 from backend.services.job_runner import JobRunner
@@ -187,7 +188,7 @@ class JobService:
         provider = self.registry.get(request.provider)
         if request.provider != LOCAL and (provider is None or not provider.availability()[0]):
             raise JobConflict(f"provider {request.provider!r} is not available now")
-        warnings = [Warning_(**w) for w in job.warnings]
+        warnings = [Warning_(**w) for w in before_moves(job.warnings)]
         return self.submit(
             request, warnings, job.session, retry_of=job.id, kind=job.kind, tool=job.tool, cost_usd=job.cost_usd
         )
