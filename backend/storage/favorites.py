@@ -80,7 +80,7 @@ class FavoriteStore:
 
     def set(self, relpath: str, favorite: bool) -> None:
         with self._lock, self._across_processes():
-            self._refresh()
+            self._paths, self._seen = self._load(), self._signature()  # the file as it is now, whatever changed
             if (relpath in self._paths) == favorite:
                 return
             if favorite:
