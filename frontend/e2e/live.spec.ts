@@ -15,6 +15,45 @@ async function makeImage(page: Page, prompt: string): Promise<string> {
   return detail.job.images[0].id as string;
 }
 
+test("a favourite set in one tab shows in the other tab's grid and open viewer, without a reload", async ({ context }) => {
+  const [one, two] = [await context.newPage(), await context.newPage()];
+  const id = await makeImage(one, `two tabs ${Date.now()}`);
+  for (const page of [one, two]) {
+    await page.goto("/#/gallery");
+    await expect(tile(page, id)).toBeVisible();
+  }
+  // tab one sets it in the grid; tab two's grid follows
+  await tile(one, id).hover();
+  await starOf(one, id).click();
+  await expect(starOf(one, id)).toHaveAttribute("aria-pressed", "true");
+  await expect(starOf(two, id)).toHaveAttribute("aria-pressed", "true");
+
+  // tab two's viewer is open on it: tab one's unfavourite reaches it
+  await tile(two, id).getByRole("button", { name: /^Open:/ }).click();
+  const viewer = two.getByRole("dialog", { name: "Image viewer" });
+  const viewerStar = viewer.getByRole("button", { name: /Favourite$/ });
+  await expect(viewerStar).toHaveAttribute("aria-pressed", "true");
+  await tile(one, id).hover();
+  await starOf(one, id).click();
+  await expect(starOf(one, id)).toHaveAttribute("aria-pressed", "false");
+  await expect(viewerStar).toHaveAttribute("aria-pressed", "false");
+  await expect(viewerStar).toHaveText("☆ Favourite");
+
+  // tab two sets it in its viewer, tab one takes it back: the viewer shows tab one's word, not its own last click
+  await viewerStar.click();
+  await expect(viewerStar).toHaveAttribute("aria-pressed", "true");
+  await expect(starOf(one, id)).toHaveAttribute("aria-pressed", "true");
+  await tile(one, id).hover();
+  await starOf(one, id).click();
+  await expect(starOf(one, id)).toHaveAttribute("aria-pressed", "false");
+  await expect(viewerStar).toHaveAttribute("aria-pressed", "false");
+  await shot(two, "two-tabs-viewer");
+  // and after closing it, tab two's grid says the same
+  await two.keyboard.press("Escape");
+  await expect(starOf(two, id)).toHaveAttribute("aria-pressed", "false");
+  expect((await (await one.request.get(`/api/images/${id}`)).json()).image.favorite).toBe(false);
+});
+
 test("a favourite in the gallery works after the tools page was open", async ({ context }) => {
   const [one, two] = [await context.newPage(), await context.newPage()];
   const id = await makeImage(one, `after the tools ${Date.now()}`);

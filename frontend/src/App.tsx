@@ -278,6 +278,7 @@ export function App() {
                 onUseSettings={(s) => applySettings(s)}
                 onVariation={(s) => applySettings(s, true)}
                 onNotice={setNotice}
+                onImage={(image) => setLightbox((l) => (l ? { ...l, images: replaceImage(l.images, image) } : l))}
               />
             )}
           </Suspense>
