@@ -23,16 +23,19 @@ test("a favourite set in one tab shows in the other tab's grid and open viewer, 
     await expect(tile(page, id)).toBeVisible();
   }
   // tab one sets it in the grid; tab two's grid follows
+  await one.bringToFront(); // a background tab gets few animation frames: the one in use is in front
   await tile(one, id).hover();
   await starOf(one, id).click();
   await expect(starOf(one, id)).toHaveAttribute("aria-pressed", "true");
   await expect(starOf(two, id)).toHaveAttribute("aria-pressed", "true");
 
   // tab two's viewer is open on it: tab one's unfavourite reaches it
+  await two.bringToFront();
   await tile(two, id).getByRole("button", { name: /^Open:/ }).click();
   const viewer = two.getByRole("dialog", { name: "Image viewer" });
   const viewerStar = viewer.getByRole("button", { name: /Favourite$/ });
   await expect(viewerStar).toHaveAttribute("aria-pressed", "true");
+  await one.bringToFront();
   await tile(one, id).hover();
   await starOf(one, id).click();
   await expect(starOf(one, id)).toHaveAttribute("aria-pressed", "false");
@@ -40,15 +43,18 @@ test("a favourite set in one tab shows in the other tab's grid and open viewer, 
   await expect(viewerStar).toHaveText("☆ Favourite");
 
   // tab two sets it in its viewer, tab one takes it back: the viewer shows tab one's word, not its own last click
+  await two.bringToFront();
   await viewerStar.click();
   await expect(viewerStar).toHaveAttribute("aria-pressed", "true");
   await expect(starOf(one, id)).toHaveAttribute("aria-pressed", "true");
+  await one.bringToFront();
   await tile(one, id).hover();
   await starOf(one, id).click();
   await expect(starOf(one, id)).toHaveAttribute("aria-pressed", "false");
   await expect(viewerStar).toHaveAttribute("aria-pressed", "false");
   await shot(two, "two-tabs-viewer");
   // and after closing it, tab two's grid says the same
+  await two.bringToFront();
   await two.keyboard.press("Escape");
   await expect(starOf(two, id)).toHaveAttribute("aria-pressed", "false");
   expect((await (await one.request.get(`/api/images/${id}`)).json()).image.favorite).toBe(false);
@@ -66,6 +72,7 @@ test("a favourite in the gallery works after the tools page was open", async ({ 
   }
   const errors: string[] = [];
   for (const page of [one, two]) page.on("pageerror", (e) => errors.push(e.message));
+  await one.bringToFront();
   await tile(one, id).hover();
   await starOf(one, id).click();
   await expect(starOf(one, id)).toHaveAttribute("aria-pressed", "true");
@@ -138,4 +145,59 @@ test("the tools page's tabs each show their tool, and the URL keeps the image", 
   await page.goto(`/#/tools?tool=nonsense&image=${id}`);
   await expect(tabs.getByRole("link", { name: "Edit" })).toHaveAttribute("aria-current", "page");
   await shot(page, "tools-unknown");
+});
+
+/** Drops the tab's socket and keeps it down until ``reconnect`` is called. */
+async function dropSocket(page: Page) {
+  await page.evaluate(() => {
+    const s = (window as any).__atelierSocket;
+    s.io.reconnection(false);
+    s.io.engine.close();
+  });
+  await expect(page.getByRole("alert").filter({ hasText: "Connection to the server lost" })).toBeVisible();
+}
+async function reconnect(page: Page) {
+  await page.evaluate(() => {
+    const s = (window as any).__atelierSocket;
+    s.io.reconnection(true);
+    s.connect();
+  });
+  await expect(page.getByText("Connection to the server lost")).toBeHidden();
+}
+
+test("a queued job's place is right after a reconnect or a reload, though the queue moved meanwhile", async ({ page, context }) => {
+  const count = 25;
+  await page.goto("/");
+  const session = (await page.evaluate(() => sessionStorage.getItem("atelier.session")))!;
+  // another tab listens to the queue feed: it says when the server has told the new order
+  const watcher = await context.newPage();
+  await watcher.goto("/#/providers");
+  await watcher.waitForFunction(() => (window as any).__atelierSocket?.connected);
+  await watcher.evaluate(() => {
+    const s = (window as any).__atelierSocket;
+    s.on("queue.updated", (e: { queued: string[] }) => ((window as any).__queued = e.queued));
+    s.emit("subscribe", { topic: "queue" });
+  });
+  const ids: string[] = [];
+  const told = (place: number) =>
+    expect.poll(() => watcher.evaluate((id) => ((window as any).__queued ?? []).indexOf(id) + 1, ids[count - 1])).toBe(place);
+  try {
+    for (let i = 1; i <= count; i++) ids.push((await submitViaApi(page.request, { prompt: `offline queue ${i}`, provider: "gated", session })).id);
+    await page.reload();
+    const place = page.getByRole("article", { name: `Job: offline queue ${count}` }).getByTestId("job-status");
+    await expect(place).toHaveText(`Queued · #${count - 1} in queue`);
+    await dropSocket(page);
+    // two jobs ahead leave the queue while this tab hears nothing
+    for (const id of ids.slice(1, 3)) await page.request.post(`/api/jobs/${id}/cancel`);
+    await told(count - 3);
+    await reconnect(page);
+    await expect(place).toHaveText(`Queued · #${count - 3} in queue`);
+    // after a reload the card starts from the server's word, not from the place told at submit
+    // (its job.queued, replayed after the subscribe: a place past the 20th is not told again)
+    await page.reload();
+    await expect(page.locator("article[data-job-id]")).toHaveCount(count);
+    await expect(place).toHaveText(`Queued · #${count - 3} in queue`);
+  } finally {
+    for (const id of ids) await page.request.post(`/api/jobs/${id}/cancel`);
+  }
 });
