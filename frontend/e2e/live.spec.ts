@@ -165,6 +165,30 @@ async function reconnect(page: Page) {
   await expect(page.getByText("Connection to the server lost")).toBeHidden();
 }
 
+test("a favourite set while the other tab was offline shows there once it is back", async ({ context }) => {
+  const [one, two] = [await context.newPage(), await context.newPage()];
+  const id = await makeImage(one, `while offline ${Date.now()}`);
+  for (const page of [one, two]) {
+    await page.goto("/#/gallery");
+    await expect(tile(page, id)).toBeVisible();
+  }
+  // tab two's viewer is open on the image, and its connection is down
+  await two.bringToFront();
+  await tile(two, id).getByRole("button", { name: /^Open:/ }).click();
+  const viewerStar = two.getByRole("dialog", { name: "Image viewer" }).getByRole("button", { name: /Favourite$/ });
+  await expect(viewerStar).toHaveAttribute("aria-pressed", "false");
+  await dropSocket(two);
+  await one.bringToFront();
+  await tile(one, id).hover();
+  await starOf(one, id).click();
+  await expect(starOf(one, id)).toHaveAttribute("aria-pressed", "true");
+  await reconnect(two);
+  await expect(viewerStar).toHaveAttribute("aria-pressed", "true");
+  await two.bringToFront();
+  await two.keyboard.press("Escape");
+  await expect(starOf(two, id)).toHaveAttribute("aria-pressed", "true");
+});
+
 test("a queued job's place is right after a reconnect or a reload, though the queue moved meanwhile", async ({ page, context }) => {
   const count = 25;
   await page.goto("/");

@@ -37,15 +37,18 @@ export class LiveConnection {
   private jobs = new Map<string, JobSubscriber>();
   private feeds = new Map<string, Set<FeedHandler>>();
   private stateListeners = new Set<() => void>();
+  private reconnectListeners = new Set<() => void>();
   private everConnected = false;
   state: ConnectionState = "connecting";
 
   constructor(private socket: SocketLike) {
     socket.on("connect", () => {
+      const again = this.everConnected;
       this.everConnected = true;
       this.setState("connected");
       for (const [jobId, sub] of this.jobs) this.sendJobSubscribe(jobId, sub);
       for (const topic of this.feeds.keys()) this.socket.emit("subscribe", { topic });
+      if (again) this.reconnectListeners.forEach((l) => l());
     });
     socket.on("disconnect", () => this.setState("lost"));
     socket.on("connect_error", () => this.setState(this.everConnected ? "lost" : "lost"));
@@ -70,6 +73,13 @@ export class LiveConnection {
   onStateChange(listener: () => void): () => void {
     this.stateListeners.add(listener);
     return () => this.stateListeners.delete(listener);
+  }
+
+  /** Called after each reconnect, once the subscriptions are sent again: a feed is not
+   * replayed, so what it keeps current is to be reloaded (docs/events.md). */
+  onReconnect(listener: () => void): () => void {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
   }
 
   private route(name: JobEventName, payload: any) {
