@@ -153,7 +153,7 @@ export function App() {
         if (event.type === "gallery.updated") show(event.image);
       });
       // a change missed while the connection was down: the image on screen is asked for again
-      const offReconnect = live.onReconnect(() => {
+      const offReconnect = live.onResubscribed("gallery", () => {
         const id = shownImage.current;
         if (id) api.image(id).then(({ image }) => alive && show(image), () => {});
       });

@@ -37,7 +37,7 @@ export class LiveConnection {
   private jobs = new Map<string, JobSubscriber>();
   private feeds = new Map<string, Set<FeedHandler>>();
   private stateListeners = new Set<() => void>();
-  private reconnectListeners = new Set<() => void>();
+  private resubscribed = new Map<FeedTopic, Set<() => void>>();
   private everConnected = false;
   state: ConnectionState = "connecting";
 
@@ -47,8 +47,13 @@ export class LiveConnection {
       this.everConnected = true;
       this.setState("connected");
       for (const [jobId, sub] of this.jobs) this.sendJobSubscribe(jobId, sub);
-      for (const topic of this.feeds.keys()) this.socket.emit("subscribe", { topic });
-      if (again) this.reconnectListeners.forEach((l) => l());
+      for (const topic of this.feeds.keys()) {
+        // a feed is not replayed: once the server has the subscription again, what the feed
+        // keeps current is reloaded (not before: a change in between would be missed)
+        this.socket.emit("subscribe", { topic }, (ack: any) => {
+          if (again && ack?.ok) this.resubscribed.get(topic as FeedTopic)?.forEach((l) => l());
+        });
+      }
     });
     socket.on("disconnect", () => this.setState("lost"));
     socket.on("connect_error", () => this.setState(this.everConnected ? "lost" : "lost"));
@@ -75,11 +80,13 @@ export class LiveConnection {
     return () => this.stateListeners.delete(listener);
   }
 
-  /** Called after each reconnect, once the subscriptions are sent again: a feed is not
-   * replayed, so what it keeps current is to be reloaded (docs/events.md). */
-  onReconnect(listener: () => void): () => void {
-    this.reconnectListeners.add(listener);
-    return () => this.reconnectListeners.delete(listener);
+  /** Called after each reconnect once the server has taken the feed's subscription again:
+   * the feed is not replayed, so what it keeps current is to be reloaded (docs/events.md). */
+  onResubscribed(topic: FeedTopic, listener: () => void): () => void {
+    let listeners = this.resubscribed.get(topic);
+    if (!listeners) this.resubscribed.set(topic, (listeners = new Set()));
+    listeners.add(listener);
+    return () => listeners.delete(listener);
   }
 
   private route(name: JobEventName, payload: any) {

@@ -97,7 +97,7 @@ export function useGalleryFeed(filters: ImageFilters) {
       if (!alive) return;
       const offFeed = live.subscribeFeed("gallery", (event) => applyGalleryEvent(qc, filters, event));
       // what changed while the connection was down is not replayed: the listing is loaded again
-      const offReconnect = live.onReconnect(() => void qc.invalidateQueries({ queryKey: ["images"] }));
+      const offReconnect = live.onResubscribed("gallery", () => void qc.invalidateQueries({ queryKey: ["images"] }));
       off = () => {
         offFeed();
         offReconnect();
