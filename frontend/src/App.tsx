@@ -138,15 +138,29 @@ export function App() {
 
   // an image changed elsewhere (a favourite toggled in another tab): the open lightbox shows it
   const lightboxOpen = lightbox !== null;
+  const shownImage = useRef<string | null>(null);
+  useEffect(() => {
+    shownImage.current = lightbox?.images[lightbox.index]?.id ?? null;
+  });
   useEffect(() => {
     if (!lightboxOpen) return;
     let off: (() => void) | undefined;
     let alive = true;
+    const show = (image: GalleryImage) => setLightbox((l) => (l ? { ...l, images: replaceImage(l.images, image) } : l));
     void liveConnection().then((live) => {
       if (!alive) return;
-      off = live.subscribeFeed("gallery", (event) => {
-        if (event.type === "gallery.updated") setLightbox((l) => (l ? { ...l, images: replaceImage(l.images, event.image) } : l));
+      const offFeed = live.subscribeFeed("gallery", (event) => {
+        if (event.type === "gallery.updated") show(event.image);
       });
+      // a change missed while the connection was down: the image on screen is asked for again
+      const offReconnect = live.onResubscribed("gallery", () => {
+        const id = shownImage.current;
+        if (id) api.image(id).then(({ image }) => alive && show(image), () => {});
+      });
+      off = () => {
+        offFeed();
+        offReconnect();
+      };
     });
     return () => {
       alive = false;
@@ -278,6 +292,7 @@ export function App() {
                 onUseSettings={(s) => applySettings(s)}
                 onVariation={(s) => applySettings(s, true)}
                 onNotice={setNotice}
+                onImage={(image) => setLightbox((l) => (l ? { ...l, images: replaceImage(l.images, image) } : l))}
               />
             )}
           </Suspense>

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { FakeSocket } from "../test/fakeSocket";
+import { LiveConnection as Live } from "./live";
 
 // The studio behind a proxy at /studio: every root-relative URL the server sends, in
 // REST answers, events and subscribe acks alike, must reach the page under /studio.
@@ -48,5 +49,28 @@ describe("under a sub-path", () => {
     live.subscribeJob("j1", { onSnapshot: (job) => snapshots.push(job), onEvent: () => {}, lastSeq: () => 0 });
     socket.up();
     expect(snapshots[0].images).toEqual([image]);
+  });
+});
+
+describe("after a reconnect", () => {
+  it("a feed's reload waits until the server has taken the subscription again", () => {
+    const socket = new FakeSocket();
+    const live = new Live(socket);
+    const reloads: string[] = [];
+    live.subscribeFeed("gallery", () => {});
+    live.onResubscribed("gallery", () => reloads.push("gallery"));
+    socket.up();
+    expect(reloads).toEqual([]); // the first connection has nothing to catch up on
+    socket.down();
+    const acks: ((response: unknown) => void)[] = [];
+    socket.emit = (event, payload, ack) => {
+      socket.emitted.push([event, payload]);
+      if (ack) acks.push(ack);
+    };
+    socket.up();
+    // a change between the reconnect and the server's join would be missed by a reload now
+    expect(reloads).toEqual([]);
+    acks.forEach((ack) => ack({ ok: true, topic: "gallery" }));
+    expect(reloads).toEqual(["gallery"]);
   });
 });

@@ -37,15 +37,23 @@ export class LiveConnection {
   private jobs = new Map<string, JobSubscriber>();
   private feeds = new Map<string, Set<FeedHandler>>();
   private stateListeners = new Set<() => void>();
+  private resubscribed = new Map<FeedTopic, Set<() => void>>();
   private everConnected = false;
   state: ConnectionState = "connecting";
 
   constructor(private socket: SocketLike) {
     socket.on("connect", () => {
+      const again = this.everConnected;
       this.everConnected = true;
       this.setState("connected");
       for (const [jobId, sub] of this.jobs) this.sendJobSubscribe(jobId, sub);
-      for (const topic of this.feeds.keys()) this.socket.emit("subscribe", { topic });
+      for (const topic of this.feeds.keys()) {
+        // a feed is not replayed: once the server has the subscription again, what the feed
+        // keeps current is reloaded (not before: a change in between would be missed)
+        this.socket.emit("subscribe", { topic }, (ack: any) => {
+          if (again && ack?.ok) this.resubscribed.get(topic as FeedTopic)?.forEach((l) => l());
+        });
+      }
     });
     socket.on("disconnect", () => this.setState("lost"));
     socket.on("connect_error", () => this.setState(this.everConnected ? "lost" : "lost"));
@@ -70,6 +78,15 @@ export class LiveConnection {
   onStateChange(listener: () => void): () => void {
     this.stateListeners.add(listener);
     return () => this.stateListeners.delete(listener);
+  }
+
+  /** Called after each reconnect once the server has taken the feed's subscription again:
+   * the feed is not replayed, so what it keeps current is to be reloaded (docs/events.md). */
+  onResubscribed(topic: FeedTopic, listener: () => void): () => void {
+    let listeners = this.resubscribed.get(topic);
+    if (!listeners) this.resubscribed.set(topic, (listeners = new Set()));
+    listeners.add(listener);
+    return () => listeners.delete(listener);
   }
 
   private route(name: JobEventName, payload: any) {

@@ -95,7 +95,13 @@ export function useGalleryFeed(filters: ImageFilters) {
     let alive = true;
     void liveConnection().then((live) => {
       if (!alive) return;
-      off = live.subscribeFeed("gallery", (event) => applyGalleryEvent(qc, filters, event));
+      const offFeed = live.subscribeFeed("gallery", (event) => applyGalleryEvent(qc, filters, event));
+      // what changed while the connection was down is not replayed: the listing is loaded again
+      const offReconnect = live.onResubscribed("gallery", () => void qc.invalidateQueries({ queryKey: ["images"] }));
+      off = () => {
+        offFeed();
+        offReconnect();
+      };
     });
     return () => {
       alive = false;

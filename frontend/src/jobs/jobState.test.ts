@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { GalleryImage, JobEvent } from "../api/types";
 import { LiveConnection } from "../api/live";
 import { FakeSocket } from "../test/fakeSocket";
-import { applyEvent, fromJob, imageList } from "./jobState";
+import { applyEvent, applySnapshot, fromJob, imageList } from "./jobState";
 import { JobsStore } from "./jobsStore";
 import { job } from "../test/fixtures";
 
@@ -61,6 +61,34 @@ describe("job card state machine", () => {
 });
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
+
+describe("a snapshot from a re-subscribe", () => {
+  it("brings a waiting job's place up to date, though no event of its own was missed", () => {
+    // past the 20th place no job.queued tells a move: the queue feed does, and it is not replayed
+    const view = fromJob(job({ position: 23 }), 1);
+    const next = applySnapshot(view, job({ position: 21 }), 1);
+    expect(next.position).toBe(21);
+    expect(next.seq).toBe(1);
+  });
+
+  it("keeps the snapshot's place when the events before it are replayed", () => {
+    // a tab follows the job from its start: the snapshot is at seq 1, its job.queued (seq 1)
+    // told the place at submit, 23; the queue has moved since, to 21
+    let view = fromJob(job({ position: 23, last_seq: 0 }), 0);
+    view = applySnapshot(view, job({ position: 21, last_seq: 1 }), 1);
+    view = applyEvent(view, { ...base, seq: 1, type: "job.queued", position: 23 });
+    expect(view.position).toBe(21);
+    expect(view.seq).toBe(1);
+    // a move told after the snapshot still counts
+    view = applyEvent(view, { ...base, seq: 2, type: "job.queued", position: 20 });
+    expect(view.position).toBe(20);
+  });
+
+  it("keeps everything else of a view that is as new as the snapshot", () => {
+    const view = applyEvent(fromJob(job(), 1), { ...base, seq: 2, type: "job.started" });
+    expect(applySnapshot(view, job({ position: 4 }), 2)).toBe(view);
+  });
+});
 
 describe("job store over a reconnecting socket", () => {
   it("re-subscribes with its last seq after a drop and applies the replay without gaps or repeats", async () => {

@@ -26,6 +26,9 @@ export interface JobView {
   startedAt: number | null; // epoch ms
   finishedAt: number | null;
   position: number | null;
+  /** The job's seq as of which ``position`` is known: a replayed job.queued from before a
+   * snapshot is older than the snapshot's place, and must not move the job back. */
+  positionSeq: number;
   progress: number | null;
   step: number | null;
   totalSteps: number | null;
@@ -54,6 +57,7 @@ export function fromJob(job: Job, seq = job.last_seq ?? 0): JobView {
     startedAt: ms(job.started_at),
     finishedAt: ms(job.finished_at),
     position: job.position,
+    positionSeq: job.last_seq ?? seq,
     progress: job.progress,
     step: null,
     totalSteps: null,
@@ -71,8 +75,14 @@ export function fromJob(job: Job, seq = job.last_seq ?? 0): JobView {
 /** A snapshot from a (re)subscribe ack. Its fields replace ours when it is newer; the seq
  * stays, so the events the server replays after the ack still apply in order. */
 export function applySnapshot(view: JobView, job: Job, lastSeq: number): JobView {
-  if (lastSeq <= view.seq) return view;
-  const next = fromJob(job, view.seq);
+  if (lastSeq < view.seq) return view;
+  if (lastSeq === view.seq) {
+    // nothing of the job's own missed, but its place may have moved: past the 20th place only
+    // the queue feed tells that, and a feed is not replayed after a reconnect
+    const moved = view.status === "queued" && job.status === "queued" && job.position !== view.position;
+    return moved ? { ...view, position: job.position } : view;
+  }
+  const next = { ...fromJob(job, view.seq), positionSeq: lastSeq };
   return { ...next, previews: view.previews, step: view.step, totalSteps: view.totalSteps, warnings: view.warnings };
 }
 
@@ -82,7 +92,9 @@ export function applyEvent(view: JobView, event: JobEvent): JobView {
   const at = Math.round(event.ts * 1000);
   switch (event.type) {
     case "job.queued":
-      return { ...v, status: "queued", position: event.position, message: "waiting in the queue" };
+      return event.seq > v.positionSeq
+        ? { ...v, status: "queued", position: event.position, positionSeq: event.seq, message: "waiting in the queue" }
+        : { ...v, status: "queued", message: "waiting in the queue" };
     case "job.started":
       return { ...v, status: "running", position: null, startedAt: at, message: "starting", progress: 0 };
     case "job.progress":

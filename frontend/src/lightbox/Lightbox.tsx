@@ -4,7 +4,7 @@ import { api, ApiError } from "../api/client";
 import type { GalleryImage } from "../api/types";
 import type { Settings } from "../compose/draft";
 import { SafeImage } from "../common/SafeImage";
-import { removeImages, updateImages } from "../gallery/galleryData";
+import { removeImages, replaceImage, updateImages } from "../gallery/galleryData";
 import { TOOL_KINDS } from "../tools/toolKinds";
 
 export interface LightboxProps {
@@ -15,6 +15,8 @@ export interface LightboxProps {
   onUseSettings: (s: Settings) => void;
   onVariation: (s: Settings) => void;
   onNotice: (message: string) => void;
+  /** The server's copy of an image this viewer changed (a favourite). */
+  onImage: (image: GalleryImage) => void;
 }
 
 function settingsOf(image: GalleryImage, metadata: Record<string, any> | null | undefined): Settings {
@@ -58,11 +60,13 @@ function Figure({ image, label }: { image: GalleryImage; label?: string }) {
   );
 }
 
-export default function Lightbox({ images, index, onIndex, onClose, onUseSettings, onVariation, onNotice }: LightboxProps) {
+export default function Lightbox({ images, index, onIndex, onClose, onUseSettings, onVariation, onNotice, onImage }: LightboxProps) {
   const qc = useQueryClient();
   const image = images[index];
   const [compareWith, setCompareWith] = useState<GalleryImage | null>(null);
-  const [favorite, setFavorite] = useState<Record<string, boolean>>({});
+  // a favourite clicked here, shown until the server answers; then the image itself says it,
+  // so a change made in another tab (gallery.updated) shows too
+  const [pendingFavorite, setPendingFavorite] = useState<Record<string, boolean>>({});
   const dialogRef = useRef<HTMLDivElement>(null);
   const detail = useQuery({
     queryKey: ["image", image?.id],
@@ -73,7 +77,7 @@ export default function Lightbox({ images, index, onIndex, onClose, onUseSetting
   const metadata = detail.data?.metadata as Record<string, any> | null | undefined;
   // values of the file's metadata the server dropped (wrong type, out of range): said, not hidden
   const ignored = detail.data?.parameters?.ignored ?? [];
-  const isFavorite = image ? (favorite[image.id] ?? !!image.favorite) : false;
+  const isFavorite = image ? (pendingFavorite[image.id] ?? !!image.favorite) : false;
 
   const previous = useRef<HTMLElement | null>(null);
   useEffect(() => {
@@ -90,12 +94,22 @@ export default function Lightbox({ images, index, onIndex, onClose, onUseSetting
   const toggleFavorite = async () => {
     if (!image) return;
     const next = !isFavorite;
-    setFavorite((f) => ({ ...f, [image.id]: next }));
+    const id = image.id;
+    setPendingFavorite((f) => ({ ...f, [id]: next }));
+    // a later click on the same image is still on its way: its answer ends the wait
+    const settle = () =>
+      setPendingFavorite((f) => {
+        if (f[id] !== next) return f;
+        const { [id]: _settled, ...rest } = f;
+        return rest;
+      });
     try {
-      await api.setFavorite(image.id, next);
-      updateImages(qc, (list) => list.map((i) => (i.id === image.id ? { ...i, favorite: next } : i)));
+      const { image: updated } = await api.setFavorite(id, next);
+      updateImages(qc, (list) => replaceImage(list, updated));
+      onImage(updated);
+      settle();
     } catch (e) {
-      setFavorite((f) => ({ ...f, [image.id]: !next }));
+      settle();
       onNotice(e instanceof ApiError && (e.status === 404 || e.status === 405) ? "Favourites are not available on this server yet." : (e as Error).message);
     }
   };

@@ -350,7 +350,8 @@ export default function ToolsPage({ onUseTemplate, jobs }: { onUseTemplate: (t: 
     window.addEventListener("hashchange", on);
     return () => window.removeEventListener("hashchange", on);
   }, []);
-  const recent = useQuery({ queryKey: ["images", "tools-picker"], queryFn: () => api.images({}, null, 24) });
+  // not under ["images"]: those are the gallery's infinite listings, which its feed edits in place
+  const recent = useQuery({ queryKey: ["tools-picker"], queryFn: () => api.images({}, null, 24) });
   const picked = useQuery({ queryKey: ["image", params.image], queryFn: () => api.image(params.image!), enabled: !!params.image });
   const image = picked.data?.image ?? null;
   const kind = isToolKind(params.tool) ? params.tool : null;
