@@ -1,6 +1,6 @@
 // The studio tools against the real server: the mask brush, the social export (local,
 // offline) and the template flow. Provider-backed edits need a cloud key; the e2e server
-// has none, so the edit run is checked to be refused with the reason, not sent.
+// has none, so the edit page says so with the reason and offers no run that must fail.
 import { expect, type APIRequestContext, test } from "@playwright/test";
 import { shot, submitViaApi, waitJob } from "./helpers";
 
@@ -46,9 +46,10 @@ test("the mask brush paints, erases and undoes at the image's own size", async (
   await page.getByLabel("Edit prompt").fill("a red boat");
   await shot(page, "tools-mask");
 
-  // no cloud key in the e2e server: the run is refused with the reason, naming the field
-  await page.getByRole("button", { name: "Run inpaint" }).click();
-  await expect(page.getByRole("alert")).toContainText("unavailable");
+  // no cloud key in the e2e server: the page says why, and the run that must fail is not offered
+  await expect(page.getByTestId("edit-unavailable")).toContainText("No provider that can inpaint is set up here");
+  await expect(page.getByTestId("edit-unavailable")).toContainText("API_KEY");
+  await expect(page.getByRole("button", { name: "Run inpaint" })).toBeDisabled();
 });
 
 test("social export: previews with safe zones, focal click, several platforms, one ZIP", async ({ page, request }) => {

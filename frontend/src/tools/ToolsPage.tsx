@@ -126,6 +126,8 @@ function EditTool({ image }: { image: GalleryImage }) {
   const providers = operation?.providers ?? [];
   const chosen = providers.find((p) => p.id === provider) ?? providers.find((p) => p.available) ?? providers[0];
   const fields = chosen?.fields ?? [];
+  // none of this operation's providers set up: say so and why, rather than offer a run that must fail
+  const usable = chosen?.available === true;
   return (
     <section className="space-y-3">
       <div className="flex flex-wrap gap-3">
@@ -149,6 +151,13 @@ function EditTool({ image }: { image: GalleryImage }) {
         </label>
       </div>
       <p className="text-xs text-neutral-400">{operation?.description}</p>
+      {operations.data && !usable && (
+        <p className="text-sm text-amber-300" role="status" data-testid="edit-unavailable">
+          No provider that can {op} is set up here
+          {chosen ? ` (${chosen.label}: ${chosen.reason ?? "unavailable"})` : ""}. Add its key (see Providers) or pick
+          another operation.
+        </p>
+      )}
       {fields.includes("prompt") && (
         <input aria-label="Edit prompt" value={prompt} onChange={(e) => setPrompt(e.target.value)} placeholder="What should change?" className="w-full rounded bg-neutral-900 px-2 py-1" />
       )}
@@ -158,7 +167,8 @@ function EditTool({ image }: { image: GalleryImage }) {
       {fields.includes("mask") && <MaskCanvas ref={mask} src={image.url} width={image.width ?? 512} height={image.height ?? 512} />}
       <button
         type="button"
-        className="rounded bg-indigo-600 px-3 py-1.5 font-medium"
+        disabled={!usable}
+        className="rounded bg-indigo-600 px-3 py-1.5 font-medium disabled:cursor-not-allowed disabled:opacity-40"
         onClick={() => {
           const body: Record<string, unknown> = { operation: op, provider: chosen?.id, image_id: image.id };
           if (fields.includes("prompt")) body.prompt = prompt;
