@@ -106,3 +106,27 @@ def test_without_a_next_provider_on_the_worker_the_job_fails_with_the_providers_
         assert cluster.a.get(f"/api/jobs/{job['id']}").json()["job"]["error"] == final["error"]
     finally:
         cluster.close()
+
+
+def test_the_studio_checks_a_workers_end_report_itself(tmp_path):
+    """A worker's "failed" without an error, or "succeeded" with an error, is a 422; a
+    "succeeded" short of the job's images ends it failed: the studio keeps the n-images check
+    for jobs run elsewhere instead of taking a buggy or older worker at its word."""
+    cluster = Cluster(tmp_path, "gated", ATELIER_WORKER_SECRET="worker-SECRET-2", **FAST_SETTINGS)
+    try:
+        watcher = cluster.client(cluster.a)
+        job = cluster.a.submit(prompt="held by the gate", provider="gated", n=2)
+        watcher.subscribe(job_id=job["id"])
+        holder = watcher.wait_event("job.started", job["id"], timeout=60)["worker"]
+        worker = {"X-Atelier-Worker": "worker-SECRET-2", "X-Atelier-Worker-Name": holder}
+        finish = f"/internal/jobs/{job['id']}/finish"
+        for bad in ({"status": "failed"}, {"status": "succeeded", "error": {"code": "x", "message": "y"}}):
+            r = cluster.a.post(finish, json=bad, headers=worker)
+            assert r.status_code == 422 and r.json()["error"]["field"] == "error", r.text
+        r = cluster.a.post(finish, json={"status": "succeeded"}, headers=worker)  # with none of its 2 images
+        assert r.status_code == 200, r.text
+        ended = cluster.b.wait_job(job["id"])
+        assert ended["status"] == "failed" and ended["error"]["code"] == "bad_response"
+        assert "0 of 2" in ended["error"]["message"]
+    finally:
+        cluster.close()

@@ -117,9 +117,7 @@ class JobRunner:
             return _failed(
                 "provider_error", f"the {provider} provider failed unexpectedly ({exc.__class__.__name__}: {exc})"
             )
-        if len(job.images) < request.n:
-            return _failed("bad_response", f"the provider returned {len(job.images)} of {request.n} images")
-        return Outcome("succeeded")
+        return short_of_images(job, request.n) or Outcome("succeeded")
 
     def _advance(self, iterator: Iterator[GeneratedImage], cpu_bound: bool) -> Iterator[GeneratedImage]:
         """The producer's images, advanced in a worker thread when it is CPU-bound."""
@@ -161,6 +159,14 @@ class JobRunner:
                 current = switch.request
                 running.append(current.provider)
                 tried.add(current.provider)
+
+
+def short_of_images(job: JobRecord, n: int) -> Outcome | None:
+    """The failure of a job that kept fewer than its ``n`` images; None when it has them all.
+    The studio applies it again to a worker's "succeeded", which it does not take on trust."""
+    if len(job.images) < n:
+        return _failed("bad_response", f"the provider returned {len(job.images)} of {n} images")
+    return None
 
 
 def _failed(code: str, message: str, retryable: bool = True) -> Outcome:

@@ -27,6 +27,7 @@ from backend.runtime import Runtime
 from backend.services.fallback import Moved
 from backend.services.gallery import Gallery
 from backend.services.job_queue import JobQueue
+from backend.services.job_runner import short_of_images
 from backend.services.jobs import JobConflict, JobNotFound
 from backend.services.tools.common import read_source, tool_sources
 from backend.services.validation import Warning_
@@ -235,9 +236,12 @@ class RqExecutor:
         self.service.sink.moved(job, move)
 
     def finished(self, job_id: str, worker: str, status: str, error: dict[str, Any] | None) -> JobRecord:
-        """The worker's runner decided the outcome (the n-images check included)."""
+        """The worker's runner decided the outcome; a "succeeded" short of images is a failure
+        here too (a buggy or older worker is not taken at its word)."""
         with self.service.lock:
             job = self._claimed(job_id, worker, ("queued", "running"))
+            if status == "succeeded" and (short := short_of_images(job, int(job.request.get("n") or 1))):
+                status, error = short.status, short.error
             if not self.queue.finalize(job_id, status):
                 raise JobConflict("job already ended")
             self.service.finish(job, status, error)

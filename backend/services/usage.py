@@ -9,6 +9,7 @@ spend (UTC, including queued and running jobs' estimates) over the budget: HTTP 
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,6 +63,10 @@ class UsageLedger:
     def __init__(self, db: Database, monthly_budget: float | None = None) -> None:
         self.db = db
         self.monthly_budget = monthly_budget
+        #: held by a submit from its budget check until its job is queued (and so counted):
+        #: what runs between may yield (an upload's import, Redis), and two paid requests sent
+        #: at once must not both pass a budget that only one of them fits
+        self.admitting = threading.Lock()
 
     def summary(self, start: str | None, end: str | None, group_by: str) -> dict[str, Any]:
         key = GROUPS[group_by]

@@ -150,5 +150,8 @@ def finish(job_id: str):
     status = body.get("status")
     if status not in ("succeeded", "failed", "cancelled"):
         raise ApiError(422, "validation_error", "status must be succeeded, failed or cancelled", "status")
-    job = _remote().finished(job_id, _worker(), status, _job_error(body.get("error")))
+    error = _job_error(body.get("error"))
+    if (status == "failed") != (error is not None):
+        raise ApiError(422, "validation_error", "error is required exactly when status is failed", "error")
+    job = _remote().finished(job_id, _worker(), status, error)
     return jsonify({"job": s.jobs.job_json(job)})

@@ -37,8 +37,9 @@ def submit():
     s = studio()
     req, warnings, session = build_generation_request(json_body(), s.registry, s.settings.default_provider)
     provider = s.registry.get(req.provider)
-    s.usage.check(provider.estimate_cost(req) if provider else None)  # ATELIER_MONTHLY_BUDGET_USD
-    job = s.jobs.submit(req, warnings, session)
+    with s.usage.admitting:
+        s.usage.check(provider.estimate_cost(req) if provider else None)  # ATELIER_MONTHLY_BUDGET_USD
+        job = s.jobs.submit(req, warnings, session)
     return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202
 
 
@@ -90,7 +91,8 @@ def cancel(job_id: str):
 def retry(job_id: str):
     s = studio()
     original = s.jobs.get(job_id)
-    if original.status in ("failed", "cancelled", "interrupted"):
-        s.usage.check(original.cost_usd)  # a retry is a paid job like any other
-    job = s.jobs.retry(job_id)
+    with s.usage.admitting:
+        if original.status in ("failed", "cancelled", "interrupted"):
+            s.usage.check(original.cost_usd)  # a retry is a paid job like any other
+        job = s.jobs.retry(job_id)
     return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202

@@ -8,7 +8,6 @@ imported into the gallery only after all of that passed: a refused request write
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -96,17 +95,12 @@ def _import_upload(data: bytes) -> str:
         raise ValidationError("image", f"image: {exc}") from None
 
 
-#: held from the budget check to the job being queued: importing an upload yields, and two
-#: paid requests sent at once must not both pass a budget that only one of them fits
-_SUBMITTING = threading.Lock()
-
-
 def _submit(tool: Tool):
     s = studio()
     body = _tool_body()
     sources = SourceFinder(s.gallery)
     job, cost = _build(tool, body, sources)
-    with _SUBMITTING:
+    with s.usage.admitting:
         s.usage.check(cost)
         if sources.upload is not None:
             s.jobs.check_open()  # a queue that is down refuses before the upload is written
