@@ -48,7 +48,10 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         socketio.emit(event, payload, to=room, namespace="/")
 
     def join(sid: str, room: str) -> None:
-        socketio.server.enter_room(sid, room, namespace="/")
+        try:
+            socketio.server.enter_room(sid, room, namespace="/")
+        except (KeyError, ValueError):  # the client left before its deferred subscribe ran: no one to join
+            pass
 
     def leave(sid: str, room: str) -> None:
         socketio.server.leave_room(sid, room, namespace="/")

@@ -398,3 +398,23 @@ def test_a_connect_handler_that_fails_refuses_the_client(tmp_path, monkeypatch):
     monkeypatch.setattr(socket_auth, "socket_allowed", broken_check)
     client = socketio.test_client(app, auth={"token": "anything"})
     assert not client.is_connected()
+
+
+def test_a_subscribe_whose_client_left_before_it_ran_is_a_no_op(tmp_path):
+    """The subscribe's replay and join run after its ack; a client that disconnected in
+    between (a tab going offline) made enter_room raise KeyError in a background thread."""
+    from backend.app import create_app
+    from backend.config import load_settings
+
+    settings = load_settings(
+        {
+            "ATELIER_ASYNC_MODE": "threading",
+            "ATELIER_GALLERY_DIR": str(tmp_path / "gallery"),
+            "ATELIER_DATA_DIR": str(tmp_path / "data"),
+            "ATELIER_ENV_FILE": str(tmp_path / "no.env"),
+        }
+    )
+    app, _ = create_app(settings)
+    bus = app.extensions["atelier"].bus
+    assert bus.attach("a-sid-that-has-gone", "some-job", 0) == 0
+    bus.join_feed("a-sid-that-has-gone", "gallery")
