@@ -550,7 +550,7 @@ class Gallery:
             raise NotInTrash(image_id) from None
         try:
             row = self.read_file(self.root / rel, rel, os.stat(self.root / rel))
-        except (RefusedFile, OSError):
+        except OSError:  # RefusedFile included
             raise NotInTrash(image_id) from None  # swapped under us: not the file that was trashed
         row.favorite = entry.favorite
         return row
@@ -560,16 +560,19 @@ class Gallery:
         """(binary file, stat) of the gallery image at ``relpath``, for serving. Raises
         RefusedFile (not a regular image file inside the gallery: answer as if missing),
         FileNotFoundError, PermissionError or another OSError."""
-        if not valid_relpath(relpath) or os.path.splitext(relpath)[1].lower() not in IMAGE_SUFFIXES:
-            raise RefusedFile("not a gallery image path")
-        return open_regular(self.root / relpath, self.root)
+        return open_regular(self._image_path(relpath), self.root)
 
     def read_image(self, relpath: str) -> bytes:
         """The bytes of the gallery image at ``relpath``, at most ``MAX_FILE_BYTES`` of them;
         raises like ``open_image``, or FileTooLarge."""
+        return read_regular(self._image_path(relpath), self.root)[0]
+
+    def _image_path(self, relpath: str) -> Path:
+        """Where an image path of the API points, or RefusedFile for one that names no gallery
+        image (a NUL, ``..``, a wrong suffix: the safe read checks the file, not the name)."""
         if not valid_relpath(relpath) or os.path.splitext(relpath)[1].lower() not in IMAGE_SUFFIXES:
             raise RefusedFile("not a gallery image path")
-        return read_regular(self.root / relpath, self.root)[0]
+        return self.root / relpath
 
     def page(
         self, limit: int, cursor: str | None, query: ImageQuery | None = None

@@ -25,7 +25,7 @@ from typing import Any
 
 from PIL import Image
 
-from backend.storage.metadata import TAG_EXIF_IFD, TAG_USER_COMMENT, decode_user_comment, parse_infotext, read_embedded
+from backend.storage.metadata import parse_infotext, read_embedded
 
 MAX_SEED = 2**64 - 1
 MAX_PROMPT_CHARS = 10_000  # prompts, negative prompts
@@ -577,12 +577,7 @@ def _other_tool(image: Image.Image, infotext: str | None) -> ImageParams | None:
 
     parameters = text.get("parameters")
     if parameters is None:
-        try:
-            ifd = image.getexif().get_ifd(TAG_EXIF_IFD)
-            comment = ifd.get(TAG_USER_COMMENT)
-            parameters = decode_user_comment(comment) if isinstance(comment, bytes | str) else None
-        except Exception:
-            parameters = None
+        parameters = infotext  # read_embedded already decoded the EXIF UserComment: not parsed twice
     if isinstance(parameters, bytes):
         parameters = parameters.decode("utf-8", "replace")
     if isinstance(parameters, str) and parameters.strip():
