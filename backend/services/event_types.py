@@ -25,6 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Protocol, TypedDict, Union
 
+#: job.queued is sent again when a job moves within this many places of the head
+POSITION_UPDATES_WITHIN = 20
+#: seconds between queue.updated snapshots, at most
+QUEUE_FEED_INTERVAL = 0.25
+
 # --- value shapes carried by events ----------------------------------------------------
 #: An image as the REST API answers it (``image_json``; docs/api.md); the SPA's GalleryImage.
 Image = Annotated[dict[str, Any], "GalleryImage"]
@@ -86,7 +91,8 @@ class FeedEvent:
 class JobQueued(JobEvent):
     name = "job.queued"
     when = (
-        "on submit, and whenever the job moves up within the first 20 places (the `queue` feed carries the whole order)"
+        f"on submit, and whenever the job moves up within the first {POSITION_UPDATES_WITHIN} places"
+        " (the `queue` feed carries the whole order)"
     )
     position: int = field(metadata=_doc("1 = next to run"))
 
@@ -203,7 +209,8 @@ class QueueUpdated(FeedEvent):
     name = "queue.updated"
     topic = "queue"
     when = (
-        "a job was queued, started or ended; a snapshot, coalesced to at most one every 250 ms "
+        "a job was queued, started or ended; a snapshot, coalesced to at most one every"
+        f" {QUEUE_FEED_INTERVAL * 1000:g} ms "
         "(the first change after a quiet spell goes out at once, and the latest state always follows)"
     )
     queued: list[str] = field(metadata=_doc("job ids in queue order"))

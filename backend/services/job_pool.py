@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from backend.providers.base import GenerationRequest
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
+from backend.services.event_types import POSITION_UPDATES_WITHIN
 from backend.services.gallery import utc_now_iso
 from backend.services.job_context import JobContext
 from backend.services.validation import Warning_
@@ -15,7 +16,6 @@ from backend.storage.job_store import JobRecord
 if TYPE_CHECKING:
     from backend.services.jobs import CancelResult, JobService
 
-POSITION_UPDATES_WITHIN = 20  # job.queued is sent again when a job moves within this many places
 INTERRUPTED_BY_RESTART = {
     "code": "interrupted",
     "message": "the server stopped while this job was running; retry it to run it again",

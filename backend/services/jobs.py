@@ -24,6 +24,7 @@ from backend.providers.base import GenerationRequest
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.event_types import (
+    QUEUE_FEED_INTERVAL,
     Bus,
     JobCancelled,
     JobError,
@@ -48,7 +49,6 @@ from backend.services.validation import Warning_
 from backend.storage.job_store import JobRecord, JobStore
 
 log = logging.getLogger(__name__)
-QUEUE_FEED_INTERVAL = 0.25  # seconds between queue.updated snapshots, at most
 
 #: what an executor did with a cancel: ``queued`` ended it in the queue (cancelled now);
 #: ``running`` told the running job to stop, the service says "cancelling";

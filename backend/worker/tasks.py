@@ -257,7 +257,7 @@ class WorkerState:
             except RedisError:
                 pass
 
-    def runner(self, job_id: str) -> JobRunner:
+    def runner(self, job_id: str, runtime: Runtime) -> JobRunner:
         """The job runner of one job here: this worker's providers, its tools reading
         their sources from the studio, the fallback providers this worker serves."""
         producers = Producers(
@@ -267,7 +267,7 @@ class WorkerState:
             where=f"this worker ({self.name})",
         )
         fallback = FallbackChain(self.registry, self.settings.fallback).only(self.providers)
-        return JobRunner(producers, fallback, Runtime(_spawn_thread, time.sleep))
+        return JobRunner(producers, fallback, runtime)
 
     def _run(self, job_id: str, started: dict[str, Any], beat: Heartbeat) -> str:
         job = job_record(started["job"])
@@ -287,7 +287,7 @@ class WorkerState:
             beat.cancelled = True
             cancel()
         try:
-            outcome = self.runner(job_id).run(job, request, ctx, StudioSink(self.server))
+            outcome = self.runner(job_id, runtime).run(job, request, ctx, StudioSink(self.server))
         except Abandoned:
             return "stopped: the web server no longer accepts this job"
         try:
