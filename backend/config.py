@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backend.env_values import SettingsError, env_choice, env_int, env_number, env_optional_number
+from backend.env_values import SettingsError, env_choice, env_int, env_number, env_optional_number, parse_names
 from backend.scaleout_config import ScaleoutSettings, load_scaleout_settings
 
 __all__ = ["Settings", "SettingsError", "early_async_mode", "load_env", "load_settings"]
@@ -177,10 +177,6 @@ def _provider_modules(raw: str) -> tuple[str, ...]:
     return names
 
 
-def _names(raw: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
-
-
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """All settings, checked; raises :class:`SettingsError` naming the first bad one."""
     env = load_env(environ)
@@ -203,7 +199,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         preview_size=env_int(env, "ATELIER_PREVIEW_SIZE", 384, minimum=64, maximum=512),
         log_level=env_choice(env, "ATELIER_LOG_LEVEL", "info", LOG_LEVELS).upper(),
         socket_ping_timeout=env_number(env, "ATELIER_SOCKET_PING_TIMEOUT_SECONDS", 60.0, minimum=1.0, maximum=3600.0),
-        fallback=_names(env.get("ATELIER_FALLBACK", "")),
+        fallback=parse_names(env.get("ATELIER_FALLBACK", "")),
         watch_interval_seconds=env_number(env, "ATELIER_WATCH_INTERVAL_SECONDS", 2.0, minimum=0.05, maximum=86400.0),
         max_upload_mb=env_int(env, "ATELIER_MAX_UPLOAD_MB", 50, minimum=1, maximum=4096),
         trash_days=env_number(env, "ATELIER_TRASH_DAYS", 30.0, minimum=0.0, maximum=36500.0, above=True),

@@ -47,12 +47,10 @@ def env_number(
     return default if not raw else parse_number(name, raw, minimum=minimum, maximum=maximum, above=above)
 
 
-def env_optional_number(
-    env: Mapping[str, str], name: str, *, minimum: float, maximum: float, above: bool = False
-) -> float | None:
+def env_optional_number(env: Mapping[str, str], name: str, *, minimum: float, maximum: float) -> float | None:
     """Like :func:`env_number`, with None when the setting is empty (the feature is off)."""
     raw = _raw(env, name)
-    return None if not raw else parse_number(name, raw, minimum=minimum, maximum=maximum, above=above)
+    return None if not raw else parse_number(name, raw, minimum=minimum, maximum=maximum)
 
 
 def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
@@ -123,3 +121,8 @@ def check_http_url(name: str, url: str, shape: str = "http(s)://host[:port][/pat
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(f"{name}={redact_url(url)!r}; use {shape}")
+
+
+def parse_names(raw: str) -> tuple[str, ...]:
+    """``a, b,,a`` -> ("a", "b"): a comma-separated list of names, blanks and repeats dropped."""
+    return tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))

@@ -12,7 +12,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from backend.env_values import SettingsError, check_http_url, env_flag, env_int, env_number, redact_url
+from backend.env_values import SettingsError, check_http_url, env_flag, env_int, env_number, parse_names, redact_url
 
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600}
 _RATE = re.compile(r"^\s*(\d{1,9})\s*/\s*(\d{0,9})\s*(second|minute|hour)s?\s*$")
@@ -162,7 +162,7 @@ def load_scaleout_settings(env: Mapping[str, str]) -> ScaleoutSettings:
         )
 
     origins = tuple(_origin(o) for o in env.get("ATELIER_ALLOWED_ORIGINS", "").split(",") if o.strip())
-    workers = tuple(dict.fromkeys(p.strip() for p in env.get("ATELIER_WORKER_PROVIDERS", "").split(",") if p.strip()))
+    workers = parse_names(env.get("ATELIER_WORKER_PROVIDERS", ""))
     return ScaleoutSettings(
         redis_url=redis_url,
         worker_secret=_secret(env, "ATELIER_WORKER_SECRET"),

@@ -97,11 +97,10 @@ def test_bounds_come_from_the_declarations_the_validators_use(srv, document):
     assert r.status_code == 422 and r.json()["error"]["field"] == "limit"
 
 
-def test_plain_page_links_the_document(srv):
-    import backend.web.pages as pages
-
-    if (pages.SPA_DIST / "index.html").is_file():
-        pytest.skip("the SPA is built; the plain page is not served")
+def test_plain_page_links_the_document(make_server, tmp_path):
+    """Without a built SPA (ATELIER_SPA_DIR empty) the plain page at / links the API document."""
+    (tmp_path / "no-spa").mkdir()
+    srv = make_server("eventlet", ATELIER_SPA_DIR=str(tmp_path / "no-spa"))
     assert 'href="/api/openapi.json"' in srv.get("/").text
 
 

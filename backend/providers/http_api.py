@@ -399,11 +399,6 @@ def check_download_url(url: str, allow_loopback: bool) -> None:
             )
 
 
-def check_base_url(name: str, url: str) -> None:
-    """A provider's ``*_BASE_URL``: http(s)://host[:port][/path], else the start stops naming it."""
-    check_http_url(name, url)
-
-
 class HttpProvider(Provider):
     """Base of the cloud providers: key and base URL from the env, one ApiClient."""
 
@@ -416,7 +411,7 @@ class HttpProvider(Provider):
         super().__init__(env)
         self.settings = HttpSettings.from_env(env)
         if self.base_url_var:
-            check_base_url(self.base_url_var, self.base_url())
+            check_http_url(self.base_url_var, self.base_url())
         self._client: ApiClient | None = None
         self._client_lock = threading.Lock()
 

@@ -7,13 +7,9 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, send_from_directory
 
-from backend.config import DEFAULT_SPA_DIR
-
 bp = Blueprint("pages", __name__)
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-#: where the SPA is built by default; the running studio serves Settings.spa_dir (ATELIER_SPA_DIR)
-SPA_DIST = DEFAULT_SPA_DIR
 YEAR = 365 * 24 * 3600
 
 INDEX = """<!doctype html>

@@ -15,6 +15,7 @@ from flask_socketio import SocketIO
 
 from backend.services.event_types import FEEDS
 from backend.services.jobs import JobNotFound
+from backend.shapes import error_body
 from backend.web.errors import LogBudget, one_line
 
 if TYPE_CHECKING:
@@ -47,10 +48,8 @@ class BadArgument(Exception):
 
 
 def failure(code: str, message: str, field: str | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if field is not None:
-        error["field"] = field
-    return {"ok": False, "error": error}
+    """A refused Socket.IO call's ack: the REST error body with ``ok: false``."""
+    return {"ok": False, **error_body(code, message, field)}
 
 
 def parse_target(event: str, args: tuple[Any, ...]) -> JobTarget | FeedTarget:

@@ -39,10 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     if not scale.redis_url:
         print("atelier-worker: set ATELIER_REDIS_URL to the Redis the web server uses", file=sys.stderr)
         return 2
+    from backend.env_values import parse_names
     from backend.services.tools.common import LOCAL
 
     if args.providers:
-        wanted = tuple(dict.fromkeys(p.strip() for p in args.providers.split(",") if p.strip()))
+        wanted = parse_names(args.providers)
     else:
         wanted = scale.worker_providers or (settings.default_provider, LOCAL)
     logging.basicConfig(
