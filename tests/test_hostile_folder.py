@@ -213,7 +213,7 @@ def test_trash_in_the_trash_folder_cannot_restore_outside_the_gallery(make_serve
     assert server.get("/api/trash").json()["items"] == []
 
 
-@pytest.mark.parametrize("async_mode", ["eventlet", "threading"])
+@pytest.mark.both_modes
 def test_restore_and_the_watcher_never_announce_one_file_twice(make_server, async_mode):
     server = make_server(async_mode, **FAST)
     images = server.wait_job(server.submit(prompt="round trip", provider="instant", n=3)["id"])["images"]

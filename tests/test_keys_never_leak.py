@@ -93,7 +93,7 @@ def fakes():
         fake.stop()
 
 
-@pytest.mark.parametrize("async_mode", ["eventlet", "threading"])
+@pytest.mark.both_modes
 def test_no_key_in_any_answer_event_file_or_log(tmp_path, fakes, async_mode):
     env = {**FAST_SETTINGS, **IN_ENV, "ATELIER_RETRY_ATTEMPTS": "1", "ATELIER_LOG_LEVEL": "DEBUG"}
     for pid, (_, url_var, suffix, _, _) in PROVIDERS.items():

@@ -37,9 +37,7 @@ from backend.services.validation import build_generation_request
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobRecord, JobStore
 from backend.studio import job_service
-from tests.support.providers import tiny_png
-
-SIZES = {"1:1": (64, 64), "16:9": (96, 54)}
+from tests.support.providers import SIZES, tiny_png
 
 
 class Scripted(Provider):

@@ -126,7 +126,7 @@ def test_provider_without_key_lists_unavailable_and_refuses_jobs(make_server):
     assert r.status_code == 422 and r.json()["error"]["field"] == "provider"
 
 
-@pytest.mark.parametrize("async_mode", ["eventlet", "threading"])
+@pytest.mark.both_modes
 def test_fallback_runs_the_job_on_the_next_provider(make_server, async_mode):
     with FakeOpenAI("sk-fb-SECRET-1") as openai_fake, FakeStability("sk-fb-SECRET-2") as stability_fake:
         openai_fake.script("generate", "server_error", "server_error")
