@@ -57,7 +57,8 @@ from backend.storage.files import (
 )
 from backend.storage.gallery_index import GalleryIndex, ImageQuery, ImageRow
 from backend.storage.image_params import extract_parameters, read_file_metadata
-from backend.storage.metadata import embed_metadata, format_infotext
+from backend.storage.infotext import format_infotext
+from backend.storage.metadata import embed_metadata
 from backend.storage.trash import TrashBin, TrashEntry
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import struct
 import zlib
 from typing import Any
@@ -23,26 +22,6 @@ TAG_USER_COMMENT = 0x9286
 TAG_MAKER_NOTE = 0x927C
 OUR_KEYS = {"parameters", "atelier"}
 MAX_ATELIER_JSON = 4 * 1024 * 1024  # bytes of the chunk read at all; ours are a few KB
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-#: ``Key: value`` of the infotext's last line. Keys are short and start at a word character:
-#: bounding them, and no leading ``\s*``, keeps the scan linear (unbounded, a 40 KB line of
-#: words or of spaces without a colon took 20 s)
-_PARAM = re.compile(r'([\w][\w \-/]{0,63}?):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
-
-
-# --- A1111 infotext --------------------------------------------------------------------
-def _quote(value: Any) -> str:
-    text = str(value)
-    return json.dumps(text, ensure_ascii=False) if any(c in text for c in ',:"\n') else text
-
-
-def format_infotext(prompt: str, negative_prompt: str, params: dict[str, Any]) -> str:
-    """A1111 infotext: prompt line(s), ``Negative prompt:`` line, ``Key: value, ...`` line."""
-    lines = [_CONTROL.sub("\ufffd", prompt)]
-    if negative_prompt:
-        lines.append("Negative prompt: " + _CONTROL.sub("\ufffd", negative_prompt))
-    lines.append(", ".join(f"{k}: {_quote(v)}" for k, v in params.items() if v is not None))
-    return "\n".join(lines)
 
 
 # --- PNG ---------------------------------------------------------------------------------
@@ -183,6 +162,16 @@ def embed_metadata(data: bytes, image_format: str, infotext: str, atelier: dict[
     raise ValueError(f"cannot embed metadata in {image_format}")
 
 
+def read_exif(image: Image.Image) -> tuple[dict[int, Any], dict[int, Any]]:
+    """(IFD0 tags, Exif IFD tags) of an opened image; empty where it has none or they do not
+    parse (a hostile EXIF block is only ever read, never trusted)."""
+    try:
+        exif = image.getexif()
+        return dict(exif), dict(exif.get_ifd(TAG_EXIF_IFD))
+    except Exception:
+        return {}, {}
+
+
 def read_embedded(image: Image.Image) -> tuple[str | None, dict[str, Any] | None]:
     """(infotext, Atelier JSON) from an opened image, whichever are present. The JSON is
     any object a file holds (anyone can write the chunk): parse it with
@@ -195,10 +184,7 @@ def read_embedded(image: Image.Image) -> tuple[str | None, dict[str, Any] | None
     if not isinstance(infotext, str):
         infotext = None
     if infotext is None or raw_json is None:
-        try:
-            ifd = image.getexif().get_ifd(TAG_EXIF_IFD)
-        except Exception:
-            ifd = {}
+        _, ifd = read_exif(image)
         comment, maker_note = ifd.get(TAG_USER_COMMENT), ifd.get(TAG_MAKER_NOTE)
         if infotext is None and isinstance(comment, bytes | str):  # a hostile EXIF may hold any type
             infotext = decode_user_comment(comment)
@@ -212,31 +198,3 @@ def read_embedded(image: Image.Image) -> tuple[str | None, dict[str, Any] | None
         except (ValueError, UnicodeDecodeError, RecursionError):
             atelier = None
     return infotext, atelier
-
-
-def parse_infotext(text: str) -> dict[str, Any]:
-    """The prompt, negative prompt and ``Key: value`` parameters of A1111 infotext."""
-    lines = text.strip("\n").split("\n")
-    params: dict[str, str] = {}
-    last = lines[-1] if lines else ""
-    pairs = _PARAM.findall(last)
-    if len(pairs) >= 2 or (pairs and last.strip().startswith(("Steps:", "Seed:"))):
-        for key, value in pairs:
-            if value.startswith('"'):
-                try:
-                    value = json.loads(value)
-                except ValueError:
-                    pass
-            params[key.strip()] = value.strip() if isinstance(value, str) else value
-        lines = lines[:-1]
-    prompt_lines, negative_lines, target = [], [], None
-    for line in lines:
-        if line.startswith("Negative prompt:"):
-            target = negative_lines
-            line = line[len("Negative prompt:") :].lstrip()
-        (negative_lines if target is negative_lines else prompt_lines).append(line)
-    return {
-        "prompt": "\n".join(prompt_lines).strip(),
-        "negative_prompt": "\n".join(negative_lines).strip(),
-        "params": params,
-    }
