@@ -16,7 +16,8 @@ from backend.providers.base import GeneratedImage, GenerationRequest
 from backend.services.gallery import Gallery, ImageRejected, SaveContext
 from backend.storage.files import gallery_filename, write_new_file
 from backend.storage.gallery_index import GalleryIndex, ImageQuery, ImageRow
-from backend.storage.metadata import embed_metadata, parse_infotext, read_embedded
+from backend.storage.infotext import parse_infotext
+from backend.storage.metadata import embed_metadata, read_embedded
 from tests.support.providers import tiny_png
 
 HOSTILE = [

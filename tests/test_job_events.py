@@ -9,7 +9,7 @@ import requests
 from PIL import Image
 
 from backend.services.gallery import image_id_for
-from backend.storage.metadata import parse_infotext
+from backend.storage.infotext import parse_infotext
 from tests.support.providers import tiny_png
 from tests.support.sio import EventRecorder
 

@@ -28,7 +28,7 @@ from PIL import Image, ImageChops  # noqa: E402
 
 from backend.providers.base import Cancelled, GenerationRequest, ProviderError  # noqa: E402
 from backend.providers.diffusers_local import INSTALL_HINT, SD_SIZES, DiffusersProvider  # noqa: E402
-from backend.storage.metadata import parse_infotext  # noqa: E402
+from backend.storage.infotext import parse_infotext  # noqa: E402
 from tests.support.server import ROOT, ServerProcess  # noqa: E402
 from tests.support.sio import EventRecorder  # noqa: E402
 from tests.support.tiny_diffusers import FOLDERS, TINY_SIZES, save_tiny_models, tiny_sd  # noqa: E402
