@@ -30,6 +30,8 @@ from backend.storage.image_params import (
     parse_file_metadata,
 )
 from backend.storage.metadata import TAG_EXIF_IFD, TAG_MAKER_NOTE, TAG_USER_COMMENT
+from backend.storage.readers import all_readers
+from backend.storage.readers.base import Embedded
 from tests.support.images import (
     atelier_chunk,
     hostile_metadata_files,
@@ -235,7 +237,13 @@ _hostile_chunks = st.fixed_dictionaries(
         "request": _json_values | st.fixed_dictionaries({}, optional=dict.fromkeys(_request_keys, _json_values)),
     },
 )
-_chunk_names = st.sampled_from(["atelier", "invokeai_metadata", "sd-metadata", "prompt", "parameters", "Dream"])
+#: every chunk name a reader looks at (a new reader's keys belong here)
+_CHUNK_NAMES = [
+    "atelier", "invokeai_metadata", "sd-metadata", "prompt", "workflow", "parameters", "Dream", "Comment",
+    "Description", "Software", "Source", "parameters-json", "smproj", "fooocus_scheme", "generation_data",
+    "sui_image_params", "Title",
+]  # fmt: skip
+_chunk_names = st.sampled_from(_CHUNK_NAMES)
 
 
 def _check_bounded(params) -> None:
@@ -279,6 +287,40 @@ def test_any_text_chunk_parses_to_bounded_values(key, value, as_json):
     if found is not None:
         _check_bounded(found.parameters)
         json.dumps(found.metadata, allow_nan=False)
+
+
+def _as_text(value):
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _exif_value(value):
+    return json.dumps(value) if not isinstance(value, str | bytes | int) else value
+
+
+_exif_tags = st.sampled_from([0x010E, 0x010F, 0x0110, 0x0131, 0x9286, 0x927C, 0x9C9C])
+_exif_values = st.one_of(
+    _json_values.map(_exif_value),
+    st.binary(max_size=64),
+    st.sampled_from([b"UNICODE\0" + b"\xff" * 9, b"ASCII\0\0\0{", "prompt:{", "workflow:[1,", "Prompt: {}", (1, 2)]),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(
+    text=st.dictionaries(_chunk_names, _json_values.map(_as_text), max_size=4),
+    exif=st.dictionaries(_exif_tags, _exif_values, max_size=3),
+    exif_ifd=st.dictionaries(_exif_tags, _exif_values, max_size=3),
+    infotext=st.none() | _json_values.map(_as_text),
+)
+def test_every_reader_reads_any_chunks_to_bounded_values_or_nothing(text, exif, exif_ifd, infotext):
+    """Each reader (one module per tool, found in backend/storage/readers/) on any mix of
+    text chunks and EXIF values: bounded values or None, never an exception."""
+    image = Image.new("RGBA", (8, 8), (1, 2, 3, 255))
+    found = Embedded(image, text, infotext, exif, exif_ifd)
+    for reader in all_readers():
+        params = reader.read(found)
+        if params is not None:
+            _check_bounded(params)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
