@@ -484,6 +484,17 @@ def test_save_image_extended_layout_jpeg():
     assert shown["source"] == "comfyui" and shown["model"] == "base.safetensors"
 
 
+def test_save_img_adv_layout_bare_graph_in_make_before_its_a1111_text():
+    # Saveaswebp / SaveImgAdv: the graph as plain JSON in Make, the UI workflow in
+    # ImageDescription, optionally an A1111 rendering in the Exif UserComment: the graph wins
+    exif = Image.Exif()
+    exif[0x010F] = json.dumps(GRAPH)
+    exif[0x010E] = json.dumps(WORKFLOW)
+    exif[0x8769] = {0x9286: b"UNICODE\0" + "a red fox\nSteps: 20, Seed: 11".encode("utf-16-be")}
+    shown = saved("WEBP", exif)
+    assert (shown["source"], shown["width"], shown["sampler"]) == ("comfyui", 832, "euler")
+
+
 def test_saveimage_plus_layout_ifd0_user_comment_json():
     exif = Image.Exif()
     exif[0x9286] = json.dumps({"prompt": GRAPH, "workflow": WORKFLOW})
