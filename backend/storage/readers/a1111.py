@@ -22,7 +22,8 @@ from backend.storage.readers.base import Embedded, ImageParams, Reader, ValueRea
 
 #: ``Key: `` followed by a JSON array or object on the settings line
 _JSON_VALUE = re.compile(r"(?:^|,\s*)([\w][\w \-/]{0,63}?):\s*(?=[\[{])")
-_SETTINGS_LINE = re.compile(r"(?:^|,\s*)(?:Steps|Seed|Sampler|Size|CFG scale|Model):", re.IGNORECASE)
+#: a settings line starts with one of these (a prompt line holding ``{...}`` is left alone)
+_SETTINGS_LINE = re.compile(r"\s*(?:Steps|Seed|Sampler|Size|CFG scale|Model):", re.IGNORECASE)
 _MAX_JSON_VALUES = 16
 _DECODER = json.JSONDecoder()
 
@@ -31,7 +32,7 @@ def _lift_json_values(text: str) -> tuple[str, dict[str, Any]]:
     """``text`` with each ``Key: <JSON>`` of its settings line taken out, and those values
     parsed. Only the last line, and only when it is a settings line: a prompt is left alone."""
     head, newline, last = text.strip("\n").rpartition("\n")
-    if not _SETTINGS_LINE.search(last):
+    if not _SETTINGS_LINE.match(last):
         return text, {}
     lifted: dict[str, Any] = {}
     kept: list[str] = []

@@ -35,7 +35,7 @@ MAX_NOTES = 32
 #: ints); a seed of more digits is no seed anyone means
 MAX_WHOLE_DIGITS = 1_000
 _UNSAFE_CHARS = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates
-_WHOLE = re.compile(r"[+-]?\d{1,%d}(?:\.0*)?" % MAX_WHOLE_DIGITS)
+_WHOLE = re.compile(rf"[+-]?\d{{1,{MAX_WHOLE_DIGITS}}}(?:\.0*)?")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,6})?")
 _SEED_RULE = "not a whole number in 0..2^64-1"
 

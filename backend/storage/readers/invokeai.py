@@ -165,7 +165,7 @@ def _dream_words(command: str) -> list[str]:
     line = command[:MAX_COMMAND_CHARS]
     try:
         # InvokeAI escapes apostrophes before splitting: a prompt's "don't" is no quote
-        words = shlex.split(line.replace("'", "\\'"))
+        words = [word.replace("\\'", "'") for word in shlex.split(line.replace("'", "\\'"))]
     except ValueError:
         words = line.split()
     return words[:_MAX_DREAM_WORDS]
