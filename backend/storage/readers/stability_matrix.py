@@ -40,7 +40,8 @@ def from_stability_matrix(data: dict[str, Any], graph: ImageParams | None) -> Im
     for name, value in fallback.items():
         if graph is None or getattr(graph, name) is None:
             values[name] = value
-    return over(graph, "stability-matrix", reader, {"parameters-json": data}, **values)
+    raw = {"parameters-json": data, "prompt": graph.raw if graph else None}
+    return over(graph, "stability-matrix", reader, raw, **values)
 
 
 def read(found: Embedded) -> ImageParams | None:
