@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PIL import Image
@@ -31,8 +31,12 @@ MAX_RAW_NODES = 20_000
 MAX_RAW_CHARS = 1_000_000
 MAX_COMMAND_CHARS = 65_536  # an InvokeAI ``Dream`` command line
 MAX_NOTES = 32
+#: digits of a whole number read exactly (Python refuses to turn longer digit strings into
+#: ints); a seed of more digits is no seed anyone means
+MAX_WHOLE_DIGITS = 1_000
 _UNSAFE_CHARS = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates
-_WHOLE = re.compile(r"[+-]?\d{1,40}(?:\.0*)?")
+_WHOLE = re.compile(rf"[+-]?\d{{1,{MAX_WHOLE_DIGITS}}}(?:\.0*)?")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,6})?")
 _SEED_RULE = "not a whole number in 0..2^64-1"
 
 
@@ -49,9 +53,24 @@ def _whole(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
+        # above 2^53 a float no longer holds every whole number: the file's seed is lost
         return int(value) if math.isfinite(value) and value.is_integer() and abs(value) < 2**53 else None
-    if isinstance(value, str) and _WHOLE.fullmatch(text := value.strip()):
+    if isinstance(value, str) and len(value) <= MAX_WHOLE_DIGITS + 64 and _WHOLE.fullmatch(text := value.strip()):
         return int(text.split(".", 1)[0])
+    return None
+
+
+def number_text(value: Any) -> str | None:
+    """A number as the file wrote it (an int, a finite float, a numeric string), as text;
+    None for anything else. Kept where the number itself could not be (a seed out of range)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if value.bit_length() <= MAX_WHOLE_DIGITS * 3 else None
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else None
+    if isinstance(value, str) and len(text := value.strip()) <= MAX_WHOLE_DIGITS and _NUMBER.fullmatch(text):
+        return text
     return None
 
 
@@ -125,6 +144,9 @@ class ValueReader:
     def __init__(self) -> None:
         self.ignored: list[str] = []
         self.bad: set[str] = set()  # the names of the ignored values
+        #: a seed the file wrote that is a number but not one in 0..2^64-1 (or not exact), as
+        #: the file wrote it: kept in the metadata while ``seed`` is None
+        self.seed_text: str | None = None
 
     def note(self, name: str, why: str) -> None:
         self.bad.add(name)
@@ -154,7 +176,10 @@ class ValueReader:
         return number
 
     def seed(self, name: str, value: Any) -> int | None:
-        return self.whole(name, value, 0, MAX_SEED, _SEED_RULE)
+        seed = self.whole(name, value, 0, MAX_SEED, _SEED_RULE)
+        if seed is None and name in self.bad and self.seed_text is None:
+            self.seed_text = number_text(value)
+        return seed
 
     def side(self, name: str, value: Any) -> int | None:
         return self.whole(name, value, 1, MAX_SIDE)
@@ -199,6 +224,8 @@ class ImageParams:
     height: int | None = None
     raw: Any = None
     ignored: tuple[str, ...] = ()
+    #: the seed as the file wrote it, when it is a number out of 0..2^64-1 (``seed`` is None)
+    seed_text: str | None = None
 
     def to_json(self, raw: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -214,6 +241,8 @@ class ImageParams:
             "height": self.height,
             "ignored": list(self.ignored),
         }
+        if self.seed_text is not None:  # only then: the answer's declared keys stay as they were
+            out["seed_text"] = self.seed_text
         if raw:
             out["raw"] = bounded_json(self.raw)
         return out
@@ -245,6 +274,7 @@ class Reader:
 
 
 def make_params(source: str, reader: ValueReader, raw: Any, **values: Any) -> ImageParams:
+    values.setdefault("seed_text", reader.seed_text)
     return ImageParams(source, raw=raw, ignored=tuple(reader.ignored), **values)
 
 
@@ -265,3 +295,21 @@ def parse_size(text: Any) -> tuple[int | None, int | None]:
         return None, None
     width, height = int(match.group(1)), int(match.group(2))
     return (width, height) if 0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE else (None, None)
+
+
+def reader_named(name: str) -> Reader | None:
+    """Another tool's reader, for a tool whose files carry that tool's metadata too
+    (Stability Matrix and TensorArt write a ComfyUI graph)."""
+    from backend.storage.readers import all_readers  # the package imports this module: late
+
+    return next((r for r in all_readers() if r.name == name), None)
+
+
+def over(params: ImageParams | None, source: str, reader: ValueReader, raw: Any, **values: Any) -> ImageParams:
+    """``params`` (another reader's answer, or nothing) as ``source``'s, each of ``values``
+    that the file gave (not None, not empty) in place of the other reader's."""
+    base = params or ImageParams(source)
+    given = {name: value for name, value in values.items() if value is not None and value != ""}
+    if "seed" not in given and reader.seed_text is not None and base.seed is None:
+        given["seed_text"] = reader.seed_text
+    return replace(base, source=source, raw=raw, ignored=(*reader.ignored, *base.ignored)[:MAX_NOTES], **given)

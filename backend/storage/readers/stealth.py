@@ -1,0 +1,130 @@
+"""Stealth PNG info (the sd-webui-stealth-pnginfo extension, NovelAI): metadata hidden in
+the lowest bit of each pixel's alpha (``stealth_pnginfo`` / ``stealth_pngcomp``) or of its
+R, G and B (``stealth_rgbinfo`` / ``stealth_rgbcomp``), read column by column (every row of
+column 0, then column 1 ...), most significant bit first: the 15-byte signature, the
+payload's length in bits (32-bit big-endian), the payload (gzip for ``*comp``). The payload
+is A1111 infotext, or NovelAI's chunks as one JSON object.
+
+Tried last, and only on PNG and WebP files in which no other reader found anything: it
+decodes pixels. Bounded: the image's pixel count, the payload's length and what gzip may
+inflate to are capped; a file that breaks any of it carries no stealth info.
+
+Layout: ashen-sensored/sd_webui_stealth_pnginfo; enslo/sd-metadata ``readers/stealth.ts``.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import replace
+
+from PIL import Image
+
+from backend.storage.readers import a1111, novelai
+from backend.storage.readers.base import Embedded, ImageParams, Reader, parse_json
+
+MAX_PIXELS = 40_000_000  # a 6000 x 6000 image; above, the pixels are not decoded for this
+MAX_PAYLOAD_BYTES = 1 << 20  # as hidden (gzip'd or not)
+MAX_TEXT_BYTES = 1 << 20  # once inflated
+_SIGNATURE_BYTES = 15
+_MODES = {  # signature -> (channels read, gzip'd)
+    "stealth_pnginfo": ("A", False),
+    "stealth_pngcomp": ("A", True),
+    "stealth_rgbinfo": ("RGB", False),
+    "stealth_rgbcomp": ("RGB", True),
+}
+#: a pixel byte -> its lowest bit as an ASCII digit: ``int(bits, 2)`` then packs them
+_LOW_BIT = bytes(0x30 + (i & 1) for i in range(256))
+
+
+class _Bits:
+    """The lowest bits of ``bands`` of ``image``, column by column, read on demand (only
+    the columns needed are copied)."""
+
+    def __init__(self, image: Image.Image, bands: str) -> None:
+        self.image = image
+        self.bands = bands
+        self.per_pixel = len(bands)
+        self.height = image.height
+        self.capacity = image.width * image.height * self.per_pixel
+
+    def take(self, start: int, count: int) -> bytes | None:
+        """``count`` bytes from bit ``start``; None past the image's end."""
+        end = start + count * 8
+        if count <= 0 or end > self.capacity:
+            return None
+        per_column = self.height * self.per_pixel
+        first, last = start // per_column, math.ceil(end / per_column)
+        columns = self.image.crop((first, 0, last, self.height)).transpose(Image.Transpose.TRANSPOSE)
+        if self.bands == "A":
+            raw = columns.getchannel("A").tobytes()
+        else:
+            raw = columns.convert("RGB").tobytes()
+        offset = start - first * per_column
+        bits = raw[offset : offset + count * 8].translate(_LOW_BIT)
+        return int(bits, 2).to_bytes(count, "big")
+
+
+def _inflate(payload: bytes) -> bytes | None:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(payload, MAX_TEXT_BYTES)
+    except zlib.error:
+        return None
+    return None if inflater.unconsumed_tail else out  # more than the cap: a bomb, or not ours
+
+
+def extract(image: Image.Image) -> tuple[str, str] | None:
+    """(signature, payload text) hidden in ``image``'s pixels, or None."""
+    if image.width * image.height > MAX_PIXELS or image.width <= 0 or image.height <= 0:
+        return None
+    modes = ("A", "RGB") if image.mode == "RGBA" else ("RGB",) if image.mode == "RGB" else ()
+    for bands in modes:
+        bits = _Bits(image, bands)
+        head = bits.take(0, _SIGNATURE_BYTES + 4)
+        if head is None:
+            continue
+        signature = head[:_SIGNATURE_BYTES].decode("latin-1")
+        if _MODES.get(signature, ("", False))[0] != bands:
+            continue
+        length = int.from_bytes(head[_SIGNATURE_BYTES:], "big")
+        if length == 0 or length % 8 or length // 8 > MAX_PAYLOAD_BYTES:
+            return None
+        payload = bits.take(len(head) * 8, length // 8)
+        if payload is None:
+            return None
+        if _MODES[signature][1]:
+            payload = _inflate(payload)
+        if payload is None or len(payload) > MAX_TEXT_BYTES:
+            return None
+        try:
+            return signature, payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None
+
+
+def read(found: Embedded) -> ImageParams | None:
+    image = found.image
+    if found.infotext or image.format not in ("PNG", "WEBP"):
+        return None
+    try:
+        hidden = extract(image)
+    except Exception:  # a truncated or broken image: no stealth info to read
+        return None
+    if hidden is None:
+        return None
+    signature, text = hidden
+    chunks = parse_json(text) if text.lstrip().startswith("{") else None
+    if isinstance(chunks, dict):
+        if not novelai.is_novelai(chunks):
+            return None
+        params = novelai.from_novelai(chunks, image.size)
+    elif text.strip():
+        params = a1111.from_infotext(text)
+    else:
+        return None
+    return replace(params, raw={"stealth": signature, **(params.raw if isinstance(params.raw, dict) else {})})
+
+
+READER = Reader("stealth", 950, read)
