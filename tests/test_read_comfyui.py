@@ -97,9 +97,11 @@ def test_sampler_custom_advanced_file_reads_guider_noise_scheduler_and_unet():
     assert shown["negative_prompt"] == "bad quality, worst quality, worst detail, sketch, censor, \n"
 
 
-def test_swarmui_stays_swarmui_and_the_a1111_text_jpeg_is_not_taken():
+def test_swarmui_stays_swarmui_and_the_a1111_text_jpeg_is_read_as_its_text():
     assert parameters_of(FIXTURES / "files/sd-metadata__swarmui.png")["source"] == "swarmui"
-    assert parameters_of(FIXTURES / "files/sd-metadata__comfyui-comfy-image-saver.jpeg")["source"] == "a1111"
+    # comfy-image-saver writes A1111 text (no graph) that names ComfyUI as its Version
+    saver = parameters_of(FIXTURES / "files/sd-metadata__comfyui-comfy-image-saver.jpeg")
+    assert saver["source"] == "comfyui" and saver["cfg_scale"] == 8.0
 
 
 # --- small graphs: the standard nodes --------------------------------------------------------
