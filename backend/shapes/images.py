@@ -52,6 +52,9 @@ class Parameters(TypedDict):
     prompt: str
     negative_prompt: str
     seed: int | None
+    seed_text: str | None
+    """the seed in decimal, exact (a JavaScript number is not above 2^53); a seed the file
+    wrote out of 0..2^64-1 is only here (``seed`` is null)"""
     model: str | None
     steps: int | None
     cfg_scale: float | None

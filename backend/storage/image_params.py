@@ -118,6 +118,7 @@ def parse_atelier(chunk: dict[str, Any]) -> FileMetadata:
         height=typed["height"],
         raw=metadata,
         ignored=tuple(reader.ignored),
+        seed_text=reader.seed_text,
     )
     return FileMetadata(
         parameters,

@@ -224,7 +224,8 @@ class ImageParams:
     height: int | None = None
     raw: Any = None
     ignored: tuple[str, ...] = ()
-    #: the seed as the file wrote it, when it is a number out of 0..2^64-1 (``seed`` is None)
+    #: the seed as the file wrote it, when it is a number out of 0..2^64-1 (``seed`` is None);
+    #: ``to_json`` gives every seed as text too
     seed_text: str | None = None
 
     def to_json(self, raw: bool = True) -> dict[str, Any]:
@@ -241,8 +242,10 @@ class ImageParams:
             "height": self.height,
             "ignored": list(self.ignored),
         }
-        if self.seed_text is not None:  # only then: the answer's declared keys stay as they were
-            out["seed_text"] = self.seed_text
+        # exact for every client: JavaScript numbers hold whole numbers exactly only to 2^53
+        out["seed_text"] = (
+            self.seed_text if self.seed_text is not None else None if self.seed is None else str(self.seed)
+        )
         if raw:
             out["raw"] = bounded_json(self.raw)
         return out

@@ -241,6 +241,9 @@ export interface Parameters {
   prompt: string;
   negative_prompt: string;
   seed: number | null;
+  /** the seed in decimal, exact (a JavaScript number is not above 2^53); a seed the file
+wrote out of 0..2^64-1 is only here (``seed`` is null) */
+  seed_text: string | null;
   model: string | null;
   steps: number | null;
   cfg_scale: number | null;
