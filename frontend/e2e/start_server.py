@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 def sample_png(index: int) -> bytes:
     from PIL import Image
 
-    from backend.storage.metadata import embed_metadata, format_infotext
+    from backend.storage.infotext import format_infotext
+    from backend.storage.metadata import embed_metadata
 
     buf = io.BytesIO()
     Image.new("RGB", (64, 64), (40 + index * 50 % 200, 80, 140)).save(buf, "PNG", compress_level=1)

@@ -6,6 +6,7 @@ import type { Settings } from "../compose/draft";
 import { SafeImage } from "../common/SafeImage";
 import { removeImages, replaceImage, updateImages } from "../gallery/galleryData";
 import { TOOL_KINDS } from "../tools/toolKinds";
+import { sourceLabel } from "./sources";
 
 export interface LightboxProps {
   images: GalleryImage[];
@@ -77,6 +78,9 @@ export default function Lightbox({ images, index, onIndex, onClose, onUseSetting
   const metadata = detail.data?.metadata as Record<string, any> | null | undefined;
   // values of the file's metadata the server dropped (wrong type, out of range): said, not hidden
   const ignored = detail.data?.parameters?.ignored ?? [];
+  // what the file itself says (read now): another tool's sampler, CFG and steps, and the seed
+  // as exact text (a JSON number above 2^53 is not exact in the browser)
+  const params = detail.data?.parameters ?? null;
   const isFavorite = image ? (pendingFavorite[image.id] ?? !!image.favorite) : false;
 
   const previous = useRef<HTMLElement | null>(null);
@@ -180,15 +184,18 @@ export default function Lightbox({ images, index, onIndex, onClose, onUseSetting
         <p className="mb-3 whitespace-pre-wrap text-sm text-neutral-100" data-testid="lightbox-prompt">
           {image.prompt || <span className="text-neutral-500">No prompt recorded</span>}
         </p>
-        <dl className="grid grid-cols-[6rem_1fr] gap-x-2 gap-y-1 text-xs">
+        <dl className="grid grid-cols-[6rem_minmax(0,1fr)] gap-x-2 gap-y-1 text-xs">
           <Param name="Negative" value={image.negative_prompt} />
+          <Param name="Made with" value={params && params.source !== "atelier" ? sourceLabel(params.source) : null} />
           <Param name="Provider" value={image.provider} />
           <Param name="Model" value={image.model} />
           <Param name="Style" value={image.style} />
           <Param name="Aspect ratio" value={image.aspect_ratio} />
           <Param name="Size" value={image.width && image.height ? `${image.width}×${image.height}` : null} />
-          <Param name="Seed" value={image.seed} />
-          <Param name="Steps" value={req.steps} />
+          <Param name="Seed" value={params?.seed_text ?? image.seed} />
+          <Param name="Steps" value={req.steps ?? params?.steps} />
+          <Param name="Sampler" value={params?.sampler} />
+          <Param name="CFG scale" value={params?.cfg_scale} />
           <Param name="Quality" value={req.quality} />
           <Param name="Format" value={image.format} />
           <Param name="Created" value={new Date(image.created_at).toLocaleString()} />
