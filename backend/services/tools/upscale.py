@@ -30,6 +30,7 @@ from backend.services.tools.common import (
     encode,
     open_image,
     read,
+    source_parameters,
     tool_request,
 )
 from backend.services.tools.edit import estimate_edit, run_provider_tool
@@ -237,6 +238,7 @@ class UpscaleProducer:
             seed=request.seed,
             extra={
                 "source": {**source, "operation": "upscale", "mode": tool["mode"]},
+                "source_parameters": source_parameters(data),
                 "tool": {**extra, "scale": tool["scale"], "method": "lanczos+unsharp"},
             },
         )
