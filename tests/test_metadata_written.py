@@ -97,16 +97,17 @@ def a1111_png_info_text(path: Path) -> str:
 
 def sd_metadata_reads(text: str) -> dict[str, Any] | None:
     """What sd-metadata (github enslo/sd-metadata) makes of an A1111 ``parameters`` text, by
-    its documented rules (src/parsers/detect.ts, src/parsers/a1111.ts): recognised as
-    ``sd-webui`` when the text holds both ``Steps:`` and ``Sampler:`` (and no ``Version``
-    naming Forge, ComfyUI or SwarmUI); ``Size`` is required; the prompt is what comes before
-    the first ``Negative prompt:``; the settings line starts at the line break before the
-    first ``Steps:``; its pairs are ``Key: value`` up to the next ``, Key:``."""
+    its documented rules (src/parsers/detect.ts, src/parsers/index.ts, src/parsers/a1111.ts):
+    a text with ``Steps:`` and ``Sampler:`` is detected as ``sd-webui``; any other is still
+    parsed as A1111 first (unless its ``Version`` names ComfyUI or it is SwarmUI's). The
+    prompt is what comes before the first ``Negative prompt:``; the settings line starts at
+    the line break before the first ``Steps:`` (without one there is no settings line);
+    ``Size`` is required (else an error); pairs are ``Key: value`` up to the next ``, Key:``."""
     version = re.search(r"Version:\s*([^\s,]+)", text)
-    if version and (re.match(r"f\d|neo", version[1]) or version[1] == "ComfyUI"):
+    if (version and version[1] == "ComfyUI") or "sui_image_params" in text or "swarm_version" in text:
         return None
-    if "sui_image_params" in text or "Steps:" not in text or "Sampler:" not in text:
-        return None
+    if "Steps:" not in text:
+        return None  # no settings line: no Size, a parse error
     negative_at, steps_at = text.find("Negative prompt:"), text.find("Steps:")
     settings_at = text.rfind("\n", 0, steps_at)
     prompt = text[: negative_at if negative_at >= 0 else settings_at].strip()
@@ -281,11 +282,42 @@ def test_a_carriage_return_is_kept_not_replaced():
 
 
 def test_a_provider_without_sampler_or_guidance_writes_neither(tmp_path):
-    """Nothing untrue: a provider that states no sampler and no CFG (a remote API) gets none."""
-    path = write(tmp_path, "PNG", request("a fox", steps=None), generated("PNG"))
+    """Nothing untrue: a provider that states no steps, sampler or CFG (a remote API such as
+    OpenAI's, Gemini, Stability, EvoLink) gets none. What each reader then shows is what the
+    README's table says: A1111 and Atelier read every field written; SD Prompt Reader and
+    sd-metadata find the settings line by ``Steps:``, so without it SD Prompt Reader shows
+    the whole text as the prompt and sd-metadata reports no Size; sd-parsers needs ``Sampler:``."""
+    path = write(tmp_path, "PNG", request("a fox", "rain", steps=None), generated("PNG"))
     text = a1111_png_info_text(path)
     assert "Sampler:" not in text and "CFG scale:" not in text and "Steps:" not in text
     assert f"Seed: {SEED}" in text and "Size: 64x48" in text
+    parsed = every_reader_we_can(path)
+    assert parsed["atelier"]["prompt"] == "a fox" and parsed["atelier"]["seed"] == str(SEED)
+    assert parsed["sd-prompt-reader"]["prompt"] == "a fox" and parsed["sd-prompt-reader"]["negative"].startswith(
+        "rain\n"
+    )
+    assert parsed["sd-metadata"] is None and parsed["sd-parsers"] is None
+
+
+def every_reader_we_can(path: Path) -> dict[str, Any]:
+    """Like ``every_reader``, a reader that does not recognise the file giving None."""
+    try:
+        sd_parsers = read_sd_parsers(path)
+    except AssertionError:
+        sd_parsers = None
+    reader = ImageDataReader(str(path))
+    text = a1111_png_info_text(path)
+    parsed = parse_infotext(text)
+    return {
+        "sd-parsers": sd_parsers,
+        "sd-prompt-reader": {"prompt": reader.positive, "negative": reader.negative, **reader.parameter},
+        "sd-metadata": sd_metadata_reads(text),
+        "atelier": {
+            "prompt": parsed["prompt"],
+            "negative": parsed["negative_prompt"],
+            "seed": parsed["params"]["Seed"],
+        },
+    }
 
 
 def test_the_offline_renderer_names_its_method_as_the_sampler(tmp_path):
