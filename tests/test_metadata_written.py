@@ -367,12 +367,13 @@ def test_a_tool_output_carries_its_sources_parameters(tmp_path, fmt):
     source_req = request('a red door, "old"', "rust")
     source = write(tmp_path / "a", "PNG", source_req, generated("PNG", sampler="DDIMScheduler", cfg_scale=5, steps=30))
     origin = source_parameters(source.read_bytes())
-    assert origin == {"prompt": 'a red door, "old"', "negative_prompt": "rust", "steps": 30, "sampler": "DDIMScheduler",
-                      "cfg_scale": 5.0, "seed": SEED, "model": "sdxl-base, v1.0"}  # fmt: skip
+    assert origin["parameters"] == {
+        "prompt": 'a red door, "old"', "negative_prompt": "rust", "steps": 30, "sampler": "DDIMScheduler",
+        "cfg_scale": 5.0, "seed": SEED, "model": "sdxl-base, v1.0",
+    }  # fmt: skip
     # the tool's own request has no steps, no sampler: its output still says all of the source's
     tool_req = request("a red door", provider="local", model="upscale-fast-2x", steps=None, seed=None)
-    extra = {"source": {"image_id": "x", "path": "2026/a.png", "operation": "upscale", "mode": "fast"},
-             "source_parameters": origin}  # fmt: skip
+    extra = {"source": {"image_id": "x", "path": "2026/a.png", "operation": "upscale", "mode": "fast", **origin}}
     out = write(tmp_path / "b", fmt, tool_req, GeneratedImage(0, encoded(fmt, (128, 96)), None), extra)
     text = a1111_png_info_text(out)
     assert "Tool: upscale fast" in text and "Tool model: upscale-fast-2x" in text and "Source image: 2026/a.png" in text
@@ -385,11 +386,11 @@ def test_a_tool_output_carries_its_sources_parameters(tmp_path, fmt):
 
 
 def test_a_source_with_hostile_or_no_metadata_gives_no_parameters():
-    assert source_parameters(encoded("PNG")) is None
-    assert source_parameters(b"not an image") is None
+    assert source_parameters(encoded("PNG")) == {}
+    assert source_parameters(b"not an image") == {}
     bad = embed_metadata(encoded("PNG"), "PNG", "x\nSteps: many, Seed: -3", {"atelier_version": 5, "request": []})
-    assert source_parameters(bad) in (None, {"prompt": "x", "negative_prompt": "", "steps": None, "sampler": None,
-                                             "cfg_scale": None, "seed": None, "model": None})  # fmt: skip
+    nothing_but_the_prompt = dict.fromkeys(("steps", "sampler", "cfg_scale", "seed", "model"))
+    assert source_parameters(bad) == {"parameters": {"prompt": "x", "negative_prompt": "", **nothing_but_the_prompt}}
 
 
 # --- file names ------------------------------------------------------------------------------------
@@ -437,3 +438,15 @@ def test_a_cut_never_leaves_a_letter_without_its_marks():
         assert slug == "untitled" or not unicodedata.category(slug[0]).startswith("M")
         whole = "नमस्ते" * 5
         assert slug == "untitled" or (whole.startswith(slug) and not unicodedata.category(whole[len(slug)])[0] == "M")
+
+
+def test_source_parameters_of_the_wrong_types_are_left_out(tmp_path):
+    """A tool's source parameters may come back from a worker as any JSON: never a crash,
+    never a value of the wrong type in the infotext."""
+    hostile = {"prompt": 5, "negative_prompt": ["x"], "steps": "many", "sampler": {"a": 1}, "cfg_scale": "7",
+               "seed": True, "model": None}  # fmt: skip
+    extra = {"source": {"image_id": "x", "path": "a.png", "operation": "upscale", "parameters": hostile}}
+    req = request("tool prompt", provider="local", model="upscale-fast-2x", steps=None, seed=None)
+    out = write(tmp_path, "PNG", req, GeneratedImage(0, encoded("PNG"), None), extra)
+    text = a1111_png_info_text(out)
+    assert text.startswith("\nSize: 64x48, Tool provider: local, Tool model: upscale-fast-2x, Source image: a.png")

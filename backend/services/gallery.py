@@ -131,8 +131,17 @@ def inspect_image(data: bytes, who: str = "the provider returned") -> tuple[str,
     return fmt, w, h
 
 
-def _cfg(value: float | None) -> str | None:
-    return None if value is None else f"{value:g}"  # 7.0 -> "7", as A1111 writes it
+def _typed(values: dict[str, Any], name: str, kind: type) -> Any:
+    """``values[name]`` when it is a ``kind`` (never a bool for int), else None: a tool's
+    source parameters may have come back from a worker as JSON."""
+    value = values.get(name)
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+
+def _cfg(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return f"{value:g}"  # 7.0 -> "7", as A1111 writes it
 
 
 def build_infotext(
@@ -142,21 +151,20 @@ def build_infotext(
     sd-parsers and sd-metadata read. Steps, Sampler, CFG scale and Seed are written only
     where true (a provider states its sampler and guidance: ``providers.base.settings``);
     Steps leads the settings line, as those readers find the line by it. A tool's output
-    carries its source's parameters (``extra.source_parameters``) and says what the tool did."""
+    carries its source's parameters (``extra.source.parameters``) and says what the tool did."""
     source = (extra or {}).get("source") or {}
-    origin = (extra or {}).get("source_parameters")
-    origin = origin if isinstance(origin, dict) else None
+    origin = source.get("parameters") if isinstance(source.get("parameters"), dict) else None
     sampler, cfg, steps = image_settings(image.metadata)
     tool = " ".join(str(source[k]) for k in ("operation", "mode", "platform", "format") if source.get(k)) or None
     if origin is not None:  # a tool's output: its source's generation, then the tool
-        prompt, negative = origin.get("prompt") or "", origin.get("negative_prompt") or ""
+        prompt, negative = _typed(origin, "prompt", str) or "", _typed(origin, "negative_prompt", str) or ""
         generation = {
-            "Steps": origin.get("steps"),
-            "Sampler": origin.get("sampler"),
+            "Steps": _typed(origin, "steps", int),
+            "Sampler": _typed(origin, "sampler", str),
             "CFG scale": _cfg(origin.get("cfg_scale")),
-            "Seed": origin.get("seed"),
+            "Seed": _typed(origin, "seed", int),
             "Size": f"{width}x{height}",
-            "Model": origin.get("model"),
+            "Model": _typed(origin, "model", str),
         }
         rest = {"Tool provider": request.provider, "Tool model": request.model}
     else:

@@ -213,13 +213,14 @@ def gallery_reader(gallery: Gallery) -> SourceReader:
     return lambda source: read_source(gallery, source)
 
 
-#: the source's generation parameters a tool output carries on (``extra.source_parameters``)
+#: the source's generation parameters a tool output carries on (``extra.source.parameters``)
 SOURCE_PARAMETERS = ("prompt", "negative_prompt", "steps", "sampler", "cfg_scale", "seed", "model")
 
 
-def source_parameters(data: bytes) -> dict[str, Any] | None:
-    """The generation parameters of a tool's source image, from its own metadata, for the
-    tool's output to carry on (as A1111's extras tab does): None when it has none. Typed
+def source_parameters(data: bytes) -> dict[str, Any]:
+    """``{"parameters": ...}``, the generation parameters of a tool's source image from its
+    own metadata, for the tool's output to carry on in ``extra.source`` (as A1111's extras
+    tab does); ``{}`` when it has none (the key is left out, not null). Typed
     and bounded (the readers'), since a source's metadata is hostile input. For Atelier's
     own files the ``parameters`` text is read: it has the sampler and CFG scale, and the
     prompts as the model got them (styled)."""
@@ -233,11 +234,11 @@ def source_parameters(data: bytes) -> dict[str, Any] | None:
                 found = read_file_metadata(im)
                 params = found.parameters if found else None
     except Exception:  # unreadable metadata: the output is written without the source's
-        return None
+        return {}
     if params is None:
-        return None
+        return {}
     values = {name: getattr(params, name) for name in SOURCE_PARAMETERS}
-    return values if any(v not in (None, "") for v in values.values()) else None
+    return {"parameters": values} if any(v not in (None, "") for v in values.values()) else {}
 
 
 def open_image(data: bytes) -> Image.Image:

@@ -391,8 +391,7 @@ def run_provider_tool(
             seed=generated.seed,
             metadata=generated.metadata,
             extra={
-                "source": {**source, "operation": tool["operation"]},
-                "source_parameters": parameters,
+                "source": {**source, "operation": tool["operation"], **parameters},
                 "tool": {**extra, **tool.get("params", {}), "references": tool.get("references", [])},
             },
         )

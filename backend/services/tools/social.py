@@ -439,8 +439,13 @@ class SocialProducer:
                 index=index,
                 data=data,
                 extra={
-                    "source": {**source, "operation": "social", "platform": fmt.platform, "format": fmt.format},
-                    "source_parameters": parameters,
+                    "source": {
+                        **source,
+                        "operation": "social",
+                        "platform": fmt.platform,
+                        "format": fmt.format,
+                        **parameters,
+                    },
                     "tool": {
                         "kind": "social",
                         **options.to_json(),

@@ -237,8 +237,7 @@ class UpscaleProducer:
             data=out,
             seed=request.seed,
             extra={
-                "source": {**source, "operation": "upscale", "mode": tool["mode"]},
-                "source_parameters": source_parameters(data),
+                "source": {**source, "operation": "upscale", "mode": tool["mode"], **source_parameters(data)},
                 "tool": {**extra, "scale": tool["scale"], "method": "lanczos+unsharp"},
             },
         )
