@@ -96,18 +96,20 @@ def a1111_png_info_text(path: Path) -> str:
 
 
 def sd_metadata_reads(text: str) -> dict[str, Any] | None:
-    """What sd-metadata (github enslo/sd-metadata) makes of an A1111 ``parameters`` text, by
-    its documented rules (src/parsers/detect.ts, src/parsers/index.ts, src/parsers/a1111.ts):
-    a text with ``Steps:`` and ``Sampler:`` is detected as ``sd-webui``; any other is still
-    parsed as A1111 first (unless its ``Version`` names ComfyUI or it is SwarmUI's). The
-    prompt is what comes before the first ``Negative prompt:``; the settings line starts at
-    the line break before the first ``Steps:`` (without one there is no settings line);
-    ``Size`` is required (else an error); pairs are ``Key: value`` up to the next ``, Key:``."""
+    """What sd-metadata (github enslo/sd-metadata) makes of an A1111 ``parameters`` text (a
+    PNG's ``parameters`` chunk, a JPEG/WebP's EXIF UserComment), by its documented rules
+    (src/parsers/detect.ts, src/parsers/index.ts, src/parsers/a1111.ts): a text with
+    ``Steps:`` and ``Sampler:`` is detected as ``sd-webui``, any other is still parsed as
+    A1111 first (unless its ``Version`` is ComfyUI's or it is SwarmUI's). The prompt is what
+    comes before the first ``Negative prompt:``; the settings line starts at the line break
+    before the first ``Steps:``, so without ``Steps:`` no setting is read at all (the line
+    lands in the prompt or the negative prompt): None here. Its pairs are ``Key: value`` up
+    to the next ``, Key:``; older releases also required ``Size``."""
     version = re.search(r"Version:\s*([^\s,]+)", text)
     if (version and version[1] == "ComfyUI") or "sui_image_params" in text or "swarm_version" in text:
         return None
     if "Steps:" not in text:
-        return None  # no settings line: no Size, a parse error
+        return None  # no settings line: nothing but a prompt
     negative_at, steps_at = text.find("Negative prompt:"), text.find("Steps:")
     settings_at = text.rfind("\n", 0, steps_at)
     prompt = text[: negative_at if negative_at >= 0 else settings_at].strip()
