@@ -353,7 +353,7 @@ def every_reader_we_can(path: Path) -> dict[str, Any]:
         "atelier": {
             "prompt": parsed["prompt"],
             "negative": parsed["negative_prompt"],
-            "seed": parsed["params"]["Seed"],
+            "seed": parsed["params"].get("Seed"),
         },
     }
 
