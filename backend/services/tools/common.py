@@ -220,10 +220,10 @@ SOURCE_PARAMETERS = ("prompt", "negative_prompt", "steps", "sampler", "cfg_scale
 def source_parameters(data: bytes) -> dict[str, Any]:
     """``{"parameters": ...}``, the generation parameters of a tool's source image from its
     own metadata, for the tool's output to carry on in ``extra.source`` (as A1111's extras
-    tab does); ``{}`` when it has none (the key is left out, not null). Typed
-    and bounded (the readers'), since a source's metadata is hostile input. For Atelier's
-    own files the ``parameters`` text is read: it has the sampler and CFG scale, and the
-    prompts as the model got them (styled)."""
+    tab does); ``{}`` when it has none (the key is left out, not null). Typed and bounded
+    (the readers'), since a source's metadata is hostile input. For Atelier's own files the
+    ``parameters`` text is read: it has the sampler and CFG scale, and the prompts as the
+    model got them (styled)."""
     try:
         with Image.open(io.BytesIO(data)) as im:
             infotext, atelier = read_embedded(im)
