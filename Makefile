@@ -23,8 +23,10 @@ $(STAMP_RUN): requirements.txt | $(PY)
 	$(PIP) install -q -r requirements.txt
 	touch $@
 
-$(STAMP_DEV): requirements.txt requirements-dev.txt | $(PY)
+# requirements-readers.txt without their dependencies: see the comment in that file
+$(STAMP_DEV): requirements.txt requirements-dev.txt requirements-readers.txt | $(PY)
 	$(PIP) install -q -r requirements-dev.txt
+	$(PIP) install -q --no-deps -r requirements-readers.txt
 	touch $@ $(STAMP_RUN)
 
 $(NODE_STAMP): package.json package-lock.json frontend/package.json

@@ -175,6 +175,34 @@ class GeneratedImage:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+#: The key of ``GeneratedImage.metadata`` where a provider states how it really made the
+#: image (:func:`settings`): the gallery writes these into the A1111 ``parameters`` that
+#: other tools read, so a provider states only what is true and leaves out what it does
+#: not know (a remote API's scheduler). In ``metadata`` it travels to and from workers as is.
+SETTINGS = "settings"
+
+
+def settings(sampler: str | None = None, cfg_scale: float | None = None, steps: int | None = None) -> dict[str, Any]:
+    """``{SETTINGS: ...}`` for ``GeneratedImage.metadata``: ``sampler`` the method's name (a
+    diffusers scheduler class, the procedural renderer), ``cfg_scale`` only where guidance
+    is really applied, ``steps`` the denoising steps really run; None values left out."""
+    given = {"sampler": sampler, "cfg_scale": cfg_scale, "steps": steps}
+    return {SETTINGS: {k: v for k, v in given.items() if v is not None}}
+
+
+def image_settings(metadata: Mapping[str, Any] | None) -> tuple[str | None, float | None, int | None]:
+    """(sampler, cfg_scale, steps) a provider stated in an image's metadata, each None when
+    absent or not of its type (the metadata may have come back from a worker)."""
+    found = (metadata or {}).get(SETTINGS)
+    found = found if isinstance(found, Mapping) else {}
+    sampler, cfg, steps = found.get("sampler"), found.get("cfg_scale"), found.get("steps")
+    return (
+        sampler if isinstance(sampler, str) and sampler else None,
+        float(cfg) if isinstance(cfg, int | float) and not isinstance(cfg, bool) else None,
+        steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else None,
+    )
+
+
 @dataclass(frozen=True)
 class ImageInput:
     """An image sent to a provider: a file name, its bytes and their MIME type."""

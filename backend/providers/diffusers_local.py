@@ -40,6 +40,7 @@ from backend.providers.base import (
     ProviderError,
     StepRange,
     encode_png,
+    settings,
 )
 
 log = logging.getLogger(__name__)
@@ -317,11 +318,23 @@ class DiffusersProvider(Provider):
                 ctx.raise_if_cancelled()
                 image = self._run(pipe, model, request, index, ctx)
                 seed = request.seed_for(index)
+                family = FAMILIES[model.family]
                 yield GeneratedImage(
                     index=index,
                     data=encode_png(image),
                     seed=seed,
-                    metadata={"pipeline": model.family, "device": device, "guidance_scale": model.guidance_scale},
+                    metadata={
+                        "pipeline": model.family,
+                        "device": device,
+                        "guidance_scale": model.guidance_scale,
+                        # the scheduler the pipeline really ran; CFG only where guidance is on
+                        # (the catalogue's families run with guidance 0: none is applied)
+                        **settings(
+                            sampler=_scheduler_name(pipe),
+                            cfg_scale=family.guidance_scale if family.guidance_scale > 0 else None,
+                            steps=request.steps or family.steps.default,
+                        ),
+                    },
                 )
         finally:
             self._use_lock.release()
@@ -437,6 +450,12 @@ class DiffusersProvider(Provider):
 
 
 # --- helpers ---------------------------------------------------------------------------------
+def _scheduler_name(pipe: Any) -> str | None:
+    """The class name of the pipeline's scheduler (``EulerDiscreteScheduler``), None without one."""
+    scheduler = getattr(pipe, "scheduler", None)
+    return type(scheduler).__name__ if scheduler is not None else None
+
+
 def _importable(name: str) -> bool:
     """Whether ``name`` could be imported, without importing it (torch takes seconds)."""
     try:

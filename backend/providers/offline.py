@@ -24,9 +24,13 @@ from backend.providers.base import (
     Provider,
     StepRange,
     encode_png,
+    settings,
 )
 
 RGB = tuple[int, int, int]
+#: the method's name, written as the ``Sampler`` of its images' A1111 parameters (it uses no
+#: guidance: no CFG scale is written)
+SAMPLER = "Atelier procedural renderer"
 
 # Sizes near one megapixel, multiples of 32, like the diffusion models it stands in for.
 SIZES: dict[str, tuple[int, int]] = {
@@ -435,4 +439,9 @@ class OfflineProvider(Provider):
                 ctx.step(index, step + 1, TOTAL_STEPS, f"painting image {index + 1} of {request.n}")
                 ctx.preview(index, image)
             ctx.raise_if_cancelled()
-            yield GeneratedImage(index=index, data=encode_png(renderer.img), seed=seed)
+            yield GeneratedImage(
+                index=index,
+                data=encode_png(renderer.img),
+                seed=seed,
+                metadata=settings(sampler=SAMPLER, steps=TOTAL_STEPS),
+            )

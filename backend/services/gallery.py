@@ -36,7 +36,7 @@ from typing import Any, Literal, TypeVar
 from PIL import Image
 
 from backend import __version__, shapes
-from backend.providers.base import GeneratedImage, GenerationRequest
+from backend.providers.base import GeneratedImage, GenerationRequest, image_settings
 from backend.services.event_types import Feed, FeedEvent, GalleryAdded, GalleryRemoved, GalleryUpdated
 from backend.storage.favorites import FavoriteStore
 from backend.storage.files import (
@@ -129,6 +129,71 @@ def inspect_image(data: bytes, who: str = "the provider returned") -> tuple[str,
         reason = exc.__class__.__name__
         raise ImageRejected(f"{who} data that is not a readable image ({reason})") from exc
     return fmt, w, h
+
+
+def _typed(values: dict[str, Any], name: str, kind: type) -> Any:
+    """``values[name]`` when it is a ``kind`` (never a bool for int), else None: a tool's
+    source parameters may have come back from a worker as JSON."""
+    value = values.get(name)
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+
+def _cfg(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return f"{value:g}"  # 7.0 -> "7", as A1111 writes it
+
+
+def build_infotext(
+    request: GenerationRequest, image: GeneratedImage, width: int, height: int, extra: dict[str, Any] | None = None
+) -> str:
+    """The A1111 ``parameters`` of an image: what A1111's PNG Info, SD Prompt Reader,
+    sd-parsers and sd-metadata read. Steps, Sampler, CFG scale and Seed are written only
+    where true (a provider states its sampler and guidance: ``providers.base.settings``);
+    Steps leads the settings line, as those readers find the line by it. A tool's output
+    carries its source's parameters (``extra.source.parameters``) and says what the tool did."""
+    source = (extra or {}).get("source") or {}
+    origin = source.get("parameters") if isinstance(source.get("parameters"), dict) else None
+    sampler, cfg, steps = image_settings(image.metadata)
+    tool = " ".join(str(source[k]) for k in ("operation", "mode", "platform", "format") if source.get(k)) or None
+    if origin is not None:  # a tool's output: its source's generation, then the tool
+        prompt, negative = _typed(origin, "prompt", str) or "", _typed(origin, "negative_prompt", str) or ""
+        generation = {
+            "Steps": _typed(origin, "steps", int),
+            "Sampler": _typed(origin, "sampler", str),
+            "CFG scale": _cfg(origin.get("cfg_scale")),
+            "Seed": _typed(origin, "seed", int),
+            "Size": f"{width}x{height}",
+            "Model": _typed(origin, "model", str),
+        }
+        rest = {"Tool provider": request.provider, "Tool model": request.model}
+    else:
+        prompt, negative = request.styled_prompt, request.negative_prompt
+        generation = {
+            "Steps": steps or request.steps,
+            "Sampler": sampler,
+            "CFG scale": _cfg(cfg),
+            "Seed": image.seed,
+            "Size": f"{width}x{height}",
+            "Model": request.model,
+        }
+        rest = {
+            "Style": request.style if request.style != "none" else None,
+            "Aspect ratio": request.aspect_ratio,
+            "Quality": request.quality,
+            "Provider": request.provider,
+        }
+    return format_infotext(
+        prompt,
+        negative,
+        {
+            **generation,
+            **rest,
+            "Source image": source.get("path"),
+            "Tool": tool,
+            "Version": f"Atelier {__version__}",
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -362,25 +427,7 @@ class Gallery:
             "provider_metadata": image.metadata or None,
             **(extra or {}),
         }
-        source = (extra or {}).get("source") or {}
-        infotext = format_infotext(
-            request.styled_prompt,
-            request.negative_prompt,
-            {
-                "Steps": request.steps,
-                "Seed": seed,
-                "Size": f"{width}x{height}",
-                "Model": request.model,
-                "Style": request.style if request.style != "none" else None,
-                "Aspect ratio": request.aspect_ratio,
-                "Quality": request.quality,
-                "Provider": request.provider,
-                "Source image": source.get("path"),
-                "Tool": " ".join(str(source[k]) for k in ("operation", "mode", "platform", "format") if source.get(k))
-                or None,
-                "Version": f"Atelier {__version__}",
-            },
-        )
+        infotext = build_infotext(request, image, width, height, extra)
         data = embed_metadata(image.data, fmt, infotext, atelier)
         day = day_folder(now)
         extension = EXTENSIONS[fmt]

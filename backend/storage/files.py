@@ -1,8 +1,11 @@
 """Gallery file names and atomic writes.
 
 Names begin with a UTC timestamp (so they sort in time order), carry the provider, a
-short ASCII slug of the prompt and the seed, and never exceed 120 bytes. Nothing in a
-prompt can reach the path: the slug keeps only [a-z0-9-]. Files are written to a hidden
+short slug of the prompt and the seed, and never exceed 120 bytes of UTF-8. The slug keeps
+the letters and digits of every script (``日本の山``, ``café``, ``नमस्ते``), lower-cased and
+NFC, joined by ``-``; nothing else in a prompt reaches the path, so a name holds none of
+the characters Windows, macOS or Linux reserve, never ends in a dot or a space, and is
+never a reserved Windows device name. Files are written to a hidden
 temporary name in the same folder, flushed to disk, then linked into place, so the
 folder never holds a partial image and an existing file is never overwritten.
 
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
 import unicodedata
 import uuid
@@ -25,18 +27,49 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 MAX_NAME_BYTES = 120
+PROMPT_SLUG_BYTES = 60  # 60 ASCII letters or 20 CJK characters of the prompt
 TEMP_PREFIX = ".atelier-tmp-"
 EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
-_SAFE_ID = re.compile(r"[^a-z0-9]+")
+#: Windows device names: reserved in any folder, with any extension (``con.png``)
+_RESERVED_NAMES = frozenset(
+    ["con", "prn", "aux", "nul"]
+    + [f"{kind}{n}" for kind in ("com", "lpt") for n in ("1", "2", "3", "4", "5", "6", "7", "8", "9", "¹", "²", "³")]
+)
 
 
-def slugify(text: str, max_len: int = 40) -> str:
-    """A short, lowercase ASCII slug: accents folded, everything else dropped."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = _SAFE_ID.sub("-", ascii_text.lower()).strip("-")
-    if len(slug) > max_len:
-        slug = slug[:max_len].rsplit("-", 1)[0] or slug[:max_len]
-    return slug.strip("-") or "untitled"
+def _cut(slug: str, max_bytes: int) -> str:
+    """``slug`` in at most ``max_bytes`` of UTF-8: never inside a UTF-8 sequence nor between a
+    letter and its combining marks, and at a word's end when there is more than one word."""
+    if len(slug.encode("utf-8")) <= max_bytes:
+        return slug
+    cut = slug.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
+    while cut and unicodedata.category(slug[len(cut)])[0] == "M":  # a mark of the last letter was cut off
+        cut = cut[:-1]
+    if slug[len(cut)] != "-" and "-" in cut:
+        cut = cut.rsplit("-", 1)[0]
+    return cut
+
+
+def slugify(text: str, max_bytes: int = 40) -> str:
+    """A short slug of ``text``: its letters and digits, of any script, lower-cased and NFC,
+    words joined by ``-``, at most ``max_bytes`` of UTF-8; ``untitled`` when it has none."""
+    text = unicodedata.normalize("NFC", unicodedata.normalize("NFC", text[: max_bytes * 8]).lower())
+    words: list[str] = []
+    word: list[str] = []
+    size = 0
+    for ch in text + " ":
+        kind = unicodedata.category(ch)[0]
+        if kind in "LN" or (kind == "M" and word):  # a mark only with the letter it belongs to
+            word.append(ch)
+            continue
+        if word:
+            words.append("".join(word))
+            size += len(words[-1].encode("utf-8")) + 1
+            word = []
+            if size > max_bytes:
+                break
+    slug = _cut("-".join(words), max_bytes).strip("-") or "untitled"
+    return slug + "_" if slug in _RESERVED_NAMES else slug
 
 
 def gallery_filename(
@@ -47,8 +80,8 @@ def gallery_filename(
     stamp = utc.strftime("%Y%m%d-%H%M%S-") + f"{utc.microsecond // 1000:03d}"
     tail = ("" if seed is None else f"_{seed}") + (f"-{suffix}" if suffix else "") + extension
     head = f"{stamp}_{slugify(provider, 20)}_"
-    room = MAX_NAME_BYTES - len(head) - len(tail)
-    return head + slugify(prompt, max(8, min(40, room))) + tail
+    room = MAX_NAME_BYTES - len(head.encode("utf-8")) - len(tail.encode("utf-8"))
+    return head + slugify(prompt, max(8, min(PROMPT_SLUG_BYTES, room))) + tail
 
 
 def day_folder(when: datetime) -> str:

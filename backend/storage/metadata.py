@@ -87,13 +87,33 @@ def decode_user_comment(raw: bytes | str) -> str:
     return raw.decode("utf-8", "replace").lstrip("\0")
 
 
+#: TIFF field types: LONG (the Exif IFD's offset) and UNDEFINED, the type the EXIF spec gives
+#: UserComment and MakerNote (piexif and A1111's PNG Info read nothing else: with BYTE, the
+#: type Pillow picks for bytes, piexif returns a tuple and A1111 fails on ``.decode``)
+_LONG, _UNDEFINED = 4, 7
+
+
 def _exif_payload(infotext: str, atelier_json: str) -> bytes:
-    exif = Image.Exif()
-    exif[TAG_EXIF_IFD] = {
-        TAG_USER_COMMENT: user_comment_bytes(infotext),
-        TAG_MAKER_NOTE: atelier_json.encode("utf-8"),
-    }
-    return exif.tobytes()  # b"Exif\0\0" + TIFF structure
+    """``Exif\0\0`` + a big-endian TIFF (as piexif writes it): IFD0 holding only the Exif
+    IFD's offset, and the Exif IFD holding UserComment and MakerNote as UNDEFINED."""
+    entries = sorted(
+        {TAG_USER_COMMENT: user_comment_bytes(infotext), TAG_MAKER_NOTE: atelier_json.encode("utf-8")}.items()
+    )
+    ifd0_at = 8
+    exif_ifd_at = ifd0_at + 2 + 12 + 4
+    data_at = exif_ifd_at + 2 + 12 * len(entries) + 4
+    ifd0 = struct.pack(">H", 1) + struct.pack(">HHII", TAG_EXIF_IFD, _LONG, 1, exif_ifd_at) + struct.pack(">I", 0)
+    fields, values = [], []
+    for tag, value in entries:  # tags in ascending order, as TIFF requires
+        if len(value) <= 4:
+            fields.append(struct.pack(">HHI", tag, _UNDEFINED, len(value)) + value.ljust(4, b"\0"))
+        else:
+            fields.append(struct.pack(">HHII", tag, _UNDEFINED, len(value), data_at))
+            padded = value + b"\0" * (len(value) % 2)  # values start on a word boundary
+            values.append(padded)
+            data_at += len(padded)
+    exif_ifd = struct.pack(">H", len(entries)) + b"".join(fields) + struct.pack(">I", 0)
+    return b"Exif\0\0" + b"MM\0*" + struct.pack(">I", ifd0_at) + ifd0 + exif_ifd + b"".join(values)
 
 
 def _embed_jpeg(data: bytes, exif: bytes) -> bytes:

@@ -17,6 +17,10 @@ from backend.services.schema import Field, Shape
 from backend.services.validation import ValidationError
 from backend.storage.files import EXTENSIONS, RefusedFile
 from backend.storage.gallery_index import ImageRow
+from backend.storage.image_params import read_file_metadata
+from backend.storage.metadata import read_embedded
+from backend.storage.readers.a1111 import from_infotext
+from backend.storage.readers.base import ImageParams
 
 #: the provider id of tool jobs done on this machine (upscale fast, social formats)
 LOCAL = "local"
@@ -207,6 +211,34 @@ def read_source(gallery: Gallery, source: dict[str, Any]) -> bytes:
 def gallery_reader(gallery: Gallery) -> SourceReader:
     """The SourceReader of the process that holds the gallery."""
     return lambda source: read_source(gallery, source)
+
+
+#: the source's generation parameters a tool output carries on (``extra.source.parameters``)
+SOURCE_PARAMETERS = ("prompt", "negative_prompt", "steps", "sampler", "cfg_scale", "seed", "model")
+
+
+def source_parameters(data: bytes) -> dict[str, Any]:
+    """``{"parameters": ...}``, the generation parameters of a tool's source image from its
+    own metadata, for the tool's output to carry on in ``extra.source`` (as A1111's extras
+    tab does); ``{}`` when it has none (the key is left out, not null). Typed and bounded
+    (the readers'), since a source's metadata is hostile input. For Atelier's own files the
+    ``parameters`` text is read: it has the sampler and CFG scale, and the prompts as the
+    model got them (styled)."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            infotext, atelier = read_embedded(im)
+            params: ImageParams | None
+            if atelier is not None and infotext:
+                params = from_infotext(infotext)
+            else:
+                found = read_file_metadata(im)
+                params = found.parameters if found else None
+    except Exception:  # unreadable metadata: the output is written without the source's
+        return {}
+    if params is None:
+        return {}
+    values = {name: getattr(params, name) for name in SOURCE_PARAMETERS}
+    return {"parameters": values} if any(v not in (None, "") for v in values.values()) else {}
 
 
 def open_image(data: bytes) -> Image.Image:

@@ -41,6 +41,7 @@ from backend.services.tools.common import (
     nearest_ratio,
     open_image,
     read,
+    source_parameters,
     text,
     tool_request,
     turned_a_quarter,
@@ -376,7 +377,9 @@ def run_provider_tool(
 ) -> Iterator[GeneratedImage]:
     """An edit or provider upscale: the provider's images with their source attached."""
     source = tool["source"]
-    image = image_input(read_source(source), "image")
+    data = read_source(source)
+    image = image_input(data, "image")
+    parameters = source_parameters(data)
     references = tuple(image_input(read_source(r), f"reference-{i + 1}") for i, r in
                        enumerate(tool.get("references", [])))  # fmt: skip
     mask = base64.b64decode(tool["mask"]) if tool.get("mask") else None
@@ -388,7 +391,7 @@ def run_provider_tool(
             seed=generated.seed,
             metadata=generated.metadata,
             extra={
-                "source": {**source, "operation": tool["operation"]},
+                "source": {**source, "operation": tool["operation"], **parameters},
                 "tool": {**extra, **tool.get("params", {}), "references": tool.get("references", [])},
             },
         )

@@ -34,6 +34,7 @@ from backend.services.tools.common import (
     check_fields,
     open_image,
     read,
+    source_parameters,
     tool_request,
 )
 from backend.services.validation import SESSION, ValidationError
@@ -418,7 +419,9 @@ class SocialProducer:
         self, tool: dict[str, Any], request: GenerationRequest, ctx: GenerationContext
     ) -> Iterator[GeneratedImage]:
         source = tool["source"]
-        image = open_image(self.read_source(source))
+        original = self.read_source(source)
+        image = open_image(original)
+        parameters = source_parameters(original)
         o = tool["options"]
         options = CropOptions(o["crop"], tuple(o["focal"]) if o.get("focal") else None, o["fill"], o["fill_color"])
         total = len(tool["targets"])
@@ -436,7 +439,13 @@ class SocialProducer:
                 index=index,
                 data=data,
                 extra={
-                    "source": {**source, "operation": "social", "platform": fmt.platform, "format": fmt.format},
+                    "source": {
+                        **source,
+                        "operation": "social",
+                        "platform": fmt.platform,
+                        "format": fmt.format,
+                        **parameters,
+                    },
                     "tool": {
                         "kind": "social",
                         **options.to_json(),

@@ -30,6 +30,7 @@ from backend.services.tools.common import (
     encode,
     open_image,
     read,
+    source_parameters,
     tool_request,
 )
 from backend.services.tools.edit import estimate_edit, run_provider_tool
@@ -236,7 +237,7 @@ class UpscaleProducer:
             data=out,
             seed=request.seed,
             extra={
-                "source": {**source, "operation": "upscale", "mode": tool["mode"]},
+                "source": {**source, "operation": "upscale", "mode": tool["mode"], **source_parameters(data)},
                 "tool": {**extra, "scale": tool["scale"], "method": "lanczos+unsharp"},
             },
         )
