@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from backend.providers.base import GeneratedImage, GenerationRequest
+from backend.providers.base import GeneratedImage, GenerationRequest, settings
 from backend.services.gallery import Gallery, ImageRejected, SaveContext
 from backend.storage.files import gallery_filename, write_new_file
 from backend.storage.gallery_index import GalleryIndex, ImageQuery, ImageRow
@@ -82,8 +82,8 @@ def test_the_whole_prompt_is_kept_in_the_metadata(tmp_path, prompt):
     assert path.resolve().parent.parent == tmp_path.resolve()
     with Image.open(path) as im:
         infotext, atelier = read_embedded(im)
+        assert json.loads(im.text["atelier"])["request"]["prompt"] == prompt
     assert atelier["request"]["prompt"] == prompt
-    assert json.loads(im.text["atelier"])["request"]["prompt"] == prompt
     assert parse_infotext(infotext)["params"]["Seed"] == "5"
 
 
@@ -191,3 +191,40 @@ def test_rows_written_while_the_index_file_is_recreated_are_never_lost(tmp_path)
     assert index.total(ImageQuery()) == len(written)
     reopened = GalleryIndex(path)  # and what is on disk, not only in the open connection
     assert set(reopened.fingerprints()) == set(written)
+
+
+@pytest.mark.parametrize(
+    "text, prompt, params",
+    [
+        ("portrait, style: oil, mood: dark", "portrait, style: oil, mood: dark", {}),
+        ("a cat\nstyle: oil, mood: dark", "a cat\nstyle: oil, mood: dark", {}),
+        ("a cat\nSteps: 20, Sampler: Euler, Seed: 5", "a cat", {"Steps": "20", "Sampler": "Euler", "Seed": "5"}),
+        ("a cat\nSeed: 5", "a cat", {"Seed": "5"}),
+    ],
+)
+def test_a_prompt_line_with_colons_is_not_taken_for_the_settings_line(text, prompt, params):
+    """A1111 takes the last line as settings only with three ``Key: value`` pairs (or one
+    starting the line with Steps/Seed); with two, the prompt was lost."""
+    parsed = parse_infotext(text)
+    assert (parsed["prompt"], parsed["params"]) == (prompt, params)
+
+
+def test_atelier_images_show_how_they_were_made_and_tool_outputs_how_their_source_was(tmp_path):
+    """The sampler, CFG scale and steps a provider states are in Atelier's own chunk; the
+    parameters of an Atelier image (GET, the lightbox) show them, and a tool's output shows
+    those of its source (its ``source.parameters``). Before, both were null."""
+    gallery = Gallery(tmp_path, GalleryIndex(tmp_path / ".atelier" / "index.sqlite3"))
+    made = settings(sampler="EulerDiscreteScheduler", cfg_scale=3.5, steps=12)
+    row = gallery.write_image(
+        _request("a lake"), GeneratedImage(0, tiny_png(), 5, made), SaveContext("j", None, "t", None)
+    )
+    origin = {"prompt": "a lake", "sampler": "Euler a", "cfg_scale": 7.0, "steps": 30, "seed": 5, "model": "m"}
+    extra = {"source": {"image_id": "x", "path": row.path, "operation": "upscale", "parameters": origin}}
+    tool = gallery.write_image(
+        _request("a lake"), GeneratedImage(0, tiny_png(), 5), SaveContext("k", None, "t", None), extra
+    )
+    shown = [gallery.parameters(r) for r in (row, tool)]
+    assert [(p["sampler"], p["cfg_scale"], p["steps"]) for p in shown] == [
+        ("EulerDiscreteScheduler", 3.5, 12),
+        ("Euler a", 7.0, 30),
+    ]

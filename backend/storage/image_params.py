@@ -18,9 +18,10 @@ from typing import Any
 
 from PIL import Image
 
-from backend.storage.metadata import read_embedded, read_exif
+from backend.storage.metadata import read_embedded, read_exif, text_chunks
 from backend.storage.readers import all_readers
 from backend.storage.readers.base import (
+    MAX_CFG,
     MAX_COUNT,
     MAX_PROMPT_CHARS,
     MAX_SEED,
@@ -96,6 +97,8 @@ def parse_atelier(chunk: dict[str, Any]) -> FileMetadata:
     fields["width"] = reader.side("request.width", request.get("width"))
     fields["height"] = reader.side("request.height", request.get("height"))
     fields["n"] = reader.whole("request.n", request.get("n"), 0, MAX_COUNT)
+    # how the image was made, as its provider stated it; a tool's output: as its source was made
+    made_at, made = _how_made(reader, chunk)
 
     metadata = bounded_json(chunk)
     metadata.pop("ignored", None)  # ours to write
@@ -104,6 +107,9 @@ def parse_atelier(chunk: dict[str, Any]) -> FileMetadata:
         metadata.pop("request", None)
     elif isinstance(metadata.get("request"), dict):
         _put_typed(metadata["request"], request, fields, reader.bad, "request.")
+    kept = _dig(metadata, made_at[:-1])
+    if isinstance(kept, dict) and isinstance(kept.get(made_at[-1]), dict):
+        _put_typed(kept[made_at[-1]], _dig(chunk, made_at), made, reader.bad, ".".join(made_at) + ".")
     if reader.ignored:
         metadata["ignored"] = list(reader.ignored)
 
@@ -113,7 +119,9 @@ def parse_atelier(chunk: dict[str, Any]) -> FileMetadata:
         negative_prompt=fields["negative_prompt"] or "",
         seed=typed["seed"],
         model=typed["model"] or fields["model"],
-        steps=fields["steps"],
+        steps=made["steps"] or fields["steps"],
+        cfg_scale=made["cfg_scale"],
+        sampler=made["sampler"],
         width=typed["width"],
         height=typed["height"],
         raw=metadata,
@@ -132,6 +140,29 @@ def parse_atelier(chunk: dict[str, Any]) -> FileMetadata:
     )
 
 
+#: where Atelier's chunk says how an image was made: what its provider stated
+#: (``providers.base.settings``); for a tool's output, its source's parameters
+_MADE_AT = (("provider_metadata", "settings"), ("source", "parameters"))
+
+
+def _dig(value: Any, path: tuple[str, ...]) -> Any:
+    for name in path:
+        value = value.get(name) if isinstance(value, dict) else None
+    return value
+
+
+def _how_made(reader: ValueReader, chunk: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """(where in the chunk, {sampler, cfg_scale, steps}) of the first place that says."""
+    path = next((p for p in _MADE_AT if _dig(chunk, p) is not None), _MADE_AT[0])
+    found = reader.obj(".".join(path), _dig(chunk, path))
+    name = ".".join(path) + "."
+    return path, {
+        "sampler": reader.text(name + "sampler", found.get("sampler")),
+        "cfg_scale": reader.number(name + "cfg_scale", found.get("cfg_scale"), 0.0, MAX_CFG),
+        "steps": reader.steps(name + "steps", found.get("steps")),
+    }
+
+
 def _put_typed(kept: dict[str, Any], read: dict[str, Any], typed: dict[str, Any], bad: set[str], prefix: str) -> None:
     """In the kept JSON: each value that was read, as its typed value; each ignored one, gone."""
     for name, value in typed.items():
@@ -142,19 +173,11 @@ def _put_typed(kept: dict[str, Any], read: dict[str, Any], typed: dict[str, Any]
 
 
 # --- every other tool ---------------------------------------------------------------------
-def _text_chunks(image: Image.Image) -> dict[str, Any]:
-    text: dict[str, Any] = dict(getattr(image, "text", None) or {})
-    if not text:
-        # Pillow keeps PNG/WebP text in ``info`` for some formats
-        text = {k: v for k, v in image.info.items() if isinstance(v, str | bytes) and k not in ("exif", "icc_profile")}
-    return text
-
-
 def embedded(image: Image.Image, infotext: str | None) -> Embedded:
     """What ``image`` carries, for the readers; ``infotext`` is what read_embedded found
     (the ``parameters`` chunk or the EXIF UserComment, already decoded: not parsed twice)."""
     exif, exif_ifd = read_exif(image)
-    return Embedded(image, _text_chunks(image), infotext, exif, exif_ifd)
+    return Embedded(image, text_chunks(image), infotext, exif, exif_ifd)
 
 
 def other_tool(found: Embedded) -> ImageParams | None:

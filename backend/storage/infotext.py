@@ -49,7 +49,9 @@ def parse_infotext(text: str) -> dict[str, Any]:
     params: dict[str, str] = {}
     last = lines[-1] if lines else ""
     pairs = _PARAM.findall(last)
-    if len(pairs) >= 2 or (pairs and last.strip().startswith(("Steps:", "Seed:"))):
+    # a settings line has three pairs at least, as A1111 decides: a prompt line such as
+    # "style: oil, mood: dark" stays the prompt
+    if len(pairs) >= 3 or (pairs and last.strip().startswith(("Steps:", "Seed:"))):
         for key, value in pairs:
             if value.startswith('"'):
                 try:

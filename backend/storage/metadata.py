@@ -192,13 +192,97 @@ def read_exif(image: Image.Image) -> tuple[dict[int, Any], dict[int, Any]]:
         return {}, {}
 
 
+#: what Pillow keeps in ``info`` that is not a text chunk
+_BINARY_INFO = frozenset(
+    {"exif", "icc_profile", "xmp", "transparency", "dpi", "gamma", "chromaticity", "srgb", "aspect"}
+)
+MAX_TEXT_CHUNK = 2 * MAX_ATELIER_JSON  # bytes of one text chunk read, once inflated
+MAX_TRAILING_CHUNKS = 4096  # chunks walked after the image data
+
+
+def text_chunks(image: Image.Image) -> dict[str, Any]:
+    """An opened image's text chunks, without decoding its pixels: what Pillow read before
+    the image data (``info``) and, in a PNG, the tEXt / zTXt / iTXt chunks after it.
+    (Pillow's ``PngImageFile.text`` decodes the whole image to reach those: 13 ms for a
+    1024x1024 PNG, against a few seeks here; a gallery scan reads every file.)"""
+    text = {k: v for k, v in image.info.items() if isinstance(v, str | bytes) and k not in _BINARY_INFO}
+    if image.format == "PNG":
+        for key, value in _png_trailing_text(image).items():
+            text.setdefault(key, value)
+    return text
+
+
+def _png_trailing_text(image: Image.Image) -> dict[str, str]:
+    """The text chunks after a PNG's first image data chunk, walked chunk by chunk from
+    where Pillow's decoder would start; {} for anything that is not a PNG chunk list."""
+    fp, tile = getattr(image, "fp", None), getattr(image, "tile", None)
+    if fp is None or not tile:  # decoded already: Pillow has read every chunk
+        try:
+            return dict(image.text)  # type: ignore[attr-defined]
+        except Exception:
+            return {}
+    found: dict[str, str] = {}
+    try:
+        fp.seek(tile[0][2] - 8)  # the header of the first IDAT chunk
+        for _ in range(MAX_TRAILING_CHUNKS):
+            head = fp.read(8)
+            if len(head) < 8 or head[4:] == b"IEND":
+                break
+            (length,) = struct.unpack(">I", head[:4])
+            if head[4:] in (b"tEXt", b"zTXt", b"iTXt") and length <= MAX_TEXT_CHUNK:
+                chunk = _decode_text_chunk(head[4:], fp.read(length))
+                if chunk is not None:
+                    found.setdefault(*chunk)
+                fp.seek(4, io.SEEK_CUR)  # the CRC
+            else:
+                fp.seek(length + 4, io.SEEK_CUR)
+    except (OSError, ValueError, struct.error):
+        pass  # a truncated or broken file: the chunks read so far
+    return found
+
+
+def _inflate_text(data: bytes) -> bytes | None:
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(data, MAX_TEXT_CHUNK)
+    except zlib.error:
+        return None
+    return None if inflater.unconsumed_tail else out
+
+
+def _decode_text_chunk(kind: bytes, data: bytes) -> tuple[str, str] | None:
+    """(keyword, text) of a tEXt, zTXt or iTXt chunk as the PNG spec defines them, or None."""
+    key, sep, rest = data.partition(b"\0")
+    if not sep or not key:
+        return None
+    name = key.decode("latin-1")
+    if kind == b"tEXt":
+        return name, rest.decode("latin-1")
+    if kind == b"zTXt":
+        value = _inflate_text(rest[1:]) if rest[:1] == b"\0" else None
+        return None if value is None else (name, value.decode("latin-1"))
+    if len(rest) < 2:  # iTXt: compression flag and method, language, translated keyword, text
+        return None
+    compressed, method = rest[0], rest[1]
+    parts = rest[2:].split(b"\0", 2)
+    if len(parts) < 3:
+        return None
+    value = _inflate_text(parts[2]) if compressed and method == 0 else None if compressed else parts[2]
+    if value is None:
+        return None
+    try:
+        return name, value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def read_embedded(image: Image.Image) -> tuple[str | None, dict[str, Any] | None]:
     """(infotext, Atelier JSON) from an opened image, whichever are present. The JSON is
     any object a file holds (anyone can write the chunk): parse it with
     ``image_params.parse_atelier`` before trusting a value in it."""
     infotext: str | None = None
     raw_json: Any = None
-    text = getattr(image, "text", None) or {}
+    text = text_chunks(image)
     if text:
         infotext, raw_json = text.get("parameters"), text.get("atelier")
     if not isinstance(infotext, str):
