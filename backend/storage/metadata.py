@@ -193,7 +193,13 @@ def read_exif(image: Image.Image) -> tuple[dict[int, Any], dict[int, Any]]:
     """(IFD0 tags, Exif IFD tags) of an opened image; empty where it has none or they do not
     parse (a hostile EXIF block is only ever read, never trusted)."""
     try:
-        exif = image.getexif()
+        if image.format == "PNG":  # Pillow's getexif decodes the pixels to look after them
+            exif = Image.Exif()
+            raw = image.info.get("exif") or _png_trailing(image)[1]
+            if raw:
+                exif.load(raw)
+        else:
+            exif = image.getexif()
         return dict(exif), dict(exif.get_ifd(TAG_EXIF_IFD))
     except Exception:
         return {}, {}
@@ -214,21 +220,22 @@ def text_chunks(image: Image.Image) -> dict[str, Any]:
     1024x1024 PNG, against a few seeks here; a gallery scan reads every file.)"""
     text = {k: v for k, v in image.info.items() if isinstance(v, str | bytes) and k not in _BINARY_INFO}
     if image.format == "PNG":
-        for key, value in _png_trailing_text(image).items():
+        for key, value in _png_trailing(image)[0].items():
             text.setdefault(key, value)
     return text
 
 
-def _png_trailing_text(image: Image.Image) -> dict[str, str]:
-    """The text chunks after a PNG's first image data chunk, walked chunk by chunk from
-    where Pillow's decoder would start; {} for anything that is not a PNG chunk list."""
+def _png_trailing(image: Image.Image) -> tuple[dict[str, str], bytes | None]:
+    """(text chunks, eXIf chunk) after a PNG's first image data chunk, walked chunk by chunk
+    from where Pillow's decoder would start; nothing for what is not a PNG chunk list."""
     fp, tile = getattr(image, "fp", None), getattr(image, "tile", None)
     if fp is None or not tile:  # decoded already: Pillow has read every chunk
         try:
-            return dict(image.text)  # type: ignore[attr-defined]
+            return dict(image.text), image.info.get("exif")  # type: ignore[attr-defined]
         except Exception:
-            return {}
+            return {}, None
     found: dict[str, str] = {}
+    exif: bytes | None = None
     try:
         fp.seek(tile[0][2] - 8)  # the header of the first IDAT chunk
         for _ in range(MAX_TRAILING_CHUNKS):
@@ -236,16 +243,19 @@ def _png_trailing_text(image: Image.Image) -> dict[str, str]:
             if len(head) < 8 or head[4:] == b"IEND":
                 break
             (length,) = struct.unpack(">I", head[:4])
-            if head[4:] in (b"tEXt", b"zTXt", b"iTXt") and length <= MAX_TEXT_CHUNK:
-                chunk = _decode_text_chunk(head[4:], fp.read(length))
-                if chunk is not None:
+            kind = head[4:]
+            if kind in (b"tEXt", b"zTXt", b"iTXt", b"eXIf") and length <= MAX_TEXT_CHUNK:
+                body = fp.read(length)
+                if kind == b"eXIf":
+                    exif = exif or body
+                elif (chunk := _decode_text_chunk(kind, body)) is not None:
                     found.setdefault(*chunk)
                 fp.seek(4, io.SEEK_CUR)  # the CRC
             else:
                 fp.seek(length + 4, io.SEEK_CUR)
     except (OSError, ValueError, struct.error):
         pass  # a truncated or broken file: the chunks read so far
-    return found
+    return found, exif
 
 
 def _inflate_text(data: bytes) -> bytes | None:
