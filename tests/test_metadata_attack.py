@@ -14,6 +14,11 @@ test that failed before its fix:
 
 from __future__ import annotations
 
+import gzip
+import io
+import random
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -21,6 +26,7 @@ from PIL import Image
 
 from backend.storage.image_params import parse_file_metadata
 from tests.test_metadata_written import SEED, assert_every_reader_reads, generated, request, write
+from tests.test_read_other_tools import INFOTEXT, hide
 
 
 # --- a JPEG's 64 KB APP1 segment ---------------------------------------------------------------
@@ -48,3 +54,97 @@ def test_the_json_is_kept_in_a_jpeg_whenever_it_fits(tmp_path: Path):
     with Image.open(path) as im:
         found = parse_file_metadata(im)
     assert found.parameters.source == "atelier" and found.job_id == "job-1"
+
+
+# --- the stealth check of a plain PNG ------------------------------------------------------------
+def _paeth(a: int, b: int, c: int) -> int:
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else b if pb <= pc else c
+
+
+def png_filtered(image: Image.Image) -> bytes:
+    """``image`` (8-bit RGB or RGBA) as a PNG whose rows use each of the five PNG filters in
+    turn (None, Sub, Up, Average, Paeth), written by hand as the PNG spec defines them."""
+    channels = len(image.getbands())
+    width, height = image.size
+    raw = image.tobytes()
+    stride = width * channels
+    rows, above = [], bytes(stride)
+    for y in range(height):
+        line = raw[y * stride : (y + 1) * stride]
+        kind = y % 5
+        out = bytearray([kind])
+        for i, x in enumerate(line):
+            a = line[i - channels] if i >= channels else 0
+            b = above[i]
+            c = above[i - channels] if i >= channels else 0
+            predicted = (0, a, b, (a + b) // 2, _paeth(a, b, c))[kind]
+            out.append((x - predicted) & 0xFF)
+        rows.append(bytes(out))
+        above = line
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6 if channels == 4 else 2, 0, 0, 0)
+    data = zlib.compress(b"".join(rows))
+    idat = b"".join(chunk(b"IDAT", data[i : i + 1000]) for i in range(0, len(data), 1000))  # several IDATs
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
+
+
+def noisy(mode: str, size: tuple[int, int]) -> Image.Image:
+    rng = random.Random(5)
+    return Image.frombytes(mode, size, bytes(rng.randrange(256) for _ in range(size[0] * size[1] * len(mode))))
+
+
+@pytest.mark.parametrize(
+    ("signature", "mode"),
+    [("stealth_pnginfo", "RGBA"), ("stealth_pngcomp", "RGBA"), ("stealth_rgbinfo", "RGB"), ("stealth_rgbinfo", "RGBA")],
+)
+def test_stealth_info_of_a_tall_png_of_every_filter_is_read(signature: str, mode: str):
+    """Tall enough (200 rows) that the signature lies in the first column alone, over rows
+    of every filter, on noise: the first column is unfiltered right or nothing is found."""
+    payload = INFOTEXT.encode()
+    if signature.endswith("comp"):
+        payload = gzip.compress(payload)
+    with Image.open(io.BytesIO(hide(noisy(mode, (30, 200)), signature, payload))) as im:
+        im.load()
+        data = png_filtered(im)
+    assert Image.open(io.BytesIO(data)).tobytes() == im.tobytes()  # the hand-made PNG is right
+    with Image.open(io.BytesIO(data)) as im:
+        found = parse_file_metadata(im)
+    assert found is not None and found.parameters.source == "a1111"
+    assert (found.parameters.prompt, found.parameters.seed, found.parameters.raw["stealth"]) == (
+        "a circle", 2015833630, signature)  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_a_plain_png_is_not_decoded_to_look_for_stealth_info(mode: str):
+    """A scan, an import and the parse endpoint read every file's metadata: a PNG without
+    any is no longer decoded whole (9 ms a 1 Mpx file, 130 ms a 16 Mpx one, before)."""
+    for data in (png_filtered(noisy(mode, (40, 300))), encoded_png(noisy(mode, (40, 300)))):
+        with Image.open(io.BytesIO(data)) as im:
+            assert parse_file_metadata(im) is None
+            assert im.tile, "the pixels were decoded"
+            assert im.tobytes() == Image.open(io.BytesIO(data)).tobytes()  # still loads right after
+
+
+def encoded_png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_pngs_the_first_rows_cannot_tell_are_decoded_as_before():
+    """Interlaced, or short (the signature spans columns): the
+    pixels are decoded as before, so nothing hidden there is missed."""
+    image = noisy("RGBA", (30, 200))
+    hidden = Image.open(io.BytesIO(hide(image.copy(), "stealth_pnginfo", INFOTEXT.encode())))
+    buf = io.BytesIO()
+    hidden.save(buf, "PNG", interlace=1)  # Pillow writes Adam7 when asked
+    short = hide(noisy("RGBA", (64, 48)), "stealth_pnginfo", INFOTEXT.encode())
+    for data in (buf.getvalue(), short):
+        with Image.open(io.BytesIO(data)) as im:
+            found = parse_file_metadata(im)
+        assert found is not None and found.parameters.prompt == "a circle"

@@ -14,7 +14,9 @@ Layout: ashen-sensored/sd_webui_stealth_pnginfo; enslo/sd-metadata ``readers/ste
 
 from __future__ import annotations
 
+import io
 import math
+import struct
 import zlib
 from dataclasses import replace
 
@@ -65,6 +67,88 @@ class _Bits:
         return int(bits, 2).to_bytes(count, "big")
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {2: 3, 6: 4}  # colour type -> channels: 8-bit RGB and RGBA only
+_HEAD_BITS = (_SIGNATURE_BYTES + 4) * 8
+MAX_IDAT_CHUNKS = 4096  # chunks walked for the first rows; beyond, the pixels are decoded
+
+
+def _png_heads(image: Image.Image) -> dict[str, bytes] | None:
+    """{bands: the signature and length bytes hidden in them} of a plain 8-bit,
+    non-interlaced RGB(A) PNG, read from the first rows of its first column without
+    decoding the rest; None when the file is another kind or this cannot tell (then the
+    pixels are decoded). A column-0 pixel unfilters from the one above it alone: its left
+    neighbours are zero for every PNG filter, so Paeth's predictor is the pixel above."""
+    fp = getattr(image, "fp", None)
+    if fp is None or image.format != "PNG":
+        return None
+    try:
+        where = fp.tell()
+    except (OSError, ValueError):
+        return None
+    try:
+        fp.seek(0)
+        head = fp.read(33)
+        if len(head) < 33 or not head.startswith(_PNG_SIGNATURE) or head[12:16] != b"IHDR":
+            return None
+        width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", head[16:29])
+        channels = _PNG_CHANNELS.get(colour)
+        if depth != 8 or interlace or channels is None or width <= 0:
+            return None
+        bands = ("A", "RGB") if channels == 4 else ("RGB",)
+        rows = max(math.ceil(_HEAD_BITS / len(b)) for b in bands)
+        if rows > height:
+            return None  # the head spans columns: small enough to decode
+        stride = 1 + width * channels
+        want = rows * stride
+        raw, inflater = bytearray(), zlib.decompressobj()
+        fp.seek(33)
+        for _ in range(MAX_IDAT_CHUNKS):
+            chunk = fp.read(8)
+            if len(chunk) < 8:
+                return None
+            (length,) = struct.unpack(">I", chunk[:4])
+            if chunk[4:] == b"IEND":
+                return None
+            if chunk[4:] != b"IDAT":
+                fp.seek(length + 4, io.SEEK_CUR)
+                continue
+            raw += inflater.decompress(fp.read(length), want - len(raw))
+            fp.seek(4, io.SEEK_CUR)
+            if len(raw) >= want:
+                break
+        else:
+            return None
+    except (OSError, ValueError, struct.error, zlib.error):
+        return None
+    finally:
+        try:
+            fp.seek(where)
+        except (OSError, ValueError):
+            pass
+    above = [0] * channels
+    pixels = []
+    for row in range(rows):
+        kind = raw[row * stride]
+        at = row * stride + 1
+        pixel = raw[at : at + channels]
+        if kind == 3:  # Average: half the pixel above (the left one is zero)
+            above = [(p + a // 2) & 0xFF for p, a in zip(pixel, above, strict=True)]
+        elif kind in (2, 4):  # Up, Paeth: the pixel above
+            above = [(p + a) & 0xFF for p, a in zip(pixel, above, strict=True)]
+        elif kind in (0, 1):  # None, Sub: the pixel as it is
+            above = list(pixel)
+        else:
+            return None
+        pixels.append(above)
+    heads = {}
+    for b in bands:
+        picked = [3] if b == "A" else [0, 1, 2]
+        bits = "".join(str(px[i] & 1) for px in pixels for i in picked)[:_HEAD_BITS]
+        heads[b] = int(bits, 2).to_bytes(_HEAD_BITS // 8, "big")
+    return heads
+
+
 def _inflate(payload: bytes) -> bytes | None:
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
@@ -79,6 +163,11 @@ def extract(image: Image.Image) -> tuple[str, str] | None:
     if image.width * image.height > MAX_PIXELS or image.width <= 0 or image.height <= 0:
         return None
     modes = ("A", "RGB") if image.mode == "RGBA" else ("RGB",) if image.mode == "RGB" else ()
+    heads = _png_heads(image) if modes else None
+    if heads is not None and not any(
+        _MODES.get(h[:_SIGNATURE_BYTES].decode("latin-1"), ("",))[0] == b for b, h in heads.items()
+    ):
+        return None  # no signature in the first column: the pixels are never decoded
     for bands in modes:
         bits = _Bits(image, bands)
         head = bits.take(0, _SIGNATURE_BYTES + 4)
