@@ -5,6 +5,9 @@ test that failed before its fix:
   limit) Atelier's JSON, which repeats the prompts, overflowed it and ``write_image``
   raised ``ValueError``: the generation or the social-format output was lost. Now the
   infotext alone is written and every reader, Atelier's own, still reads every field.
+- letters and marks that Unicode calls default-ignorable (the Hangul fillers, the
+  grapheme joiner, variation selectors) reached file names: invisible, a prompt of fillers
+  named its file with a blank slug.
 - the stealth PNG info reader decoded every pixel of every plain PNG (no metadata) that a
   scan, an import or the parse endpoint met, to look for a 15-byte signature: ~9 ms a
   1 Mpx file, ~130 ms a 16 Mpx one, against 0.04 ms to open it. Now the signature is
@@ -19,11 +22,13 @@ import io
 import random
 import struct
 import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from backend.storage.files import gallery_filename, slugify
 from backend.storage.image_params import parse_file_metadata
 from tests.test_metadata_written import SEED, assert_every_reader_reads, generated, request, write
 from tests.test_read_other_tools import INFOTEXT, hide
@@ -148,3 +153,26 @@ def test_pngs_the_first_rows_cannot_tell_are_decoded_as_before():
         with Image.open(io.BytesIO(data)) as im:
             found = parse_file_metadata(im)
         assert found is not None and found.parameters.prompt == "a circle"
+
+
+# --- invisible letters in file names -----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("prompt", "slug"),
+    [
+        ("\u3164", "untitled"),  # HANGUL FILLER: a letter that shows as nothing
+        ("\u115f\u1160 \uffa0", "untitled"),  # the other Hangul fillers
+        ("red\u3164door", "red-door"),  # ... reads as a blank between words
+        ("a\u034fb", "ab"),  # COMBINING GRAPHEME JOINER
+        ("葛\U000e0100城", "葛城"),  # an ideographic variation selector
+        ("heart\ufe0f", "heart"),  # VARIATION SELECTOR-16
+        ("ᠠ\u180bᠡ", "ᠠᠡ"),  # a Mongolian free variation selector
+    ],
+)
+def test_invisible_letters_and_marks_never_reach_a_file_name(prompt: str, slug: str):
+    """Unicode's default-ignorable code points show as nothing: in a name, two files would
+    look the same (and a prompt of fillers named a file with an invisible slug). The format
+    characters among them (zero-width space, bidi controls) were already left out; these
+    are letters (Lo) and marks (Mn), which the slug kept."""
+    assert slugify(prompt, 60) == slug
+    name = gallery_filename(datetime(2026, 1, 2, tzinfo=UTC), "offline", prompt, 7, ".png")
+    assert not any(ch in name for ch in "\u3164\u115f\u1160\uffa0\u034f\ufe0f\u180b\U000e0100")

@@ -37,6 +37,18 @@ _RESERVED_NAMES = frozenset(
 )
 
 
+#: Unicode's default-ignorable code points that are letters or marks (DerivedCoreProperties;
+#: the rest are format or unassigned, never kept): invisible, so two names would look the
+#: same. The fillers (Hangul) read as blanks: they separate words; the joiner and the
+#: variation selectors only change a glyph: dropped
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+_INVISIBLE_MARKS = frozenset(
+    [chr(c) for c in (0x034F, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F)]
+    + [chr(c) for c in range(0xFE00, 0xFE10)]
+    + [chr(c) for c in range(0xE0100, 0xE01F0)]
+)
+
+
 def _cut(slug: str, max_bytes: int) -> str:
     """``slug`` in at most ``max_bytes`` of UTF-8: never inside a UTF-8 sequence nor between a
     letter and its combining marks, and at a word's end when there is more than one word."""
@@ -58,7 +70,9 @@ def slugify(text: str, max_bytes: int = 40) -> str:
     word: list[str] = []
     size = 0
     for ch in text + " ":
-        kind = unicodedata.category(ch)[0]
+        if ch in _INVISIBLE_MARKS:
+            continue
+        kind = "Z" if ch in _INVISIBLE_LETTERS else unicodedata.category(ch)[0]
         if kind in "LN" or (kind == "M" and word):  # a mark only with the letter it belongs to
             word.append(ch)
             continue
