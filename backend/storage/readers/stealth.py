@@ -149,6 +149,39 @@ def _png_heads(image: Image.Image) -> dict[str, bytes] | None:
     return heads
 
 
+def _lossy_webp_without_alpha(image: Image.Image) -> bool:
+    """True for a WebP whose pixels are all lossy (VP8, no alpha plane): its lowest bits
+    are the encoder's noise (colour is coded as subsampled YUV), so nothing hidden in them
+    survives, and decoding them (tens of ms a megapixel) would find nothing."""
+    fp = getattr(image, "fp", None)
+    if fp is None or image.format != "WEBP":
+        return False
+    try:
+        where = fp.tell()
+    except (OSError, ValueError):
+        return False
+    kinds: set[bytes] = set()
+    try:
+        fp.seek(0)
+        if fp.read(12)[8:] != b"WEBP":
+            return False
+        for _ in range(64):  # a still image has a handful of chunks
+            head = fp.read(8)
+            if len(head) < 8:
+                break
+            kinds.add(head[:4])
+            (length,) = struct.unpack("<I", head[4:])
+            fp.seek(length + (length & 1), io.SEEK_CUR)
+    except (OSError, ValueError, struct.error):
+        return False
+    finally:
+        try:
+            fp.seek(where)
+        except (OSError, ValueError):
+            pass
+    return b"VP8 " in kinds and not kinds & {b"VP8L", b"ALPH", b"ANIM", b"ANMF"}
+
+
 def _inflate(payload: bytes) -> bytes | None:
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
@@ -163,6 +196,8 @@ def extract(image: Image.Image) -> tuple[str, str] | None:
     if image.width * image.height > MAX_PIXELS or image.width <= 0 or image.height <= 0:
         return None
     modes = ("A", "RGB") if image.mode == "RGBA" else ("RGB",) if image.mode == "RGB" else ()
+    if modes and _lossy_webp_without_alpha(image):
+        return None
     heads = _png_heads(image) if modes else None
     if heads is not None and not any(
         _MODES.get(h[:_SIGNATURE_BYTES].decode("latin-1"), ("",))[0] == b for b, h in heads.items()
