@@ -211,6 +211,9 @@ _BINARY_INFO = frozenset(
 )
 MAX_TEXT_CHUNK = 2 * MAX_ATELIER_JSON  # bytes of one text chunk read, once inflated
 MAX_TRAILING_CHUNKS = 4096  # chunks walked after the image data
+#: bytes of text read or inflated after the image data, all chunks together: each chunk
+#: alone was capped, so 1000 zTXt bombs of 8 KB (an 8 MB file) inflated 8 GB (140 s)
+MAX_TRAILING_TEXT = MAX_TEXT_CHUNK
 
 
 def text_chunks(image: Image.Image) -> dict[str, Any]:
@@ -236,6 +239,7 @@ def _png_trailing(image: Image.Image) -> tuple[dict[str, str], bytes | None]:
             return {}, None
     found: dict[str, str] = {}
     exif: bytes | None = None
+    room = MAX_TRAILING_TEXT  # bytes of text left to read or inflate, all chunks together
     try:
         fp.seek(tile[0][2] - 8)  # the header of the first IDAT chunk
         for _ in range(MAX_TRAILING_CHUNKS):
@@ -244,12 +248,17 @@ def _png_trailing(image: Image.Image) -> tuple[dict[str, str], bytes | None]:
                 break
             (length,) = struct.unpack(">I", head[:4])
             kind = head[4:]
-            if kind in (b"tEXt", b"zTXt", b"iTXt", b"eXIf") and length <= MAX_TEXT_CHUNK:
+            wanted = (kind == b"eXIf" and exif is None) or kind in (b"tEXt", b"zTXt", b"iTXt")
+            if wanted and length <= min(room, MAX_TEXT_CHUNK):
                 body = fp.read(length)
                 if kind == b"eXIf":
-                    exif = exif or body
-                elif (chunk := _decode_text_chunk(kind, body)) is not None:
-                    found.setdefault(*chunk)
+                    exif = body
+                    room -= length
+                else:
+                    chunk, cost = _decode_text_chunk(kind, body, room)
+                    room -= cost
+                    if chunk is not None:
+                        found.setdefault(*chunk)
                 fp.seek(4, io.SEEK_CUR)  # the CRC
             else:
                 fp.seek(length + 4, io.SEEK_CUR)
@@ -258,39 +267,49 @@ def _png_trailing(image: Image.Image) -> tuple[dict[str, str], bytes | None]:
     return found, exif
 
 
-def _inflate_text(data: bytes) -> bytes | None:
+def _inflate_text(data: bytes, room: int) -> tuple[bytes | None, int]:
+    """(the inflated text or None, bytes inflated): at most ``room`` bytes are inflated."""
     inflater = zlib.decompressobj()
+    limit = max(1, min(room, MAX_TEXT_CHUNK))
     try:
-        out = inflater.decompress(data, MAX_TEXT_CHUNK)
-    except zlib.error:
-        return None
-    return None if inflater.unconsumed_tail else out
+        out = inflater.decompress(data, limit)
+    except zlib.error:  # inflated up to the error, at most deflate's ratio (1032:1) of its input
+        return None, min(limit, len(data) * 1032)
+    return (None if inflater.unconsumed_tail else out), len(out)
 
 
-def _decode_text_chunk(kind: bytes, data: bytes) -> tuple[str, str] | None:
-    """(keyword, text) of a tEXt, zTXt or iTXt chunk as the PNG spec defines them, or None."""
+def _decode_text_chunk(kind: bytes, data: bytes, room: int) -> tuple[tuple[str, str] | None, int]:
+    """((keyword, text) or None, bytes it cost: read or inflated) of a tEXt, zTXt or iTXt
+    chunk as the PNG spec defines them; at most ``room`` bytes are inflated."""
     key, sep, rest = data.partition(b"\0")
     if not sep or not key:
-        return None
+        return None, len(data)
     name = key.decode("latin-1")
     if kind == b"tEXt":
-        return name, rest.decode("latin-1")
+        return (name, rest.decode("latin-1")), len(data)
+    value: bytes | None = None
+    cost = len(data)
     if kind == b"zTXt":
-        value = _inflate_text(rest[1:]) if rest[:1] == b"\0" else None
-        return None if value is None else (name, value.decode("latin-1"))
+        if rest[:1] == b"\0":
+            value, cost = _inflate_text(rest[1:], room)
+        return (None if value is None else (name, value.decode("latin-1"))), max(cost, len(data))
     if len(rest) < 2:  # iTXt: compression flag and method, language, translated keyword, text
-        return None
+        return None, len(data)
     compressed, method = rest[0], rest[1]
     parts = rest[2:].split(b"\0", 2)
     if len(parts) < 3:
-        return None
-    value = _inflate_text(parts[2]) if compressed and method == 0 else None if compressed else parts[2]
+        return None, len(data)
+    if not compressed:
+        value = parts[2]
+    elif method == 0:
+        value, cost = _inflate_text(parts[2], room)
+    cost = max(cost, len(data))
     if value is None:
-        return None
+        return None, cost
     try:
-        return name, value.decode("utf-8")
+        return (name, value.decode("utf-8")), cost
     except UnicodeDecodeError:
-        return None
+        return None, cost
 
 
 def read_embedded(image: Image.Image) -> tuple[str | None, dict[str, Any] | None]:
