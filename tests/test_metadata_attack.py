@@ -18,6 +18,9 @@ test that failed before its fix:
   250 MB a file. Past 100,000 objects and arrays, a text is not parsed.
 - text chunks after a PNG's image data were capped one by one, not together: 1000 zTXt
   bombs (an 8 MB file) inflated 8 GB, 140 s for one parse. Now 0.1 s.
+- a social format was encoded to fit the platform's upload limit before the gallery
+  embedded the metadata: the saved file could be over the limit by up to 64 KB (JPEG)
+  or more (PNG, the prompts twice). Room is now left for it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, PngImagePlugin, WebPImagePlugin
 
+from backend.providers.base import GeneratedImage
+from backend.services.tools.social import QUALITIES, encode_within, png_metadata_room
 from backend.storage import metadata
 from backend.storage.files import gallery_filename, slugify
 from backend.storage.image_params import parse_file_metadata
@@ -296,3 +301,43 @@ def test_compressed_text_after_the_image_data_inflates_a_bounded_total(monkeypat
     assert found is not None and (found.parameters.prompt, found.parameters.seed) == ("a lake", 5)
     calls = 8  # _png_trailing runs a few times a parse (text, EXIF, the readers)
     assert sum(inflated) <= calls * 2 * cap, f"{sum(inflated)} bytes inflated"
+
+
+# --- a social format's byte limit, metadata included ------------------------------------------------
+@pytest.mark.parametrize("output", ["jpeg", "png"])
+def test_a_social_output_with_its_metadata_is_within_the_platforms_limit(tmp_path: Path, output: str):
+    """The social tool stepped JPEG quality down until the encoded image fitted the
+    platform's upload limit, then the gallery embedded the metadata (up to 64 KB of EXIF,
+    more in a PNG): the file saved, the one a user uploads, could be over the limit."""
+    image = noisy("RGB", (400, 300))
+    first = io.BytesIO()
+    if output == "png":
+        image.save(first, "PNG", compress_level=6)
+    else:
+        image.save(first, "JPEG", quality=QUALITIES[0], optimize=True, progressive=True)
+    limit = first.tell() + 10  # the first try fits, by 10 bytes
+    source = {"parameters": {"prompt": "🎨" * 9000, "negative_prompt": "\x01" * 9000, "seed": SEED, "steps": 30}}
+    req = request("🎨" * 4000, "😀" * 4000, provider="local", model="social", steps=None, seed=None)
+    data, encoding = encode_within(image, limit, output, png_metadata_room(req, source["parameters"]))
+    extra = {"source": {"image_id": "x", "path": "a.png", "operation": "social", "platform": "youtube", **source}}
+    fmt = encoding["format"].upper()
+    path = write(tmp_path, fmt, req, GeneratedImage(0, data, None), extra)
+    assert path.stat().st_size <= limit
+    with Image.open(path) as im:
+        assert parse_file_metadata(im).parameters.seed == SEED  # the metadata is all there
+
+
+def test_a_png_social_output_leaves_room_for_exactly_what_it_will_carry(tmp_path: Path):
+    """A PNG that fits with its metadata stays a PNG (the room is what this image's
+    metadata takes, not a fixed worst case)."""
+    image = noisy("RGB", (400, 300))
+    first = io.BytesIO()
+    image.save(first, "PNG", compress_level=6)
+    parameters = {"prompt": "a lake", "negative_prompt": "", "seed": 5, "steps": 30}
+    req = request("a lake", "", provider="local", model="social", steps=None, seed=None)
+    room = png_metadata_room(req, parameters)
+    data, encoding = encode_within(image, first.tell() + room, "png", room)
+    assert encoding == {"format": "png"}
+    extra = {"source": {"image_id": "x", "path": "a.png", "operation": "social", "parameters": parameters}}
+    path = write(tmp_path, "PNG", req, GeneratedImage(0, data, None), extra)
+    assert path.stat().st_size <= first.tell() + room

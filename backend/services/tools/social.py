@@ -358,17 +358,34 @@ def draw_safe_zone(image: Image.Image, zone: dict[str, float]) -> Image.Image:
     return Image.alpha_composite(base, layer).convert("RGB")
 
 
-def encode_within(image: Image.Image, max_bytes: int, output: str) -> tuple[bytes, dict[str, Any]]:
-    """PNG when asked and small enough, else JPEG stepped down in quality until it fits."""
+#: bytes the gallery adds to a JPEG when it embeds the metadata (storage.metadata): its
+#: EXIF is one APP1 segment, 64 KB at most
+JPEG_METADATA_ROOM = 0xFFFF + 2
+
+
+def png_metadata_room(request: GenerationRequest, parameters: dict[str, Any]) -> int:
+    """Bytes the gallery may add to a PNG when it embeds the metadata: the source's
+    parameters in the infotext and in the JSON, the request in the JSON, and the rest
+    (ids, times, the tool's settings: a few KB)."""
+    texts = json.dumps([request.to_json(), parameters], ensure_ascii=False).encode("utf-8")
+    return 2 * len(texts) + 16 * 1024
+
+
+def encode_within(
+    image: Image.Image, max_bytes: int, output: str, png_room: int = 64 * 1024
+) -> tuple[bytes, dict[str, Any]]:
+    """PNG when asked and small enough, else JPEG stepped down in quality until it fits,
+    with room left for the metadata the gallery embeds (the file saved is the one a user
+    uploads: it is what must be within the platform's limit)."""
     if output == "png":
         buf = io.BytesIO()
         image.save(buf, format="PNG", compress_level=6)
-        if buf.tell() <= max_bytes:
+        if buf.tell() <= max_bytes - png_room:
             return buf.getvalue(), {"format": "png"}
     for quality in QUALITIES:
         buf = io.BytesIO()
         image.convert("RGB").save(buf, format="JPEG", quality=quality, optimize=True, progressive=True)
-        if buf.tell() <= max_bytes:
+        if buf.tell() <= max_bytes - JPEG_METADATA_ROOM:
             return buf.getvalue(), {"format": "jpeg", "quality": quality}
     raise ProviderError(
         "invalid_request", f"the image cannot be made smaller than {max_bytes:,} bytes even at JPEG quality "
@@ -433,7 +450,8 @@ class SocialProducer:
             out = render(image, fmt, options)
             if tool.get("overlay"):
                 out = draw_safe_zone(out, fmt.safe_zone)
-            data, encoding = encode_within(out, fmt.max_bytes, tool.get("output_format", "jpeg"))
+            room = png_metadata_room(request, parameters)
+            data, encoding = encode_within(out, fmt.max_bytes, tool.get("output_format", "jpeg"), room)
             ctx.step(index, 1, 1, f"{fmt.platform} {fmt.label} done")
             yield ToolImage(
                 index=index,
