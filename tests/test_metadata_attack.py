@@ -341,3 +341,16 @@ def test_a_png_social_output_leaves_room_for_exactly_what_it_will_carry(tmp_path
     extra = {"source": {"image_id": "x", "path": "a.png", "operation": "social", "parameters": parameters}}
     path = write(tmp_path, "PNG", req, GeneratedImage(0, data, None), extra)
     assert path.stat().st_size <= first.tell() + room
+
+
+def test_a_png_with_many_chunks_before_its_image_data_is_not_decoded_for_stealth_info():
+    """The first rows are read from where Pillow's decoder starts, not by walking every
+    chunk before them (5000 unknown text chunks made the walk give up and decode)."""
+    info = PngImagePlugin.PngInfo()
+    for n in range(5000):
+        info.add_text(f"k{n}", "v")
+    buf = io.BytesIO()
+    noisy("RGB", (40, 300)).save(buf, "PNG", pnginfo=info)
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        assert parse_file_metadata(im) is None
+        assert im.tile, "the pixels were decoded"

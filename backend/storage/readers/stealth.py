@@ -102,7 +102,9 @@ def _png_heads(image: Image.Image) -> dict[str, bytes] | None:
         stride = 1 + width * channels
         want = rows * stride
         raw, inflater = bytearray(), zlib.decompressobj()
-        fp.seek(33)
+        tile = getattr(image, "tile", None)
+        # from the first image data chunk, where Pillow's decoder starts (else the header's end)
+        fp.seek(tile[0][2] - 8 if tile and tile[0][2] >= 41 else 33)
         for _ in range(MAX_IDAT_CHUNKS):
             chunk = fp.read(8)
             if len(chunk) < 8:
