@@ -354,3 +354,28 @@ def test_a_png_with_many_chunks_before_its_image_data_is_not_decoded_for_stealth
     with Image.open(io.BytesIO(buf.getvalue())) as im:
         assert parse_file_metadata(im) is None
         assert im.tile, "the pixels were decoded"
+
+
+def test_text_after_many_image_data_chunks_is_read():
+    """libpng writes the image data in 8 KB chunks: a 40 MB image has 5000 of them, and
+    they counted among the 4096 chunks walked after the image data, so text after them
+    (a tool that appends its chunks) was never read."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    png = encoded_png(noisy("RGB", (200, 200)))
+    start, end = png.index(b"IDAT") - 4, png.rindex(b"IEND") - 4
+    data, pos = b"", start
+    while pos < end:  # the image data, whatever Pillow split it into, joined
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        data += png[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    split = b"".join(chunk(b"IDAT", data[i : i + 16]) for i in range(0, len(data), 16))
+    assert split.count(b"IDAT") > 5000
+    infotext = "a lake\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 200x200"
+    text = chunk(b"tEXt", b"parameters\0" + infotext.encode())
+    with Image.open(io.BytesIO(png[:start] + split + text + png[end:])) as im:
+        found = parse_file_metadata(im)
+        assert found is not None and (found.parameters.prompt, found.parameters.seed) == ("a lake", 5)
+        assert im.tile, "the pixels were decoded"

@@ -211,6 +211,9 @@ _BINARY_INFO = frozenset(
 )
 MAX_TEXT_CHUNK = 2 * MAX_ATELIER_JSON  # bytes of one text chunk read, once inflated
 MAX_TRAILING_CHUNKS = 4096  # chunks walked after the image data
+#: image data chunks stepped over to reach the text after them: libpng writes 8 KB chunks,
+#: so a 40 MB image has 5000 (they counted among the 4096 above: its text was never read)
+MAX_IMAGE_DATA_CHUNKS = 1 << 16
 #: bytes of text read or inflated after the image data, all chunks together: each chunk
 #: alone was capped, so 1000 zTXt bombs of 8 KB (an 8 MB file) inflated 8 GB (140 s)
 MAX_TRAILING_TEXT = MAX_TEXT_CHUNK
@@ -242,12 +245,17 @@ def _png_trailing(image: Image.Image) -> tuple[dict[str, str], bytes | None]:
     room = MAX_TRAILING_TEXT  # bytes of text left to read or inflate, all chunks together
     try:
         fp.seek(tile[0][2] - 8)  # the header of the first IDAT chunk
-        for _ in range(MAX_TRAILING_CHUNKS):
+        others = 0
+        for _ in range(MAX_IMAGE_DATA_CHUNKS + MAX_TRAILING_CHUNKS):
             head = fp.read(8)
             if len(head) < 8 or head[4:] == b"IEND":
                 break
             (length,) = struct.unpack(">I", head[:4])
             kind = head[4:]
+            if kind != b"IDAT":
+                others += 1
+                if others > MAX_TRAILING_CHUNKS:
+                    break
             wanted = (kind == b"eXIf" and exif is None) or kind in (b"tEXt", b"zTXt", b"iTXt")
             if wanted and length <= min(room, MAX_TEXT_CHUNK):
                 body = fp.read(length)
