@@ -21,6 +21,9 @@ test that failed before its fix:
 - a social format was encoded to fit the platform's upload limit before the gallery
   embedded the metadata: the saved file could be over the limit by up to 64 KB (JPEG)
   or more (PNG, the prompts twice). Room is now left for it.
+- text after a PNG's image data was never found past 4096 chunks, image data included
+  (libpng's 8 KB chunks: 5000 in a 40 MB image); the stealth check gave up (and decoded
+  the pixels) after 4096 chunks before the image data.
 """
 
 from __future__ import annotations
