@@ -24,6 +24,9 @@ test that failed before its fix:
 - text after a PNG's image data was never found past 4096 chunks, image data included
   (libpng's 8 KB chunks: 5000 in a 40 MB image); the stealth check gave up (and decoded
   the pixels) after 4096 chunks before the image data.
+- a social output had no seed (its request had the source's, the image none): Atelier's
+  parameters, the index and the file name said nothing where every reader, and an upscale
+  of the same image, showed the seed.
 """
 
 from __future__ import annotations
@@ -41,11 +44,19 @@ import pytest
 from PIL import Image, PngImagePlugin, WebPImagePlugin
 
 from backend.providers.base import GeneratedImage
-from backend.services.tools.social import QUALITIES, encode_within, png_metadata_room
+from backend.services.tools.social import QUALITIES, SocialProducer, encode_within, png_metadata_room
 from backend.storage import metadata
 from backend.storage.files import gallery_filename, slugify
 from backend.storage.image_params import parse_file_metadata
-from tests.test_metadata_written import SEED, assert_every_reader_reads, generated, request, write
+from tests.test_metadata_written import (
+    SEED,
+    Ctx,
+    a1111_png_info_text,
+    assert_every_reader_reads,
+    generated,
+    request,
+    write,
+)
 from tests.test_read_other_tools import INFOTEXT, hide
 
 
@@ -382,3 +393,26 @@ def test_text_after_many_image_data_chunks_is_read():
         found = parse_file_metadata(im)
         assert found is not None and (found.parameters.prompt, found.parameters.seed) == ("a lake", 5)
         assert im.tile, "the pixels were decoded"
+
+
+# --- a social output's seed -------------------------------------------------------------------------
+def test_a_social_output_keeps_its_sources_seed_like_an_upscale(tmp_path: Path):
+    """The social tool's request carries the source's seed (as an upscale's does) and its
+    infotext states it, but the image it made had none: Atelier's own parameters, the
+    index and the file name of a social output had no seed while every other reader, and
+    an upscale of the same image, showed it."""
+    source = write(tmp_path / "a", "PNG", request("a lake", "fog"), generated("PNG", sampler="Euler", steps=30))
+    producer = SocialProducer(lambda _source: source.read_bytes())
+    tool = {
+        "source": {"image_id": "x", "path": source.name},
+        "options": {"crop": "center", "focal": None, "fill": "blur", "fill_color": "#000000"},
+        "targets": ["instagram/post"],
+    }
+    req = request("a lake", "fog", provider="local", model="social", steps=None)  # seed: the source's
+    [made] = list(producer.produce(tool, req, Ctx()))
+    path = write(tmp_path / "b", "JPEG", req, made, made.extra)
+    assert path.name.endswith(f"_{SEED}.jpg")
+    with Image.open(path) as im:
+        found = parse_file_metadata(im)
+    assert (found.parameters.seed, found.parameters.steps, found.parameters.sampler) == (SEED, 30, "Euler")
+    assert a1111_png_info_text(path).count(f"Seed: {SEED}") == 1

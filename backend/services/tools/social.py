@@ -456,6 +456,7 @@ class SocialProducer:
             yield ToolImage(
                 index=index,
                 data=data,
+                seed=request.seed,  # the source's, as an upscale's: the file's infotext states it
                 extra={
                     "source": {
                         **source,
