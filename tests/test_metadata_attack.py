@@ -27,6 +27,8 @@ test that failed before its fix:
 - a social output had no seed (its request had the source's, the image none): Atelier's
   parameters, the index and the file name said nothing where every reader, and an upscale
   of the same image, showed the seed.
+- a JPEG tool output of a source with prompts of 10,000 emoji (an import) failed: even
+  the infotext alone is over the 64 KB segment. The prompts are now cut to fit, marked.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from tests.test_metadata_written import (
     Ctx,
     a1111_png_info_text,
     assert_every_reader_reads,
+    every_reader,
     generated,
     request,
     write,
@@ -416,3 +419,30 @@ def test_a_social_output_keeps_its_sources_seed_like_an_upscale(tmp_path: Path):
         found = parse_file_metadata(im)
     assert (found.parameters.seed, found.parameters.steps, found.parameters.sampler) == (SEED, 30, "Euler")
     assert a1111_png_info_text(path).count(f"Seed: {SEED}") == 1
+
+
+@pytest.mark.parametrize(
+    ("prompt", "negative"),
+    [("🎨" * 10_000, "😀" * 10_000), ("a lake, " + "🎨" * 17_000, ""), ("a lake", "😀" * 17_000)],
+    ids=["both", "no-negative", "short-prompt"],
+)
+def test_a_jpeg_tool_output_of_a_source_with_huge_prompts_is_kept(tmp_path: Path, prompt: str, negative: str):
+    """An imported image's prompts may hold 10,000 characters each: in emoji, the infotext
+    alone is 80 KB, over a JPEG's 64 KB EXIF segment, and a social format of it failed
+    ("the local provider failed unexpectedly (ValueError: metadata too large for a JPEG
+    APP1 segment)", marked retryable). Now the image is kept: its prompts are cut to fit,
+    each ending in "…" where cut, and every setting is exact."""
+    src = {"prompt": prompt, "negative_prompt": negative, "seed": SEED, "steps": 30, "sampler": "Euler", "model": "m"}
+    extra = {"source": {"image_id": "x", "path": "a.png", "operation": "social", "parameters": src}}
+    req = request("a lake", provider="local", model="social")
+    path = write(tmp_path, "JPEG", req, GeneratedImage(0, encoded_jpeg(), None), extra)
+    for reader, got in every_reader(path).items():
+        for shown, full in ((got["prompt"], prompt), (got["negative"], negative)):
+            assert shown == full or (shown.endswith("…") and full.startswith(shown[:-1]) and len(shown) > 5000), reader
+        assert (str(got["seed"]), str(got["steps"]), got["sampler"], got["model"]) == (str(SEED), "30", "Euler", "m")
+
+
+def encoded_jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (20, 90, 160)).save(buf, "JPEG")
+    return buf.getvalue()

@@ -118,6 +118,43 @@ def _exif_payload(infotext: str, atelier_json: str | None) -> bytes:
     return b"Exif\0\0" + b"MM\0*" + struct.pack(">I", ifd0_at) + ifd0 + exif_ifd + b"".join(values)
 
 
+NEGATIVE_LINE = "\nNegative prompt: "
+CUT_MARK = "…"
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-be")) // 2
+
+
+def _cut_utf16(text: str, units: int) -> str:
+    """``text`` in at most ``units`` UTF-16 code units, never inside a character."""
+    out, used = [], 0
+    for ch in text:
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > units:
+            break
+        out.append(ch)
+    return "".join(out)
+
+
+def _fit_infotext(infotext: str, excess_bytes: int) -> str:
+    """The infotext ``excess_bytes`` shorter in UTF-16: the prompt and negative prompt cut,
+    the longer first (each keeps at least half the room, or all of itself when shorter),
+    each ending in ``…`` where cut; the settings line (seed, steps, sampler, model) whole.
+    Only for a JPEG whose EXIF segment cannot hold the whole text: the image is kept (the
+    full prompts stay in its source) rather than the job failing."""
+    body, _, settings = infotext.rpartition("\n")
+    prompt, sep, negative = body.partition(NEGATIVE_LINE)
+    sizes = (_utf16_units(prompt), _utf16_units(negative))
+    room = max(0, sum(sizes) - excess_bytes // 2 - 2 * len(CUT_MARK) - 1)  # in code units
+    small = min(sizes)
+    keeps = [size if size == small and small <= room // 2 else room - small if small <= room // 2 else room // 2
+             for size in sizes]  # fmt: skip
+    parts = [part if keep >= size else _cut_utf16(part, keep) + CUT_MARK
+             for part, size, keep in zip((prompt, negative), sizes, keeps, strict=True)]  # fmt: skip
+    return parts[0] + (sep + parts[1] if sep else "") + "\n" + settings
+
+
 def _embed_jpeg(data: bytes, exif: bytes) -> bytes:
     if not data.startswith(b"\xff\xd8"):
         raise ValueError("not a JPEG file")
@@ -182,6 +219,8 @@ def embed_metadata(data: bytes, image_format: str, infotext: str, atelier: dict[
             # prompts (4000 emoji each fill it): the infotext alone, which every reader,
             # Atelier's included, reads the prompts and settings from, is what must fit
             exif = _exif_payload(infotext, None)
+        if len(exif) + 2 > MAX_JPEG_SEGMENT:  # prompts of 10,000 emoji each (an imported source's)
+            exif = _exif_payload(_fit_infotext(infotext, len(exif) + 2 - MAX_JPEG_SEGMENT), None)
         return _embed_jpeg(data, exif)
     if image_format == "WEBP":
         with Image.open(io.BytesIO(data)) as im:
