@@ -22,7 +22,6 @@ TAG_USER_COMMENT = 0x9286
 TAG_MAKER_NOTE = 0x927C
 OUR_KEYS = {"parameters", "atelier"}
 MAX_ATELIER_JSON = 4 * 1024 * 1024  # bytes of the chunk read at all; ours are a few KB
-MAX_JPEG_SEGMENT = 0xFFFF  # a JPEG APP1 segment's length field, itself included
 
 
 # --- PNG ---------------------------------------------------------------------------------
@@ -94,13 +93,12 @@ def decode_user_comment(raw: bytes | str) -> str:
 _LONG, _UNDEFINED = 4, 7
 
 
-def _exif_payload(infotext: str, atelier_json: str | None) -> bytes:
+def _exif_payload(infotext: str, atelier_json: str) -> bytes:
     """``Exif\0\0`` + a big-endian TIFF (as piexif writes it): IFD0 holding only the Exif
-    IFD's offset, and the Exif IFD holding UserComment and MakerNote (when given) as UNDEFINED."""
-    tags = {TAG_USER_COMMENT: user_comment_bytes(infotext)}
-    if atelier_json is not None:
-        tags[TAG_MAKER_NOTE] = atelier_json.encode("utf-8")
-    entries = sorted(tags.items())
+    IFD's offset, and the Exif IFD holding UserComment and MakerNote as UNDEFINED."""
+    entries = sorted(
+        {TAG_USER_COMMENT: user_comment_bytes(infotext), TAG_MAKER_NOTE: atelier_json.encode("utf-8")}.items()
+    )
     ifd0_at = 8
     exif_ifd_at = ifd0_at + 2 + 12 + 4
     data_at = exif_ifd_at + 2 + 12 * len(entries) + 4
@@ -121,7 +119,7 @@ def _exif_payload(infotext: str, atelier_json: str | None) -> bytes:
 def _embed_jpeg(data: bytes, exif: bytes) -> bytes:
     if not data.startswith(b"\xff\xd8"):
         raise ValueError("not a JPEG file")
-    if len(exif) + 2 > MAX_JPEG_SEGMENT:
+    if len(exif) + 2 > 0xFFFF:
         raise ValueError("metadata too large for a JPEG APP1 segment")
     segments, pos = [], 2
     while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] not in (0xDA, 0xD9):
@@ -177,11 +175,6 @@ def embed_metadata(data: bytes, image_format: str, infotext: str, atelier: dict[
         return _embed_png(data, {"parameters": infotext, "atelier": atelier_json})
     exif = _exif_payload(infotext, atelier_json)
     if image_format == "JPEG":
-        if len(exif) + 2 > MAX_JPEG_SEGMENT:
-            # EXIF lives in one APP1 segment of at most 64 KB. Atelier's JSON repeats the
-            # prompts (4000 emoji each fill it): the infotext alone, which every reader,
-            # Atelier's included, reads the prompts and settings from, is what must fit
-            exif = _exif_payload(infotext, None)
         return _embed_jpeg(data, exif)
     if image_format == "WEBP":
         with Image.open(io.BytesIO(data)) as im:
@@ -193,7 +186,13 @@ def read_exif(image: Image.Image) -> tuple[dict[int, Any], dict[int, Any]]:
     """(IFD0 tags, Exif IFD tags) of an opened image; empty where it has none or they do not
     parse (a hostile EXIF block is only ever read, never trusted)."""
     try:
-        exif = image.getexif()
+        if image.format == "PNG":  # Pillow's getexif decodes the pixels to look after them
+            exif = Image.Exif()
+            raw = image.info.get("exif") or _png_trailing(image)[1]
+            if raw:
+                exif.load(raw)
+        else:
+            exif = image.getexif()
         return dict(exif), dict(exif.get_ifd(TAG_EXIF_IFD))
     except Exception:
         return {}, {}
@@ -214,21 +213,22 @@ def text_chunks(image: Image.Image) -> dict[str, Any]:
     1024x1024 PNG, against a few seeks here; a gallery scan reads every file.)"""
     text = {k: v for k, v in image.info.items() if isinstance(v, str | bytes) and k not in _BINARY_INFO}
     if image.format == "PNG":
-        for key, value in _png_trailing_text(image).items():
+        for key, value in _png_trailing(image)[0].items():
             text.setdefault(key, value)
     return text
 
 
-def _png_trailing_text(image: Image.Image) -> dict[str, str]:
-    """The text chunks after a PNG's first image data chunk, walked chunk by chunk from
-    where Pillow's decoder would start; {} for anything that is not a PNG chunk list."""
+def _png_trailing(image: Image.Image) -> tuple[dict[str, str], bytes | None]:
+    """(text chunks, eXIf chunk) after a PNG's first image data chunk, walked chunk by chunk
+    from where Pillow's decoder would start; nothing for what is not a PNG chunk list."""
     fp, tile = getattr(image, "fp", None), getattr(image, "tile", None)
     if fp is None or not tile:  # decoded already: Pillow has read every chunk
         try:
-            return dict(image.text)  # type: ignore[attr-defined]
+            return dict(image.text), image.info.get("exif")  # type: ignore[attr-defined]
         except Exception:
-            return {}
+            return {}, None
     found: dict[str, str] = {}
+    exif: bytes | None = None
     try:
         fp.seek(tile[0][2] - 8)  # the header of the first IDAT chunk
         for _ in range(MAX_TRAILING_CHUNKS):
@@ -236,16 +236,19 @@ def _png_trailing_text(image: Image.Image) -> dict[str, str]:
             if len(head) < 8 or head[4:] == b"IEND":
                 break
             (length,) = struct.unpack(">I", head[:4])
-            if head[4:] in (b"tEXt", b"zTXt", b"iTXt") and length <= MAX_TEXT_CHUNK:
-                chunk = _decode_text_chunk(head[4:], fp.read(length))
-                if chunk is not None:
+            kind = head[4:]
+            if kind in (b"tEXt", b"zTXt", b"iTXt", b"eXIf") and length <= MAX_TEXT_CHUNK:
+                body = fp.read(length)
+                if kind == b"eXIf":
+                    exif = exif or body
+                elif (chunk := _decode_text_chunk(kind, body)) is not None:
                     found.setdefault(*chunk)
                 fp.seek(4, io.SEEK_CUR)  # the CRC
             else:
                 fp.seek(length + 4, io.SEEK_CUR)
     except (OSError, ValueError, struct.error):
         pass  # a truncated or broken file: the chunks read so far
-    return found
+    return found, exif
 
 
 def _inflate_text(data: bytes) -> bytes | None:
