@@ -22,6 +22,7 @@ TAG_USER_COMMENT = 0x9286
 TAG_MAKER_NOTE = 0x927C
 OUR_KEYS = {"parameters", "atelier"}
 MAX_ATELIER_JSON = 4 * 1024 * 1024  # bytes of the chunk read at all; ours are a few KB
+MAX_JPEG_SEGMENT = 0xFFFF  # a JPEG APP1 segment's length field, itself included
 
 
 # --- PNG ---------------------------------------------------------------------------------
@@ -93,12 +94,13 @@ def decode_user_comment(raw: bytes | str) -> str:
 _LONG, _UNDEFINED = 4, 7
 
 
-def _exif_payload(infotext: str, atelier_json: str) -> bytes:
+def _exif_payload(infotext: str, atelier_json: str | None) -> bytes:
     """``Exif\0\0`` + a big-endian TIFF (as piexif writes it): IFD0 holding only the Exif
-    IFD's offset, and the Exif IFD holding UserComment and MakerNote as UNDEFINED."""
-    entries = sorted(
-        {TAG_USER_COMMENT: user_comment_bytes(infotext), TAG_MAKER_NOTE: atelier_json.encode("utf-8")}.items()
-    )
+    IFD's offset, and the Exif IFD holding UserComment and MakerNote (when given) as UNDEFINED."""
+    tags = {TAG_USER_COMMENT: user_comment_bytes(infotext)}
+    if atelier_json is not None:
+        tags[TAG_MAKER_NOTE] = atelier_json.encode("utf-8")
+    entries = sorted(tags.items())
     ifd0_at = 8
     exif_ifd_at = ifd0_at + 2 + 12 + 4
     data_at = exif_ifd_at + 2 + 12 * len(entries) + 4
@@ -119,7 +121,7 @@ def _exif_payload(infotext: str, atelier_json: str) -> bytes:
 def _embed_jpeg(data: bytes, exif: bytes) -> bytes:
     if not data.startswith(b"\xff\xd8"):
         raise ValueError("not a JPEG file")
-    if len(exif) + 2 > 0xFFFF:
+    if len(exif) + 2 > MAX_JPEG_SEGMENT:
         raise ValueError("metadata too large for a JPEG APP1 segment")
     segments, pos = [], 2
     while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] not in (0xDA, 0xD9):
@@ -175,6 +177,11 @@ def embed_metadata(data: bytes, image_format: str, infotext: str, atelier: dict[
         return _embed_png(data, {"parameters": infotext, "atelier": atelier_json})
     exif = _exif_payload(infotext, atelier_json)
     if image_format == "JPEG":
+        if len(exif) + 2 > MAX_JPEG_SEGMENT:
+            # EXIF lives in one APP1 segment of at most 64 KB. Atelier's JSON repeats the
+            # prompts (4000 emoji each fill it): the infotext alone, which every reader,
+            # Atelier's included, reads the prompts and settings from, is what must fit
+            exif = _exif_payload(infotext, None)
         return _embed_jpeg(data, exif)
     if image_format == "WEBP":
         with Image.open(io.BytesIO(data)) as im:
