@@ -22,7 +22,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backend.env_values import SettingsError, env_choice, env_int, env_number, env_optional_number, parse_names
+from backend.env_values import (
+    SettingsError,
+    env_choice,
+    env_flag,
+    env_int,
+    env_number,
+    env_optional_number,
+    parse_names,
+)
 from backend.scaleout_config import ScaleoutSettings, load_scaleout_settings
 
 __all__ = ["Settings", "SettingsError", "early_async_mode", "load_env", "load_settings"]
@@ -63,6 +71,13 @@ class Settings:
     trash_days: float = 30.0
     #: ATELIER_MONTHLY_BUDGET_USD: None = no budget
     monthly_budget_usd: float | None = None
+    #: the client APIs (/v1, /sdapi/v1) answer after the job; past this many seconds of
+    #: waiting they start the answer and write a space now and then, so proxies keep it open
+    client_api_keepalive_seconds: float = 20.0
+    #: a client API caller that disconnects cancels its job (False: the job runs on)
+    client_api_cancel_on_disconnect: bool = True
+    #: ATELIER_MODEL_ALIASES: model names clients send (dall-e-3) -> Atelier model ids
+    model_aliases: dict[str, str] = field(default_factory=dict)
     #: ATELIER_SPA_DIR: where the built web studio is served from
     spa_dir: Path = DEFAULT_SPA_DIR
     #: the scale-out and remote-access settings (backend/scaleout_config.py)
@@ -120,6 +135,23 @@ def _concurrency(raw: str) -> dict[str, int]:
             )
         limits[match.group(1)] = int(match.group(2))
     return limits
+
+
+_ALIAS = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._:-]{0,99})\s*=\s*([A-Za-z0-9][A-Za-z0-9._/:-]{0,199})\s*$")
+
+
+def _model_aliases(raw: str) -> dict[str, str]:
+    """``dall-e-3=openai/gpt-image-1,gpt-image-1=offline/procedural-v1`` -> {alias: model id}."""
+    aliases: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        match = _ALIAS.match(part)
+        if not match:
+            raise SettingsError(
+                f"ATELIER_MODEL_ALIASES: {part!r}; use name=provider/model, comma-separated, "
+                "e.g. dall-e-3=openai/gpt-image-1"
+            )
+        aliases[match.group(1)] = match.group(2)
+    return aliases
 
 
 def _host(raw: str, mode: str) -> str:
@@ -204,6 +236,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_upload_mb=env_int(env, "ATELIER_MAX_UPLOAD_MB", 50, minimum=1, maximum=4096),
         trash_days=env_number(env, "ATELIER_TRASH_DAYS", 30.0, minimum=0.0, maximum=36500.0, above=True),
         monthly_budget_usd=env_optional_number(env, "ATELIER_MONTHLY_BUDGET_USD", minimum=0.0, maximum=MAX_BUDGET_USD),
+        client_api_keepalive_seconds=env_number(
+            env, "ATELIER_CLIENT_API_KEEPALIVE_SECONDS", 20.0, minimum=1.0, maximum=3600.0
+        ),
+        client_api_cancel_on_disconnect=env_flag(env, "ATELIER_CLIENT_API_CANCEL_ON_DISCONNECT", True),
+        model_aliases=_model_aliases(env.get("ATELIER_MODEL_ALIASES", "")),
         spa_dir=Path(spa_raw).absolute() if spa_raw else DEFAULT_SPA_DIR,
         scaleout=load_scaleout_settings(env),
         env=env,

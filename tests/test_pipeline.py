@@ -30,6 +30,7 @@ from backend.services.event_types import JobPreview, JobProgress
 from backend.services.events import EventBus
 from backend.services.fallback import FallbackChain, Moved
 from backend.services.gallery import Gallery
+from backend.services.generations import Waiting, abandon, wait_for_job
 from backend.services.job_context import JobContext
 from backend.services.job_pool import LocalPool
 from backend.services.job_runner import ImageRefused, JobRunner, Outcome, Producers
@@ -420,3 +421,34 @@ def test_a_retry_starts_with_the_warnings_of_its_request_not_the_provider_moves_
 
     again = studio.jobs.retry(job.id)
     assert again.warnings == asked, "the retry has not moved anywhere yet"
+
+
+# --- synchronous calls (the client APIs): one submit and wait for every route ---------------
+
+
+def test_a_synchronous_call_waits_for_its_job_keeps_alive_and_cancels_it_when_abandoned(tmp_path):
+    """What /v1 and /sdapi/v1 run on: a job submitted through the studio's own path (budget,
+    queue, events, gallery), tagged with the client, waited for with a keep-alive tick, and
+    cancelled when the caller goes away. New module: there is no old code for it to fail on."""
+    gated = Gated("gated")
+    studio = Studio(tmp_path, [Scripted("quick"), gated])
+    request, warnings, _ = build_generation_request(
+        {"prompt": "a boat", "provider": "quick", "n": 2}, studio.registry, "quick"
+    )
+    job = studio.jobs.submit(request, warnings, None, client="openai")
+    ticks = list(wait_for_job(studio.jobs, job.id, keepalive=0.0, sleep=time.sleep))
+    finished = ticks[-1]
+    assert isinstance(finished, JobRecord) and finished.status == "succeeded" and len(finished.images) == 2
+    assert finished.client == "openai" and studio.jobs.job_json(finished)["client"] == "openai"
+    row = studio.gallery.get(finished.images[0]["id"])
+    assert row is not None and row.metadata["client"] == "openai"
+
+    request, warnings, _ = build_generation_request({"prompt": "a boat", "provider": "gated"}, studio.registry, "gated")
+    slow = studio.jobs.submit(request, warnings, None, client="a1111")
+    waiting = wait_for_job(studio.jobs, slow.id, keepalive=0.05, sleep=time.sleep)
+    assert isinstance(next(waiting), Waiting)  # the job runs: a tick to write while it does
+    abandon(studio.jobs, slow.id)  # the caller is gone
+    gated.gate.set()
+    assert studio.wait_end(slow.id) == "job.cancelled"
+    assert [t for t in waiting if isinstance(t, JobRecord)][-1].status == "cancelled"
+    abandon(studio.jobs, slow.id)  # already over: nothing to do, no error

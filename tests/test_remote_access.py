@@ -3,6 +3,7 @@ the sub-path, proxies, and refusing to listen openly without a token."""
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 import time
@@ -31,7 +32,8 @@ def _refused(url: str, **kw) -> bool:
 @pytest.mark.parametrize("mode", ["eventlet", "threading"])
 def test_token_guards_rest_images_and_socket(make_server, mode):
     server = make_server(mode, ATELIER_TOKEN=TOKEN)
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+    wrong_basic = "Basic " + base64.b64encode(f"{TOKEN}:wrong".encode()).decode()  # the token as the user name
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": wrong_basic}):
         for path in ("/api/health", "/api/jobs", "/api/images", "/api/providers", "/docs/api.md"):
             r = server.get(path, headers=headers)
             assert r.status_code == 401, path
@@ -42,6 +44,9 @@ def test_token_guards_rest_images_and_socket(make_server, mode):
     # the app shell and the bare health check need no token: they reveal nothing
     assert server.get("/").status_code == 200
     assert server.get("/healthz").json() == {"status": "ok"}
+    # AUTOMATIC1111 clients send HTTP Basic: the password is the token, the user name any
+    basic = {"Authorization": "Basic " + base64.b64encode(f"anyone:{TOKEN}".encode()).decode()}
+    assert server.get("/api/providers", headers=basic).status_code == 200
 
     auth = {"Authorization": f"Bearer {TOKEN}"}
     r = server.post("/api/jobs", json={"prompt": "with a token", "provider": "instant"}, headers=auth)

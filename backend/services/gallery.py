@@ -202,6 +202,7 @@ class SaveContext:
     session: str | None
     queued_at: str
     started_at: str | None
+    client: str | None = None
 
 
 @dataclass
@@ -416,6 +417,7 @@ class Gallery:
             "created_at": created_at,
             "job_id": ctx.job_id,
             "session": ctx.session,
+            **({"client": ctx.client} if ctx.client else {}),
             "index": image.index,
             "provider": request.provider,
             "model": request.model,

@@ -41,7 +41,7 @@ class GallerySink:
         """``extra``: a tool's source and settings for the image's gallery metadata
         (a tool's image carries them itself in one process)."""
         extra = extra or getattr(generated, "extra", None) or None
-        save_ctx = SaveContext(job.id, job.session, job.created_at, job.started_at)
+        save_ctx = SaveContext(job.id, job.session, job.created_at, job.started_at, job.client)
         try:
             row = self.runtime.run_blocking(self.gallery.write_image, served, generated, save_ctx, extra)
         except ImageRejected as exc:

@@ -152,9 +152,11 @@ class JobService:
         kind: str = "generate",
         tool: dict[str, Any] | None = None,
         cost_usd: float | None = None,
+        client: str | None = None,
     ) -> JobRecord:
         """Queue a job. A tool job (``kind`` other than generate) brings its ``tool`` request
-        and its estimated cost; a generation is priced by its provider."""
+        and its estimated cost; a generation is priced by its provider. ``client``: the client
+        API that sent it (kept with the job and its images)."""
         self.executor.check_open()
         warnings = self.executor.submit_warnings(request.provider, warnings)
         provider = self.registry.get(request.provider)
@@ -171,6 +173,7 @@ class JobService:
             message="waiting in the queue",
             kind=kind,
             tool=tool,
+            client=client,
         )
         with self.lock:
             self.store.save(job)
@@ -190,7 +193,14 @@ class JobService:
             raise JobConflict(f"provider {request.provider!r} is not available now")
         warnings = [Warning_(**w) for w in before_moves(job.warnings)]
         return self.submit(
-            request, warnings, job.session, retry_of=job.id, kind=job.kind, tool=job.tool, cost_usd=job.cost_usd
+            request,
+            warnings,
+            job.session,
+            retry_of=job.id,
+            kind=job.kind,
+            tool=job.tool,
+            cost_usd=job.cost_usd,
+            client=job.client,
         )
 
     def cancel(self, job_id: str) -> JobRecord:

@@ -92,6 +92,8 @@ class Job(TypedDict):
     """null for generate"""
     retry_of: str | None
     cancel_requested: bool
+    client: str | None
+    """who sent it through a client API (e.g. "openai", "a1111"); null for the studio's own routes"""
     provider_notes: list[dict[str, Any]]
     last_seq: int
 

@@ -55,7 +55,7 @@ class FileMetadata:
 
 # --- Atelier's own chunk -------------------------------------------------------------------
 #: the keys of Atelier's chunk (and of its ``request``) that are read into typed values
-_ATELIER_TEXT = ("job_id", "session", "provider", "model", "atelier_version")
+_ATELIER_TEXT = ("job_id", "session", "provider", "model", "atelier_version", "client")
 _REQUEST_PROMPTS = ("prompt", "styled_prompt", "negative_prompt", "effective_negative_prompt")
 _REQUEST_TEXT = ("provider", "model", "style", "aspect_ratio", "quality")
 

@@ -56,6 +56,9 @@ class JobRecord:
     tool: dict[str, Any] | None = None
     #: set when the job ends: what the provider reported, else the estimate for what was delivered
     cost_actual_usd: float | None = None
+    #: who sent it when not the studio itself: the API dialect and credential ("openai",
+    #: "a1111", with the key's name where accounts exist); None for the studio's own routes
+    client: str | None = None
     last_seq: int = 0
 
     @property

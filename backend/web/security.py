@@ -307,9 +307,33 @@ class TokenCheck:
         )
 
     def bearer(self, header: str | None) -> str | None:
+        """The secret of ``Authorization: Bearer <secret>``, or the password of ``Basic``
+        (what AUTOMATIC1111 clients send: the user name is ignored); None for anything else."""
         if header and header[:7].lower() == "bearer ":
             return header[7:].strip()
+        if header and header[:6].lower() == "basic ":
+            try:
+                decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+            except (binascii.Error, ValueError):
+                return None
+            return decoded.partition(":")[2] if ":" in decoded else None
         return None
+
+
+#: path prefix -> (status, code, message) -> the refusal in that API's own error shape (a
+#: client API registers its dialect here: an OpenAI client expects OpenAI's errors)
+ErrorShape = Callable[[int, str, str], Response]
+ERROR_SHAPES: dict[str, ErrorShape] = {}
+
+
+def refusal(path: str, status: int, code: str, message: str) -> Response:
+    """A refusal of the edge (token, rate limit) in the shape of the API ``path`` belongs to."""
+    for prefix, shape in ERROR_SHAPES.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return shape(status, code, message)
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    return response
 
 
 def origin_policy(settings: ScaleoutSettings) -> OriginPolicy:
@@ -335,23 +359,14 @@ def install_security(app: Flask, settings: ScaleoutSettings, origins: OriginPoli
                 via_header = token.bearer(request.headers.get("Authorization"))
                 ok = token.valid_token(via_header) if via_header is not None else False
                 if not ok and not token.valid_cookie(request.cookies.get(COOKIE)):
-                    response = jsonify({"error": {"code": "unauthorized", "message": "a valid token is required"}})
-                    response.status_code = 401
+                    response = refusal(path, 401, "unauthorized", "a valid token is required")
                     response.headers["WWW-Authenticate"] = 'Bearer realm="atelier"'
                     return response
                 request.environ["atelier.bearer_ok"] = ok
         if limiter is not None and request.method == "POST" and _is_submission(path):
             wait = limiter.check(request.remote_addr or "?")
             if wait is not None:
-                response = jsonify(
-                    {
-                        "error": {
-                            "code": "rate_limited",
-                            "message": f"too many jobs submitted; try again in {wait} s",
-                        }
-                    }
-                )
-                response.status_code = 429
+                response = refusal(path, 429, "rate_limited", f"too many jobs submitted; try again in {wait} s")
                 response.headers["Retry-After"] = str(wait)
                 return response
         return None

@@ -19,12 +19,13 @@ const GalleryPage = lazy(() => import("./gallery/GalleryPage"));
 const ProvidersPage = lazy(() => import("./providers/ProvidersPage"));
 const Lightbox = lazy(() => import("./lightbox/Lightbox"));
 const ToolsPage = lazy(() => import("./tools/ToolsPage"));
+const ConnectPage = lazy(() => import("./connect/ConnectPage"));
 
-type Route = "studio" | "gallery" | "providers" | "tools";
+type Route = "studio" | "gallery" | "providers" | "tools" | "connect";
 
 function routeFromHash(): Route {
   const h = location.hash.replace(/^#\/?/, "").split("?")[0];
-  return h === "gallery" || h === "providers" || h === "tools" ? h : "studio";
+  return h === "gallery" || h === "providers" || h === "tools" || h === "connect" ? h : "studio";
 }
 
 function useRoute(): [Route, (r: Route) => void] {
@@ -177,7 +178,7 @@ export function App() {
         <header className="sticky top-0 z-30 border-b border-neutral-900 bg-neutral-950/90 backdrop-blur">
           <nav aria-label="Main" className="mx-auto flex max-w-screen-2xl items-center gap-1 px-3 py-2">
             <span className="mr-3 font-semibold tracking-tight text-amber-300">Atelier</span>
-            {(["studio", "gallery", "tools", "providers"] as const).map((r) => (
+            {(["studio", "gallery", "tools", "providers", "connect"] as const).map((r) => (
               <a
                 key={r}
                 href={r === "studio" ? "#/" : `#/${r}`}
@@ -266,6 +267,7 @@ export function App() {
               />
             )}
             {route === "providers" && <ProvidersPage />}
+            {route === "connect" && <ConnectPage />}
             {route === "tools" && (
               <ToolsPage
                 jobs={toolJobs}

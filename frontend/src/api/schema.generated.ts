@@ -155,6 +155,8 @@ export interface Job {
   tool: ToolRequest | null;
   retry_of: string | null;
   cancel_requested: boolean;
+  /** who sent it through a client API (e.g. "openai", "a1111"); null for the studio's own routes */
+  client: string | null;
   provider_notes: Record<string, unknown>[];
   last_seq: number;
 }

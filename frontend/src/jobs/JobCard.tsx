@@ -105,6 +105,7 @@ export function JobCard({ job, onCancel, onRetry, onDismiss, onOpenImage, showIm
         {job.request.provider} · {job.request.model} · {job.request.aspect_ratio} · {job.request.n} image
         {job.request.n > 1 ? "s" : ""}
         {job.request.seed !== null ? ` · seed ${job.request.seed}` : ""}
+        {job.client ? <span className="ml-1 rounded bg-neutral-800 px-1 text-neutral-300" data-testid="job-client">via {job.client}</span> : null}
       </p>
 
       {!finished && (

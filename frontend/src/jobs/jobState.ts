@@ -38,6 +38,8 @@ export interface JobView {
   error: JobError | null;
   warnings: ServerWarning[];
   cancelRequested: boolean;
+  /** the client API that sent it ("openai", "a1111"); null from the studio itself */
+  client: string | null;
   costUsd: number | null;
   seq: number;
 }
@@ -67,6 +69,7 @@ export function fromJob(job: Job, seq = job.last_seq ?? 0): JobView {
     error: job.error,
     warnings: job.warnings ?? [],
     cancelRequested: job.cancel_requested,
+    client: job.client ?? null,
     costUsd: job.cost_usd,
     seq,
   };

@@ -79,6 +79,7 @@ export function job(overrides: Partial<Job> = {}): Job {
     served_by: null,
     retry_of: null,
     cancel_requested: false,
+    client: null,
     provider_notes: [],
     position: 1,
     last_seq: 1,
