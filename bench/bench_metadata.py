@@ -125,7 +125,9 @@ def main() -> None:
     )
     cases = json.loads((FIXTURES / "manifest.json").read_text())["cases"]
     print()
-    print("| file | Atelier: whole parse | chunks and EXIF alone | Pillow's `text` + `getexif` (before) | vs before |")
+    print(
+        "| file | whole parse, every reader | its chunks and EXIF read now | read as before (Pillow) | before ÷ now |"
+    )
     print("|---|---|---|---|---|")
     for case in cases:
         raw = (FIXTURES / case["file"]).read_bytes()
@@ -136,7 +138,7 @@ def main() -> None:
             pillow.append(median_ms(lambda raw=raw: pillow_chunks(raw), args.runs))
         a, b, c = (statistics.median(x) for x in (ours, alone, pillow))
         name = Path(case["file"]).name
-        print(f"| {name} ({len(raw) // 1024} KB) | {a:.3f} ms | {b:.3f} ms | {c:.3f} ms | {c / a:.1f}× faster |")
+        print(f"| {name} ({len(raw) // 1024} KB) | {a:.3f} ms | {b:.3f} ms | {c:.3f} ms | {c / b:.1f}× |")
 
 
 if __name__ == "__main__":
