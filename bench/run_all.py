@@ -31,6 +31,7 @@ QUICK_ARGS = {
     "bench_spine": ["--jobs", "60", "--pings", "100"],
     "bench_gallery": ["--count", "10000", "--export-mb", "128"],
     "bench_events": ["--jobs", "40", "--runs", "3"],
+    "bench_metadata": ["--runs", "5"],
 }
 
 
