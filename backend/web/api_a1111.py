@@ -186,7 +186,8 @@ def img2img():
     request.max_content_length = MAX_TOOL_BODY
     s = studio()
     body = _object()
-    translated = translate_img2img(body, _checkpoint(body), s.registry)
+    model = _checkpoint(body) or default_checkpoint(s.registry, s.settings.default_provider)
+    translated = translate_img2img(body, model, s.registry)
     job = _submit_edit(translated)
     _states().remember(credential(), job.id)
     return answer_when_done(s, job, _render(body))
@@ -456,7 +457,10 @@ def png_info_route():
     body = _object()
     if body.get("image") in (None, ""):
         raise A1111Error(422, "field required", ("image",), "value_error.missing")
-    return jsonify(png_info(body["image"]))
+    try:
+        return jsonify(png_info(body["image"]))
+    except ValidationError as exc:
+        raise A1111Error(422, exc.message, ("image",)) from None
 
 
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
