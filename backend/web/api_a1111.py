@@ -44,6 +44,7 @@ from backend.services.client_a1111 import (
     translate_txt2img,
 )
 from backend.services.client_models import ClientModel, client_models
+from backend.services.event_types import JobPreview
 from backend.services.gallery import ImageRejected
 from backend.services.generations import submit_generation
 from backend.services.jobs import JobConflict, JobNotFound
@@ -360,7 +361,7 @@ def _watched() -> tuple[list[str], list[str]]:
 
 def _preview(job_id: str) -> str | None:
     held = studio().bus.held(job_id)
-    previews = [message for event, message in held if event == "job.preview"]
+    previews = [message for event, message in held if event == JobPreview.name]
     if not previews:
         return None
     data = previews[-1].get("data")
