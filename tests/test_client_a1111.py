@@ -411,3 +411,24 @@ def test_credentials_basic_bearer_and_refusals(make_server):
     assert r.status_code == 200 and r.json()["sd_model_checkpoint"] == "instant/test"
     job = server.get(f"/api/jobs/{result.info['job_id']}", headers={"Authorization": f"Bearer {TOKEN}"}).json()
     assert job["job"]["client"] == "a1111"
+
+
+def test_over_budget_is_a_402_and_writes_nothing(make_server, fake_openai):
+    server = make_server(
+        ATELIER_DEFAULT_PROVIDER="instant",
+        ATELIER_MONTHLY_BUDGET_USD="0.001",
+        OPENAI_BASE_URL=fake_openai.url + "/v1",
+        OPENAI_API_KEY=OPENAI_KEY,
+        **FAST_SETTINGS,
+    )
+    before, calls = gallery_files(server), len(fake_openai.requests)
+    for route, body in (
+        ("txt2img", {"prompt": "x"}),
+        ("img2img", {"prompt": "x", "init_images": [GOOD]}),
+    ):
+        override = {"override_settings": {"sd_model_checkpoint": "openai/gpt-image-1"}}
+        r = requests.post(server.url + f"/sdapi/v1/{route}", json={**body, **override}, timeout=10)
+        assert r.status_code == 402, r.text
+        assert r.json()["error"] == "HTTPException" and "budget" in r.json()["detail"].lower()
+    assert gallery_files(server) == before and len(fake_openai.requests) == calls
+    assert server.get("/api/jobs").json()["items"] == []
