@@ -432,3 +432,22 @@ def test_over_budget_is_a_402_and_writes_nothing(make_server, fake_openai):
         assert r.json()["error"] == "HTTPException" and "budget" in r.json()["detail"].lower()
     assert gallery_files(server) == before and len(fake_openai.requests) == calls
     assert server.get("/api/jobs").json()["items"] == []
+
+
+def test_rate_limit_size_limit_and_foreign_origins(make_server):
+    server = make_server(ATELIER_DEFAULT_PROVIDER="instant", ATELIER_RATE_LIMIT="3/minute")  # the 413 below counts too
+    before = gallery_files(server)
+    # a page of another origin cannot make a browser spend this studio's budget
+    r = requests.post(server.url + "/sdapi/v1/txt2img", json={"prompt": "x"},
+                      headers={"Origin": "http://evil.example"}, timeout=10)  # fmt: skip
+    assert r.status_code == 403
+    # a JSON body over the 1 MB limit: 413 in A1111's shape
+    r = requests.post(server.url + "/sdapi/v1/txt2img", json={"prompt": "x" * (1024 * 1024 + 10)}, timeout=10)
+    assert r.status_code == 413 and r.json()["error"] == "HTTPException"
+    assert gallery_files(server) == before
+    api = webuiapi.WebUIApi(baseurl=server.url + "/sdapi/v1")
+    api.txt2img(prompt="one")
+    api.txt2img(prompt="two")
+    r = requests.post(server.url + "/sdapi/v1/txt2img", json={"prompt": "three"}, timeout=10)
+    assert r.status_code == 429 and r.json()["error"] == "HTTPException" and "Retry-After" in r.headers
+    assert requests.get(server.url + "/sdapi/v1/options", timeout=10).status_code == 200  # reading is not limited
