@@ -451,3 +451,33 @@ def test_rate_limit_size_limit_and_foreign_origins(make_server):
     r = requests.post(server.url + "/sdapi/v1/txt2img", json={"prompt": "three"}, timeout=10)
     assert r.status_code == 429 and r.json()["error"] == "HTTPException" and "Retry-After" in r.headers
     assert requests.get(server.url + "/sdapi/v1/options", timeout=10).status_code == 200  # reading is not limited
+
+
+def test_failed_jobs_and_long_jobs(make_server):
+    server = make_server(ATELIER_DEFAULT_PROVIDER="instant", ATELIER_CLIENT_API_KEEPALIVE_SECONDS="1")
+    # a provider's refusal: its status and message, in A1111's exception shape
+    r = requests.post(
+        server.url + "/sdapi/v1/txt2img",
+        json={"prompt": "x", "override_settings": {"sd_model_checkpoint": "refusing/test"}},
+        timeout=30,
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "RuntimeError" and "refused" in r.json()["detail"]
+    # a job running past the keep-alive: the answer starts (200, spaces) and the JSON follows
+    api = webuiapi.WebUIApi(baseurl=server.url + "/sdapi/v1")
+    results: list = []
+    caller = threading.Thread(
+        target=lambda: results.append(
+            api.txt2img(prompt="slow", override_settings={"sd_model_checkpoint": "gated/test"})
+        )
+    )
+    caller.start()
+    for _ in range(400):
+        if api.get_progress()["state"]["job_count"]:
+            break
+        threading.Event().wait(0.05)
+    threading.Event().wait(1.5)  # past the keep-alive (the result is the same either way)
+    server.open_gate()
+    caller.join(30)
+    assert len(results[0].images) == 1 and results[0].info["sd_model_name"] == "gated/test"
+    check_job(server, results[0].info, results[0].images, 1)

@@ -56,6 +56,7 @@ from backend.services.tools.registry import TOOLS
 from backend.services.usage import BudgetExceeded
 from backend.services.validation import MAX_IMAGES, ValidationError, Warning_, build_generation_request
 from backend.storage.job_store import JobRecord
+from backend.studio import Studio
 from backend.web.api_tools import MAX_TOOL_BODY
 from backend.web.context import json_body, studio
 from backend.web.errors import ApiError, LogBudget, one_line
@@ -135,13 +136,13 @@ def _model_info(model: ClientModel | None) -> ModelInfo | None:
 
 
 # --- generation --------------------------------------------------------------------------
-def _render(body: dict[str, Any]):
-    """The A1111 answer of a finished job."""
+def _render(s: Studio, body: dict[str, Any]):
+    """The A1111 answer of a finished job. It may run after the request's context has gone
+    (a started answer, web/sync_answer.py): it uses only what it was given."""
 
     def render(job: JobRecord) -> tuple[int, Any]:
         if job.status in ("failed", "interrupted"):
             return job_error(job)
-        s = studio()
         warnings = list(job.warnings)
         made: list[Made] = []
         for image in sorted(job.images, key=lambda i: i.get("index", 0)):
@@ -179,7 +180,7 @@ def txt2img():
     all_warnings = translated.warnings + warnings + ([moved] if moved else [])
     job = submit_generation(s.jobs, s.usage, req, all_warnings, None, client=CLIENT)
     _states().remember(credential(), job.id)
-    return answer_when_done(s, job, _render(body))
+    return answer_when_done(s, job, _render(s, body))
 
 
 @bp.post("/img2img")
@@ -191,7 +192,7 @@ def img2img():
     translated = translate_img2img(body, model, s.registry)
     job = _submit_edit(translated)
     _states().remember(credential(), job.id)
-    return answer_when_done(s, job, _render(body))
+    return answer_when_done(s, job, _render(s, body))
 
 
 def _submit_edit(translated: Translated) -> JobRecord:
