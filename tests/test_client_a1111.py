@@ -481,3 +481,17 @@ def test_failed_jobs_and_long_jobs(make_server):
     caller.join(30)
     assert len(results[0].images) == 1 and results[0].info["sd_model_name"] == "gated/test"
     check_job(server, results[0].info, results[0].images, 1)
+
+
+def test_hostile_bodies_stay_bounded(srv):
+    # ten thousand unknown fields: accepted, named up to a bound, the job record stays small
+    body = {"prompt": "x", **{f"field_{i}": i + 1 for i in range(10_000)}}
+    r = srv.post("/sdapi/v1/txt2img", json=body)
+    assert r.status_code == 200, r.text
+    info = json.loads(r.json()["info"])
+    assert len(info["warnings"]) <= 25 and info["warnings"][-1]["requested"] == 10_000 - 20
+    assert len(json.dumps(job_of(srv, info)["warnings"])) < 10_000
+    # options are kept within a bound
+    r = srv.post("/sdapi/v1/options", json={f"opt_{i}": "v" * 1000 for i in range(400)})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body"]
+    assert "opt_0" not in srv.get("/sdapi/v1/options").json()

@@ -110,6 +110,9 @@ NOT_ECHOED = ("auth",)
 MAX_SIDE = 65536
 #: options one credential may keep (an Open WebUI round trip posts A1111's few hundred)
 MAX_OPTION_KEYS = 1000
+MAX_OPTION_BYTES = 256 * 1024
+#: ignored fields named one by one in the warnings (a body of 10,000 keys gets one more line)
+MAX_NAMED_IGNORED = 20
 MAX_REMEMBERED_JOBS = 256
 _HASH_SUFFIX = re.compile(r"\s*\[[0-9a-fA-F]{6,64}\]\s*$")
 _FILE_SUFFIX = re.compile(r"\.(safetensors|ckpt|pt|bin|gguf)$", re.IGNORECASE)
@@ -301,8 +304,8 @@ class ClientStates:
         with self._lock:
             state = self._state(credential)
             merged = {**state.options, **values}
-            if len(merged) > MAX_OPTION_KEYS:
-                raise invalid((), f"at most {MAX_OPTION_KEYS} options are kept")
+            if len(merged) > MAX_OPTION_KEYS or len(json.dumps(merged, default=str)) > MAX_OPTION_BYTES:
+                raise invalid((), f"at most {MAX_OPTION_KEYS} options and {MAX_OPTION_BYTES // 1024} KB are kept")
             state.options = merged
             if checkpoint is not None:
                 state.checkpoint = checkpoint
@@ -396,6 +399,7 @@ def _size(body: Mapping[str, Any]) -> tuple[int, int] | None:
 
 def _unknown_fields(body: Mapping[str, Any], warnings: list[Warning_], img2img: bool) -> None:
     hires = bool(body.get("enable_hr")) and not img2img
+    ignored: list[Warning_] = []
     if hires:
         warnings.append(_ignored("enable_hr", True, " (hires fix: no second pass was made)"))
     for name, value in body.items():
@@ -407,10 +411,14 @@ def _unknown_fields(body: Mapping[str, Any], warnings: list[Warning_], img2img: 
             continue  # txt2img reads it for hires fix only
         if _inert(name, value):
             continue
-        warnings.append(_ignored(name, value, ""))
+        ignored.append(_ignored(name, value, ""))
     for name, value in _options(body).items():
         if name != "sd_model_checkpoint" and value is not None:
-            warnings.append(_ignored(f"override_settings.{name}", value, ""))
+            ignored.append(_ignored(f"override_settings.{name}", value, ""))
+    warnings.extend(ignored[:MAX_NAMED_IGNORED])
+    if len(ignored) > MAX_NAMED_IGNORED:
+        more = len(ignored) - MAX_NAMED_IGNORED
+        warnings.append(Warning_("fields", f"{more} more fields Atelier does not support were ignored", more, None))
 
 
 def translate_txt2img(body: Mapping[str, Any], model: ClientModel | None, n_limit: int) -> Translated:
