@@ -215,6 +215,8 @@ def test_lists_a_client_reads(srv, api):
     assert memory["ram"]["total"] > 0
     assert srv.get("/sdapi/v1/latent-upscale-modes").json() == []
     assert srv.get("/sdapi/v1/no-such-route").json() == {"detail": "Not Found"}
+    r = srv.get("/sdapi/v1/txt2img")
+    assert r.status_code == 405 and r.json() == {"detail": "Method Not Allowed"}
 
 
 def test_progress_while_a_gated_job_runs_and_interrupt_cancels_it(srv, api):

@@ -467,6 +467,15 @@ def png_info_route():
 
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def not_found(rest: str):
+    """FastAPI's answers: 405 for a known route asked with another method, else 404."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    for method in ("GET", "POST"):
+        try:
+            endpoint, _ = adapter.match(request.path, method=method)
+        except HTTPException:
+            continue
+        if endpoint != f"{bp.name}.not_found":
+            return jsonify({"detail": "Method Not Allowed"}), 405, {"Allow": method}
     return jsonify({"detail": "Not Found"}), 404
 
 
