@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
 
 from backend.providers.registry import ProviderRegistry
 from backend.services.client_models import ClientModel, client_models, resolve_model
@@ -544,8 +544,6 @@ def as_png(data: bytes) -> tuple[bytes, str, int, int]:
         infotext = read_embedded(im)[0] or ""
         if im.format == "PNG":
             return data, infotext, im.width, im.height
-        from PIL import PngImagePlugin
-
         info = PngImagePlugin.PngInfo()
         if infotext:
             info.add_text("parameters", infotext)

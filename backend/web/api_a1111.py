@@ -145,7 +145,7 @@ def _render(s: Studio, body: dict[str, Any]):
             return job_error(job)
         warnings = list(job.warnings)
         made: list[Made] = []
-        for image in sorted(job.images, key=lambda i: i.get("index", 0)):
+        for image in job.images:
             try:
                 png, infotext, width, height = as_png(s.gallery.read_image(image["path"]))
             except (OSError, ValueError, Image.DecompressionBombError):
