@@ -16,7 +16,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from PIL import Image
 from werkzeug.exceptions import HTTPException
 
@@ -524,7 +524,3 @@ def _unexpected(e: Exception):
     if suppressed is not None:
         log.exception("unhandled error on %s %s", request.method, one_line(request.path))
     return jsonify(http_exception_body(500, "the server failed to handle this request", type(e).__name__)), 500
-
-
-def register(app: Flask) -> None:
-    app.register_blueprint(bp)
