@@ -249,6 +249,10 @@ class Bus(Protocol):
 
     def last_seq(self, job_id: str) -> int: ...
 
+    def held(self, job_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """The events held for a job, oldest first (e.g. its latest preview); [] when none."""
+        ...
+
     def job_finished(self, job_id: str) -> None:
         """Start the retention clock of a finished job's events."""
         ...

@@ -69,6 +69,11 @@ class EventBus:
             log = self._logs.get(job_id)
             return log.last_seq if log else self._load_last_seq(job_id)
 
+    def held(self, job_id: str) -> list[tuple[str, dict[str, Any]]]:
+        with self.lock:
+            log = self._logs.get(job_id)
+            return list(log.events) if log else []
+
     def publish(self, job_id: str, event: JobEvent) -> dict[str, Any]:
         with self.lock:
             log = self._log(job_id)

@@ -138,6 +138,12 @@ class RedisEventBus:
             live = None
         return max(stored, live or 0)
 
+    def held(self, job_id: str) -> list[tuple[str, dict[str, Any]]]:
+        try:
+            return self.log.read(job_id)
+        except Exception:  # Redis away: nothing held that can be read
+            return []
+
     def publish(self, job_id: str, event: JobEvent) -> dict[str, Any]:
         """With Redis away the event cannot reach anyone (the message queue is Redis too):
         the state change is in SQLite already, so it is logged and the caller goes on."""

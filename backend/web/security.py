@@ -164,7 +164,7 @@ class EdgeMiddleware:
             return self._plain(start_response, *error)
         origin = environ.get("HTTP_ORIGIN")
         path = environ.get("PATH_INFO", "")
-        guarded = path.startswith(("/api/", "/socket.io/", "/images/"))
+        guarded = path.startswith(("/api/", "/socket.io/", "/images/", "/sdapi/"))
         if guarded and origin and malformed_origin(origin):
             return self._plain(
                 start_response, *_json_error("400 BAD REQUEST", "invalid_origin", "the Origin header is not a URL")
