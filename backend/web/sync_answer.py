@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Response
+from flask import Response, stream_with_context
 
 from backend.services.generations import Waiting, abandon, wait_for_job
 from backend.storage.job_store import JobRecord
@@ -39,7 +39,8 @@ def answer_when_done(s: Studio, job: JobRecord, render: Render) -> Response:
         status, body = render(first)
         return Response(json.dumps(body), status, mimetype="application/json")
     waiting.close()
-    return Response(_stream(s, job, render), 200, mimetype="application/json")
+    # the request context stays with the stream, so ``render`` may build URLs from the request
+    return Response(stream_with_context(_stream(s, job, render)), 200, mimetype="application/json")
 
 
 def _stream(s: Studio, job: JobRecord, render: Render) -> Iterator[bytes]:
