@@ -9,7 +9,17 @@ from backend.config import Settings, load_settings
 from backend.runtime import make_runtime
 from backend.services.redis_events import RedisEventBus
 from backend.studio import Studio
-from backend.web import api_gallery_io, api_images, api_internal, api_jobs, api_meta, api_tools, openapi, pages
+from backend.web import (
+    api_gallery_io,
+    api_images,
+    api_internal,
+    api_jobs,
+    api_meta,
+    api_openai,
+    api_tools,
+    openapi,
+    pages,
+)
 from backend.web.errors import register_error_handlers
 from backend.web.security import install_security, origin_policy, wrap_wsgi
 from backend.web.socket_auth import register_socket_auth
@@ -72,6 +82,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         openapi.bp,
         pages.bp,
         api_internal.bp,
+        api_openai.bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
