@@ -164,6 +164,14 @@ def test_size_maps_to_the_nearest_ratio_and_says_so(make_server, fake_openai):
     assert fields["size"]["requested"] == "1792x1024" and fields["size"]["used"] == "96x54"
     assert fields["quality"]["requested"] == "hd" and fields["style"]["requested"] == "vivid"
 
+    # output_format converts the answer's bytes (the gallery keeps the provider's PNG); seed passes on
+    raw = client.images.with_raw_response.generate(
+        prompt="a pond", output_format="webp", response_format="b64_json", extra_body={"seed": 1234}
+    )
+    assert _decode(base64.b64decode(raw.parse().data[0].b64_json)).format == "WEBP"
+    job = _job(srv, raw.headers["x-atelier-job"])
+    assert job["request"]["seed"] == 1234 and job["images"][0]["format"] == "PNG"
+
     # a ratio the model lacks: the nearest one it has
     raw = client.images.with_raw_response.generate(prompt="a tall tower", size="1024x1536")
     assert raw.headers["x-atelier-size"] == "64x64"
@@ -444,3 +452,20 @@ def test_cancel_setting_keeps_a_job_whose_client_left(make_server, fake_openai):
     srv.open_gate()
     job = srv.wait_job(job_id, timeout=60)
     assert job["status"] == "succeeded" and job["client"] == "openai"
+
+
+def test_urls_follow_the_base_path_and_the_proxy(make_server, fake_openai):
+    """Under ATELIER_BASE_PATH and behind a trusted proxy, ``url`` is the address the client used."""
+    srv = _server(make_server, fake_openai, ATELIER_BASE_PATH="/studio", ATELIER_TRUST_PROXY="1")
+    [item] = _sdk(srv).images.generate(prompt="under a sub-path", response_format="url").data
+    assert item.url.startswith(srv.url + "/images/") and "/studio/images/" in item.url
+    assert requests.get(item.url, timeout=10).status_code == 200
+
+    proxied = OpenAI(
+        base_url=srv.url + "/v1",
+        api_key="anything",
+        max_retries=0,
+        default_headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "images.example.org"},
+    )
+    [item] = proxied.images.generate(prompt="behind a proxy", response_format="url").data
+    assert item.url.startswith("https://images.example.org/studio/images/")

@@ -41,7 +41,6 @@ from backend.services.openai_dialect import (
     warning_header,
 )
 from backend.services.rq_executor import QueueUnavailable
-from backend.services.tools.edit import MAX_EDIT_IMAGES
 from backend.services.usage import BudgetExceeded
 from backend.services.validation import ValidationError, Warning_, build_generation_request
 from backend.storage.job_store import JobRecord
@@ -68,6 +67,8 @@ PARAMS = {
 #: the edge's refusal codes -> OpenAI's
 EDGE_CODES = {"unauthorized": "invalid_api_key", "rate_limited": "rate_limit_exceeded"}
 MIB = 1024 * 1024
+#: images one edit may upload (OpenAI's own limit); the model's reference limit applies too
+MAX_EDIT_UPLOADS = 16
 
 
 def _error(status: int, message: str, param: str | None = None, code: str | None = None) -> Response:
@@ -203,8 +204,8 @@ def _edit_form(s: Studio) -> tuple[dict[str, str], list[bytes], bytes | None]:
         raise OpenAIError(
             400, "you must provide an image (the field 'image' or 'image[]')", "image", "missing_required_parameter"
         )
-    if len(files) > MAX_EDIT_IMAGES:
-        raise OpenAIError(400, f"at most {MAX_EDIT_IMAGES} images per edit", "image", "invalid_value")
+    if len(files) > MAX_EDIT_UPLOADS:
+        raise OpenAIError(400, f"at most {MAX_EDIT_UPLOADS} images per edit", "image", "invalid_value")
     images = [upload.stream.read(limit + 1) for upload in files]
     mask = masks[0].stream.read(limit + 1) if masks else None
     if any(len(data) > limit for data in [*images, mask or b""]):
