@@ -351,27 +351,3 @@ def check_upload(data: bytes, param: str) -> tuple[int, int]:
     except ImageRejected as exc:
         raise OpenAIError(400, str(exc), param, "invalid_image") from None
     return shown_size(width, height, turned_a_quarter(io.BytesIO(data)))
-
-
-def studio_mask(data: bytes, size: tuple[int, int]) -> bytes:
-    """OpenAI's mask (transparent = change) as Atelier's (white = change), a PNG. A mask
-    with no transparency at all is read as Atelier's own (white = change)."""
-    mask_size = check_upload(data, "mask")
-    if mask_size != size:
-        raise OpenAIError(
-            400,
-            f"the mask is {mask_size[0]}x{mask_size[1]} but the image is {size[0]}x{size[1]}; "
-            "send a mask of the image's size",
-            "mask",
-            "invalid_mask",
-        )
-    with Image.open(io.BytesIO(data)) as im:
-        rgba = im.convert("RGBA")
-    alpha = rgba.getchannel("A")
-    if alpha.getextrema()[0] < 255:
-        change = alpha.point(lambda v: 255 if v < 128 else 0)
-    else:
-        change = rgba.convert("L").point(lambda v: 255 if v >= 128 else 0)
-    buf = io.BytesIO()
-    change.save(buf, format="PNG")
-    return buf.getvalue()

@@ -1,16 +1,16 @@
 """The OpenAI Images API under ``/v1``: ``POST /v1/images/generations``,
 ``POST /v1/images/edits``, ``GET /v1/models`` and ``GET /v1/models/<id>``.
 
-Each route translates (services/openai_dialect.py) and calls what the studio's own routes
-call: a generation is built by ``build_generation_request`` and queued by
-``submit_generation``; an edit goes through the studio's edit tool (services/client_edits.py).
+Each route translates (services/openai_dialect.py, openai_models.py, openai_edit.py) and
+calls what the studio's own routes call: a generation is built by ``build_generation_request``
+and queued by ``submit_generation``; an edit goes through the studio's edit tool
+(services/client_edits.py).
 The call waits for its job (web/sync_answer.py). Every refusal, the edge's 401 and 429
 included, is in OpenAI's error shape, so the ``openai`` SDK raises its own exception classes.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -19,27 +19,24 @@ from typing import Any
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from backend.providers.base import GenerationRequest, ModelInfo
+from backend.providers.base import GenerationRequest
 from backend.services.client_edits import submit_edit
-from backend.services.client_models import DEFAULT_ALIASES, ClientModel, client_models, model_id, resolve_model
 from backend.services.generations import submit_generation
 from backend.services.jobs import JobConflict, JobNotFound
 from backend.services.openai_dialect import (
     Ask,
     OpenAIError,
-    check_n,
     check_upload,
     client_tag,
-    edit_warnings,
     error_body,
-    nearest_quality,
     read_ask,
     render_job,
     size_warning,
     studio_body,
-    studio_mask,
     warning_header,
 )
+from backend.services.openai_edit import edit_body
+from backend.services.openai_models import ModelCatalog
 from backend.services.rq_executor import QueueUnavailable
 from backend.services.usage import BudgetExceeded
 from backend.services.validation import ValidationError, Warning_, build_generation_request
@@ -88,68 +85,22 @@ CORS_PREFIXES.append(f"{PREFIX}/")  # one the owner allowed (ATELIER_ALLOWED_ORI
 # --- models -----------------------------------------------------------------------------
 
 
-def _model_json(name: str, model: ClientModel) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": STARTED, "owned_by": model.provider}
+def _catalog(s: Studio) -> ModelCatalog:
+    return ModelCatalog(s.registry, s.settings.model_aliases, s.settings.default_provider, STARTED)
 
 
-def _aliases(s: Studio) -> list[tuple[str, ClientModel]]:
-    """Each alias (ATELIER_MODEL_ALIASES, then OpenAI's own names) with the model it means."""
-    names = list(dict.fromkeys([*s.settings.model_aliases, *DEFAULT_ALIASES]))
-    found = [(name, _resolve(s, name)) for name in names]
-    return [(name, model) for name, model in found if model is not None and model.id != name]
-
-
-def _resolve(s: Studio, name: str) -> ClientModel | None:
-    return resolve_model(name, s.registry, s.settings.model_aliases, s.settings.default_provider)
+def _json(body: Any) -> Response:
+    return Response(json.dumps(body), mimetype="application/json")
 
 
 @bp.get("/models")
 def list_models():
-    s = studio()
-    models = [_model_json(m.id, m) for m in client_models(s.registry) if m.available]
-    models += [_model_json(name, m) for name, m in _aliases(s) if m.available]
-    return Response(json.dumps({"object": "list", "data": models}), mimetype="application/json")
+    return _json(_catalog(studio()).listing())
 
 
 @bp.get("/models/<path:name>")
 def get_model(name: str):
-    s = studio()
-    model = _resolve(s, name)
-    if model is None or not model.available:
-        raise OpenAIError(
-            404,
-            f"The model '{one_line(name, 200)}' does not exist or is not available here "
-            "(GET /v1/models lists those that are)",
-            "model",
-            "model_not_found",
-        )
-    return Response(json.dumps(_model_json(name, model)), mimetype="application/json")
-
-
-def _client_model(s: Studio, name: str | None) -> ClientModel:
-    """The model a request names (the default provider's default model when none), or a 404."""
-    if name is None:
-        provider = s.registry.get(s.settings.default_provider)
-        found = _resolve(s, model_id(provider.id, provider.default_model())) if provider else None
-    else:
-        found = _resolve(s, name)
-    if found is None:
-        shown = one_line(name or "", 200)
-        raise OpenAIError(
-            404,
-            f"The model '{shown}' does not exist (GET /v1/models lists the models here)",
-            "model",
-            "model_not_found",
-        )
-    return found
-
-
-def _model_info(s: Studio, model: ClientModel) -> ModelInfo:
-    provider = s.registry.get(model.provider)
-    info = provider.model(model.model) if provider else None
-    if info is None:  # the registry changed under us
-        raise OpenAIError(404, f"The model '{model.id}' does not exist", "model", "model_not_found")
-    return info
+    return _json(_catalog(studio()).one(name))
 
 
 # --- generations and edits ----------------------------------------------------------------
@@ -170,8 +121,9 @@ def _answer(s: Studio, job: JobRecord, ask: Ask, size: tuple[int, int]) -> Respo
 def generations():
     s = studio()
     ask = read_ask(json_body())
-    model = _client_model(s, ask.model)
-    body = studio_body(ask, model, _model_info(s, model))
+    catalog = _catalog(s)
+    model = catalog.require(ask.model)
+    body = studio_body(ask, model, catalog.info(model))
     req, warnings, session = build_generation_request(body, s.registry, s.settings.default_provider)
     size_warning(ask, req.width, req.height)
     job = submit_generation(s.jobs, s.usage, req, warnings + ask.warnings, session, client_tag(ask.user))
@@ -213,68 +165,13 @@ def _edit_form(s: Studio) -> tuple[dict[str, str], list[bytes], bytes | None]:
     return fields, images, mask
 
 
-def _edit_model(s: Studio, ask: Ask, operation: str, warnings: list[Warning_]) -> dict[str, Any]:
-    """``provider`` and ``model`` of the edit body. A model that cannot edit is refused,
-    unless the client named it only by OpenAI's habit (``dall-e-2``, ``gpt-image-1`` not set
-    in ATELIER_MODEL_ALIASES): then the first available provider that can edit does it."""
-    model = _client_model(s, ask.model)
-    provider = s.registry.get(model.provider)
-    if provider is not None and operation in provider.edit_operations:
-        check_n(ask, _model_info(s, model), model.id)
-        return {"provider": model.provider, "model": model.model}
-    habitual = ask.model is None or (ask.model in DEFAULT_ALIASES and ask.model not in s.settings.model_aliases)
-    able = [p for p in s.registry if operation in p.edit_operations and p.availability()[0]]
-    if not habitual or not able:
-        who = ", ".join(model_id(p.id, p.default_model()) for p in able) or "none is available"
-        raise OpenAIError(400, f"{model.id} cannot edit images; models that can: {who}", "model", "model_cannot_edit")
-    chosen = able[0]
-    warnings.append(
-        Warning_(
-            "model",
-            f"{model.id} cannot edit images; {chosen.label} did the edit",
-            ask.model,
-            model_id(chosen.id, chosen.default_model()),
-        )
-    )
-    return {"provider": chosen.id}
-
-
-def _edit_quality(s: Studio, ask: Ask, edit: dict[str, Any], warnings: list[Warning_]) -> None:
-    provider = s.registry.get(edit["provider"])
-    info = provider.model(edit.get("model") or provider.default_model()) if provider else None
-    if ask.quality is None or info is None:
-        return
-    quality = nearest_quality(ask.quality, info)
-    if quality in info.qualities:
-        edit["quality"] = quality
-        if quality != ask.quality:
-            warnings.append(
-                Warning_("quality", f"{info.label} calls quality {ask.quality!r} {quality!r}", ask.quality, quality)
-            )
-    else:
-        offers = ", ".join(info.qualities) or "no quality setting"
-        warnings.append(
-            Warning_("quality", f"{info.label} has {offers}; quality {ask.quality!r} was not used", ask.quality, None)
-        )
-
-
 @bp.post("/images/edits")
 def edits():
     s = studio()
     fields, images, mask = _edit_form(s)
     ask = read_ask(fields, form=True)
     sizes = [check_upload(data, "image") for data in images]
-    operation = "inpaint" if mask is not None else "general"
-    warnings: list[Warning_] = []
-    edit: dict[str, Any] = {"operation": operation, "prompt": ask.prompt, "n": ask.n}
-    edit.update(_edit_model(s, ask, operation, warnings))
-    if "provider" in edit:
-        _edit_quality(s, ask, edit, warnings)
-    if ask.seed is not None:
-        edit["seed"] = ask.seed
-    if mask is not None:
-        edit["mask"] = "data:image/png;base64," + base64.b64encode(studio_mask(mask, sizes[0])).decode()
-    edit_warnings(ask)
+    edit = edit_body(ask, sizes, mask, _catalog(s))
     made: list[tuple[int, int]] = []
 
     def late(req: GenerationRequest) -> list[Warning_]:
@@ -282,7 +179,7 @@ def edits():
         size_warning(ask, req.width, req.height)
         return ask.warnings
 
-    job = submit_edit(s, edit, images, warnings, client_tag(ask.user), late)
+    job = submit_edit(s, edit, images, [], client_tag(ask.user), late)
     return _answer(s, job, ask, made[-1])
 
 
