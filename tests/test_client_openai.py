@@ -141,8 +141,10 @@ def test_generations_b64_json_and_url_land_in_the_gallery(make_server, fake_open
     _landed(srv, job, "openai")
     assert fetched.content == (srv.gallery / job["images"][0]["path"]).read_bytes()
 
-    # no response_format: both, for clients that assume DALL-E's url and those that read b64_json
-    [item] = client.images.generate(prompt="a lake at noon", model="instant/test").data
+    # no response_format: both, for clients that assume DALL-E's url and those that read b64_json;
+    # fields Atelier has no use for are ignored
+    unknown = {"moderation": "low", "partial_images": 0, "output_compression": 80, "svg": {"model": "x"}}
+    [item] = client.images.generate(prompt="a lake at noon", model="instant/test", extra_body=unknown).data
     assert item.b64_json and item.url
     assert base64.b64decode(item.b64_json) == requests.get(item.url, timeout=10).content
 
@@ -469,3 +471,38 @@ def test_urls_follow_the_base_path_and_the_proxy(make_server, fake_openai):
     )
     [item] = proxied.images.generate(prompt="behind a proxy", response_format="url").data
     assert item.url.startswith("https://images.example.org/studio/images/")
+
+
+# --- the translation itself (no server) ------------------------------------------------------
+
+
+def test_sizes_users_qualities_and_masks_translate():
+    from backend.providers.base import ModelInfo
+    from backend.services.openai_dialect import OpenAIError, client_tag, nearest_quality, parse_size, read_ask
+    from backend.services.openai_edit import studio_mask
+
+    assert parse_size("auto") is None and parse_size(None) is None and parse_size("1536x1024") == (1536, 1024)
+    for garbage in ("1024", "1024x", "x1024", "0x10", "99999x10", "1024X1024", " 1024x1024", "1e3x1e3"):
+        with pytest.raises(OpenAIError) as caught:
+            parse_size(garbage)
+        assert caught.value.status == 400 and caught.value.param == "size"
+    assert client_tag(None) == "openai" and client_tag("ann") == "openai:ann"
+    assert client_tag("a b\n<script>" + "x" * 200) == "openai:a_b__script_" + "x" * 52
+    gpt = ModelInfo("m", "M", {"1:1": (8, 8)}, qualities=("low", "medium", "high"))
+    dalle = ModelInfo("d", "D", {"1:1": (8, 8)}, qualities=("standard", "hd"))
+    assert nearest_quality("hd", gpt) == "high" and nearest_quality("high", dalle) == "hd"
+    assert nearest_quality("low", gpt) == "low" and nearest_quality("ultra", gpt) == "ultra"
+    ask = read_ask({"prompt": "p", "n": "3", "seed": "7", "stream": "false"}, form=True)
+    assert (ask.n, ask.seed, ask.response_format) == (3, 7, None)
+    with pytest.raises(OpenAIError):
+        read_ask({"prompt": "p", "n": "3"})  # JSON: n is a number, not a string
+
+    # OpenAI's mask: transparent = change; Atelier's: white = change
+    converted = Image.open(io.BytesIO(studio_mask(_openai_mask((40, 30), (0, 0, 9, 9)), (40, 30))))
+    assert converted.mode == "L" and converted.getpixel((5, 5)) == 255 and converted.getpixel((30, 20)) == 0
+    white = Image.new("L", (40, 30), 0)
+    ImageDraw.Draw(white).rectangle((20, 10, 30, 20), fill=255)
+    buf = io.BytesIO()
+    white.save(buf, "PNG")  # no transparency at all: read as Atelier's own convention
+    converted = Image.open(io.BytesIO(studio_mask(buf.getvalue(), (40, 30))))
+    assert converted.getpixel((25, 15)) == 255 and converted.getpixel((5, 5)) == 0
