@@ -39,9 +39,9 @@ def fake_openai():
         yield fake
 
 
-def _server(make_server, fake: FakeOpenAI, **env: str):
+def _server(make_server, fake: FakeOpenAI, mode: str = "eventlet", **env: str):
     return make_server(
-        "eventlet",
+        mode,
         ATELIER_DEFAULT_PROVIDER="instant",
         OPENAI_BASE_URL=fake.url + "/v1",
         OPENAI_API_KEY=OPENAI_KEY,
@@ -366,8 +366,9 @@ def test_budget_rate_limit_and_credentials(make_server, fake_openai):
     assert len(srv.get("/api/images", headers=auth).json()["items"]) == 1
 
 
-def test_a_client_that_disconnects_cancels_its_job(make_server, fake_openai):
-    srv = _server(make_server, fake_openai, ATELIER_CLIENT_API_KEEPALIVE_SECONDS="1")
+@pytest.mark.parametrize("mode", ["eventlet", "threading"])
+def test_a_client_that_disconnects_cancels_its_job(make_server, fake_openai, mode):
+    srv = _server(make_server, fake_openai, mode, ATELIER_CLIENT_API_KEEPALIVE_SECONDS="1")
     body = json.dumps({"prompt": "slow", "model": "gated/test"}).encode()
     with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as conn:
         conn.sendall(
@@ -439,6 +440,31 @@ def test_edit_bodies_of_open_webui_and_librechat(make_server, fake_openai, name)
     sent = fake_openai.requests_to("/images/edits")[-1]
     assert len([p for p in sent.parts() if p.name in ("image", "image[]")]) == len(fixture["files"])
     _events_reach_a_subscriber(srv, job)
+
+
+def test_a_long_job_answers_200_with_spaces_then_its_result_or_error(make_server, fake_openai):
+    """Past ATELIER_CLIENT_API_KEEPALIVE_SECONDS the answer starts (200, spaces); the JSON that
+    follows parses with them (as the SDK's answer type), and a job that then fails says so in
+    OpenAI's error shape."""
+    from openai.types import ImagesResponse
+
+    srv = _server(make_server, fake_openai, ATELIER_CLIENT_API_KEEPALIVE_SECONDS="1")
+    url = srv.url + "/v1/images/generations"
+    r = requests.post(url, json={"prompt": "slow", "model": "gated/test"}, stream=True, timeout=60)
+    assert r.status_code == 200  # the headers came: the answer has started while the job waits at the gate
+    srv.open_gate()
+    content = r.content
+    assert content.startswith(b" ")
+    [item] = ImagesResponse.model_validate(json.loads(content)).data
+    _decode(base64.b64decode(item.b64_json))
+    _landed(srv, _job(srv, r.headers["X-Atelier-Job"]), "openai")
+
+    srv.gate.unlink()
+    r = requests.post(url, json={"prompt": "slow", "model": "gated/test"}, stream=True, timeout=60)
+    assert r.status_code == 200
+    assert srv.post(f"/api/jobs/{r.headers['X-Atelier-Job']}/cancel").status_code in (200, 202)  # from the studio
+    body = json.loads(r.content)
+    assert body["error"]["code"] == "job_cancelled" and set(body["error"]) == {"message", "type", "param", "code"}
 
 
 def test_cancel_setting_keeps_a_job_whose_client_left(make_server, fake_openai):
