@@ -320,6 +320,9 @@ def test_bad_input_raises_the_sdks_error_and_writes_nothing(make_server, fake_op
 
     # unknown routes and methods under /v1 answer in OpenAI's shape too
     _raises(openai.NotFoundError, lambda: client.post("/no/such/route", body={}, cast_to=object), 404)
+    for path in ("/v1", "/v1/images/variations"):
+        r = requests.post(srv.url + path, json={}, timeout=10)
+        assert r.status_code == 404 and set(r.json()["error"]) == {"message", "type", "param", "code"}
 
     assert _gallery_files(srv) == []  # nothing refused was written
     assert srv.get("/api/images").json()["items"] == []

@@ -186,6 +186,7 @@ def edits():
 # --- errors in OpenAI's shape ---------------------------------------------------------------
 
 
+@bp.route("", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def unknown(rest: str):
     raise OpenAIError(404, f"Invalid URL ({request.method} {PREFIX}/{one_line(rest, 200)})", None, "unknown_url")
