@@ -16,6 +16,7 @@ from backend.web import (
     api_internal,
     api_jobs,
     api_meta,
+    api_openai,
     api_tools,
     openapi,
     pages,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         pages.bp,
         api_internal.bp,
         api_a1111.bp,
+        api_openai.bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

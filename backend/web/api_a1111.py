@@ -60,7 +60,7 @@ from backend.studio import Studio
 from backend.web.api_tools import MAX_TOOL_BODY
 from backend.web.context import json_body, studio
 from backend.web.errors import ApiError, LogBudget, one_line
-from backend.web.security import ERROR_SHAPES, SUBMISSION_PATHS
+from backend.web.security import ERROR_SHAPES, GUARDED_PREFIXES, SUBMISSION_PATHS
 from backend.web.sync_answer import answer_when_done
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,8 @@ def _refusal(status: int, code: str, message: str) -> Response:
 
 # the edge's 401 and 429 speak A1111 here; txt2img and img2img count as submissions
 ERROR_SHAPES[PREFIX] = _refusal
-SUBMISSION_PATHS.fixed = (*SUBMISSION_PATHS.fixed, f"{PREFIX}/txt2img", f"{PREFIX}/img2img")
+SUBMISSION_PATHS.add(f"{PREFIX}/txt2img", f"{PREFIX}/img2img")
+GUARDED_PREFIXES.append("/sdapi/")  # a page of another origin may not spend the studio's budget
 
 
 @bp.record_once

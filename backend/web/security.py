@@ -35,6 +35,10 @@ PUBLIC_PATHS = ("/", "/healthz", "/favicon.ico")
 PUBLIC_PREFIXES = ("/assets/",)
 #: workers authenticate with the worker secret instead
 INTERNAL_PREFIX = "/internal/"
+#: paths whose requests from a browser must come from an allowed origin; a client API adds its prefix
+GUARDED_PREFIXES = ["/api/", "/socket.io/", "/images/"]
+#: paths that answer an allowed origin's cross-origin requests (CORS); a client API adds its prefix
+CORS_PREFIXES = ["/api/", "/images/"]
 
 CSP = "; ".join(
     [
@@ -164,7 +168,7 @@ class EdgeMiddleware:
             return self._plain(start_response, *error)
         origin = environ.get("HTTP_ORIGIN")
         path = environ.get("PATH_INFO", "")
-        guarded = path.startswith(("/api/", "/socket.io/", "/images/", "/sdapi/"))
+        guarded = path.startswith(tuple(GUARDED_PREFIXES))
         if guarded and origin and malformed_origin(origin):
             return self._plain(
                 start_response, *_json_error("400 BAD REQUEST", "invalid_origin", "the Origin header is not a URL")
@@ -180,7 +184,7 @@ class EdgeMiddleware:
                 error = _json_error("400 BAD REQUEST", "bad_websocket_handshake", problem, version)
                 return self._plain(start_response, *error)
         cors: list[tuple[str, str]] = []
-        if path.startswith(("/api/", "/images/")) and self.origins.cross_origin(origin, environ):
+        if path.startswith(tuple(CORS_PREFIXES)) and self.origins.cross_origin(origin, environ):
             cors = [
                 ("Access-Control-Allow-Origin", origin),
                 ("Access-Control-Allow-Credentials", "true"),

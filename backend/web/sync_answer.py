@@ -3,7 +3,7 @@ for its job, like the APIs it speaks.
 
 For the first ``ATELIER_CLIENT_API_KEEPALIVE_SECONDS`` the route simply waits, so an answer
 carries its real status (an error as the dialect's 4xx/5xx). A job that runs longer gets
-its answer started (200) with a space written every few seconds (JSON allows white space
+its answer started (200) with spaces written every few seconds (JSON allows white space
 before a value), so a proxy does not close a silent connection; a job that then fails is
 reported in that 200 answer's body, in the dialect's error shape. A write that fails means
 the client has gone: its job is cancelled (``ATELIER_CLIENT_API_CANCEL_ON_DISCONNECT``).
@@ -25,6 +25,10 @@ from backend.studio import Studio
 Render = Callable[[JobRecord], tuple[int, Any]]
 #: seconds between the spaces written while a started answer waits
 TICK_SECONDS = 5.0
+#: what each tick writes: eventlet's server holds a streamed answer's writes until 4096 bytes
+#: are due (its minimum chunk; Flask-SocketIO copies the WSGI environ, so the per-request
+#: ``eventlet.minimum_write_chunk_size`` cannot lower it), so a tick is that many spaces
+TICK = b" " * 4096
 
 
 def answer_when_done(s: Studio, job: JobRecord, render: Render) -> Response:
@@ -46,10 +50,10 @@ def answer_when_done(s: Studio, job: JobRecord, render: Render) -> Response:
 def _stream(s: Studio, job: JobRecord, render: Render) -> Iterator[bytes]:
     done = False
     try:
-        yield b" "
+        yield TICK
         for tick in wait_for_job(s.jobs, job.id, TICK_SECONDS, s.runtime.sleep):
             if isinstance(tick, Waiting):
-                yield b" "
+                yield TICK
                 continue
             done = True
             yield json.dumps(render(tick)[1]).encode()

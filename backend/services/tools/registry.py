@@ -38,6 +38,10 @@ class SubmissionPaths:
     def __init__(self, *fixed: str) -> None:
         self.fixed = fixed
 
+    def add(self, *paths: str) -> None:
+        """More paths that queue a job (a client API's, e.g. ``/v1/images/generations``)."""
+        self.fixed = (*self.fixed, *(p for p in paths if p not in self.fixed))
+
     def __iter__(self) -> Iterator[str]:
         yield from self.fixed
         yield from (tool_path(tool) for tool in TOOLS.values())
