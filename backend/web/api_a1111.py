@@ -20,7 +20,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from PIL import Image
 from werkzeug.exceptions import HTTPException
 
-from backend.providers.base import ModelInfo
+from backend.providers.base import GenerationRequest, ModelInfo
 from backend.services.client_a1111 import (
     AUTOMATIC,
     CLIENT,
@@ -43,16 +43,14 @@ from backend.services.client_a1111 import (
     translate_img2img,
     translate_txt2img,
 )
+from backend.services.client_edits import submit_edit
 from backend.services.client_models import ClientModel, client_models
 from backend.services.event_types import JobPreview
-from backend.services.gallery import ImageRejected
 from backend.services.generations import submit_generation
 from backend.services.jobs import JobConflict, JobNotFound
 from backend.services.rq_executor import QueueUnavailable
 from backend.services.styles import load_styles
-from backend.services.tools.base import ToolContext
-from backend.services.tools.common import SourceFinder
-from backend.services.tools.registry import TOOLS
+from backend.services.tools.common import decode_data_url
 from backend.services.usage import BudgetExceeded
 from backend.services.validation import MAX_IMAGES, ValidationError, Warning_, build_generation_request
 from backend.storage.job_store import JobRecord
@@ -197,31 +195,20 @@ def img2img():
 
 
 def _submit_edit(translated: Translated) -> JobRecord:
-    """Queue the edit job, importing the init image into the gallery only once every check
-    (fields, sizes, mask, budget, queue) has passed: a refused call writes nothing."""
+    """Queue the edit job the way /v1/images/edits does (services/client_edits.py): the init
+    image is imported into the gallery only once every check (fields, sizes, mask, budget,
+    queue) has passed, so a refused call writes nothing."""
     s = studio()
-    tool = TOOLS["edit"]
-    sources = SourceFinder(s.gallery)
-    job = tool.build(translated.body, ToolContext(s.registry, sources))
-    cost = tool.estimate(job, s.registry)
-    with s.usage.admitting:
-        s.usage.check(cost)
-        s.jobs.check_open()
-        if sources.upload is not None:
-            try:
-                image_id = s.gallery.import_upload(sources.upload, "a1111-init.png").id
-            except ImageRejected as exc:
-                raise ValidationError("image", f"init_images: {exc}") from None
-            body = {k: v for k, v in translated.body.items() if k != "image"}
-            job = tool.build({**body, "image_id": image_id}, ToolContext(s.registry, SourceFinder(s.gallery)))
-            cost = tool.estimate(job, s.registry)
-        provider = s.registry.get(job.request.provider)
-        label = provider.label if provider else job.request.provider
-        moved = size_warning(translated.requested_size, job.request.width, job.request.height, label)
-        warnings: list[Warning_] = translated.warnings + ([moved] if moved else [])
-        return s.jobs.submit(
-            job.request, warnings, job.session, kind=tool.kind, tool=job.tool, cost_usd=cost, client=CLIENT
-        )
+    body = {k: v for k, v in translated.body.items() if k != "image"}
+    image = decode_data_url(translated.body.get("image"), "image")
+
+    def moved(request: GenerationRequest) -> list[Warning_]:
+        provider = s.registry.get(request.provider)
+        label = provider.label if provider else request.provider
+        warning = size_warning(translated.requested_size, request.width, request.height, label)
+        return [warning] if warning else []
+
+    return submit_edit(s, body, [image], translated.warnings, CLIENT, late_warnings=moved)
 
 
 # --- options and lists ---------------------------------------------------------------------
