@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { shot } from "./helpers";
+import { closeGate, openGate, shot } from "./helpers";
 
 test("connect a client: the page shows this studio's base URLs and ready-to-paste settings", async ({ page, baseURL }) => {
   await page.goto("/#/connect");
@@ -11,4 +11,20 @@ test("connect a client: the page shows this studio's base URLs and ready-to-past
   await expect(sdk).toContainText(`OpenAI(base_url="${origin}/v1"`);
   for (const name of ["Open WebUI", "SillyTavern", "LibreChat"]) await expect(page.getByRole("region", { name })).toBeVisible();
   await shot(page, "connect");
+});
+
+test("a job sent by an OpenAI client shows in the studio live, tagged with its client", async ({ page, request }) => {
+  closeGate();
+  await page.goto("/");
+  const prompt = `from a chat front-end ${Date.now()}`;
+  // the call waits for its job (the gated provider holds it until the gate opens)
+  const answer = request.post("/v1/images/generations", { data: { model: "gated/test", prompt, response_format: "b64_json" } });
+  const card = page.locator("article", { hasText: prompt });
+  await expect(card.getByTestId("job-client")).toHaveText("via openai");
+  await shot(page, "client-job-live");
+  openGate();
+  const r = await answer;
+  expect(r.status()).toBe(200);
+  expect((await r.json()).data).toHaveLength(1);
+  await expect(card.getByRole("img").first()).toBeVisible();
 });

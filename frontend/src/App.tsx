@@ -10,6 +10,7 @@ import { DropZone } from "./common/DropZone";
 import { replaceImage } from "./gallery/galleryData";
 import { JobCard } from "./jobs/JobCard";
 import { imageList } from "./jobs/jobState";
+import { useClientJobs } from "./jobs/clientJobs";
 import { JobsStore, useJobs } from "./jobs/jobsStore";
 import { findModel, useProviders, useStyles } from "./providers/catalog";
 import { sessionId } from "./session/session";
@@ -47,6 +48,7 @@ export function App() {
   const session = useMemo(sessionId, []);
   const store = useMemo(() => new JobsStore(liveConnection), []);
   const jobs = useJobs(store);
+  useClientJobs(store, liveConnection);
   const providers = useProviders();
   const styles = useStyles();
   const queryClient = useQueryClient();

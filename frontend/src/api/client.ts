@@ -3,6 +3,7 @@
 import type {
   Deleted,
   ErrorBody,
+  Health,
   ImageDetail,
   ImageEnvelope,
   ImagePage,
@@ -88,6 +89,7 @@ export function filterParams(filters: ImageFilters): URLSearchParams {
 }
 
 export const api = {
+  health: () => request<Health>("GET", "/api/health"),
   providers: () => request<Providers>("GET", "/api/providers").then((r) => r.providers),
   styles: () => request<Styles>("GET", "/api/styles").then((r) => r.styles),
   submit: (body: JobSubmission) => request<JobSubmitted>("POST", "/api/jobs", body),
