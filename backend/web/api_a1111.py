@@ -250,8 +250,15 @@ def sd_models():
     return jsonify([checkpoint_json(m) for m in client_models(studio().registry)])
 
 
+def _no_body() -> None:
+    """A route that takes no body still refuses one over the JSON limit (413) at once,
+    without reading it, as every other route does."""
+    request.get_data(cache=False)
+
+
 @bp.post("/refresh-checkpoints")
 def refresh_checkpoints():
+    _no_body()
     return jsonify(None)
 
 
@@ -429,6 +436,7 @@ def _cancel_mine() -> None:
 
 @bp.post("/interrupt")
 def interrupt():
+    _no_body()
     _cancel_mine()
     return jsonify({})
 
@@ -437,6 +445,7 @@ def interrupt():
 def skip():
     """A1111 skips the current image of a batch; an Atelier job cannot drop one image, so the
     call stops the job like interrupt (its finished images are kept and answered)."""
+    _no_body()
     _cancel_mine()
     return jsonify({})
 
