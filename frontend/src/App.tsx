@@ -178,15 +178,15 @@ export function App() {
       <div className="min-h-dvh">
         <ConnectionBanner />
         <header className="sticky top-0 z-30 border-b border-neutral-900 bg-neutral-950/90 backdrop-blur">
-          <nav aria-label="Main" className="mx-auto flex max-w-screen-2xl items-center gap-1 px-3 py-2">
-            <span className="mr-3 font-semibold tracking-tight text-amber-300">Atelier</span>
+          <nav aria-label="Main" className="mx-auto flex max-w-screen-2xl items-center gap-0.5 overflow-x-auto px-2 py-2 sm:gap-1 sm:px-3">
+            <span className="mr-1 font-semibold tracking-tight text-amber-300 max-[440px]:hidden sm:mr-3">Atelier</span>
             {(["studio", "gallery", "tools", "providers", "connect"] as const).map((r) => (
               <a
                 key={r}
                 href={r === "studio" ? "#/" : `#/${r}`}
                 aria-current={route === r ? "page" : undefined}
                 className={
-                  "rounded-md px-2.5 py-1 text-sm capitalize " +
+                  "shrink-0 rounded-md px-2 py-1 text-sm capitalize sm:px-2.5 " +
                   (route === r ? "bg-neutral-800 text-neutral-50" : "text-neutral-400 hover:text-neutral-100")
                 }
               >

@@ -142,9 +142,18 @@ export class LiveConnection {
 }
 
 let shared: LiveConnection | null = null;
+let creating: Promise<LiveConnection> | null = null;
 
-/** The tab's connection, created on first use (socket.io-client is loaded then). */
-export async function liveConnection(): Promise<LiveConnection> {
+/** The tab's connection, created on first use (socket.io-client is loaded then). Callers
+ * that ask while it is being created wait for the same one: two sockets would split the
+ * tab's subscriptions and its connection state. */
+export function liveConnection(): Promise<LiveConnection> {
+  if (shared) return Promise.resolve(shared);
+  creating ??= create().finally(() => (creating = null));
+  return creating;
+}
+
+async function create(): Promise<LiveConnection> {
   if (!shared) {
     const { io } = await import("socket.io-client");
     const socket = io({
