@@ -74,3 +74,23 @@ describe("after a reconnect", () => {
     expect(reloads).toEqual(["gallery"]);
   });
 });
+
+describe("a feed's confirmation", () => {
+  it("runs once the server acknowledges the subscription, and again after each reconnect", () => {
+    const socket = new FakeSocket();
+    const live = new Live(socket);
+    const confirmed: number[] = [];
+    socket.ackWith = () => ({ ok: true, topic: "queue" });
+    live.subscribeFeed("queue", () => {}, () => confirmed.push(1));
+    expect(confirmed).toEqual([]); // not connected yet: nothing is confirmed
+    socket.up();
+    expect(confirmed).toEqual([1]);
+    socket.down();
+    socket.up();
+    expect(confirmed).toEqual([1, 1]); // what changed while disconnected is loaded again
+    socket.ackWith = () => ({ ok: false, error: { code: "bad", message: "no" } });
+    socket.down();
+    socket.up();
+    expect(confirmed).toEqual([1, 1]); // a refused subscription confirms nothing
+  });
+});

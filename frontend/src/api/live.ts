@@ -38,6 +38,8 @@ export class LiveConnection {
   private feeds = new Map<string, Set<FeedHandler>>();
   private stateListeners = new Set<() => void>();
   private resubscribed = new Map<FeedTopic, Set<() => void>>();
+  /** called each time the server confirms a feed's subscription (first time and after a reconnect) */
+  private subscribed = new Map<string, Set<() => void>>();
   private everConnected = false;
   state: ConnectionState = "connecting";
 
@@ -51,7 +53,9 @@ export class LiveConnection {
         // a feed is not replayed: once the server has the subscription again, what the feed
         // keeps current is reloaded (not before: a change in between would be missed)
         this.socket.emit("subscribe", { topic }, (ack: any) => {
-          if (again && ack?.ok) this.resubscribed.get(topic as FeedTopic)?.forEach((l) => l());
+          if (!ack?.ok) return;
+          if (again) this.resubscribed.get(topic as FeedTopic)?.forEach((l) => l());
+          this.subscribed.get(topic)?.forEach((l) => l());
         });
       }
     });
@@ -122,17 +126,34 @@ export class LiveConnection {
     };
   }
 
-  subscribeFeed<T extends FeedTopic>(topic: T, onEvent: (event: TopicEvent<T>) => void): () => void {
+  /** Follow a feed. ``onSubscribed`` runs each time the server has confirmed the
+   * subscription (the first time and after every reconnect): from then on no change is
+   * missed, so it is the moment to load what the feed keeps current. */
+  subscribeFeed<T extends FeedTopic>(
+    topic: T,
+    onEvent: (event: TopicEvent<T>) => void,
+    onSubscribed?: () => void,
+  ): () => void {
     const handler = onEvent as FeedHandler; // only this topic's events reach it
     let handlers = this.feeds.get(topic);
+    if (onSubscribed) {
+      if (!this.subscribed.has(topic)) this.subscribed.set(topic, new Set());
+      this.subscribed.get(topic)!.add(onSubscribed);
+    }
     if (!handlers) {
       handlers = new Set();
       this.feeds.set(topic, handlers);
-      if (this.socket.connected) this.socket.emit("subscribe", { topic });
+      if (this.socket.connected)
+        this.socket.emit("subscribe", { topic }, (ack: any) => {
+          if (ack?.ok) this.subscribed.get(topic)?.forEach((l) => l());
+        });
+    } else if (onSubscribed && this.socket.connected) {
+      onSubscribed(); // the feed was already confirmed for another part of the tab
     }
     handlers.add(handler);
     return () => {
       handlers.delete(handler);
+      if (onSubscribed) this.subscribed.get(topic)?.delete(onSubscribed);
       if (handlers.size === 0) {
         this.feeds.delete(topic);
         if (this.socket.connected) this.socket.emit("unsubscribe", { topic });

@@ -26,12 +26,20 @@ export function useClientJobs(store: JobsStore, live: () => Promise<LiveConnecti
     };
     void live().then((connection) => {
       if (stopped) return;
-      off = connection.subscribeFeed("queue", (queue) => look([...queue.running, ...queue.queued]));
-      // the feed speaks at the next change: what already waits or runs is asked for once
-      api
-        .health()
-        .then((health) => look([...health.queue.running, ...health.queue.queued]))
-        .catch(() => undefined);
+      off = connection.subscribeFeed(
+        "queue",
+        (queue) => look([...queue.running, ...queue.queued]),
+        // once the server has the subscription no change is missed: what already waits or
+        // runs (before it, or while the tab was disconnected) is asked for now
+        () =>
+          void api
+            .health()
+            .then((health) => {
+              look([...health.queue.running, ...health.queue.queued]);
+              document.documentElement.dataset.clientJobs = "watching";
+            })
+            .catch(() => undefined),
+      );
     });
     return () => {
       stopped = true;
