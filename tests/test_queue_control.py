@@ -213,3 +213,37 @@ def test_a_retry_keeps_its_priority(server):
     server.post(f"/api/jobs/{job}/cancel")
     r = server.post(f"/api/jobs/{job}/retry")
     assert r.status_code == 202 and r.json()["job"]["priority"] == "low"
+
+
+# --- with Redis: the studio hands nothing to the workers while paused --------------------------
+def test_with_redis_a_paused_queue_hands_nothing_to_the_workers_and_resume_runs_it(tmp_path):
+    from redis import Redis
+    from rq import Queue
+
+    from tests.support.cluster import Cluster
+
+    cluster = Cluster(tmp_path)
+    try:
+        redis = Redis.from_url(cluster.redis.url)
+
+        def in_rq(job_id: str, provider: str) -> bool:
+            return Queue(f"atelier:{provider}", connection=redis).get_job_position(job_id) is not None
+
+        # a job no worker serves waits in its RQ queue; pausing takes it back out
+        waiting = cluster.a.submit(prompt="nobody serves me", provider="broken")["id"]
+        assert in_rq(waiting, "broken")
+        assert cluster.b.post("/api/queue/pause").json() == {"paused": True, "changed": True}
+        assert not in_rq(waiting, "broken")
+        # both instances share the state, and a job submitted while paused stays with the studio
+        assert cluster.a.get("/api/queue").json()["paused"] is True
+        held = cluster.a.submit(prompt="held while paused", provider="instant")["id"]
+        assert not in_rq(held, "instant")
+        assert [i["job_id"] for i in cluster.b.get("/api/queue").json()["items"]] == [waiting, held]
+        assert cluster.a.post(f"/api/jobs/{held}/move", json={"to": "front"}).json()["job"]["position"] == 1
+        # resume: handed on in queue order, and a worker runs it
+        assert cluster.a.post("/api/queue/resume").json() == {"paused": False, "changed": True}
+        assert cluster.a.wait_job(held)["status"] == "succeeded"
+        assert in_rq(waiting, "broken")
+        assert cluster.b.post("/api/queue/cancel").json() == {"cancelled": [waiting]}
+    finally:
+        cluster.close()

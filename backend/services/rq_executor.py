@@ -206,10 +206,17 @@ class RqExecutor:
         return None  # the store is the truth shared by every instance
 
     def position(self, job: JobRecord) -> int | None:
+        """Its place in its provider's RQ queue; while the studio holds it (paused), its
+        place in the studio's order."""
         try:
-            return self.queue.position(job.id, job.provider)
+            if not self.service.paused:
+                place = self.queue.position(job.id, job.provider)
+                if place is not None:
+                    return place
         except RedisError:
             return None
+        ids = [j.id for j in self.queued()]
+        return ids.index(job.id) + 1 if job.id in ids else None
 
     def snapshot(self) -> dict[str, list[str]]:
         store = self.service.store
