@@ -117,6 +117,21 @@ def test_pause_and_the_order_survive_a_restart(server):
     assert server.get("/api/queue").json() == {"paused": False, "items": []}
 
 
+def test_many_moves_into_the_same_gap_keep_the_order_across_a_restart(server):
+    """Each move to place 2 halves the gap between two ranks; past what a float splits, the
+    queue is ranked again, and the order stays what the moves made."""
+    server.post("/api/queue/pause")
+    a, b, c = _submit(server, "a"), _submit(server, "b"), _submit(server, "c")
+    expected = [a, b, c]
+    for i in range(70):
+        mover = expected[2]
+        assert _move(server, mover, 2).status_code == 200
+        expected = [expected[0], mover, expected[1]]
+        assert _order(server) == expected, f"after move {i + 1}"
+    server.restart()
+    assert _order(server) == expected
+
+
 def test_cancel_all_cancels_the_queued_jobs_and_leaves_the_running_one(server):
     running = _submit(server, "running", provider="gated")
     server.wait_job(running, statuses=("running",))
