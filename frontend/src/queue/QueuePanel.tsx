@@ -115,17 +115,18 @@ export function QueuePanel({ onNotice }: { onNotice: (message: string) => void }
         >
           {paused ? "Resume queue" : "Pause queue"}
         </button>
-        <button
-          type="button"
-          onClick={cancelAll}
-          disabled={items.length === 0}
-          className={
-            "rounded-md border px-2 py-1 text-xs disabled:opacity-40 " +
-            (confirmCancel ? "border-red-700 bg-red-950 text-red-200" : "border-neutral-700 text-neutral-300 hover:bg-neutral-800")
-          }
-        >
-          {confirmCancel ? `Really cancel ${items.length}?` : "Cancel all queued"}
-        </button>
+        {items.length > 0 && (
+          <button
+            type="button"
+            onClick={cancelAll}
+            className={
+              "rounded-md border px-2 py-1 text-xs disabled:opacity-40 " +
+              (confirmCancel ? "border-red-700 bg-red-950 text-red-200" : "border-neutral-700 text-neutral-300 hover:bg-neutral-800")
+            }
+          >
+            {confirmCancel ? `Really cancel ${items.length}?` : "Cancel all queued"}
+          </button>
+        )}
       </header>
       {paused && (
         <p className="px-1 pt-1 text-xs text-amber-300/80">Paused: running jobs finish, nothing new starts.</p>
