@@ -121,7 +121,11 @@ def test_job_events_keep_their_wire_format(event: JobEvent, payload: dict[str, A
             {"id": "i1", "path": "a.png", "reason": "trashed"},
             "feed:gallery",
         ),
-        (QueueUpdated(queued=["a"], running=["b"]), {"queued": ["a"], "running": ["b"]}, "feed:queue"),
+        (
+            QueueUpdated(queued=["a"], running=["b"], paused=True),
+            {"queued": ["a"], "running": ["b"], "paused": True},
+            "feed:queue",
+        ),
     ],
 )
 def test_feed_events_keep_their_wire_format(event: FeedEvent, payload: dict[str, Any], room: str) -> None:

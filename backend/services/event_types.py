@@ -209,12 +209,14 @@ class QueueUpdated(FeedEvent):
     name = "queue.updated"
     topic = "queue"
     when = (
-        "a job was queued, started or ended; a snapshot, coalesced to at most one every"
+        "a job was queued, started, moved or ended, or the queue was paused or resumed;"
+        " a snapshot, coalesced to at most one every"
         f" {QUEUE_FEED_INTERVAL * 1000:g} ms "
         "(the first change after a quiet spell goes out at once, and the latest state always follows)"
     )
     queued: list[str] = field(metadata=_doc("job ids in queue order"))
     running: list[str] = field(metadata=_doc("job ids"))
+    paused: bool = field(default=False, metadata=_doc("running jobs finish, nothing new starts"))
 
 
 JOB_EVENTS: tuple[type[JobEvent], ...] = (

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from backend.providers.base import GenerationRequest
 from backend.services.jobs import JobConflict, JobNotFound, JobService
+from backend.services.queue_order import DEFAULT_PRIORITY
 from backend.services.usage import UsageLedger
 from backend.services.validation import Warning_
 from backend.storage.job_store import JobRecord
@@ -27,14 +28,15 @@ def submit_generation(
     warnings: list[Warning_],
     session: str | None,
     client: str | None = None,
+    priority: str = DEFAULT_PRIORITY,
 ) -> JobRecord:
     """Queue a generation after its cost passes the budget (``BudgetExceeded`` otherwise),
     holding the budget lock from the check to the queue so two calls cannot both pass it
-    on the last dollar."""
+    on the last dollar. ``priority``: its place in the queue (services/queue_order.py)."""
     provider = jobs.registry.get(request.provider)
     with usage.admitting:
         usage.check(provider.estimate_cost(request) if provider else None)  # ATELIER_MONTHLY_BUDGET_USD
-        return jobs.submit(request, warnings, session, client=client)
+        return jobs.submit(request, warnings, session, client=client, priority=priority)
 
 
 @dataclass

@@ -64,7 +64,7 @@ class LocalPool:
             job.finished_at = utc_now_iso()
             job.error = dict(INTERRUPTED_BY_RESTART)
             store.save(job)
-        queued = store.with_status("queued")
+        queued = store.queued_in_order()
         with self.service.lock:
             for job in queued:
                 self._active[job.id] = job
@@ -83,12 +83,23 @@ class LocalPool:
     def submit_warnings(self, provider: str, warnings: list[Warning_]) -> list[Warning_]:
         return warnings
 
-    def admit(self, job: JobRecord, request: GenerationRequest) -> int:
+    def queued(self) -> list[JobRecord]:
+        return [self._active[job_id] for job_id in self._queue]
+
+    def admit(self, job: JobRecord, request: GenerationRequest, index: int) -> int:
         self._active[job.id] = job
         self._requests[job.id] = request
-        self._queue.append(job.id)
-        self._positions[job.id] = len(self._queue)
-        return len(self._queue)
+        self._queue.insert(index, job.id)
+        self._positions[job.id] = index + 1
+        return index + 1
+
+    def reordered(self, job: JobRecord, index: int) -> None:
+        self._queue.remove(job.id)
+        self._queue.insert(index, job.id)
+        self._positions[job.id] = index + 1  # the service announces the moved job itself
+
+    def paused_changed(self, paused: bool) -> None:
+        pass  # dispatch asks the service
 
     def cancel(self, job: JobRecord) -> CancelResult:
         if job.id in self._running:
@@ -121,13 +132,15 @@ class LocalPool:
         return provider.default_concurrency if provider else 1
 
     def dispatch(self) -> None:
-        """Start every queued job that has a free slot, then tell who moved."""
+        """Start every queued job that has a free slot (none while the queue is paused),
+        then tell who moved."""
         per_provider: dict[str, int] = {}
         for job_id in self._running:
             p = self._active[job_id].provider
             per_provider[p] = per_provider.get(p, 0) + 1
+        paused = self.service.paused
         for job_id in list(self._queue):
-            if len(self._running) >= self.max_concurrent:
+            if paused or len(self._running) >= self.max_concurrent:
                 break
             job = self._active[job_id]
             if per_provider.get(job.provider, 0) >= self._limit(job.provider):

@@ -43,6 +43,8 @@ from backend.services.gallery import utc_now_iso
 from backend.services.job_context import JobContext
 from backend.services.job_runner import JobRunner
 from backend.services.job_sinks import GallerySink
+from backend.services.queue_order import DEFAULT_PRIORITY, insert_index, move_index, rank_between
+from backend.services.schema import ValidationError
 from backend.services.tools.common import LOCAL
 from backend.services.usage import settle_cost
 from backend.services.validation import Warning_
@@ -86,8 +88,20 @@ class Executor(Protocol):
 
     def submit_warnings(self, provider: str, warnings: list[Warning_]) -> list[Warning_]: ...
 
-    def admit(self, job: JobRecord, request: GenerationRequest) -> int:
-        """Take a saved, queued job; its position in the queue."""
+    def queued(self) -> list[JobRecord]:
+        """The queued jobs, in queue order."""
+        ...
+
+    def admit(self, job: JobRecord, request: GenerationRequest, index: int) -> int:
+        """Take a saved, queued job at ``index`` of the queue order; its position in the queue."""
+        ...
+
+    def reordered(self, job: JobRecord, index: int) -> None:
+        """A queued job moved to ``index`` of the queue order (its rank is saved)."""
+        ...
+
+    def paused_changed(self, paused: bool) -> None:
+        """The queue was paused or resumed (saved); dispatch follows."""
         ...
 
     def dispatch(self) -> None:
@@ -153,10 +167,12 @@ class JobService:
         tool: dict[str, Any] | None = None,
         cost_usd: float | None = None,
         client: str | None = None,
+        priority: str = DEFAULT_PRIORITY,
     ) -> JobRecord:
         """Queue a job. A tool job (``kind`` other than generate) brings its ``tool`` request
         and its estimated cost; a generation is priced by its provider. ``client``: the client
-        API that sent it (kept with the job and its images)."""
+        API that sent it (kept with the job and its images). ``priority``: where it goes in
+        the queue (services/queue_order.py)."""
         self.executor.check_open()
         warnings = self.executor.submit_warnings(request.provider, warnings)
         provider = self.registry.get(request.provider)
@@ -174,10 +190,14 @@ class JobService:
             kind=kind,
             tool=tool,
             client=client,
+            priority=priority,
         )
         with self.lock:
+            queued = self.executor.queued()
+            index = insert_index([j.priority for j in queued], priority)
+            self._rank(job, [j for j in queued], index)
             self.store.save(job)
-            position = self.executor.admit(job, request)
+            position = self.executor.admit(job, request, index)
             self.bus.publish(job.id, JobQueued(position=position))
             self.executor.dispatch()
             self.announce_queue()
@@ -201,6 +221,7 @@ class JobService:
             tool=job.tool,
             cost_usd=job.cost_usd,
             client=job.client,
+            priority=job.priority,
         )
 
     def cancel(self, job_id: str) -> JobRecord:
@@ -218,6 +239,83 @@ class JobService:
                 if result == "running":
                     self.bus.publish(job.id, JobProgress(progress=job.progress, message="cancelling"))
             return job
+
+    # --- queue control ---------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        """Paused: running jobs finish, nothing new starts. Kept in the job store, so it
+        survives a restart and every web instance sees the same."""
+        return self.store.queue_paused()
+
+    def set_paused(self, paused: bool) -> bool:
+        """Pause or resume; the same again is a no-op. Whether it changed anything."""
+        with self.lock:
+            if self.paused == paused:
+                return False
+            self.store.set_queue_paused(paused)
+            self.executor.paused_changed(paused)
+            self.executor.dispatch()
+            self._queue_feed_now()
+            return True
+
+    def queued_jobs(self) -> list[JobRecord]:
+        """The queued jobs in the order they will run."""
+        with self.lock:
+            return self.executor.queued()
+
+    def move(self, job_id: str, to: int | str) -> JobRecord:
+        """Move a queued job to the front, the back or a 1-based position; it keeps that
+        place (a later job goes behind it unless its priority is higher). JobConflict when
+        the job is not queued; ValidationError naming ``to`` when the position is out of range."""
+        with self.lock:
+            job = self.get(job_id)
+            queued = self.executor.queued()
+            if job.status != "queued" or job.id not in {j.id for j in queued}:
+                status = "being started" if job.status == "queued" else job.status
+                raise JobConflict(f"job is {status}; only queued jobs can be moved")
+            if isinstance(to, int) and not 1 <= to <= len(queued):
+                raise ValidationError("to", f"to must be a position between 1 and {len(queued)} (the queued jobs)")
+            index = move_index(to, len(queued))
+            rest = [j for j in queued if j.id != job.id]
+            self._rank(job, rest, index)
+            self.store.save(job)
+            self.executor.reordered(job, index)
+            self.bus.publish(job.id, JobQueued(position=index + 1))
+            self.executor.dispatch()
+            self._queue_feed_now()
+            return job
+
+    def cancel_queued(self) -> list[str]:
+        """Cancel every queued job; the ids of those cancelled (a job that started
+        meanwhile runs on)."""
+        cancelled = []
+        for job in self.queued_jobs():
+            try:
+                if self.cancel(job.id).status == "cancelled":
+                    cancelled.append(job.id)
+            except (JobConflict, JobNotFound):
+                pass
+        return cancelled
+
+    def _rank(self, job: JobRecord, others: list[JobRecord], index: int) -> None:
+        """Give ``job`` the rank that puts it at ``index`` among ``others`` (queue order,
+        without it); ranks them all again when the neighbours are too close to split."""
+        before = others[index - 1].queue_rank if index > 0 else None
+        after = others[index].queue_rank if index < len(others) else None
+        rank = rank_between(before, after)
+        if rank is None or any(o.queue_rank is None for o in others[max(0, index - 1) : index + 1]):
+            ordered = [*others[:index], job, *others[index:]]
+            for number, other in enumerate(ordered, start=1):
+                other.queue_rank = float(number)
+                if other is not job:
+                    self.store.save(other)
+            return
+        job.queue_rank = rank
+
+    def _queue_feed_now(self) -> None:
+        """A change someone asked for: the feed says so at once (not coalesced away)."""
+        self._queue_feed_at = time.monotonic()
+        self._send_queue_feed()
 
     def get(self, job_id: str) -> JobRecord:
         job = self.executor.live(job_id) or self.store.get(job_id)
@@ -238,6 +336,7 @@ class JobService:
         data = asdict(job)
         data["provider"] = job.provider
         data["model"] = job.request.get("model")
+        data.pop("queue_rank")  # the store's; the position is what a client reads
         data["position"] = self.position(job)
         data["last_seq"] = self.bus.last_seq(job.id)
         if job.tool and job.tool.get("mask"):
@@ -303,7 +402,7 @@ class JobService:
 
     def _send_queue_feed(self) -> None:
         try:
-            self.bus.feed(QueueUpdated(**self.executor.snapshot()))
+            self.bus.feed(QueueUpdated(**self.executor.snapshot(), paused=self.paused))
         except Exception:  # e.g. Redis gone: the next change announces again
             log.exception("queue.updated could not be sent")
 

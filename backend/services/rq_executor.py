@@ -114,6 +114,8 @@ class RqExecutor:
                 continue
             self._missing_since.pop(job.id, None)
             if job.status == "queued" and claimed is None:
+                if self.service.paused:
+                    continue  # held here while the queue is paused; resume hands it on
                 log.info("job %s was queued but not in Redis; queueing it again", job.id)
                 self.queue.enqueue(job.id, job.provider)
             else:
@@ -147,13 +149,43 @@ class RqExecutor:
         # valid and queued all the same: the person should know why it will not start
         return warnings if served else [*warnings, _unserved(provider)]
 
-    def admit(self, job: JobRecord, request: GenerationRequest) -> int:
+    def queued(self) -> list[JobRecord]:
+        return self.service.store.queued_in_order()
+
+    def admit(self, job: JobRecord, request: GenerationRequest, index: int) -> int:
         self._admitted.append(job)
-        return 1
+        return index + 1
+
+    def reordered(self, job: JobRecord, index: int) -> None:
+        """The order is the order jobs are handed to RQ: it counts for jobs held while the
+        queue is paused; one already in its provider's RQ queue keeps its place there."""
+
+    def paused_changed(self, paused: bool) -> None:
+        """Paused: take every queued job back out of the RQ queues, so no worker starts one
+        (a worker that already took one runs it). Resumed: hand them all on, in queue order."""
+        if paused:
+            for job in self.queued():
+                try:
+                    self.queue.remove(job.id, job.provider)
+                except RedisError as exc:
+                    log.warning("job %s could not be taken out of Redis (%s)", job.id, exc)
+        else:
+            held = {j.id for j in self._admitted}
+            self._admitted += [j for j in self.queued() if j.id not in held and not self._in_redis(j)]
+
+    def _in_redis(self, job: JobRecord) -> bool:
+        try:
+            return self.queue.is_enqueued(job.id, job.provider) or self.queue.claimed_by(job.id) is not None
+        except RedisError:
+            return False  # dispatch logs it; the sweep hands it on once Redis is back
 
     def dispatch(self) -> None:
-        """Hand every job admitted here to its provider's RQ queue. With Redis away it
-        stays saved as queued: the sweep puts it in Redis once Redis is back."""
+        """Hand every job admitted here to its provider's RQ queue (none while the queue is
+        paused). With Redis away it stays saved as queued: the sweep puts it in Redis once
+        Redis is back."""
+        if self.service.paused:
+            self._admitted.clear()  # held in the store; resume hands them on
+            return
         admitted, self._admitted = self._admitted, []
         for job in admitted:
             try:
@@ -174,10 +206,17 @@ class RqExecutor:
         return None  # the store is the truth shared by every instance
 
     def position(self, job: JobRecord) -> int | None:
+        """Its place in its provider's RQ queue; while the studio holds it (paused), its
+        place in the studio's order."""
         try:
-            return self.queue.position(job.id, job.provider)
+            if not self.service.paused:
+                place = self.queue.position(job.id, job.provider)
+                if place is not None:
+                    return place
         except RedisError:
             return None
+        ids = [j.id for j in self.queued()]
+        return ids.index(job.id) + 1 if job.id in ids else None
 
     def snapshot(self) -> dict[str, list[str]]:
         store = self.service.store

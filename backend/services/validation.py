@@ -15,10 +15,11 @@ from typing import Any
 
 from backend.providers.base import ASPECT_RATIOS, GenerationRequest, ModelInfo
 from backend.providers.registry import ProviderRegistry
+from backend.services.queue_order import DEFAULT_PRIORITY, PRIORITIES
 from backend.services.schema import Field, Shape, ValidationError
 from backend.services.styles import load_styles
 
-__all__ = ["ValidationError", "build_generation_request", "JOB_REQUEST"]
+__all__ = ["ValidationError", "build_generation_request", "job_priority", "JOB_REQUEST"]
 
 MAX_PROMPT_CHARS = 4000
 MAX_IMAGES = 10
@@ -101,6 +102,14 @@ JOB_REQUEST = Shape(
             enum=lambda env: _qualities(_registry(env)),
         ),
         SESSION,
+        Field(
+            "priority",
+            "string",
+            "higher runs first; first come, first served within a priority",
+            nullable=True,
+            default=DEFAULT_PRIORITY,
+            enum=PRIORITIES,
+        ),
     ),
     description="A generation job. Unknown fields are refused, so a typo never silently changes what was asked.",
 )
@@ -137,6 +146,13 @@ def nearest_aspect_ratio(requested: str, supported: list[str]) -> str:
     """The supported ratio closest in shape (log of width/height) to ``requested``."""
     target = math.log(ASPECT_RATIOS[requested])
     return min(supported, key=lambda r: (abs(math.log(ASPECT_RATIOS[r]) - target), r))
+
+
+def job_priority(body: Any) -> str:
+    """The job's place in the queue from a job body: high, normal (default) or low."""
+    if not isinstance(body, dict):
+        return DEFAULT_PRIORITY
+    return JOB_REQUEST["priority"].check(body.get("priority")) or DEFAULT_PRIORITY
 
 
 def build_generation_request(
@@ -176,6 +192,7 @@ def build_generation_request(
         raise ValidationError("style", f"unknown style {style_name!r}; known: {', '.join(load_styles())}")
 
     session = SESSION.check_bounds(_string(body, "session") or None)
+    job_priority(body)  # checked with the rest, though the queue, not the request, keeps it
 
     warnings: list[Warning_] = []
     ratio = _aspect_ratio(body, model, warnings)

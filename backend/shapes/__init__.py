@@ -36,7 +36,17 @@ from backend.shapes.images import (
     ParsedMetadata,
     Trash,
 )
-from backend.shapes.jobs import Job, JobEnvelope, JobError, JobPage, JobRequest, JobSubmitted
+from backend.shapes.jobs import (
+    Job,
+    JobEnvelope,
+    JobError,
+    JobPage,
+    JobRequest,
+    JobSubmitted,
+    Queue,
+    QueueCancelled,
+    QueuePaused,
+)
 from backend.shapes.meta import AspectRatios, Health, Style, Styles, Templates
 from backend.shapes.providers import ModelInfo, ProviderInfo, Providers, StepRange
 from backend.shapes.tools import EditOperations, SocialFormats, ToolInfo, Tools
@@ -78,6 +88,9 @@ COMPONENTS: tuple[Any, ...] = (
     JobEnvelope,
     JobSubmitted,
     JobPage,
+    Queue,
+    QueuePaused,
+    QueueCancelled,
     Health,
     Providers,
     Styles,

@@ -9,6 +9,7 @@ from typing_extensions import TypedDict
 from backend.shapes.errors import Warning
 from backend.shapes.images import Image
 
+Priority = Literal["high", "normal", "low"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 #: "generate", or a studio tool's kind: the tools are a registry (services/tools/registry.py,
 #: GET /api/tools), so the kinds are not a closed list here; the SPA's union is generated from it
@@ -95,6 +96,8 @@ class Job(TypedDict):
     client: str | None
     """who sent it through a client API (e.g. "openai", "a1111"); null for the studio's own routes"""
     provider_notes: list[dict[str, Any]]
+    priority: Priority
+    """higher runs first; first come, first served within a priority"""
     last_seq: int
 
 
@@ -110,3 +113,28 @@ class JobSubmitted(TypedDict):
 class JobPage(TypedDict):
     items: list[Job]
     next_cursor: str | None
+
+
+class QueueItem(Job):
+    """A queued job, in the order the queue runs them."""
+
+    job_id: str
+    """the job's id (= id)"""
+
+
+class Queue(TypedDict):
+    paused: bool
+    """paused: running jobs finish, nothing new starts"""
+    items: list[QueueItem]
+    """the queued jobs, next to run first"""
+
+
+class QueuePaused(TypedDict):
+    paused: bool
+    changed: bool
+    """false: it already was (resuming a queue that runs is no error)"""
+
+
+class QueueCancelled(TypedDict):
+    cancelled: list[str]
+    """the ids of the jobs cancelled, in queue order"""

@@ -25,7 +25,11 @@ MIGRATIONS = [
     CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC);
     CREATE INDEX jobs_status ON jobs (status);
     CREATE INDEX jobs_session ON jobs (session)
+    """,
+    # the queue's own state (paused); one row per key
     """
+    CREATE TABLE queue_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+    """,
 ]
 
 
@@ -59,6 +63,10 @@ class JobRecord:
     #: who sent it when not the studio itself: the API dialect and credential ("openai",
     #: "a1111", with the key's name where accounts exist); None for the studio's own routes
     client: str | None = None
+    #: "high", "normal" or "low": higher runs first (services/queue_order.py)
+    priority: str = "normal"
+    #: sorts the queued jobs in queue order (services/queue_order.py); None once never queued
+    queue_rank: float | None = None
     last_seq: int = 0
 
     @property
@@ -101,6 +109,23 @@ class JobStore:
     def with_status(self, status: str) -> list[JobRecord]:
         rows = self.db.query("SELECT data, last_seq FROM jobs WHERE status=? ORDER BY created_at, id", (status,))
         return [self._load(r) for r in rows]
+
+    def queued_in_order(self) -> list[JobRecord]:
+        """The queued jobs in queue order: by rank, then first come (jobs queued before
+        ranks existed have none and come first, oldest first)."""
+        jobs = self.with_status("queued")
+        return sorted(jobs, key=lambda j: (j.queue_rank is not None, j.queue_rank or 0.0, j.created_at, j.id))
+
+    def queue_paused(self) -> bool:
+        rows = self.db.query("SELECT value FROM queue_state WHERE key='paused'")
+        return bool(rows) and rows[0]["value"] == "1"
+
+    def set_queue_paused(self, paused: bool) -> None:
+        self.db.execute(
+            "INSERT INTO queue_state (key, value) VALUES ('paused', ?)"
+            " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            ("1" if paused else "0",),
+        )
 
     def page(self, limit: int, before: tuple[str, str] | None = None, session: str | None = None) -> list[JobRecord]:
         """Newest first; ``before`` is the (created_at, id) of the last job already seen."""

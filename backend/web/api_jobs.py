@@ -8,7 +8,7 @@ from backend.services.gallery import decode_cursor, encode_cursor
 from backend.services.gallery_query import CURSOR, LIMIT, SELECTION_BY_NAME
 from backend.services.generations import submit_generation
 from backend.services.schema import Field
-from backend.services.validation import JOB_REQUEST, build_generation_request
+from backend.services.validation import JOB_REQUEST, build_generation_request, job_priority
 from backend.web.context import int_arg, json_body, studio
 from backend.web.openapi import Reply, api_route
 
@@ -36,8 +36,9 @@ JOB_LINKS = {
 )
 def submit():
     s = studio()
-    req, warnings, session = build_generation_request(json_body(), s.registry, s.settings.default_provider)
-    job = submit_generation(s.jobs, s.usage, req, warnings, session)
+    body = json_body()
+    req, warnings, session = build_generation_request(body, s.registry, s.settings.default_provider)
+    job = submit_generation(s.jobs, s.usage, req, warnings, session, priority=job_priority(body))
     return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202
 
 

@@ -11,6 +11,7 @@ import { replaceImage } from "./gallery/galleryData";
 import { JobCard } from "./jobs/JobCard";
 import { imageList } from "./jobs/jobState";
 import { useClientJobs } from "./jobs/clientJobs";
+import { QueuePanel } from "./queue/QueuePanel";
 import { JobsStore, useJobs } from "./jobs/jobsStore";
 import { findModel, useProviders, useStyles } from "./providers/catalog";
 import { sessionId } from "./session/session";
@@ -233,6 +234,7 @@ export function App() {
                 )}
               </aside>
               <section aria-label="Jobs" className="flex min-w-0 flex-col gap-3">
+                <QueuePanel onNotice={setNotice} />
                 <SessionStrip images={sessionImages} session={session} onOpen={(img, all) => setLightbox({ images: all, index: all.indexOf(img) })} />
                 {jobs.length === 0 && (
                   <p className="rounded-lg border border-dashed border-neutral-800 p-8 text-center text-sm text-neutral-500">

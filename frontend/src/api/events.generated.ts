@@ -82,6 +82,7 @@ export interface GalleryUpdatedPayload extends FeedEventBase {
 export interface QueueUpdatedPayload extends FeedEventBase {
   queued: string[];
   running: string[];
+  paused: boolean;
 }
 
 export interface JobEventPayloads {

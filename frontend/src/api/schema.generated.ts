@@ -158,6 +158,8 @@ export interface Job {
   /** who sent it through a client API (e.g. "openai", "a1111"); null for the studio's own routes */
   client: string | null;
   provider_notes: Record<string, unknown>[];
+  /** higher runs first; first come, first served within a priority */
+  priority: "high" | "normal" | "low";
   last_seq: number;
 }
 
@@ -282,6 +284,56 @@ export interface ProviderInfo {
 
 export interface Providers {
   providers: ProviderInfo[];
+}
+
+export interface Queue {
+  /** paused: running jobs finish, nothing new starts */
+  paused: boolean;
+  /** the queued jobs, next to run first */
+  items: QueueItem[];
+}
+
+export interface QueueCancelled {
+  /** the ids of the jobs cancelled, in queue order */
+  cancelled: string[];
+}
+
+/** A queued job, in the order the queue runs them. */
+export interface QueueItem {
+  id: string;
+  status: "queued" | "running" | "succeeded" | "failed" | "cancelled" | "interrupted";
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  request: JobRequest;
+  provider: string;
+  model: string | null;
+  session: string | null;
+  position: number | null;
+  progress: number | null;
+  message: string;
+  images: Image[];
+  warnings: Warning[];
+  error: JobError | null;
+  cost_usd: number | null;
+  cost_actual_usd: number | null;
+  served_by: string | null;
+  kind: string;
+  tool: ToolRequest | null;
+  retry_of: string | null;
+  cancel_requested: boolean;
+  client: string | null;
+  provider_notes: Record<string, unknown>[];
+  priority: "high" | "normal" | "low";
+  last_seq: number;
+  /** the job's id (= id) */
+  job_id: string;
+}
+
+export interface QueuePaused {
+  paused: boolean;
+  /** false: it already was (resuming a queue that runs is no error) */
+  changed: boolean;
 }
 
 export interface QueueSnapshot {
@@ -462,4 +514,6 @@ export interface JobSubmission {
   quality?: string | null;
   /** the client session (e.g. one per browser tab) */
   session?: string | null;
+  /** higher runs first; first come, first served within a priority */
+  priority?: string | null;
 }

@@ -82,6 +82,7 @@ export function job(overrides: Partial<Job> = {}): Job {
     client: null,
     provider_notes: [],
     position: 1,
+    priority: "normal",
     last_seq: 1,
     ...overrides,
   };
