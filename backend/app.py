@@ -17,6 +17,7 @@ from backend.web import (
     api_jobs,
     api_meta,
     api_openai,
+    api_prompts,
     api_tools,
     openapi,
     pages,
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
     blueprints = (
         api_meta.bp,
         api_jobs.bp,
+        api_prompts.bp,
         api_images.bp,
         api_gallery_io.bp,
         api_tools.bp,
