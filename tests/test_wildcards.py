@@ -78,6 +78,12 @@ def test_image_i_uses_seed_plus_i(folder):
     assert expand_many("{a|b}", 2**32 - 1, 2, None)[1] == expand("{a|b}", 0, None)  # wraps as seeds do
 
 
+def test_the_images_of_one_job_choose_independently():
+    # consecutive seeds are the images of one job: they must not all make the same choice
+    for start in range(0, 50, 5):
+        assert len(set(expand_many("{a|b} {c|d|e}", start, 5, None))) > 1
+
+
 def test_escapes_and_lone_underscores_are_text():
     assert expand(r"a \{literal\} \| b", 1, None) == "a {literal} | b"
     assert expand("snake__case and a|b", 1, None) == "snake__case and a|b"

@@ -200,7 +200,9 @@ class WildcardFiles:
 class _Expansion:
     def __init__(self, files: WildcardFiles | None, seed: int) -> None:
         self.files = files
-        self.rng = random.Random(seed)
+        # seeded with bytes, which Python mixes through SHA-512: seeds 11, 12, 13 (the
+        # images of one job) choose independently, where small integers would correlate
+        self.rng = random.Random(b"atelier-wildcards:" + seed.to_bytes(8, "big"))
         self.out: list[str] = []
         self.length = 0
         self.steps = 0
