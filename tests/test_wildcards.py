@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backend.providers.base import GenerationRequest
 from backend.services.wildcards import (
     MAX_FILE_BYTES,
     MAX_RESULT_CHARS,
@@ -84,9 +85,33 @@ def test_the_images_of_one_job_choose_independently():
         assert len(set(expand_many("{a|b} {c|d|e}", start, 5, None))) > 1
 
 
+def test_a_request_with_prompts_per_image_travels_as_json_unchanged():
+    # the job store, retries and the workers (RQ) carry the request as JSON
+    request = GenerationRequest(
+        prompt="a red boat",
+        styled_prompt="a red boat, oil",
+        negative_prompt="",
+        provider="offline",
+        model="m",
+        style="oil",
+        aspect_ratio="1:1",
+        width=64,
+        height=64,
+        n=2,
+        seed=9,
+        prompt_template="a {red|blue} boat",
+        per_image=(("a red boat", "a red boat, oil"), ("a blue boat", "a blue boat, oil")),
+    )
+    assert GenerationRequest.from_json(request.to_json()) == request
+    second = request.for_image(1)
+    assert (second.prompt, second.styled_prompt, second.n, second.seed) == ("a blue boat", "a blue boat, oil", 1, 10)
+    assert second.prompt_template == "a {red|blue} boat" and second.per_image is None
+
+
 def test_escapes_and_lone_underscores_are_text():
     assert expand(r"a \{literal\} \| b", 1, None) == "a {literal} | b"
     assert expand("snake__case and a|b", 1, None) == "snake__case and a|b"
+    assert expand(r"A1111 \(escapes\) stay, C:\path {x}", 1, None) == r"A1111 \(escapes\) stay, C:\path x"
 
 
 @pytest.mark.parametrize(

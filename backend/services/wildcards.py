@@ -2,7 +2,7 @@
 collections work: ``{red|blue|green}`` picks one alternative (nested, and weighted as
 ``{2::red|blue}``), ``__name__`` picks a line of ``<wildcards folder>/name.txt``
 (``__folder/name__`` for nested folders; ``#`` comments and blank lines ignored), and a
-backslash makes the next character literal (``\\{``).
+backslash makes a ``{``, ``}``, ``|``, ``_`` or ``\\`` after it literal (``\\{``).
 
 Every choice comes from a random generator seeded with the image's seed, so the same
 template and seed give the same prompt. Everything is bounded: nesting depth, the
@@ -31,6 +31,9 @@ MAX_EXPANSIONS = 100
 MAX_SEED = 2**32 - 1
 
 _WEIGHT = re.compile(r"\s*(\d{1,6}(?:\.\d{1,6})?)::")
+#: what a backslash makes literal; any other backslash is text (A1111's ``\(`` stays as typed)
+_ESCAPABLE = frozenset("{}|_\\")
+_ESCAPE = re.compile(r"\\[{}|_\\]")
 _NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,99}$")
 
 
@@ -80,7 +83,7 @@ def _parse_sequence(s: str, i: int, depth: int, top: bool) -> tuple[tuple[Node, 
 
     while i < len(s):
         c = s[i]
-        if c == "\\" and i + 1 < len(s):
+        if c == "\\" and i + 1 < len(s) and s[i + 1] in _ESCAPABLE:
             text.append(s[i + 1])
             i += 2
         elif c == "{":
@@ -243,7 +246,7 @@ def expand(template: str, seed: int, files: WildcardFiles | None) -> str:
 
 def has_syntax(template: str) -> bool:
     """Whether the template has anything to expand (braces, ``__name__`` or escapes)."""
-    return any(c in template for c in "{}\\") or "__" in template
+    return "{" in template or "}" in template or "__" in template or _ESCAPE.search(template) is not None
 
 
 def expand_many(template: str, seed: int, n: int, files: WildcardFiles | None) -> list[str]:
