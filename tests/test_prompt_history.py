@@ -115,8 +115,8 @@ def test_bad_queries_are_422_naming_the_parameter(srv):
         assert r.json()["error"]["field"] == field
     for cursor in ("nonsense", "WyJhIiwiYiJd", "WyIyMDI2IiwiOTk5OTk5OTk5OTk5OTk5OTk5OTk5Il0"):
         r = srv.get(f"/api/prompts?cursor={cursor}")
-        assert r.status_code in (400, 422), (cursor, r.text)
-        assert "cursor" in r.text
+        assert r.status_code == 422, (cursor, r.text)
+        assert r.json()["error"]["field"] == "cursor"
     assert requests_delete(srv, "/api/prompts/123456").status_code == 404
     assert requests_delete(srv, "/api/prompts/abc").status_code == 404
     assert len(_items(srv)) == 1
