@@ -111,6 +111,8 @@ def test_a_request_with_prompts_per_image_travels_as_json_unchanged():
 def test_escapes_and_lone_underscores_are_text():
     assert expand(r"a \{literal\} \| b", 1, None) == "a {literal} | b"
     assert expand("snake__case and a|b", 1, None) == "snake__case and a|b"
+    markup = "<img onerror=window.__pwned=1><script>window.__pwned=2</script> __ x __"
+    assert expand(markup, 1, None) == markup  # only a name between __ and __ is a wildcard
     assert expand(r"A1111 \(escapes\) stay, C:\path {x}", 1, None) == r"A1111 \(escapes\) stay, C:\path x"
 
 

@@ -34,7 +34,10 @@ _WEIGHT = re.compile(r"\s*(\d{1,6}(?:\.\d{1,6})?)::")
 #: what a backslash makes literal; any other backslash is text (A1111's ``\(`` stays as typed)
 _ESCAPABLE = frozenset("{}|_\\")
 _ESCAPE = re.compile(r"\\[{}|_\\]")
-_NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,99}$")
+#: what may stand between ``__`` and ``__``: anything else there is text (``__init__`` is a
+#: name, ``window.__x=1><y.__`` in a prompt is not)
+_NAME = re.compile(r"[\w\-./]+\Z")
+_NAME_PART = re.compile(r"^\w[\w.\-]{0,99}$")
 
 
 class WildcardError(Exception):
@@ -97,7 +100,7 @@ def _parse_sequence(s: str, i: int, depth: int, top: bool) -> tuple[tuple[Node, 
         elif c == "_" and s.startswith("__", i):
             close = s.find("__", i + 2)
             name = s[i + 2 : close] if close > i + 2 else ""
-            if name and not any(ch.isspace() or ch in "{}|\\" for ch in name):
+            if _NAME.match(name):
                 flush()
                 nodes.append(Wildcard(name))
                 i = close + 2
@@ -146,7 +149,7 @@ class WildcardFiles:
         if any(not _NAME_PART.match(p) or p.strip(".") == "" for p in parts) or len(parts) > 10:
             raise WildcardError(
                 f"wildcard __{name}__ is not a name inside the wildcards folder "
-                "(letters, digits, space, '_', '-', '.' and '/' between folders)"
+                "(letters, digits, '_', '-', '.' and '/' between folders)"
             )
         root = self.root.resolve()
         path = root.joinpath(*parts[:-1], parts[-1] + ".txt")

@@ -34,7 +34,7 @@ export function PromptHistory({ onRestore }: { onRestore: (entry: PromptEntry) =
           type="search"
           value={q}
           onChange={(e) => setQ(e.target.value)}
-          placeholder="search prompts"
+          placeholder="words of a prompt you used"
           aria-label="Search prompt history"
           maxLength={1000}
           className="w-full rounded-md border border-neutral-800 bg-neutral-900 px-2.5 py-1.5 text-sm text-neutral-100 placeholder:text-neutral-500 focus:border-amber-400/70 focus:outline-none"

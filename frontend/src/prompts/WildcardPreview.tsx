@@ -21,6 +21,7 @@ export function WildcardPreview({ prompt, seed, n }: { prompt: string; seed: num
   });
   if (!enabled || !hasWildcards(prompt)) return null;
   const error = expansions.error instanceof ApiError ? expansions.error.message : null;
+  if (!error && expansions.data?.every((p) => p === template)) return null; // nothing to resolve
   return (
     <div aria-label="Wildcard preview" role="region" className="mt-1 rounded-md border border-neutral-800 bg-neutral-900/60 px-2 py-1.5 text-xs">
       {error ? (

@@ -20,5 +20,5 @@ export const promptsApi = {
 
 /** Whether a prompt has wildcard syntax worth previewing. */
 export function hasWildcards(prompt: string): boolean {
-  return /[{}]|__[^\s_]|\\[{}|_\\]/.test(prompt);
+  return /[{}]|__[\w\-./]+__|\\[{}|_\\]/.test(prompt);
 }
