@@ -304,3 +304,19 @@ def test_expand_refuses_bad_bodies_naming_the_field(srv):
         r = srv.post("/api/prompts/expand", json=body)
         assert r.status_code == 422, r.text
         assert r.json()["error"]["field"] == field, (body, r.text)
+
+
+def test_a_job_run_by_a_worker_resolves_each_image_the_same_way(tmp_path, folder):
+    # scale-out (ATELIER_REDIS_URL): the request travels to an RQ worker as JSON, which runs
+    # the images one call each and sends them back through the studio's internal endpoints
+    from tests.support.cluster import Cluster
+
+    cluster = Cluster(tmp_path, ATELIER_WILDCARDS_DIR=str(folder))
+    try:
+        template = "a {red|blue|green|violet|gold|grey} kite over __colors__ water"
+        preview = cluster.b.post("/api/prompts/expand", json={"prompt": template, "seed": 100, "n": 3}).json()
+        job = cluster.a.wait_job(cluster.a.submit(prompt=template, provider="instant", seed=100, n=3)["id"])
+        assert job["status"] == "succeeded", job.get("error")
+        assert [i["prompt"] for i in sorted(job["images"], key=lambda i: i["seed"])] == preview["prompts"]
+    finally:
+        cluster.close()
