@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+
 from backend.providers.base import GenerationRequest
 from backend.shapes.prompts import PromptEntry as PromptEntryJson
 from backend.shapes.prompts import PromptSettings
 from backend.storage.prompt_store import PromptEntry, PromptStore
+
+log = logging.getLogger(__name__)
 
 
 def history_settings(request: GenerationRequest) -> PromptSettings:
@@ -24,9 +29,13 @@ def history_settings(request: GenerationRequest) -> PromptSettings:
 
 
 def record_prompt(store: PromptStore, request: GenerationRequest, at: str) -> None:
-    """One more use of the prompt the person typed (a wildcard template stays one)."""
+    """One more use of the prompt the person typed (a wildcard template stays one). The job
+    is queued already: a history that cannot be written is logged, not the job's failure."""
     typed = request.prompt_template if request.prompt_template is not None else request.prompt
-    store.record(typed, dict(history_settings(request)), at)
+    try:
+        store.record(typed, dict(history_settings(request)), at)
+    except sqlite3.Error as exc:
+        log.warning("the prompt history could not be written: %s", exc)
 
 
 def entry_json(entry: PromptEntry) -> PromptEntryJson:
