@@ -65,6 +65,16 @@ def test_weights_bias_the_choice_and_weight_zero_is_never_picked():
     assert {expand("{0::never|always}", seed, None) for seed in range(300)} == {"always"}
 
 
+def test_several_alternatives_at_once_are_different_and_joined():
+    for seed in range(100):
+        two = expand("{2$$a|b|c}", seed, None).split(", ")
+        assert len(two) == 2 and len(set(two)) == 2 and set(two) <= {"a", "b", "c"}
+        some = expand("{1-3$$ and $$x|y|z|w}", seed, None).split(" and ")
+        assert 1 <= len(some) <= 3 and len(set(some)) == len(some)
+    assert expand("{5$$a|b}", 1, None) in {"a, b", "b, a"}  # no more than there are
+    assert {expand("{1-2$$a|b|c}", seed, None).count(",") for seed in range(100)} == {0, 1}
+
+
 def test_wildcard_files_pick_a_line_ignoring_comments_and_blank_lines_and_folders_nest(folder):
     files = WildcardFiles(folder)
     assert {expand("__colors__", seed, files) for seed in range(200)} == {"red", "blue", "green"}
@@ -123,6 +133,7 @@ def test_escapes_and_lone_underscores_are_text():
         ("a red|blue}", "closes no"),
         ("{{a|b}", "never closed"),
         ("{0::a|0::b}", "weight 0"),
+        ("{3-1$$a|b}", "backwards"),
         ("{" * 30 + "x" + "}" * 30, "deeper than"),
     ],
 )

@@ -1,6 +1,6 @@
 """Wildcard prompts in the syntax of the Dynamic Prompts extension, so existing wildcard
 collections work: ``{red|blue|green}`` picks one alternative (nested, and weighted as
-``{2::red|blue}``), ``__name__`` picks a line of ``<wildcards folder>/name.txt``
+``{2::red|blue}``, and several at once as ``{2$$a|b|c}``), ``__name__`` picks a line of ``<wildcards folder>/name.txt``
 (``__folder/name__`` for nested folders; ``#`` comments and blank lines ignored), and a
 backslash makes a ``{``, ``}``, ``|``, ``_`` or ``\\`` after it literal (``\\{``).
 
@@ -30,6 +30,8 @@ MAX_STEPS = 100_000
 MAX_EXPANSIONS = 100
 MAX_SEED = 2**32 - 1
 
+#: ``{2$$``, ``{1-3$$``, ``{2$$ and $$``: how many options to pick, and what joins them
+_SEVERAL = re.compile(r"(\d{1,3})(?:-(\d{1,3}))?\$\$(?:([^${}|]{0,20})\$\$)?")
 _WEIGHT = re.compile(r"\s*(\d{1,6}(?:\.\d{1,6})?)::")
 #: what a backslash makes literal; any other backslash is text (A1111's ``\(`` stays as typed)
 _ESCAPABLE = frozenset("{}|_\\")
@@ -56,6 +58,10 @@ class Text:
 @dataclass(frozen=True)
 class Variants:
     options: tuple[tuple[float, tuple[Node, ...]], ...]
+    #: ``{2$$a|b|c}`` picks 2 different options, ``{1-3$$...}`` 1 to 3, joined by ``separator``
+    #: (``{2$$ and $$a|b|c}``); a plain ``{a|b}`` picks one
+    pick: tuple[int, int] = (1, 1)
+    separator: str = ", "
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,16 @@ def _parse_sequence(s: str, i: int, depth: int, top: bool) -> tuple[tuple[Node, 
 def _parse_variants(s: str, i: int, depth: int) -> tuple[Variants, int]:
     start = i - 1
     options: list[tuple[float, tuple[Node, ...]]] = []
+    pick, separator = (1, 1), ", "
+    several = _SEVERAL.match(s, i)
+    if several:
+        low = int(several.group(1))
+        high = int(several.group(2)) if several.group(2) is not None else low
+        if low > high:
+            raise WildcardError(f"the alternatives at character {start + 1} pick {low}-{high}: the range is backwards")
+        pick = (low, high)
+        separator = several.group(3) if several.group(3) is not None else separator
+        i = several.end()
     while True:
         weight = 1.0
         found = _WEIGHT.match(s, i)
@@ -132,7 +148,7 @@ def _parse_variants(s: str, i: int, depth: int) -> tuple[Variants, int]:
         i += 1  # the "|"
     if options and sum(w for w, _ in options) <= 0:
         raise WildcardError(f"the alternatives at character {start + 1} all have weight 0")
-    return Variants(tuple(options)), i + 1
+    return Variants(tuple(options), pick, separator), i + 1
 
 
 class WildcardFiles:
@@ -223,10 +239,17 @@ class _Expansion:
                 if self.length > MAX_RESULT_CHARS:
                     raise WildcardError(f"the expanded prompt is longer than {MAX_RESULT_CHARS} characters")
                 self.out.append(node.text)
-            elif isinstance(node, Variants):
+            elif isinstance(node, Variants) and node.pick == (1, 1):
                 weights = [w for w, _ in node.options]
                 chosen = self.rng.choices(range(len(node.options)), weights=weights)[0]
                 self.run(node.options[chosen][1], stack)
+            elif isinstance(node, Variants):
+                usable = [n for w, n in node.options if w > 0]
+                low, high = (min(b, len(usable)) for b in node.pick)
+                for k, chosen_nodes in enumerate(self.rng.sample(usable, self.rng.randint(low, high))):
+                    if k:
+                        self.run((Text(node.separator),), stack)
+                    self.run(chosen_nodes, stack)
             else:
                 if node.name in stack:
                     chain = " → ".join(f"__{n}__" for n in (*stack, node.name))
