@@ -26,6 +26,7 @@ test("restore a prompt and its settings from the history, and walk it with the a
   const entry = panel.getByRole("button", { name: /^a copper kettle/ });
   await expect(entry).toHaveCount(1);
   await expect(panel.getByRole("button", { name: /^a paper boat/ })).toHaveCount(0);
+  await entry.scrollIntoViewIfNeeded();
   await shot(page, "prompt-history");
   await entry.click();
 
