@@ -17,6 +17,7 @@ from backend.web import (
     api_jobs,
     api_meta,
     api_openai,
+    api_prompts,
     api_queue,
     api_tools,
     openapi,
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
     blueprints = (
         api_meta.bp,
         api_jobs.bp,
+        api_prompts.bp,
         api_queue.bp,
         api_images.bp,
         api_gallery_io.bp,

@@ -52,6 +52,8 @@ class Settings:
     port: int = 5000
     gallery_dir: Path = Path("generated_images")
     data_dir: Path = Path("data")
+    #: ATELIER_WILDCARDS_DIR: the ``__name__.txt`` files of wildcard prompts (need not exist)
+    wildcards_dir: Path = Path("wildcards")
     async_mode: str = "eventlet"
     default_provider: str = "offline"
     max_concurrent_jobs: int = 4
@@ -219,6 +221,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         port=env_int(env, "ATELIER_PORT", 5000, minimum=0, maximum=65535),
         gallery_dir=_writable_folder("ATELIER_GALLERY_DIR", env.get("ATELIER_GALLERY_DIR", ""), "generated_images"),
         data_dir=_writable_folder("ATELIER_DATA_DIR", env.get("ATELIER_DATA_DIR", ""), "data"),
+        wildcards_dir=Path(env.get("ATELIER_WILDCARDS_DIR", "").strip() or "wildcards").absolute(),
         async_mode=mode,
         default_provider=env.get("ATELIER_DEFAULT_PROVIDER", "").strip() or "offline",
         max_concurrent_jobs=env_int(env, "ATELIER_MAX_CONCURRENT_JOBS", 4, minimum=1, maximum=1000),

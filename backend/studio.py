@@ -25,8 +25,10 @@ from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.common import LOCAL, gallery_reader
 from backend.services.tools.producers import tool_producers
 from backend.services.usage import UsageLedger
+from backend.services.wildcards import WildcardFiles
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
+from backend.storage.prompt_store import PromptStore
 
 if TYPE_CHECKING:
     from backend.services.rq_executor import RqExecutor
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 INDEX_FILE = ".atelier/index.sqlite3"
 JOBS_FILE = "jobs.sqlite3"
+PROMPTS_FILE = "prompts.sqlite3"
 
 
 def job_service(
@@ -88,6 +91,9 @@ class Studio:
     #: built last, so that it feeds the event bus the studio ends up with
     watcher: GalleryWatcher = field(init=False)
     heap: HeapTrimmer = field(init=False)
+    #: the prompt history (GET /api/prompts) and the wildcard files (ATELIER_WILDCARDS_DIR)
+    prompts: PromptStore = field(init=False)
+    wildcards: WildcardFiles = field(init=False)
 
     @classmethod
     def build(
@@ -131,6 +137,8 @@ class Studio:
             assert deliver is not None
             make_distributed(studio, store, emit, join, leave, deliver)
         studio.heap = HeapTrimmer(runtime)
+        studio.prompts = PromptStore(settings.data_dir / PROMPTS_FILE)
+        studio.wildcards = WildcardFiles(settings.wildcards_dir)
         gallery.feed = studio.bus.feed  # the gallery announces its own changes
         studio.watcher = GalleryWatcher(gallery, runtime, settings.watch_interval_seconds, settings.trash_days * 86400)
         return studio

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 from PIL import Image
@@ -133,9 +133,20 @@ class GenerationRequest:
     steps: int | None = None
     quality: str | None = None
     user_negative_prompt: str = ""
+    #: the wildcard template the person typed (``prompt`` is what it resolved to)
+    prompt_template: str | None = None
+    #: (prompt, styled_prompt) of each image when a template resolves differently per
+    #: image: the job runs one provider call per image (:meth:`for_image`)
+    per_image: tuple[tuple[str, str], ...] | None = None
+
+    def for_image(self, index: int) -> GenerationRequest:
+        """Image ``index`` of a job whose images have their own prompts, as a job of one."""
+        assert self.per_image is not None
+        prompt, styled = self.per_image[index]
+        return replace(self, prompt=prompt, styled_prompt=styled, n=1, seed=self.seed_for(index), per_image=None)
 
     def to_json(self) -> shapes.JobRequest:
-        return {
+        answer: shapes.JobRequest = {
             "prompt": self.prompt,
             "styled_prompt": self.styled_prompt,
             "negative_prompt": self.user_negative_prompt,
@@ -151,12 +162,20 @@ class GenerationRequest:
             "steps": self.steps,
             "quality": self.quality,
         }
+        if self.prompt_template is not None:
+            answer["prompt_template"] = self.prompt_template
+        if self.per_image is not None:
+            answer["image_prompts"] = [{"prompt": p, "styled_prompt": sp} for p, sp in self.per_image]
+        return answer
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GenerationRequest:
         fields = dict(data)
         fields["user_negative_prompt"] = fields.pop("negative_prompt", "")
         fields["negative_prompt"] = fields.pop("effective_negative_prompt", "")
+        images = fields.pop("image_prompts", None)
+        if images is not None:
+            fields["per_image"] = tuple((i["prompt"], i["styled_prompt"]) for i in images)
         return cls(**fields)
 
     def seed_for(self, index: int) -> int | None:

@@ -137,13 +137,32 @@ class JobRunner:
             for generated in self._advance(*self.producers.images(job.kind, job.tool or {}, request, ctx)):
                 yield request, generated
             return
+        if request.per_image is not None:  # a wildcard template: each image its own prompt, its own call
+            for index in range(request.n):
+                ctx.raise_if_cancelled()
+                yield from self._with_fallback(job, request.for_image(index), index, ctx, sink, running)
+            return
+        yield from self._with_fallback(job, request, 0, ctx, sink, running)
+
+    def _with_fallback(
+        self,
+        job: JobRecord,
+        request: GenerationRequest,
+        first: int,
+        ctx: JobContext,
+        sink: ImageSink,
+        running: list[str],
+    ) -> Iterator[tuple[GenerationRequest, GeneratedImage]]:
+        """The images of ``request``, the job's images from ``first`` on, moving on along the
+        fallback chain when its provider fails."""
         current, offset, tried = request, 0, {request.provider}
         while True:
             produced = 0
             try:
-                shifted = ShiftedContext(ctx, offset) if offset else ctx
+                shifted = ShiftedContext(ctx, first + offset) if first + offset else ctx
                 for generated in self._advance(*self.producers.images("generate", {}, current, shifted)):
                     produced += 1
+                    generated.index += first
                     if current is not request:
                         generated.index += offset
                         generated.metadata = {**generated.metadata, "fallback_from": request.provider}

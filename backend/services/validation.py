@@ -10,14 +10,15 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from backend.providers.base import ASPECT_RATIOS, GenerationRequest, ModelInfo
 from backend.providers.registry import ProviderRegistry
 from backend.services.queue_order import DEFAULT_PRIORITY, PRIORITIES
 from backend.services.schema import Field, Shape, ValidationError
-from backend.services.styles import load_styles
+from backend.services.styles import Style, load_styles
+from backend.services.wildcards import WildcardError, WildcardFiles, expand_many, has_syntax
 
 __all__ = ["ValidationError", "build_generation_request", "job_priority", "JOB_REQUEST"]
 
@@ -156,9 +157,10 @@ def job_priority(body: Any) -> str:
 
 
 def build_generation_request(
-    body: Any, registry: ProviderRegistry, default_provider: str
+    body: Any, registry: ProviderRegistry, default_provider: str, wildcards: WildcardFiles | None = None
 ) -> tuple[GenerationRequest, list[Warning_], str | None]:
-    """Validate ``body``; returns (request, warnings, client session id)."""
+    """Validate ``body``; returns (request, warnings, client session id). With ``wildcards``
+    (the studio's folder) a prompt in the Dynamic Prompts syntax is resolved per image."""
     body = JOB_REQUEST.check_object(body)
 
     prompt = _string(body, "prompt")
@@ -230,7 +232,28 @@ def build_generation_request(
         steps=steps,
         quality=quality,
     )
+    if wildcards is not None and has_syntax(prompt):
+        chosen = _integer(body, "seed")
+        wildcard_seed = seed if seed is not None else chosen if chosen is not None else secrets.randbelow(MAX_SEED)
+        request = resolve_wildcards(request, style, wildcards, wildcard_seed)
     return request, warnings, session
+
+
+def resolve_wildcards(request: GenerationRequest, style: Style, files: WildcardFiles, seed: int) -> GenerationRequest:
+    """``request`` with its prompt resolved for each image (image i with ``seed + i``); the
+    template is kept in ``prompt_template``. ValidationError naming a bad template."""
+    template = request.prompt
+    try:
+        prompts = expand_many(template, seed, request.n, files)
+    except WildcardError as exc:
+        raise ValidationError("prompt", exc.message) from None
+    if all(p == template for p in prompts):
+        return request  # nothing to resolve ("snake__case")
+    if not all(p.strip() for p in prompts):
+        raise ValidationError("prompt", "the prompt resolves to an empty prompt for some seeds")
+    styled = [style.apply(p, request.user_negative_prompt)[0] for p in prompts]
+    per_image = tuple(zip(prompts, styled, strict=True)) if len(set(prompts)) > 1 else None
+    return replace(request, prompt=prompts[0], styled_prompt=styled[0], prompt_template=template, per_image=per_image)
 
 
 def renormalize_for_provider(
@@ -254,7 +277,7 @@ def renormalize_for_provider(
     if request.seed is not None:
         body["seed"] = request.seed
     moved, warnings, _ = build_generation_request(body, registry, provider_id)
-    return moved, warnings
+    return replace(moved, prompt_template=request.prompt_template), warnings
 
 
 def _aspect_ratio(body: dict[str, Any], model: ModelInfo, warnings: list[Warning_]) -> str:

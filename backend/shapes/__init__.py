@@ -23,7 +23,7 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from backend.shapes import errors, images, jobs, meta, providers, tools, usage
+from backend.shapes import errors, images, jobs, meta, prompts, providers, tools, usage
 from backend.shapes.errors import Error, ErrorBody, Warning, error_body
 from backend.shapes.images import (
     Deleted,
@@ -48,6 +48,7 @@ from backend.shapes.jobs import (
     QueuePaused,
 )
 from backend.shapes.meta import AspectRatios, Health, Style, Styles, Templates
+from backend.shapes.prompts import PromptExpansions, PromptPage
 from backend.shapes.providers import ModelInfo, ProviderInfo, Providers, StepRange
 from backend.shapes.tools import EditOperations, SocialFormats, ToolInfo, Tools
 from backend.shapes.usage import Budget, Estimate, Usage
@@ -102,10 +103,12 @@ COMPONENTS: tuple[Any, ...] = (
     Budget,
     Usage,
     Estimate,
+    PromptPage,
+    PromptExpansions,
 )
 
 REF_TEMPLATE = "#/components/schemas/{model}"
-MODULES: tuple[ModuleType, ...] = (errors, images, jobs, meta, providers, tools, usage)
+MODULES: tuple[ModuleType, ...] = (errors, images, jobs, meta, prompts, providers, tools, usage)
 
 
 def _read_key_docstrings() -> None:

@@ -16,6 +16,11 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "in
 JobKind = str
 
 
+class ImagePrompt(TypedDict):
+    prompt: str
+    styled_prompt: str
+
+
 class JobRequest(TypedDict):
     """The request after validation: every value is one the chosen model supports."""
 
@@ -38,6 +43,10 @@ class JobRequest(TypedDict):
     """null when the model takes no seed"""
     steps: int | None
     quality: str | None
+    prompt_template: NotRequired[str]
+    """the wildcard template typed (``prompt`` is what it resolved to for the first image)"""
+    image_prompts: NotRequired[list[ImagePrompt]]
+    """each image's resolved prompt, when a wildcard template resolves differently per image"""
 
 
 class JobError(TypedDict):

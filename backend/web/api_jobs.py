@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify, request
 from backend.services.gallery import decode_cursor, encode_cursor
 from backend.services.gallery_query import CURSOR, LIMIT, SELECTION_BY_NAME
 from backend.services.generations import submit_generation
+from backend.services.prompt_history import record_prompt
 from backend.services.schema import Field
 from backend.services.validation import JOB_REQUEST, build_generation_request, job_priority
 from backend.web.context import int_arg, json_body, studio
@@ -37,8 +38,9 @@ JOB_LINKS = {
 def submit():
     s = studio()
     body = json_body()
-    req, warnings, session = build_generation_request(body, s.registry, s.settings.default_provider)
+    req, warnings, session = build_generation_request(body, s.registry, s.settings.default_provider, s.wildcards)
     job = submit_generation(s.jobs, s.usage, req, warnings, session, priority=job_priority(body))
+    record_prompt(s.prompts, req, job.created_at)
     return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202
 
 

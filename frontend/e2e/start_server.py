@@ -57,12 +57,16 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f"atelier-e2e-{args.port}-"))
     if args.gallery:
         fill_gallery(tmp / "gallery", args.gallery)
+    wildcards = tmp / "wildcards"
+    wildcards.mkdir()
+    (wildcards / "colors.txt").write_text("# a few colours\nred\nblue\ngreen\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
     env.update(
         ATELIER_HOST="127.0.0.1",
         ATELIER_PORT=str(args.port),
         ATELIER_GALLERY_DIR=str(tmp / "gallery"),
         ATELIER_DATA_DIR=str(tmp / "data"),
+        ATELIER_WILDCARDS_DIR=str(wildcards),
         ATELIER_ENV_FILE=str(tmp / "no.env"),
         ATELIER_ASYNC_MODE=os.environ.get("ATELIER_ASYNC_MODE", "threading"),
         ATELIER_PROVIDER_MODULES="tests.support.providers",

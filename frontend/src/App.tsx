@@ -16,6 +16,9 @@ import { JobsStore, useJobs } from "./jobs/jobsStore";
 import { findModel, useProviders, useStyles } from "./providers/catalog";
 import { sessionId } from "./session/session";
 import { SessionStrip } from "./session/SessionStrip";
+import { PromptHistory } from "./prompts/PromptHistory";
+import { PROMPTS_KEY, usePromptWalk } from "./prompts/usePrompts";
+import { WildcardPreview } from "./prompts/WildcardPreview";
 
 const GalleryPage = lazy(() => import("./gallery/GalleryPage"));
 const ProvidersPage = lazy(() => import("./providers/ProvidersPage"));
@@ -92,6 +95,7 @@ export function App() {
       setWarnings(warnings);
       if (job.request.seed !== null) setLastSeed(job.request.seed);
       store.track(job);
+      void queryClient.invalidateQueries({ queryKey: PROMPTS_KEY });
     } catch (e) {
       // the prompt stays: only the message changes
       const err = e instanceof ApiError ? e : new ApiError(0, "unknown", String(e));
@@ -99,7 +103,8 @@ export function App() {
     } finally {
       setBusy(false);
     }
-  }, [draft, providers.data, session, store]);
+  }, [draft, providers.data, session, store, queryClient]);
+  const walkHistory = usePromptWalk(draft.prompt, useCallback((prompt: string) => setDraft((d) => ({ ...d, prompt })), []));
 
   const cancel = useCallback(
     (id: string) => {
@@ -230,8 +235,18 @@ export function App() {
                     warnings={warnings}
                     serverError={serverError}
                     lastSeed={lastSeed}
+                    onPromptKeyDown={walkHistory}
+                    promptExtras={
+                      <WildcardPreview prompt={draft.prompt} seed={draft.seedLocked && /^\d+$/.test(draft.seed) ? Number(draft.seed) : null} n={draft.n} />
+                    }
                   />
                 )}
+                <PromptHistory
+                  onRestore={(entry) => {
+                    applySettings({ prompt: entry.prompt, ...entry.settings });
+                    if (entry.settings.n) setDraft((d) => ({ ...d, n: entry.settings.n ?? d.n }));
+                  }}
+                />
               </aside>
               <section aria-label="Jobs" className="flex min-w-0 flex-col gap-3">
                 <QueuePanel onNotice={setNotice} />

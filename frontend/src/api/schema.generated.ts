@@ -121,6 +121,11 @@ export interface ImagePage {
   total: number;
 }
 
+export interface ImagePrompt {
+  prompt: string;
+  styled_prompt: string;
+}
+
 export interface Imported {
   images: Image[];
 }
@@ -199,6 +204,10 @@ export interface JobRequest {
   seed: number | null;
   steps: number | null;
   quality: string | null;
+  /** the wildcard template typed (``prompt`` is what it resolved to for the first image) */
+  prompt_template?: string;
+  /** each image's resolved prompt, when a wildcard template resolves differently per image */
+  image_prompts?: ImagePrompt[];
 }
 
 export interface JobSubmitted {
@@ -267,6 +276,40 @@ export interface ParsedMetadata {
   height: number;
   found: boolean;
   parameters: Parameters | null;
+}
+
+export interface PromptEntry {
+  id: number;
+  /** as typed: a wildcard template stays a template */
+  prompt: string;
+  /** how many jobs used it */
+  uses: number;
+  first_used: string;
+  last_used: string;
+  settings: PromptSettings;
+}
+
+export interface PromptExpansions {
+  /** image i's prompt (seed + i) */
+  prompts: string[];
+}
+
+export interface PromptPage {
+  items: PromptEntry[];
+  next_cursor: string | null;
+}
+
+/** The settings the prompt was last used with, as the job was asked for (after validation). */
+export interface PromptSettings {
+  negative_prompt?: string;
+  provider?: string;
+  model?: string;
+  style?: string;
+  aspect_ratio?: string;
+  n?: number;
+  seed?: number | null;
+  steps?: number | null;
+  quality?: string | null;
 }
 
 export interface ProviderInfo {

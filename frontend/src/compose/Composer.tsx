@@ -16,6 +16,10 @@ export interface ComposerProps {
   /** The server's refusal of the last request. */
   serverError: { message: string; field?: string } | null;
   lastSeed: number | null;
+  /** Keys in the prompt box the composer does not use itself (the history walk). */
+  onPromptKeyDown?: (e: KeyboardEvent<HTMLTextAreaElement>) => void;
+  /** Shown under the prompt box (the wildcard preview). */
+  promptExtras?: ReactNode;
 }
 
 function FieldNote({ id, error, warning }: { id: string; error?: string; warning?: string }) {
@@ -72,7 +76,9 @@ export function Composer(props: ComposerProps) {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
       submit();
+      return;
     }
+    if (e.currentTarget.id === ids + "prompt") props.onPromptKeyDown?.(e);
   };
   const chooseProvider = (id: string) => {
     const p = providers.find((x) => x.id === id);
@@ -102,6 +108,7 @@ export function Composer(props: ComposerProps) {
           className={input + " field-sizing-content min-h-20 max-h-72 resize-y leading-relaxed"}
         />
         <FieldNote id={ids + "prompt-note"} error={promptNote} />
+        {props.promptExtras}
         <p className="mt-1 text-[11px] text-neutral-500">Ctrl/⌘ + Enter generates</p>
       </div>
 

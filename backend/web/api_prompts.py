@@ -1,0 +1,111 @@
+"""Prompts: the history of prompts used, and previews of wildcard templates."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, jsonify, request
+
+from backend.services.gallery import InvalidCursor, decode_cursor, encode_cursor
+from backend.services.gallery_query import CURSOR
+from backend.services.prompt_history import entry_json
+from backend.services.schema import Field, Shape, ValidationError
+from backend.services.validation import MAX_PROMPT_CHARS, MAX_SEED
+from backend.services.wildcards import MAX_EXPANSIONS, WildcardError, expand_many
+from backend.web.context import int_arg, json_body, studio
+from backend.web.errors import ApiError
+from backend.web.openapi import Reply, api_route
+
+bp = Blueprint("prompts", __name__, url_prefix="/api/prompts")
+TAGS = ("prompts",)
+
+LIMIT = Field("limit", "integer", "entries per page", default=50, minimum=1, maximum=200)
+QUERY = Field("q", "string", "words that must all appear in the prompt (any case)", max_length=1000)
+PROMPT_ID = Field("prompt_id", "integer", "the entry's id")
+
+EXPAND_REQUEST = Shape(
+    (
+        Field(
+            "prompt",
+            "string",
+            "a template in the Dynamic Prompts syntax",
+            required=True,
+            min_length=1,
+            max_length=MAX_PROMPT_CHARS,
+        ),
+        Field("seed", "integer", "image i uses seed + i (default: random)", nullable=True, minimum=0, maximum=MAX_SEED),
+        Field("n", "integer", "how many prompts", nullable=True, default=1, minimum=1, maximum=MAX_EXPANSIONS),
+    ),
+    description="A wildcard template to preview.",
+)
+
+
+@bp.get("")
+@api_route(
+    "Prompts used, most recent first",
+    description="Distinct prompts with how often and when last they were used and the settings of their last job.",
+    query=(QUERY, LIMIT, CURSOR),
+    responses={200: "PromptPage"},
+    errors=(422,),
+    tags=TAGS,
+)
+def list_prompts():
+    s = studio()
+    limit = int_arg(LIMIT)
+    query = QUERY.check_bounds(request.args.get("q") or "")
+    cursor = request.args.get("cursor") or None
+    before = None
+    if cursor:
+        last_used, entry_id = decode_cursor(cursor)
+        if not entry_id.isdigit() or len(entry_id) > 18:
+            raise InvalidCursor("cursor is not one this server issued")
+        before = (last_used, int(entry_id))
+    entries = s.prompts.page(limit + 1, query, before)
+    more = len(entries) > limit
+    entries = entries[:limit]
+    next_cursor = encode_cursor(entries[-1].last_used, str(entries[-1].id)) if more and entries else None
+    return jsonify({"items": [entry_json(e) for e in entries], "next_cursor": next_cursor})
+
+
+@bp.delete("/<int:prompt_id>")
+@api_route(
+    "Remove a prompt from the history",
+    path=(PROMPT_ID,),
+    responses={204: Reply(None, "Removed")},
+    errors=(404,),
+    tags=TAGS,
+)
+def delete_prompt(prompt_id: int):
+    if not studio().prompts.delete(prompt_id):
+        raise ApiError(404, "not_found", "no prompt with this id in the history")
+    return "", 204
+
+
+@bp.post("/expand")
+@api_route(
+    "Preview a wildcard template",
+    description="The prompts of images 0..n-1 of a job with this prompt and seed (image i uses seed + i).",
+    body=EXPAND_REQUEST,
+    responses={200: "PromptExpansions"},
+    errors=(400, 413, 422),
+    tags=TAGS,
+)
+def expand():
+    body = EXPAND_REQUEST.check_object(json_body())
+    field = EXPAND_REQUEST["prompt"]
+    prompt = field.check_bounds(field.check_type(body.get("prompt")))
+    if prompt is None:
+        raise ValidationError("prompt", "prompt is required")
+    seed_field, n_field = EXPAND_REQUEST["seed"], EXPAND_REQUEST["n"]
+    seed = seed_field.check_bounds(seed_field.check_type(body.get("seed")))
+    n = n_field.check_bounds(n_field.check_type(body.get("n")))
+    try:
+        prompts = expand_many(
+            prompt,
+            secrets.randbelow(MAX_SEED) if seed is None else seed,
+            n_field.default if n is None else n,
+            studio().wildcards,
+        )
+    except WildcardError as exc:
+        raise ValidationError("prompt", exc.message) from None
+    return jsonify({"prompts": prompts})
