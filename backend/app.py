@@ -15,6 +15,7 @@ from backend.web import (
     api_images,
     api_internal,
     api_jobs,
+    api_matrix,
     api_meta,
     api_openai,
     api_tools,
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
     blueprints = (
         api_meta.bp,
         api_jobs.bp,
+        api_matrix.bp,
         api_images.bp,
         api_gallery_io.bp,
         api_tools.bp,

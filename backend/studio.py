@@ -20,6 +20,7 @@ from backend.services.job_pool import LocalPool
 from backend.services.job_runner import JobRunner, Producers
 from backend.services.job_sinks import GallerySink
 from backend.services.jobs import Executor, JobService
+from backend.services.matrix import MatrixService
 from backend.services.memory import HeapTrimmer
 from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.common import LOCAL, gallery_reader
@@ -27,6 +28,7 @@ from backend.services.tools.producers import tool_producers
 from backend.services.usage import UsageLedger
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
+from backend.storage.matrix_store import MatrixStore
 
 if TYPE_CHECKING:
     from backend.services.rq_executor import RqExecutor
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 INDEX_FILE = ".atelier/index.sqlite3"
 JOBS_FILE = "jobs.sqlite3"
+MATRICES_FILE = "matrices.sqlite3"
 
 
 def job_service(
@@ -88,6 +91,7 @@ class Studio:
     #: built last, so that it feeds the event bus the studio ends up with
     watcher: GalleryWatcher = field(init=False)
     heap: HeapTrimmer = field(init=False)
+    matrices: MatrixService = field(init=False)
 
     @classmethod
     def build(
@@ -131,6 +135,17 @@ class Studio:
             assert deliver is not None
             make_distributed(studio, store, emit, join, leave, deliver)
         studio.heap = HeapTrimmer(runtime)
+        studio.matrices = MatrixService(
+            MatrixStore(settings.data_dir / MATRICES_FILE),
+            studio.jobs,
+            usage,
+            gallery,
+            studio.bus,
+            runtime,
+            registry,
+            settings.default_provider,
+            settings.matrix_max_cells,
+        )
         gallery.feed = studio.bus.feed  # the gallery announces its own changes
         studio.watcher = GalleryWatcher(gallery, runtime, settings.watch_interval_seconds, settings.trash_days * 86400)
         return studio
@@ -140,6 +155,7 @@ class Studio:
         changed, removed = self.gallery.reconcile()
         purged = self.gallery.trash.purge(self.settings.trash_days * 86400)
         interrupted, queued = self.jobs.recover()
+        self.matrices.recover()
         self.watcher.start()
         self.jobs.executor.background()
         log.info(

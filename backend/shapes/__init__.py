@@ -23,7 +23,7 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from backend.shapes import errors, images, jobs, meta, providers, tools, usage
+from backend.shapes import errors, images, jobs, matrix, meta, providers, tools, usage
 from backend.shapes.errors import Error, ErrorBody, Warning, error_body
 from backend.shapes.images import (
     Deleted,
@@ -37,6 +37,7 @@ from backend.shapes.images import (
     Trash,
 )
 from backend.shapes.jobs import Job, JobEnvelope, JobError, JobPage, JobRequest, JobSubmitted
+from backend.shapes.matrix import Matrix, MatrixEnvelope, MatrixSubmitted
 from backend.shapes.meta import AspectRatios, Health, Style, Styles, Templates
 from backend.shapes.providers import ModelInfo, ProviderInfo, Providers, StepRange
 from backend.shapes.tools import EditOperations, SocialFormats, ToolInfo, Tools
@@ -49,6 +50,7 @@ __all__ = [
     "Image",
     "Job",
     "JobError",
+    "Matrix",
     "JobRequest",
     "ModelInfo",
     "ProviderInfo",
@@ -89,10 +91,12 @@ COMPONENTS: tuple[Any, ...] = (
     Budget,
     Usage,
     Estimate,
+    MatrixEnvelope,
+    MatrixSubmitted,
 )
 
 REF_TEMPLATE = "#/components/schemas/{model}"
-MODULES: tuple[ModuleType, ...] = (errors, images, jobs, meta, providers, tools, usage)
+MODULES: tuple[ModuleType, ...] = (errors, images, jobs, matrix, meta, providers, tools, usage)
 
 
 def _read_key_docstrings() -> None:
