@@ -50,7 +50,9 @@ def _tile(data: bytes | None, note: str, font: ImageFont.FreeTypeFont) -> Image.
             with Image.open(io.BytesIO(data)) as im:
                 im.draft("RGB", (TILE, TILE))
                 picture = im.convert("RGB")
-            picture.thumbnail((TILE, TILE))
+            scale = min(TILE / picture.width, TILE / picture.height)  # small images grow to fill the tile
+            size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+            picture = picture.resize(size, Image.Resampling.LANCZOS)
             tile.paste(picture, ((TILE - picture.width) // 2, (TILE - picture.height) // 2))
             return tile
         except Exception:
