@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.support.server import ServerProcess
+from tests.test_job_events import _documented_fields
 from tests.support.sio import EventRecorder
 
 MAX_CELLS = 12
@@ -160,6 +161,9 @@ def test_matrix_updated_events_follow_the_cells_to_the_grid(studio):
         last = updates[-1]
         assert last["status"] == "done" and last["done"] == 2 and last["grid_image"]["provider"] == "matrix"
         assert [d["done"] for d in updates] == sorted(d["done"] for d in updates)
+        required, optional = _documented_fields()["matrix.updated"]  # docs/events.md
+        for payload in updates:
+            assert required <= set(payload) <= required | optional, sorted(payload)
     finally:
         client.close()
 

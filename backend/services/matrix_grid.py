@@ -79,7 +79,9 @@ def render_grid(
         raise ValueError("too many cells for one grid")
     font = ImageFont.load_default(size=LABEL_SIZE)
     title_font = ImageFont.load_default(size=TITLE_SIZE)
-    left = ROW_LABEL if rows else 0
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    widest = max((measure.textlength(str(label), font=font) for label in rows.labels), default=0) if rows else 0
+    left = int(min(ROW_LABEL, widest + 28)) if rows else 0
     block_h = (BLOCK_TITLE if blocks else 0) + HEADER + n_rows * (TILE + GAP)
     width = MARGIN * 2 + left + n_cols * (TILE + GAP)
     title_h = BLOCK_TITLE
@@ -115,8 +117,8 @@ def render_grid(
         for r in range(n_rows):
             y = top + HEADER + r * (TILE + GAP)
             if rows:
-                text = _fit(draw, str(rows.labels[r]), font, ROW_LABEL - 12)
-                draw.text((MARGIN + ROW_LABEL - 12, y + TILE / 2), text, fill=INK, font=font, anchor="rm")
+                text = _fit(draw, str(rows.labels[r]), font, left - 12)
+                draw.text((MARGIN + left - 12, y + TILE / 2), text, fill=INK, font=font, anchor="rm")
             for c in range(n_cols):
                 coords = tuple(i for i, axis in ((c, cols), (r, rows), (b, blocks)) if axis is not None)
                 x = MARGIN + left + c * (TILE + GAP)
