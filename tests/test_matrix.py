@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from tests.support.server import ServerProcess
-from tests.test_job_events import _documented_fields
 from tests.support.sio import EventRecorder
+from tests.test_job_events import _documented_fields
 
 MAX_CELLS = 12
 
@@ -290,3 +290,15 @@ def test_a_matrix_lives_through_a_restart_and_follows_a_retried_cell(make_server
         time.sleep(0.05)
     assert [c["status"] for c in again["cells"]] == ["succeeded", "succeeded"]
     assert again["grid_image"]["id"] != ended["grid_image"]["id"]  # a new grid with the retried cell's image
+
+
+def test_threading_mode_follows_cells_that_end_while_the_matrix_is_being_queued(make_server):
+    """Under threading, instant cells may end before their matrix is saved: the matrix still
+    sees every cell end and makes its grid."""
+    server = make_server(async_mode="threading")
+    body = {"base": {"prompt": "quick", "provider": "instant"}, "axes": [{"field": "seed", "values": list(range(8))}]}
+    matrices = [server.post("/api/matrix", json=body).json()["matrix"]["id"] for _ in range(3)]
+    for matrix_id in matrices:
+        done = wait_matrix(server, matrix_id)
+        assert [c["status"] for c in done["cells"]] == ["succeeded"] * 8
+        assert done["grid_image"] is not None

@@ -32,6 +32,7 @@ from backend.services.jobs import JobNotFound, JobService
 from backend.services.matrix_grid import GridAxis, render_grid
 from backend.services.matrix_plan import estimate, plan_matrix
 from backend.services.usage import UsageLedger
+from backend.storage.gallery_index import ImageRow
 from backend.storage.job_store import JobRecord
 from backend.storage.matrix_store import MatrixCellRecord, MatrixRecord, MatrixStore
 
@@ -99,6 +100,7 @@ class MatrixService:
                 estimate=price,
             )
             self.store.save(matrix)
+        self.runtime.spawn(self._follow, None, matrix.id)  # cells that ended before the save
         return matrix
 
     def get(self, matrix_id: str) -> MatrixRecord:
@@ -148,8 +150,11 @@ class MatrixService:
 
     # --- following the cells -------------------------------------------------------------
     def _on_job(self, job: JobRecord) -> None:
-        """A job listener (the job service's lock is held): the work is done elsewhere."""
-        self.runtime.spawn(self._follow, job.id, None, job.retry_of)
+        """A job listener (the job service's lock is held): one indexed lookup here, the work
+        elsewhere. A cell that changes before its matrix is saved is caught by the look at
+        the whole matrix that follows the save."""
+        if self.store.for_job(job.id) or (job.retry_of and self.store.for_job(job.retry_of)):
+            self.runtime.spawn(self._follow, job.id, None, job.retry_of)
 
     def _follow(self, job_id: str | None, matrix_id: str | None, retry_of: str | None = None) -> None:
         try:
@@ -232,7 +237,7 @@ class MatrixService:
             self._announce(matrix, states, "done", grid_image=dict(image_json(row)))
             return
 
-    def _save_grid(self, matrix: MatrixRecord, states: list[MatrixCellState]):
+    def _save_grid(self, matrix: MatrixRecord, states: list[MatrixCellState]) -> ImageRow:
         axes = [GridAxis(a["field"], [_label(v) for v in a["values"]]) for a in matrix.axes]
         images: dict[tuple[int, ...], bytes | None] = {}
         notes: dict[tuple[int, ...], str] = {}
