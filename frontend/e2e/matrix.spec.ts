@@ -38,9 +38,15 @@ test("a 2x3 matrix across two providers fills in live, then its grid image is in
   await expect(grid.getByRole("button", { name: "Grid image" })).toBeVisible();
 
   // a cell's image and settings, and "use these settings"
+  // the matrix is still on screen after a reload (the server keeps it)
+  await page.reload();
+  await expect(grid).toHaveAttribute("data-status", "done");
+  await expect(grid.locator('[data-cell="1-2"] img')).toBeVisible();
   await grid.locator('[data-cell="1-2"]').click();
   const details = grid.getByLabel("Matrix cell");
   await expect(details).toContainText("Provider: gated · Seed: 3");
+  // the base's 8 steps were adjusted for the test model, and the cell says so
+  await expect(details).toContainText("provider=gated, seed=3: gated test model takes 1-4 steps; using 4");
   await expect(details.getByText("gated", { exact: true })).toBeVisible();
   await expect(details.getByText("3", { exact: true })).toBeVisible(); // its seed
   await page.evaluate(() => window.scrollTo(0, 0));

@@ -8,6 +8,25 @@ import type { FeedEvent, GalleryImage, JobSubmission, Matrix, MatrixAxis, Matrix
 import { matrixApi } from "./matrixApi";
 
 type MatrixUpdate = Extract<FeedEvent, { type: "matrix.updated" }>;
+/** the matrix this tab shows, so a reload shows it again (the server keeps it) */
+const SHOWN = "atelier.matrix";
+
+function remember(id: string | null) {
+  try {
+    if (id) sessionStorage.setItem(SHOWN, id);
+    else sessionStorage.removeItem(SHOWN);
+  } catch {
+    // storage refused (private mode): the matrix is just not shown again after a reload
+  }
+}
+
+function remembered(): string | null {
+  try {
+    return sessionStorage.getItem(SHOWN);
+  } catch {
+    return null;
+  }
+}
 
 export interface MatrixState {
   matrix: Matrix | null;
@@ -27,10 +46,14 @@ export function applyUpdate(matrix: Matrix | null, event: MatrixUpdate): Matrix 
 
 export function useMatrix(): MatrixState {
   const [matrix, setMatrix] = useState<Matrix | null>(null);
-  const [warnings, setWarnings] = useState<MatrixWarning[]>([]);
   const [images, setImages] = useState<Record<string, GalleryImage>>({});
   const asked = useRef(new Set<string>());
   const matrixId = matrix?.id ?? null;
+
+  useEffect(() => {
+    const id = remembered();
+    if (id) matrixApi.get(id).then((m) => setMatrix((current) => current ?? m), () => remember(null));
+  }, []);
 
   useEffect(() => {
     if (!matrixId) return;
@@ -63,12 +86,13 @@ export function useMatrix(): MatrixState {
 
   const start = useCallback(async (body: { base: JobSubmission; axes: MatrixAxis[] }) => {
     const answer = await matrixApi.submit(body);
-    setWarnings(answer.warnings);
     setMatrix(answer.matrix);
+    remember(answer.matrix.id);
   }, []);
   const close = useCallback(() => {
+    remember(null);
     setMatrix(null);
-    setWarnings([]);
   }, []);
-  return { matrix, images, warnings, start, close };
+  // the cells' adjustments and skips, kept with the matrix (so they show after a reload too)
+  return { matrix, images, warnings: matrix?.warnings ?? [], start, close };
 }
