@@ -302,3 +302,31 @@ def test_threading_mode_follows_cells_that_end_while_the_matrix_is_being_queued(
         done = wait_matrix(server, matrix_id)
         assert [c["status"] for c in done["cells"]] == ["succeeded"] * 8
         assert done["grid_image"] is not None
+
+
+def test_with_redis_cells_run_on_workers_and_one_grid_is_made_whichever_instance_sees_them_end(tmp_path):
+    """Two web instances (eventlet and threading) and two workers: the cells' ends are
+    reported to either instance; the matrix, in the shared data folder, gets one grid."""
+    from tests.support.cluster import Cluster
+
+    cluster = Cluster(tmp_path)
+    try:
+        body = {
+            "base": {"prompt": "far away", "provider": "instant"},
+            "axes": [{"field": "seed", "values": [1, 2, 3, 4]}],
+        }
+        r = cluster.b.post("/api/matrix", json=body)
+        assert r.status_code == 202, r.text
+        matrix_id = r.json()["matrix"]["id"]
+        watcher = cluster.client(cluster.a)
+        assert watcher.subscribe(matrix_id=matrix_id)["ok"]
+        done = wait_matrix(cluster.a, matrix_id)
+        assert [c["status"] for c in done["cells"]] == ["succeeded"] * 4
+        assert cluster.b.get(f"/api/matrix/{matrix_id}").json()["matrix"] == done
+        watcher.wait_for(lambda ev: any(e == "matrix.updated" and d["status"] == "done" for e, d in ev))
+        grids = [
+            i for i in cluster.a.get("/api/images", params={"limit": 100}).json()["items"] if i["provider"] == "matrix"
+        ]
+        assert [g["id"] for g in grids] == [done["grid_image"]["id"]]
+    finally:
+        cluster.close()

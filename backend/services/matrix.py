@@ -112,7 +112,7 @@ class MatrixService:
     def recover(self) -> None:
         """After a start: finish the matrices whose cells all ended while the studio was down."""
         for matrix in self.store.unfinished():
-            self.runtime.spawn(self._follow, None, matrix.id)
+            self.runtime.spawn(self._follow, None, matrix.id, None, True)
 
     # --- what the API shows ------------------------------------------------------------
     def cell_state(self, cell: MatrixCellRecord) -> MatrixCellState:
@@ -156,13 +156,15 @@ class MatrixService:
         if self.store.for_job(job.id) or (job.retry_of and self.store.for_job(job.retry_of)):
             self.runtime.spawn(self._follow, job.id, None, job.retry_of)
 
-    def _follow(self, job_id: str | None, matrix_id: str | None, retry_of: str | None = None) -> None:
+    def _follow(
+        self, job_id: str | None, matrix_id: str | None, retry_of: str | None = None, recovering: bool = False
+    ) -> None:
         try:
-            self._update(job_id, matrix_id, retry_of)
+            self._update(job_id, matrix_id, retry_of, recovering)
         except Exception:
             log.exception("matrix %s: could not follow job %s", matrix_id, job_id)
 
-    def _update(self, job_id: str | None, matrix_id: str | None, retry_of: str | None) -> None:
+    def _update(self, job_id: str | None, matrix_id: str | None, retry_of: str | None, recovering: bool) -> None:
         with self._lock:
             changed: MatrixCellRecord | None = None
             if job_id is not None:
@@ -179,14 +181,18 @@ class MatrixService:
             states = [self.cell_state(c) for c in matrix.cells]
             status = self.status(matrix, states)
             render = status == "rendering" and matrix.id not in self._rendering
+            # after a start, a grid claimed by a process that stopped before saving it is drawn again
+            render = render and (recovering or self.store.claim_render(matrix))
             if render:
                 self._rendering.add(matrix.id)
         self._announce(matrix, states, status, changed)
         if render:
             try:
-                self._make_grid(matrix.id)
+                made = self._make_grid(matrix.id)
             finally:
                 self._rendering.discard(matrix.id)
+            if not made:  # a cell was retried while the grid was drawn: look at the matrix again
+                self._update(None, matrix.id, None, False)
 
     def _follow_retry(self, job_id: str, retry_of: str) -> str | None:
         """A retried cell's new job takes its place in the matrix."""
@@ -222,20 +228,21 @@ class MatrixService:
         )
 
     # --- the grid image ------------------------------------------------------------------
-    def _make_grid(self, matrix_id: str) -> None:
-        while True:
+    def _make_grid(self, matrix_id: str) -> bool:
+        """Draw and save the grid of the matrix's cells now; False when a cell was retried
+        meanwhile (the grid is then for cells that are no longer the matrix's)."""
+        matrix = self.get(matrix_id)
+        states = [self.cell_state(c) for c in matrix.cells]
+        jobs_now = matrix.job_ids()
+        row = self._save_grid(matrix, states)
+        with self._lock:
             matrix = self.get(matrix_id)
-            states = [self.cell_state(c) for c in matrix.cells]
-            jobs_now = matrix.job_ids()
-            row = self._save_grid(matrix, states)
-            with self._lock:
-                matrix = self.get(matrix_id)
-                if matrix.job_ids() != jobs_now:
-                    continue  # a cell was retried meanwhile: its grid comes when it ends
-                matrix.grid_image_id, matrix.grid_jobs = row.id, jobs_now
-                self.store.save(matrix)
-            self._announce(matrix, states, "done", grid_image=dict(image_json(row)))
-            return
+            if matrix.job_ids() != jobs_now:
+                return False
+            matrix.grid_image_id, matrix.grid_jobs = row.id, jobs_now
+            self.store.save(matrix)
+        self._announce(matrix, states, "done", grid_image=dict(image_json(row)))
+        return True
 
     def _save_grid(self, matrix: MatrixRecord, states: list[MatrixCellState]) -> ImageRow:
         axes = [GridAxis(a["field"], [_label(v) for v in a["values"]]) for a in matrix.axes]

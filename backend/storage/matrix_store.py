@@ -24,6 +24,11 @@ MIGRATIONS = [
     CREATE TABLE matrix_jobs (
         job_id TEXT PRIMARY KEY,
         matrix_id TEXT NOT NULL
+    );
+    CREATE TABLE matrix_renders (
+        matrix_id TEXT NOT NULL,
+        jobs TEXT NOT NULL,
+        PRIMARY KEY (matrix_id, jobs)
     )
     """,
 ]
@@ -73,6 +78,15 @@ class MatrixStore:
                     "INSERT INTO matrix_jobs (job_id, matrix_id) VALUES (?, ?) ON CONFLICT(job_id) DO NOTHING",
                     (job_id, matrix.id),
                 )
+
+    def claim_render(self, matrix: MatrixRecord) -> bool:
+        """True for the one caller (of every process on this data folder) that is to draw the
+        grid of the matrix's current cell jobs: two web instances may see its last cells end."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO matrix_renders (matrix_id, jobs) VALUES (?, ?)",
+            (matrix.id, ",".join(matrix.job_ids())),
+        )
+        return cursor.rowcount == 1
 
     def get(self, matrix_id: str) -> MatrixRecord | None:
         rows = self.db.query("SELECT data FROM matrices WHERE id=?", (matrix_id,))
