@@ -171,7 +171,10 @@ def parse_axes(raw: Any, base_prompt: str, registry: ProviderRegistry, max_cells
         if replace is not None:
             if name != "prompt":
                 raise ValidationError(f"{where}.replace", "replace works on the prompt axis only")
-            AXIS["replace"].check(replace)
+            try:
+                AXIS["replace"].check(replace)
+            except ValidationError as e:
+                raise ValidationError(f"{where}.replace", f"{where}.{e.message}") from None
             if replace not in base_prompt:
                 raise ValidationError(f"{where}.replace", f"the base prompt does not contain {_short(replace)!r}")
         checked = [_value(name, v, f"{where}.values[{j}]", registry) for j, v in enumerate(values)]
