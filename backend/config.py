@@ -73,6 +73,8 @@ class Settings:
     trash_days: float = 30.0
     #: ATELIER_MONTHLY_BUDGET_USD: None = no budget
     monthly_budget_usd: float | None = None
+    #: ATELIER_MATRIX_MAX_CELLS: the most cells (jobs) one matrix may have
+    matrix_max_cells: int = 100
     #: the client APIs (/v1, /sdapi/v1) answer after the job; past this many seconds of
     #: waiting they start the answer and write a space now and then, so proxies keep it open
     client_api_keepalive_seconds: float = 20.0
@@ -239,6 +241,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_upload_mb=env_int(env, "ATELIER_MAX_UPLOAD_MB", 50, minimum=1, maximum=4096),
         trash_days=env_number(env, "ATELIER_TRASH_DAYS", 30.0, minimum=0.0, maximum=36500.0, above=True),
         monthly_budget_usd=env_optional_number(env, "ATELIER_MONTHLY_BUDGET_USD", minimum=0.0, maximum=MAX_BUDGET_USD),
+        matrix_max_cells=env_int(env, "ATELIER_MATRIX_MAX_CELLS", 100, minimum=1, maximum=1000),
         client_api_keepalive_seconds=env_number(
             env, "ATELIER_CLIENT_API_KEEPALIVE_SECONDS", 20.0, minimum=1.0, maximum=3600.0
         ),

@@ -20,6 +20,7 @@ from backend.services.job_pool import LocalPool
 from backend.services.job_runner import JobRunner, Producers
 from backend.services.job_sinks import GallerySink
 from backend.services.jobs import Executor, JobService
+from backend.services.matrix import MatrixService
 from backend.services.memory import HeapTrimmer
 from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.common import LOCAL, gallery_reader
@@ -28,6 +29,7 @@ from backend.services.usage import UsageLedger
 from backend.services.wildcards import WildcardFiles
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
+from backend.storage.matrix_store import MatrixStore
 from backend.storage.prompt_store import PromptStore
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 INDEX_FILE = ".atelier/index.sqlite3"
 JOBS_FILE = "jobs.sqlite3"
 PROMPTS_FILE = "prompts.sqlite3"
+MATRICES_FILE = "matrices.sqlite3"
 
 
 def job_service(
@@ -94,6 +97,7 @@ class Studio:
     #: the prompt history (GET /api/prompts) and the wildcard files (ATELIER_WILDCARDS_DIR)
     prompts: PromptStore = field(init=False)
     wildcards: WildcardFiles = field(init=False)
+    matrices: MatrixService = field(init=False)
 
     @classmethod
     def build(
@@ -139,6 +143,17 @@ class Studio:
         studio.heap = HeapTrimmer(runtime)
         studio.prompts = PromptStore(settings.data_dir / PROMPTS_FILE)
         studio.wildcards = WildcardFiles(settings.wildcards_dir)
+        studio.matrices = MatrixService(
+            MatrixStore(settings.data_dir / MATRICES_FILE),
+            studio.jobs,
+            usage,
+            gallery,
+            studio.bus,
+            runtime,
+            registry,
+            settings.default_provider,
+            settings.matrix_max_cells,
+        )
         gallery.feed = studio.bus.feed  # the gallery announces its own changes
         studio.watcher = GalleryWatcher(gallery, runtime, settings.watch_interval_seconds, settings.trash_days * 86400)
         return studio
@@ -148,6 +163,7 @@ class Studio:
         changed, removed = self.gallery.reconcile()
         purged = self.gallery.trash.purge(self.settings.trash_days * 86400)
         interrupted, queued = self.jobs.recover()
+        self.matrices.recover()
         self.watcher.start()
         self.jobs.executor.background()
         log.info(

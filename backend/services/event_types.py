@@ -44,8 +44,20 @@ class JobError(TypedDict):
 # ``from`` is a keyword: the functional form keeps the wire name
 Fallback = TypedDict("Fallback", {"from": str, "to": str, "code": str})
 
-Topic = Literal["gallery", "queue"]
+Topic = Literal["gallery", "queue", "matrix"]
+#: the topics a client subscribes to by name; a matrix's events go to those who subscribe
+#: with its ``matrix_id`` (one room per matrix)
 FEEDS: tuple[Topic, ...] = ("gallery", "queue")
+#: the topics whose events go to one room per subject (``FeedEvent.room``), joined by its id
+ROOMED: tuple[Topic, ...] = ("matrix",)
+
+
+class MatrixCellState(TypedDict):
+    coords: list[int]
+    job_id: str | None
+    status: str
+    image_ids: list[str]
+    reason: str | None
 
 
 def _doc(text: str, *, optional: bool = False) -> dict[str, Any]:
@@ -84,6 +96,10 @@ class FeedEvent:
 
     def payload(self) -> dict[str, Any]:
         return _wire(self)
+
+    def room(self) -> str:
+        """The room of this event's subscribers, below ``feed:``: the topic, or one of its rooms."""
+        return self.topic
 
 
 # --- job events -------------------------------------------------------------------------
@@ -219,6 +235,30 @@ class QueueUpdated(FeedEvent):
     paused: bool = field(default=False, metadata=_doc("running jobs finish, nothing new starts"))
 
 
+@dataclass(frozen=True)
+class MatrixUpdated(FeedEvent):
+    name = "matrix.updated"
+    topic = "matrix"
+    when = (
+        "a cell of the matrix was queued, started or ended, and when its grid image is saved;"
+        " sent to those who subscribed with `{matrix_id}`"
+    )
+    matrix_id: str = field(metadata=_doc("the matrix"))
+    status: Literal["running", "rendering", "done"] = field(
+        metadata=_doc("`running` while a cell has not ended; `rendering` the grid; `done` with its grid image")
+    )
+    done: int = field(metadata=_doc("cells ended (skipped ones included)"))
+    total: int = field(metadata=_doc("cells in the matrix"))
+    cell: MatrixCellState | None = field(
+        default=None,
+        metadata=_doc("`{coords, job_id, status, image_ids, reason}`: the cell", optional=True),
+    )
+    grid_image: Image | None = field(default=None, metadata=_doc("the grid image, once saved", optional=True))
+
+    def room(self) -> str:
+        return f"matrix:{self.matrix_id}"
+
+
 JOB_EVENTS: tuple[type[JobEvent], ...] = (
     JobQueued,
     JobStarted,
@@ -230,7 +270,7 @@ JOB_EVENTS: tuple[type[JobEvent], ...] = (
     JobCancelled,
     JobInterrupted,
 )
-FEED_EVENTS: tuple[type[FeedEvent], ...] = (GalleryAdded, GalleryRemoved, GalleryUpdated, QueueUpdated)
+FEED_EVENTS: tuple[type[FeedEvent], ...] = (GalleryAdded, GalleryRemoved, GalleryUpdated, QueueUpdated, MatrixUpdated)
 
 
 # --- the bus ----------------------------------------------------------------------------
@@ -265,9 +305,11 @@ class Bus(Protocol):
 
     def detach(self, sid: str, job_id: str) -> None: ...
 
-    def join_feed(self, sid: str, topic: Topic) -> None: ...
+    def join_feed(self, sid: str, topic: str) -> None:
+        """``topic``: a topic, or a room of one (``matrix:<id>``, as ``FeedEvent.room`` names it)."""
+        ...
 
-    def leave_feed(self, sid: str, topic: Topic) -> None: ...
+    def leave_feed(self, sid: str, topic: str) -> None: ...
 
     def forget_sid(self, sid: str) -> None:
         """A client disconnected: drop what the bus keeps about it."""
@@ -385,7 +427,7 @@ def typescript() -> str:
         'import type { GalleryImage, JobError } from "./types";',
         "",
     ]
-    for td in (Fallback,):  # JobError is the REST API's too: types.ts declares it
+    for td in (Fallback, MatrixCellState):  # JobError is the REST API's too: types.ts declares it
         out.append(f"export interface {td.__name__} {{")
         out += [f"  {k}: {_ts_type(v)};" for k, v in typing.get_type_hints(td).items()]
         out += ["}", ""]

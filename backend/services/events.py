@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.services.event_types import FeedEvent, JobEvent, Topic
+from backend.services.event_types import FeedEvent, JobEvent
 
 Emit = Callable[[str, dict[str, Any], str], None]  # (event, payload, room)
 Join = Callable[[str, str], None]  # (sid, room)
@@ -115,10 +115,10 @@ class EventBus:
         """Nothing to forget: one process keeps no per-client state (Socket.IO drops its rooms)."""
 
     def feed(self, event: FeedEvent) -> None:
-        self._emit(event.name, {**event.payload(), "ts": round(time.time(), 3)}, feed_room(event.topic))
+        self._emit(event.name, {**event.payload(), "ts": round(time.time(), 3)}, feed_room(event.room()))
 
-    def join_feed(self, sid: str, topic: Topic) -> None:
+    def join_feed(self, sid: str, topic: str) -> None:
         self._join(sid, feed_room(topic))
 
-    def leave_feed(self, sid: str, topic: Topic) -> None:
+    def leave_feed(self, sid: str, topic: str) -> None:
         self._leave(sid, feed_room(topic))

@@ -198,7 +198,7 @@ def build_infotext(
 
 @dataclass(frozen=True)
 class SaveContext:
-    job_id: str
+    job_id: str | None  # None: not a job's image (a matrix's grid)
     session: str | None
     queued_at: str
     started_at: str | None

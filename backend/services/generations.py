@@ -39,6 +39,22 @@ def submit_generation(
         return jobs.submit(request, warnings, session, client=client, priority=priority)
 
 
+def submit_generations(
+    jobs: JobService,
+    usage: UsageLedger,
+    batch: list[tuple[GenerationRequest, list[Warning_]]],
+    session: str | None,
+    cost_usd: float | None,
+) -> list[JobRecord]:
+    """Queue several generations as one decision (a matrix): ``cost_usd``, their whole price,
+    passes the budget or none is queued (``BudgetExceeded``); the budget lock is held from
+    the check until the last is queued. Each is then an ordinary job."""
+    with usage.admitting:
+        usage.check(cost_usd)
+        jobs.check_open()
+        return [jobs.submit(request, warnings, session) for request, warnings in batch]
+
+
 @dataclass
 class Waiting:
     """Yielded by :func:`wait_for_job` every ``keepalive`` seconds while the job runs, so a

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Literal, Protocol, cast
 
@@ -144,6 +145,9 @@ class JobService:
         self.lock = bus.lock  # one lock: a state change and its event are atomic
         self._queue_feed_at = float("-inf")
         self._queue_feed_pending = False
+        #: told of each job that was queued, started or ended (with the lock held: be quick,
+        #: and spawn anything slow), e.g. the matrices that follow their cells
+        self.listeners: list[Callable[[JobRecord], None]] = []
         executor.bind(self)
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -199,6 +203,7 @@ class JobService:
             self.store.save(job)
             position = self.executor.admit(job, request, index)
             self.bus.publish(job.id, JobQueued(position=position))
+            self._tell(job)
             self.executor.dispatch()
             self.announce_queue()
         return job
@@ -353,6 +358,7 @@ class JobService:
         job.message = "starting"
         self.store.save(job)
         self.bus.publish(job.id, JobStarted(worker=worker))
+        self._tell(job)
 
     def run(self, job: JobRecord, request: GenerationRequest, ctx: JobContext) -> None:
         """Run a started job here to its end (a task of the local pool)."""
@@ -374,8 +380,16 @@ class JobService:
         self.executor.forget(job.id)
         self.bus.publish(job.id, _end_event(status, job.images, error))
         self.bus.job_finished(job.id)
+        self._tell(job)
         self.executor.dispatch()
         self.announce_queue()
+
+    def _tell(self, job: JobRecord) -> None:
+        for listener in self.listeners:
+            try:
+                listener(job)
+            except Exception:  # a listener's failure must not stop the job's state change
+                log.exception("a job listener failed on job %s", job.id)
 
     # --- the queue feed ---------------------------------------------------------------------
     def announce_queue(self) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from backend.services.event_types import FeedEvent, JobEvent, Topic
+from backend.services.event_types import FeedEvent, JobEvent
 from backend.services.events import Emit, Join, feed_room, job_room
 
 logger = logging.getLogger(__name__)
@@ -206,10 +206,10 @@ class RedisEventBus:
                 del self._delivered[key]
 
     def feed(self, event: FeedEvent) -> None:
-        self._emit(event.name, {**event.payload(), "ts": round(time.time(), 3)}, feed_room(event.topic))
+        self._emit(event.name, {**event.payload(), "ts": round(time.time(), 3)}, feed_room(event.room()))
 
-    def join_feed(self, sid: str, topic: Topic) -> None:
+    def join_feed(self, sid: str, topic: str) -> None:
         self._join(sid, feed_room(topic))
 
-    def leave_feed(self, sid: str, topic: Topic) -> None:
+    def leave_feed(self, sid: str, topic: str) -> None:
         self._leave(sid, feed_room(topic))

@@ -23,7 +23,7 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from backend.shapes import errors, images, jobs, meta, prompts, providers, tools, usage
+from backend.shapes import errors, images, jobs, matrix, meta, prompts, providers, tools, usage
 from backend.shapes.errors import Error, ErrorBody, Warning, error_body
 from backend.shapes.images import (
     Deleted,
@@ -47,6 +47,7 @@ from backend.shapes.jobs import (
     QueueCancelled,
     QueuePaused,
 )
+from backend.shapes.matrix import Matrix, MatrixEnvelope, MatrixSubmitted
 from backend.shapes.meta import AspectRatios, Health, Style, Styles, Templates
 from backend.shapes.prompts import PromptExpansions, PromptPage
 from backend.shapes.providers import ModelInfo, ProviderInfo, Providers, StepRange
@@ -60,6 +61,7 @@ __all__ = [
     "Image",
     "Job",
     "JobError",
+    "Matrix",
     "JobRequest",
     "ModelInfo",
     "ProviderInfo",
@@ -105,10 +107,12 @@ COMPONENTS: tuple[Any, ...] = (
     Estimate,
     PromptPage,
     PromptExpansions,
+    MatrixEnvelope,
+    MatrixSubmitted,
 )
 
 REF_TEMPLATE = "#/components/schemas/{model}"
-MODULES: tuple[ModuleType, ...] = (errors, images, jobs, meta, prompts, providers, tools, usage)
+MODULES: tuple[ModuleType, ...] = (errors, images, jobs, matrix, meta, prompts, providers, tools, usage)
 
 
 def _read_key_docstrings() -> None:

@@ -15,6 +15,7 @@ from flask_socketio import SocketIO
 
 from backend.services.event_types import FEEDS
 from backend.services.jobs import JobNotFound
+from backend.services.matrix import MatrixNotFound
 from backend.shapes import error_body
 from backend.web.errors import LogBudget, one_line
 
@@ -26,8 +27,12 @@ log = logging.getLogger(__name__)
 EVENTS = ("subscribe", "unsubscribe")
 MAX_JOB_ID_CHARS = 128
 MAX_SEQ = 2**63 - 1  # what the event log's integers hold
-FIELDS = ("job_id", "after_seq", "topic")
-PAYLOADS = '{"job_id": <string>, "after_seq"?: <whole number>} or {"topic": "' + '" | "'.join(FEEDS) + '"}'
+FIELDS = ("job_id", "after_seq", "topic", "matrix_id")
+PAYLOADS = (
+    '{"job_id": <string>, "after_seq"?: <whole number>} or {"topic": "'
+    + '" | "'.join(FEEDS)
+    + '"} or {"matrix_id": <string>}'
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,11 @@ class FeedTarget:
     topic: str
 
 
+@dataclass(frozen=True)
+class MatrixTarget:
+    matrix_id: str
+
+
 class BadArgument(Exception):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -52,7 +62,7 @@ def failure(code: str, message: str, field: str | None = None) -> dict[str, Any]
     return {"ok": False, **error_body(code, message, field)}
 
 
-def parse_target(event: str, args: tuple[Any, ...]) -> JobTarget | FeedTarget:
+def parse_target(event: str, args: tuple[Any, ...]) -> JobTarget | FeedTarget | MatrixTarget:
     """The one object ``subscribe``/``unsubscribe`` take, or :class:`BadArgument`."""
     if len(args) != 1 or not isinstance(args[0], dict):
         got = "nothing" if not args else f"{len(args)} arguments" if len(args) > 1 else type(args[0]).__name__
@@ -62,6 +72,13 @@ def parse_target(event: str, args: tuple[Any, ...]) -> JobTarget | FeedTarget:
     if unknown:
         name = one_line(unknown[0], 64)
         raise BadArgument(name, f"unknown field {name!r}; {event} takes {PAYLOADS}")
+    if "matrix_id" in data:
+        if len(data) > 1:
+            raise BadArgument("payload", "give a matrix_id alone")
+        matrix_id = data["matrix_id"]
+        if not isinstance(matrix_id, str) or not 1 <= len(matrix_id) <= MAX_JOB_ID_CHARS:
+            raise BadArgument("matrix_id", f"matrix_id must be a string of 1 to {MAX_JOB_ID_CHARS} characters")
+        return MatrixTarget(matrix_id)
     if "topic" in data:
         if "job_id" in data or "after_seq" in data:
             raise BadArgument("payload", "give either a topic or a job_id, not both")
@@ -95,6 +112,14 @@ def register_socket_handlers(socketio: SocketIO, studio: Studio) -> None:
         if isinstance(target, FeedTarget):
             studio.bus.join_feed(sid, target.topic)
             return {"ok": True, "topic": target.topic}
+        if isinstance(target, MatrixTarget):
+            try:
+                matrix = studio.matrices.get(target.matrix_id)
+            except MatrixNotFound:
+                return failure("not_found", "no matrix with this id", "matrix_id")
+            # joined before the snapshot is read: a change after it is sent, none is lost
+            studio.bus.join_feed(sid, f"matrix:{matrix.id}")
+            return {"ok": True, "matrix": studio.matrices.matrix_json(matrix)}
         with studio.bus.lock:
             try:
                 job = studio.jobs.get(target.job_id)
@@ -115,6 +140,8 @@ def register_socket_handlers(socketio: SocketIO, studio: Studio) -> None:
         sid = request.sid  # type: ignore[attr-defined]
         if isinstance(target, FeedTarget):
             studio.bus.leave_feed(sid, target.topic)
+        elif isinstance(target, MatrixTarget):
+            studio.bus.leave_feed(sid, f"matrix:{target.matrix_id}")
         else:
             studio.bus.detach(sid, target.job_id)
         return {"ok": True}

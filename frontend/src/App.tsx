@@ -14,6 +14,9 @@ import { useClientJobs } from "./jobs/clientJobs";
 import { QueuePanel } from "./queue/QueuePanel";
 import { JobsStore, useJobs } from "./jobs/jobsStore";
 import { findModel, useProviders, useStyles } from "./providers/catalog";
+import { MatrixBuilder } from "./matrix/MatrixBuilder";
+import { MatrixGrid } from "./matrix/MatrixGrid";
+import { useMatrix } from "./matrix/useMatrix";
 import { sessionId } from "./session/session";
 import { SessionStrip } from "./session/SessionStrip";
 import { PromptHistory } from "./prompts/PromptHistory";
@@ -65,6 +68,7 @@ export function App() {
   const [lightbox, setLightbox] = useState<LightboxState | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const loadedSession = useRef(false);
+  const matrix = useMatrix();
 
   // fill in the provider/model defaults once the catalog is known
   useEffect(() => {
@@ -247,11 +251,21 @@ export function App() {
                     if (entry.settings.n) setDraft((d) => ({ ...d, n: entry.settings.n ?? d.n }));
                   }}
                 />
+                <MatrixBuilder
+                  base={(() => {
+                    const model = findModel(providers.data, draft.provider, draft.model);
+                    return model && draft.prompt.trim() ? toSubmission(draft, model, session) : null;
+                  })()}
+                  providers={providers.data ?? []}
+                  styles={styles.data ?? []}
+                  onStart={matrix.start}
+                />
               </aside>
               <section aria-label="Jobs" className="flex min-w-0 flex-col gap-3">
                 <QueuePanel onNotice={setNotice} />
+                <MatrixGrid state={matrix} onUseSettings={(s) => applySettings(s)} onOpenImage={(img) => setLightbox({ images: [img], index: 0 })} />
                 <SessionStrip images={sessionImages} session={session} onOpen={(img, all) => setLightbox({ images: all, index: all.indexOf(img) })} />
-                {jobs.length === 0 && (
+                {jobs.length === 0 && !matrix.matrix && (
                   <p className="rounded-lg border border-dashed border-neutral-800 p-8 text-center text-sm text-neutral-500">
                     Write a prompt and press Generate. Your jobs appear here as they run.
                     <br />

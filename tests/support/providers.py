@@ -118,3 +118,15 @@ class LargeProvider(_TestProvider):
             buf = io.BytesIO()
             image.save(buf, "PNG", compress_level=0)
             yield GeneratedImage(index=index, data=buf.getvalue(), seed=request.seed_for(index))
+
+
+class PricedProvider(InstantProvider):
+    """``instant`` with a price ($0.04 an image) and its own sizes: a cloud provider's
+    budget and adjustments without the network (a 16:9 request becomes 3:2, with a warning)."""
+
+    id = "priced"
+    label = "priced (tests)"
+
+    def models(self) -> list[ModelInfo]:
+        sizes = {"1:1": (64, 64), "3:2": (96, 64)}
+        return [ModelInfo(id="priced-1", label="priced model", sizes=sizes, price_per_image=0.04)]

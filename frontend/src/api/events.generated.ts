@@ -8,6 +8,14 @@ export interface Fallback {
   code: string;
 }
 
+export interface MatrixCellState {
+  coords: number[];
+  job_id: string | null;
+  status: string;
+  image_ids: string[];
+  reason: string | null;
+}
+
 export interface JobEventBase {
   job_id: string;
   seq: number;
@@ -85,6 +93,15 @@ export interface QueueUpdatedPayload extends FeedEventBase {
   paused: boolean;
 }
 
+export interface MatrixUpdatedPayload extends FeedEventBase {
+  matrix_id: string;
+  status: "running" | "rendering" | "done";
+  done: number;
+  total: number;
+  cell?: MatrixCellState;
+  grid_image?: GalleryImage;
+}
+
 export interface JobEventPayloads {
   "job.queued": JobQueuedPayload;
   "job.started": JobStartedPayload;
@@ -102,6 +119,7 @@ export interface FeedEventPayloads {
   "gallery.removed": GalleryRemovedPayload;
   "gallery.updated": GalleryUpdatedPayload;
   "queue.updated": QueueUpdatedPayload;
+  "matrix.updated": MatrixUpdatedPayload;
 }
 
 export const JOB_EVENT_NAMES = [
@@ -122,6 +140,7 @@ export const FEED_EVENT_TOPICS = {
   "gallery.removed": "gallery",
   "gallery.updated": "gallery",
   "queue.updated": "queue",
+  "matrix.updated": "matrix",
 } as const;
 
 export type JobEventName = (typeof JOB_EVENT_NAMES)[number];

@@ -20,6 +20,20 @@ import { job } from "../test/fixtures";
 import { applyGalleryEvent, useGalleryFeed } from "../gallery/galleryData";
 import { applyEvent, fromJob } from "../jobs/jobState";
 import { JobsStore } from "../jobs/jobsStore";
+import { applyUpdate } from "../matrix/useMatrix";
+import type { Matrix } from "./types";
+
+const MATRIX: Matrix = {
+  id: "m1",
+  created_at: "2026-01-01T00:00:00Z",
+  status: "running",
+  base: { prompt: "a lake" },
+  axes: [{ field: "seed", values: [1] }],
+  cells: [],
+  warnings: [],
+  estimate: { cells: 1, jobs: 1, skipped: 0, cost_usd: 0, unpriced_jobs: 1 },
+  grid_image: null,
+};
 
 type Pages = InfiniteData<Page<GalleryImage>, string | null>;
 const image = (id: string, extra: Partial<GalleryImage> = {}) =>
@@ -105,6 +119,25 @@ describe("every event the server sends", () => {
       socket.server({ ...base, type: "job.started" });
       await flush();
       expect(socket.emitted).toContainEqual(["unsubscribe", { topic: "queue" }]); // nothing waits now
+    },
+    "matrix.updated": async () => {
+      const socket = new FakeSocket();
+      const live = new LiveConnection(socket);
+      const cell = { coords: [0], job_id: "j1", status: "queued", image_ids: [], reason: null };
+      const matrix = { ...MATRIX, cells: [cell] };
+      socket.ackWith = () => ({ ok: true, matrix });
+      socket.up();
+      let shown: Matrix | null = null;
+      live.subscribeMatrix("m1", {
+        onSnapshot: (m) => (shown = m),
+        onEvent: (event) => (shown = applyUpdate(shown, event)),
+      });
+      expect(socket.emitted).toContainEqual(["subscribe", { matrix_id: "m1" }]);
+      const done = { ...cell, status: "succeeded", image_ids: ["i0"] };
+      socket.fire("matrix.updated", { matrix_id: "m1", status: "rendering", done: 1, total: 1, cell: done, ts: 1 });
+      socket.fire("matrix.updated", { matrix_id: "other", status: "done", done: 1, total: 1, ts: 1 });
+      expect(shown!.status).toBe("rendering");
+      expect(shown!.cells[0]).toEqual(done);
     },
   };
 

@@ -1,7 +1,7 @@
 // One Socket.IO connection for the tab: job subscriptions that survive reconnects
 // (re-subscribing with the last seq seen, so the server replays what was missed), the
 // gallery and queue feeds, and the connection state for the "connection lost" banner.
-import type { FeedEvent, FeedEventName, FeedTopic, Job, JobEvent, JobEventName } from "./types";
+import type { FeedEvent, FeedEventName, FeedTopic, Job, JobEvent, JobEventName, Matrix } from "./types";
 import { FEED_EVENT_TOPICS, JOB_EVENT_NAMES } from "./types";
 import { askForToken, getToken } from "./auth";
 import { BASE, rebase } from "./base";
@@ -33,9 +33,16 @@ export type TopicEvent<T extends FeedTopic> = Extract<FeedEvent, { type: TopicEv
 
 type FeedHandler = (event: FeedEvent) => void;
 
+/** A matrix's subscriber: its state when (re)subscribed, then each matrix.updated. */
+export interface MatrixSubscriber {
+  onSnapshot(matrix: Matrix): void;
+  onEvent(event: Extract<FeedEvent, { type: "matrix.updated" }>): void;
+}
+
 export class LiveConnection {
   private jobs = new Map<string, JobSubscriber>();
   private feeds = new Map<string, Set<FeedHandler>>();
+  private matrices = new Map<string, MatrixSubscriber>();
   private stateListeners = new Set<() => void>();
   private resubscribed = new Map<FeedTopic, Set<() => void>>();
   /** called each time the server confirms a feed's subscription (first time and after a reconnect) */
@@ -49,6 +56,7 @@ export class LiveConnection {
       this.everConnected = true;
       this.setState("connected");
       for (const [jobId, sub] of this.jobs) this.sendJobSubscribe(jobId, sub);
+      for (const [matrixId, sub] of this.matrices) this.sendMatrixSubscribe(matrixId, sub);
       for (const topic of this.feeds.keys()) {
         // a feed is not replayed: once the server has the subscription again, what the feed
         // keeps current is reloaded (not before: a change in between would be missed)
@@ -68,7 +76,8 @@ export class LiveConnection {
       const topic = FEED_EVENT_TOPICS[name];
       socket.on(name, (payload: any) => {
         const event = { ...rebase(payload), type: name } as FeedEvent;
-        this.feeds.get(topic)?.forEach((h) => h(event));
+        if (event.type === "matrix.updated") this.matrices.get(event.matrix_id)?.onEvent(event);
+        else this.feeds.get(topic)?.forEach((h) => h(event));
       });
     }
   }
@@ -123,6 +132,23 @@ export class LiveConnection {
       if (this.jobs.get(jobId) !== sub) return;
       this.jobs.delete(jobId);
       if (this.socket.connected) this.socket.emit("unsubscribe", { job_id: jobId });
+    };
+  }
+
+  private sendMatrixSubscribe(matrixId: string, sub: MatrixSubscriber) {
+    // the snapshot after each (re)subscribe covers what was missed while disconnected
+    this.socket.emit("subscribe", { matrix_id: matrixId }, (ack: any) => {
+      if (ack && ack.ok && ack.matrix && this.matrices.get(matrixId) === sub) sub.onSnapshot(rebase(ack.matrix) as Matrix);
+    });
+  }
+
+  subscribeMatrix(matrixId: string, sub: MatrixSubscriber): () => void {
+    this.matrices.set(matrixId, sub);
+    if (this.socket.connected) this.sendMatrixSubscribe(matrixId, sub);
+    return () => {
+      if (this.matrices.get(matrixId) !== sub) return;
+      this.matrices.delete(matrixId);
+      if (this.socket.connected) this.socket.emit("unsubscribe", { matrix_id: matrixId });
     };
   }
 

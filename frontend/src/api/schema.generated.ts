@@ -215,6 +215,69 @@ export interface JobSubmitted {
   warnings: Warning[];
 }
 
+export interface Matrix {
+  id: string;
+  created_at: string;
+  status: "running" | "rendering" | "done";
+  base: Record<string, unknown>;
+  axes: MatrixAxis[];
+  cells: MatrixCell[];
+  warnings: MatrixWarning[];
+  estimate: MatrixEstimate;
+  /** the labelled grid, once every cell has ended */
+  grid_image: Image | null;
+}
+
+export interface MatrixAxis {
+  field: "provider" | "model" | "style" | "aspect_ratio" | "seed" | "steps" | "quality" | "prompt";
+  values: (string | number)[];
+  /** prompt only: the words of the base prompt each value replaces */
+  replace?: string;
+}
+
+export interface MatrixCell {
+  /** the index of its value on each axis, in the axes' order */
+  coords: number[];
+  /** null: skipped */
+  job_id: string | null;
+  /** the job's status; skipped; missing (its job was deleted) */
+  status: string;
+  image_ids: string[];
+  /** why it was skipped, or why its job failed */
+  reason: string | null;
+}
+
+export interface MatrixEnvelope {
+  matrix: Matrix;
+}
+
+export interface MatrixEstimate {
+  cells: number;
+  jobs: number;
+  skipped: number;
+  /** the priced cells' sum */
+  cost_usd: number;
+  unpriced_jobs: number;
+}
+
+export interface MatrixSubmitted {
+  matrix: Matrix;
+  estimate: MatrixEstimate;
+  warnings: MatrixWarning[];
+}
+
+/** A value a cell's provider could not honour (``used`` instead), or a skipped cell. */
+export interface MatrixWarning {
+  cell: number[];
+  /** the cell, in words: field=value, … */
+  label: string;
+  field: string;
+  message: string;
+  requested: unknown;
+  used: unknown;
+  skipped?: boolean;
+}
+
 export interface ModelInfo {
   id: string;
   label: string;
