@@ -56,7 +56,7 @@ from backend.services.validation import MAX_IMAGES, ValidationError, Warning_, b
 from backend.storage.job_store import JobRecord
 from backend.studio import Studio
 from backend.web.api_tools import MAX_TOOL_BODY
-from backend.web.context import json_body, studio
+from backend.web.context import json_body, no_body, studio
 from backend.web.errors import ApiError, LogBudget, one_line
 from backend.web.security import ERROR_SHAPES, GUARDED_PREFIXES, SUBMISSION_PATHS
 from backend.web.sync_answer import answer_when_done
@@ -250,15 +250,9 @@ def sd_models():
     return jsonify([checkpoint_json(m) for m in client_models(studio().registry)])
 
 
-def _no_body() -> None:
-    """A route that takes no body still refuses one over the JSON limit (413) at once,
-    without reading it, as every other route does."""
-    request.get_data(cache=False)
-
-
 @bp.post("/refresh-checkpoints")
 def refresh_checkpoints():
-    _no_body()
+    no_body()
     return jsonify(None)
 
 
@@ -436,7 +430,7 @@ def _cancel_mine() -> None:
 
 @bp.post("/interrupt")
 def interrupt():
-    _no_body()
+    no_body()
     _cancel_mine()
     return jsonify({})
 
@@ -445,7 +439,7 @@ def interrupt():
 def skip():
     """A1111 skips the current image of a batch; an Atelier job cannot drop one image, so the
     call stops the job like interrupt (its finished images are kept and answered)."""
-    _no_body()
+    no_body()
     _cancel_mine()
     return jsonify({})
 

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify
 
 from backend.services.schema import ValidationError
 from backend.web.api_jobs import JOB_ID
-from backend.web.context import json_body, studio
+from backend.web.context import json_body, no_body, studio
 from backend.web.openapi import api_route
 
 bp = Blueprint("queue", __name__, url_prefix="/api")
@@ -75,6 +75,7 @@ def get_queue():
     tags=TAGS,
 )
 def pause():
+    no_body()
     changed = studio().jobs.set_paused(True)
     return jsonify({"paused": True, "changed": changed})
 
@@ -88,6 +89,7 @@ def pause():
     tags=TAGS,
 )
 def resume():
+    no_body()
     changed = studio().jobs.set_paused(False)
     return jsonify({"paused": False, "changed": changed})
 
@@ -96,6 +98,7 @@ def resume():
 @api_route("Cancel every queued job", description="Running jobs run on; cancel them one by one.",
            responses={200: "QueueCancelled"}, errors=(503,), tags=TAGS)  # fmt: skip
 def cancel_all():
+    no_body()
     return jsonify({"cancelled": studio().jobs.cancel_queued()})
 
 
