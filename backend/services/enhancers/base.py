@@ -127,10 +127,24 @@ class Enhancer:
     def enhance(self, prompt: str, style: str | None) -> Enhanced:
         """The rewritten prompt; ApiError with a code of the shared vocabulary otherwise."""
         url, headers, body = self.request(prompt, instructions(style))
-        response = self.client.request("POST", url, QuietContext(), headers=headers, json=body, stream=True)
+        try:
+            response = self.client.request("POST", url, QuietContext(), headers=headers, json=body, stream=True)
+        except ApiError as exc:
+            raise self.own_words(exc) from None
         answer = self.read_json(response)
         text = self.text_of(answer)
         return Enhanced(prompt, clean_text(text, self.label, self.max_prompt_chars))
+
+    def own_words(self, error: ApiError) -> ApiError:
+        """The shared client's message with the enhancer's own settings named."""
+        if error.code == "timeout" and "ATELIER_HTTP_TIMEOUT_SECONDS" in error.message:
+            return error.with_message(
+                f"{self.label} did not answer within {self.settings.timeout_seconds:g} s "
+                "(ATELIER_ENHANCER_TIMEOUT_SECONDS). Retry later, or raise the timeout for a slow local model."
+            )
+        return error.with_message(
+            error.message.replace("ATELIER_RETRY_MAX_SECONDS", "ATELIER_ENHANCER_TIMEOUT_SECONDS")
+        )
 
     # --- for subclasses ------------------------------------------------------------------
     def request(self, prompt: str, system: str) -> tuple[str, dict[str, str], dict[str, Any]]:
