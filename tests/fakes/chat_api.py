@@ -22,7 +22,8 @@ _GEMINI_PATH = re.compile(r"^/v1beta/models/([^/:]+):generateContent$")
 
 
 def rewrite(prompt: str) -> str:
-    return prompt + SUFFIX
+    """What a well-behaved model answers: the prompt with more detail, within a prompt's limit."""
+    return (prompt + SUFFIX)[-4000:]
 
 
 class _TextFake(FakeApi):
@@ -154,3 +155,11 @@ class FakeGeminiText(_TextFake):
 def _gemini_error(status: int, message: str, status_word: str, details: list[dict[str, Any]] | None = None) -> Reply:
     error = {"code": status, "message": message, "status": status_word, "details": details or []}
     return Reply.json(status, {"error": error})
+
+
+if __name__ == "__main__":  # the e2e server's text model: python -m tests.fakes.chat_api PORT
+    import sys
+    import threading as _threading
+
+    FakeOpenAIChat(key="").start(int(sys.argv[1]))
+    _threading.Event().wait()
