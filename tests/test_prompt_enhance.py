@@ -11,6 +11,9 @@ the answer cleaning are tested in process.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from backend.enhancer_config import load_enhancer_settings
@@ -123,6 +126,26 @@ def test_an_openai_compatible_server_without_a_key(make_server):
         assert "authorization" not in sent.headers and sent.json()["model"] == "llama3.2:3b"
 
 
+def test_a_compatible_server_with_its_own_key_never_sees_it_leak(make_server):
+    key = "sk-LEAKCANARY-enhance-local-9z8y7x"
+    with FakeOpenAIChat(key=key) as local:
+        srv = start(
+            make_server,
+            ATELIER_ENHANCER="openai-compatible",
+            ATELIER_ENHANCER_BASE_URL=local.url + "/v1",
+            ATELIER_ENHANCER_MODEL="qwen2.5",
+            ATELIER_ENHANCER_API_KEY=key,
+            OPENAI_API_KEY=OPENAI_KEY,  # not used: the enhancer's own key wins
+        )
+        assert enhance(srv).status_code == 200
+        assert local.requests_to("/chat/completions")[-1].headers["authorization"] == f"Bearer {key}"
+        local.key = "sk-another"  # the server answers 401 echoing the key it got
+        r = enhance(srv)
+        assert r.status_code == 502 and r.json()["error"]["code"] == "auth", r.text
+        assert "ATELIER_ENHANCER_API_KEY" in r.json()["error"]["message"]
+        assert_no_key(srv, r.text)
+
+
 # --- hostile answers, errors, the key ---------------------------------------------------
 def test_hostile_answers_and_errors_are_mapped_and_nothing_else_breaks(make_server, openai_fake):
     srv = start(
@@ -183,6 +206,30 @@ def test_an_enhancer_that_hangs_is_answered_504_within_the_timeout(make_server, 
     assert len(openai_fake.requests_to("/chat/completions")) == 1
     assert srv.get("/api/health").status_code == 200
     assert enhance(srv).status_code == 200  # the next call is served
+
+
+def test_a_hanging_enhancer_holds_nobody_else_up(make_server, openai_fake):
+    srv = start(
+        make_server,
+        ATELIER_ENHANCER="openai",
+        OPENAI_API_KEY=OPENAI_KEY,
+        OPENAI_BASE_URL=openai_fake.url + "/v1",
+        ATELIER_ENHANCER_TIMEOUT_SECONDS="60",
+    )
+    openai_fake.script("chat", "slow")
+    answers = []
+    caller = threading.Thread(target=lambda: answers.append(enhance(srv)))
+    caller.start()
+    deadline = time.monotonic() + 30
+    while not openai_fake.requests_to("/chat/completions") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert openai_fake.requests_to("/chat/completions")  # the call is hanging now
+    assert srv.get("/api/health").status_code == 200
+    job = srv.wait_job(srv.submit(prompt="meanwhile", provider="instant")["id"])
+    assert job["status"] == "succeeded"
+    openai_fake.release.set()  # the hang ends with an answer of "{}": no choices
+    caller.join(30)
+    assert answers[0].status_code == 502 and answers[0].json()["error"]["code"] == "bad_response"
 
 
 # --- off, bad input -----------------------------------------------------------------------
