@@ -26,6 +26,8 @@ test("enhance a prompt, see before and after, keep mine, then accept and generat
   await page.getByRole("button", { name: "Enhance" }).click();
   await panel.getByRole("button", { name: "Accept" }).click();
   await expect(prompt).toHaveValue("a lighthouse in a storm, golden hour, 35mm film");
+  await expect(page.getByText("Original kept with the images")).toBeVisible();
+  await shot(page, "prompt-enhance-accepted");
 
   await page.getByRole("button", { name: "Generate" }).click();
   await expect

@@ -248,6 +248,8 @@ export function App() {
                           prompt={draft.prompt}
                           style={draft.style}
                           onAccept={(enhanced, original) => setDraft((d) => ({ ...d, prompt: enhanced, originalPrompt: d.originalPrompt ?? original }))}
+                          original={draft.originalPrompt}
+                          onUndo={() => setDraft((d) => ({ ...d, prompt: d.originalPrompt ?? d.prompt, originalPrompt: null }))}
                         />
                       </>
                     }

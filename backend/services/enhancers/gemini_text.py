@@ -8,6 +8,7 @@ with ``promptFeedback.blockReason`` or a candidate finished for safety and no te
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 import requests
@@ -30,7 +31,8 @@ class GeminiEnhancer(Enhancer):
             "systemInstruction": {"parts": [{"text": system}]},
             "contents": [{"role": "user", "parts": [{"text": prompt}]}],
         }
-        return f"{self.base_url}/{API_VERSION}/models/{self.model}:generateContent", headers, body
+        model = urllib.parse.quote(self.model.removeprefix("models/"), safe="-._~")
+        return f"{self.base_url}/{API_VERSION}/models/{model}:generateContent", headers, body
 
     def text_of(self, answer: dict[str, Any]) -> str:
         feedback = answer.get("promptFeedback")

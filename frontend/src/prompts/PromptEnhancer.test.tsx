@@ -56,6 +56,19 @@ describe("prompt enhancement", () => {
     expect(await screen.findByRole("alert")).toHaveTextContent("set ATELIER_ENHANCER");
   });
 
+  it("after Accept says the original is kept, and Undo puts it back", async () => {
+    const client = new QueryClient();
+    const onUndo = vi.fn();
+    render(
+      <QueryClientProvider client={client}>
+        <PromptEnhancer prompt={answer.enhanced} style={null} onAccept={vi.fn()} original="a lighthouse" onUndo={onUndo} />
+      </QueryClientProvider>,
+    );
+    expect(screen.getByText(/Original kept with the images/)).toBeInTheDocument();
+    await userEvent.click(screen.getByRole("button", { name: "Undo" }));
+    expect(onUndo).toHaveBeenCalled();
+  });
+
   it("cannot enhance a blank prompt", () => {
     show("   ");
     expect(screen.getByRole("button", { name: "Enhance" })).toBeDisabled();

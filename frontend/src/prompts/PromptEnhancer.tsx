@@ -12,9 +12,13 @@ export interface PromptEnhancerProps {
   style: string | null;
   /** The person accepted: ``enhanced`` replaces the prompt; ``original`` is what they wrote. */
   onAccept: (enhanced: string, original: string) => void;
+  /** The prompt before an accepted enhancement, while the prompt box holds the rewrite. */
+  original?: string | null;
+  /** Put the original back in the prompt box. */
+  onUndo?: () => void;
 }
 
-export function PromptEnhancer({ prompt, style, onAccept }: PromptEnhancerProps) {
+export function PromptEnhancer({ prompt, style, onAccept, original, onUndo }: PromptEnhancerProps) {
   const [result, setResult] = useState<PromptEnhancement | null>(null);
   const enhance = useMutation({
     mutationFn: () => promptsApi.enhance(prompt, style),
@@ -35,6 +39,16 @@ export function PromptEnhancer({ prompt, style, onAccept }: PromptEnhancerProps)
       >
         {enhance.isPending ? "Enhancing…" : "Enhance"}
       </button>
+      {original && original !== prompt && !result && (
+        <span className="ml-2 text-xs text-neutral-500">
+          Original kept with the images.{" "}
+          {onUndo && (
+            <button type="button" className="text-amber-300 hover:underline" onClick={onUndo}>
+              Undo
+            </button>
+          )}
+        </span>
+      )}
       {error && !enhance.isPending && (
         <p role="alert" className="mt-1 text-xs text-red-400">
           {error}
