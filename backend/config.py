@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backend.enhancer_config import EnhancerSettings, load_enhancer_settings
 from backend.env_values import (
     SettingsError,
     env_choice,
@@ -86,6 +87,8 @@ class Settings:
     spa_dir: Path = DEFAULT_SPA_DIR
     #: the scale-out and remote-access settings (backend/scaleout_config.py)
     scaleout: ScaleoutSettings = field(default_factory=lambda: ScaleoutSettings())
+    #: the prompt enhancer (ATELIER_ENHANCER*, backend/enhancer_config.py)
+    enhancer: EnhancerSettings = field(default_factory=lambda: EnhancerSettings())
     #: the merged environment, for providers to read their own keys from
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -249,5 +252,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         model_aliases=_model_aliases(env.get("ATELIER_MODEL_ALIASES", "")),
         spa_dir=Path(spa_raw).absolute() if spa_raw else DEFAULT_SPA_DIR,
         scaleout=load_scaleout_settings(env),
+        enhancer=load_enhancer_settings(env),
         env=env,
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from backend.config import Settings, SettingsError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
+from backend.services.enhancers import Enhancer, build_enhancer
 from backend.services.event_types import Bus
 from backend.services.events import EventBus
 from backend.services.export import ZipExport
@@ -26,6 +27,7 @@ from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.common import LOCAL, gallery_reader
 from backend.services.tools.producers import tool_producers
 from backend.services.usage import UsageLedger
+from backend.services.validation import MAX_PROMPT_CHARS
 from backend.services.wildcards import WildcardFiles
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
@@ -98,6 +100,8 @@ class Studio:
     prompts: PromptStore = field(init=False)
     wildcards: WildcardFiles = field(init=False)
     matrices: MatrixService = field(init=False)
+    #: the prompt enhancer (ATELIER_ENHANCER); None when it is off
+    enhancer: Enhancer | None = field(init=False)
 
     @classmethod
     def build(
@@ -143,6 +147,7 @@ class Studio:
         studio.heap = HeapTrimmer(runtime)
         studio.prompts = PromptStore(settings.data_dir / PROMPTS_FILE)
         studio.wildcards = WildcardFiles(settings.wildcards_dir)
+        studio.enhancer = build_enhancer(settings.enhancer, settings.env, MAX_PROMPT_CHARS)
         studio.matrices = MatrixService(
             MatrixStore(settings.data_dir / MATRICES_FILE),
             studio.jobs,

@@ -32,7 +32,7 @@ export default defineConfig({
   },
   webServer: [
     {
-      command: `${python} e2e/start_server.py --port ${STUDIO_PORT} --gate ${GATE}`,
+      command: `${python} e2e/start_server.py --port ${STUDIO_PORT} --gate ${GATE} --enhancer`,
       url: `http://127.0.0.1:${STUDIO_PORT}/api/health`,
       reuseExistingServer: false,
       timeout: 60_000,

@@ -15,15 +15,25 @@ import pytest
 
 from backend.services.gallery_query import LIMIT
 from backend.services.validation import JOB_REQUEST, MAX_IMAGES
+from tests.fakes.chat_api import FakeOpenAIChat
 from tests.support.server import ServerProcess
 from tests.support.tools import gradient, import_image, run_tool
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    proc = ServerProcess(tmp_path_factory.mktemp("openapi"), "threading").start()
-    yield proc
-    proc.stop()
+    # prompt enhancement on, against a local text model that always answers (else every
+    # fuzzed POST /api/prompts/enhance is the documented 503 "off", a 5xx to the fuzzer)
+    with FakeOpenAIChat(key="") as text_model:
+        proc = ServerProcess(
+            tmp_path_factory.mktemp("openapi"),
+            "threading",
+            ATELIER_ENHANCER="openai-compatible",
+            ATELIER_ENHANCER_BASE_URL=text_model.url + "/v1",
+            ATELIER_ENHANCER_MODEL="fake-text",
+        ).start()
+        yield proc
+        proc.stop()
 
 
 @pytest.fixture(scope="module")

@@ -135,6 +135,8 @@ class GenerationRequest:
     user_negative_prompt: str = ""
     #: the wildcard template the person typed (``prompt`` is what it resolved to)
     prompt_template: str | None = None
+    #: the prompt before an enhancement the person accepted (``prompt`` is the enhanced one)
+    original_prompt: str | None = None
     #: (prompt, styled_prompt) of each image when a template resolves differently per
     #: image: the job runs one provider call per image (:meth:`for_image`)
     per_image: tuple[tuple[str, str], ...] | None = None
@@ -164,6 +166,8 @@ class GenerationRequest:
         }
         if self.prompt_template is not None:
             answer["prompt_template"] = self.prompt_template
+        if self.original_prompt is not None:
+            answer["original_prompt"] = self.original_prompt
         if self.per_image is not None:
             answer["image_prompts"] = [{"prompt": p, "styled_prompt": sp} for p, sp in self.per_image]
         return answer

@@ -68,6 +68,13 @@ JOB_REQUEST = Shape(
             max_length=MAX_PROMPT_CHARS,
             pattern=r"\S",
         ),
+        Field(
+            "original_prompt",
+            "string",
+            "the prompt before an enhancement the person accepted (kept with the job and its images)",
+            nullable=True,
+            max_length=MAX_PROMPT_CHARS,
+        ),
         Field("negative_prompt", "string", "what to avoid", nullable=True, max_length=MAX_PROMPT_CHARS, default=""),
         Field(
             "provider",
@@ -170,6 +177,7 @@ def build_generation_request(
         raise ValidationError("prompt", f"prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
     negative = _string(body, "negative_prompt")
     JOB_REQUEST["negative_prompt"].check_bounds(negative)
+    original = JOB_REQUEST["original_prompt"].check_bounds(_string(body, "original_prompt") or None)
 
     n = _integer(body, "n")
     n = JOB_REQUEST["n"].default if n is None else n
@@ -231,6 +239,7 @@ def build_generation_request(
         seed=seed,
         steps=steps,
         quality=quality,
+        original_prompt=original,
     )
     if wildcards is not None and has_syntax(prompt):
         chosen = _integer(body, "seed")
@@ -277,7 +286,7 @@ def renormalize_for_provider(
     if request.seed is not None:
         body["seed"] = request.seed
     moved, warnings, _ = build_generation_request(body, registry, provider_id)
-    return replace(moved, prompt_template=request.prompt_template), warnings
+    return replace(moved, prompt_template=request.prompt_template, original_prompt=request.original_prompt), warnings
 
 
 def _aspect_ratio(body: dict[str, Any], model: ModelInfo, warnings: list[Warning_]) -> str:

@@ -49,7 +49,7 @@ from backend.shapes.jobs import (
 )
 from backend.shapes.matrix import Matrix, MatrixEnvelope, MatrixSubmitted
 from backend.shapes.meta import AspectRatios, Health, Style, Styles, Templates
-from backend.shapes.prompts import PromptExpansions, PromptPage
+from backend.shapes.prompts import PromptEnhancement, PromptExpansions, PromptPage
 from backend.shapes.providers import ModelInfo, ProviderInfo, Providers, StepRange
 from backend.shapes.tools import EditOperations, SocialFormats, ToolInfo, Tools
 from backend.shapes.usage import Budget, Estimate, Usage
@@ -107,6 +107,7 @@ COMPONENTS: tuple[Any, ...] = (
     Estimate,
     PromptPage,
     PromptExpansions,
+    PromptEnhancement,
     MatrixEnvelope,
     MatrixSubmitted,
 )

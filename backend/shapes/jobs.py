@@ -45,6 +45,8 @@ class JobRequest(TypedDict):
     quality: str | None
     prompt_template: NotRequired[str]
     """the wildcard template typed (``prompt`` is what it resolved to for the first image)"""
+    original_prompt: NotRequired[str]
+    """the prompt before an enhancement the person accepted (POST /api/prompts/enhance)"""
     image_prompts: NotRequired[list[ImagePrompt]]
     """each image's resolved prompt, when a wildcard template resolves differently per image"""
 

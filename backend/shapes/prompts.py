@@ -40,3 +40,17 @@ class PromptPage(TypedDict):
 class PromptExpansions(TypedDict):
     prompts: list[str]
     """image i's prompt (seed + i)"""
+
+
+class EnhancerInfo(TypedDict):
+    kind: str
+    """openai, gemini or openai-compatible (ATELIER_ENHANCER)"""
+    model: str
+
+
+class PromptEnhancement(TypedDict):
+    original: str
+    """the prompt as sent"""
+    enhanced: str
+    """the text model's rewrite; nothing uses it until the person accepts it"""
+    enhancer: EnhancerInfo

@@ -1,4 +1,4 @@
-"""Prompts: the history of prompts used, and previews of wildcard templates."""
+"""Prompts: the history of prompts used, previews of wildcard templates, enhancement."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import secrets
 
 from flask import Blueprint, jsonify, request
 
+from backend.providers.base import ProviderError
+from backend.services.enhancers import OFF_MESSAGE
 from backend.services.gallery import InvalidCursor, decode_cursor, encode_cursor
 from backend.services.gallery_query import CURSOR
 from backend.services.prompt_history import entry_json
 from backend.services.schema import Field, Shape, ValidationError
+from backend.services.styles import load_styles
 from backend.services.validation import MAX_PROMPT_CHARS, MAX_SEED
 from backend.services.wildcards import MAX_EXPANSIONS, WildcardError, expand_many
 from backend.web.context import int_arg, json_body, studio
@@ -37,6 +40,28 @@ EXPAND_REQUEST = Shape(
         Field("n", "integer", "how many prompts", nullable=True, default=1, minimum=1, maximum=MAX_EXPANSIONS),
     ),
     description="A wildcard template to preview.",
+)
+
+ENHANCE_REQUEST = Shape(
+    (
+        Field(
+            "prompt",
+            "string",
+            "the prompt to rewrite; not blank",
+            required=True,
+            min_length=1,
+            max_length=MAX_PROMPT_CHARS,
+            pattern=r"\S",
+        ),
+        Field(
+            "style",
+            "string",
+            "the style preset the image will use, so the rewrite fits it",
+            nullable=True,
+            enum=lambda env: list(load_styles()),
+        ),
+    ),
+    description="A prompt for the configured text model to rewrite.",
 )
 
 
@@ -109,3 +134,48 @@ def expand():
     except WildcardError as exc:
         raise ValidationError("prompt", exc.message) from None
     return jsonify({"prompts": prompts})
+
+
+@bp.post("/enhance")
+@api_route(
+    "Rewrite a prompt with a text model",
+    description="The configured text model (ATELIER_ENHANCER) rewrites the prompt. Nothing is changed: the "
+    "answer holds before and after; a job that uses the rewrite records the original in `original_prompt`.",
+    body=ENHANCE_REQUEST,
+    responses={
+        200: "PromptEnhancement",
+        502: Reply(
+            "Error",
+            "The text model failed; `code` is from the providers' vocabulary (`auth`, `quota`, `rate_limited`, "
+            "`bad_response`, `provider_unavailable`, `moderation_blocked`, `invalid_request`)",
+        ),
+        503: Reply(
+            "Error", "Prompt enhancement is off or lacks its key (`enhancer_off`): the message says what to set"
+        ),
+        504: Reply("Error", "The text model did not answer in time (`timeout`)"),
+    },
+    errors=(400, 413, 422),
+    tags=TAGS,
+)
+def enhance():
+    body = ENHANCE_REQUEST.check_object(json_body())
+    field = ENHANCE_REQUEST["prompt"]
+    prompt = field.check_bounds(field.check_type(body.get("prompt")))
+    if prompt is None:
+        raise ValidationError("prompt", "prompt is required")
+    style_field = ENHANCE_REQUEST["style"]
+    style = style_field.check_type(body.get("style"))
+    if style is not None and style not in load_styles():
+        raise ValidationError("style", f"unknown style {style!r}; known: {', '.join(load_styles())}")
+    enhancer = studio().enhancer
+    if enhancer is None:
+        raise ApiError(503, "enhancer_off", OFF_MESSAGE)
+    missing = enhancer.missing_key()
+    if missing:
+        raise ApiError(503, "enhancer_off", f"prompt enhancement is not ready: {missing}")
+    try:
+        result = enhancer.enhance(prompt, style)
+    except ProviderError as exc:
+        status = 504 if exc.code == "timeout" else 502
+        raise ApiError(status, exc.code, f"the prompt was not enhanced: {exc.message}") from None
+    return jsonify({"original": result.original, "enhanced": result.enhanced, "enhancer": enhancer.describe()})

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import socket
+import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -36,6 +38,12 @@ def sample_png(index: int) -> bytes:
     return embed_metadata(buf.getvalue(), "PNG", format_infotext(prompt, "", {"Seed": 1000 + index}), atelier)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def fill_gallery(gallery: Path, count: int) -> None:
     folder = gallery / "2026-01-01"
     folder.mkdir(parents=True, exist_ok=True)
@@ -52,6 +60,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--gallery", type=int, default=0, help="images to create before starting")
     parser.add_argument("--gate", default="", help="file whose existence lets gated jobs finish")
+    parser.add_argument("--enhancer", action="store_true", help="prompt enhancement with a local fake text model")
     parser.add_argument("--base-path", default="", help="serve the studio under this sub-path (ATELIER_BASE_PATH)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix=f"atelier-e2e-{args.port}-"))
@@ -75,6 +84,14 @@ def main() -> None:
     )
     if args.base_path:
         env["ATELIER_BASE_PATH"] = args.base_path
+    if args.enhancer:  # a fake OpenAI-compatible chat server, in this process group (stopped with the server)
+        port = free_port()
+        subprocess.Popen([sys.executable, "-m", "tests.fakes.chat_api", str(port)], cwd=ROOT, env=env)
+        env.update(
+            ATELIER_ENHANCER="openai-compatible",
+            ATELIER_ENHANCER_BASE_URL=f"http://127.0.0.1:{port}/v1",
+            ATELIER_ENHANCER_MODEL="fake-llama",
+        )
     if args.gate and os.path.exists(args.gate):
         os.remove(args.gate)
     os.chdir(ROOT)

@@ -22,6 +22,7 @@ import { SessionStrip } from "./session/SessionStrip";
 import { PromptHistory } from "./prompts/PromptHistory";
 import { PROMPTS_KEY, usePromptWalk } from "./prompts/usePrompts";
 import { WildcardPreview } from "./prompts/WildcardPreview";
+import { PromptEnhancer } from "./prompts/PromptEnhancer";
 
 const GalleryPage = lazy(() => import("./gallery/GalleryPage"));
 const ProvidersPage = lazy(() => import("./providers/ProvidersPage"));
@@ -229,7 +230,7 @@ export function App() {
                   <Composer
                     draft={draft}
                     onChange={(d) => {
-                      setDraft(d);
+                      setDraft(d.prompt.trim() ? d : { ...d, originalPrompt: null }); // a cleared prompt drops the original
                       if (serverError) setServerError(null);
                     }}
                     providers={providers.data ?? []}
@@ -241,7 +242,16 @@ export function App() {
                     lastSeed={lastSeed}
                     onPromptKeyDown={walkHistory}
                     promptExtras={
-                      <WildcardPreview prompt={draft.prompt} seed={draft.seedLocked && /^\d+$/.test(draft.seed) ? Number(draft.seed) : null} n={draft.n} />
+                      <>
+                        <WildcardPreview prompt={draft.prompt} seed={draft.seedLocked && /^\d+$/.test(draft.seed) ? Number(draft.seed) : null} n={draft.n} />
+                        <PromptEnhancer
+                          prompt={draft.prompt}
+                          style={draft.style}
+                          onAccept={(enhanced, original) => setDraft((d) => ({ ...d, prompt: enhanced, originalPrompt: d.originalPrompt ?? original }))}
+                          original={draft.originalPrompt}
+                          onUndo={() => setDraft((d) => ({ ...d, prompt: d.originalPrompt ?? d.prompt, originalPrompt: null }))}
+                        />
+                      </>
                     }
                   />
                 )}

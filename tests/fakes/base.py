@@ -115,7 +115,7 @@ class FakeApi:
         self.redirect_to: str | None = None
 
     # --- life ------------------------------------------------------------------------
-    def start(self) -> FakeApi:
+    def start(self, port: int = 0) -> FakeApi:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -165,7 +165,7 @@ class FakeApi:
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()
         return self

@@ -45,6 +45,12 @@ export interface EditProvider {
   price_per_image: number | null;
 }
 
+export interface EnhancerInfo {
+  /** openai, gemini or openai-compatible (ATELIER_ENHANCER) */
+  kind: string;
+  model: string;
+}
+
 /** Every 4xx/5xx answer of the API. */
 export interface Error {
   error: ErrorBody;
@@ -206,6 +212,8 @@ export interface JobRequest {
   quality: string | null;
   /** the wildcard template typed (``prompt`` is what it resolved to for the first image) */
   prompt_template?: string;
+  /** the prompt before an enhancement the person accepted (POST /api/prompts/enhance) */
+  original_prompt?: string;
   /** each image's resolved prompt, when a wildcard template resolves differently per image */
   image_prompts?: ImagePrompt[];
 }
@@ -339,6 +347,14 @@ export interface ParsedMetadata {
   height: number;
   found: boolean;
   parameters: Parameters | null;
+}
+
+export interface PromptEnhancement {
+  /** the prompt as sent */
+  original: string;
+  /** the text model's rewrite; nothing uses it until the person accepts it */
+  enhanced: string;
+  enhancer: EnhancerInfo;
 }
 
 export interface PromptEntry {
@@ -600,6 +616,8 @@ export interface Warning {
 export interface JobSubmission {
   /** what to make; not blank */
   prompt: string;
+  /** the prompt before an enhancement the person accepted (kept with the job and its images) */
+  original_prompt?: string | null;
   /** what to avoid */
   negative_prompt?: string | null;
   /** provider id (default ATELIER_DEFAULT_PROVIDER); must be available */

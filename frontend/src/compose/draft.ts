@@ -17,6 +17,8 @@ export interface Draft {
   seedLocked: boolean;
   steps: number | null;
   quality: string | null;
+  /** The prompt before an enhancement the person accepted; sent as original_prompt. */
+  originalPrompt?: string | null;
 }
 
 export const EMPTY_DRAFT: Draft = {
@@ -95,6 +97,7 @@ export function toSubmission(draft: Draft, model: ModelInfo, session: string): J
   if (model.supports_seed && draft.seedLocked && draft.seed.trim() !== "") body.seed = Number(draft.seed);
   if (model.steps && draft.steps !== null) body.steps = draft.steps;
   if (model.qualities.length > 0 && draft.quality) body.quality = draft.quality;
+  if (draft.originalPrompt && draft.originalPrompt !== draft.prompt) body.original_prompt = draft.originalPrompt;
   return body;
 }
 
@@ -130,5 +133,6 @@ export function draftFromSettings(current: Draft, s: Settings, newSeed = false):
     seedLocked: seed !== "",
     steps: s.steps ?? current.steps,
     quality: s.quality ?? current.quality,
+    originalPrompt: null,
   };
 }

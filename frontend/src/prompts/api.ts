@@ -1,8 +1,9 @@
-// The prompt history and wildcard previews (GET/DELETE /api/prompts, POST /api/prompts/expand).
+// The prompt history, wildcard previews and enhancement
+// (GET/DELETE /api/prompts, POST /api/prompts/expand, POST /api/prompts/enhance).
 import { request } from "../api/client";
-import type { PromptEntry, PromptExpansions, PromptPage } from "../api/schema.generated";
+import type { PromptEnhancement, PromptEntry, PromptExpansions, PromptPage } from "../api/schema.generated";
 
-export type { PromptEntry };
+export type { PromptEnhancement, PromptEntry };
 
 export const promptsApi = {
   list: (q: string, limit = 50, cursor: string | null = null) => {
@@ -16,6 +17,8 @@ export const promptsApi = {
     request<PromptExpansions>("POST", "/api/prompts/expand", seed === null ? { prompt, n } : { prompt, seed, n }, {
       signal,
     }).then((r) => r.prompts),
+  enhance: (prompt: string, style: string | null) =>
+    request<PromptEnhancement>("POST", "/api/prompts/enhance", style && style !== "none" ? { prompt, style } : { prompt }),
 };
 
 /** Whether a prompt has wildcard syntax worth previewing. */
