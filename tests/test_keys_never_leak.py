@@ -17,6 +17,7 @@ import subprocess
 import pytest
 import requests
 
+from tests.fakes.chat_api import FakeOpenAIChat
 from tests.fakes.evolink_api import FakeEvoLink
 from tests.fakes.gemini_api import FakeGemini
 from tests.fakes.huggingface_api import FakeHuggingFace
@@ -34,6 +35,8 @@ IN_ENV = {
     "HF_TOKEN": "hf_LEAKCANARY_huggingface_k1l2m3",
     "STABILITY_API_KEY": "sk-LEAKCANARY-stability-n4o5p6",
     "EVOLINK_API_KEY": "sk-LEAKCANARY-evolink-q7r8s9",
+    # the prompt enhancer's own key (an OpenAI-compatible server, e.g. a hosted Ollama)
+    "ATELIER_ENHANCER_API_KEY": "sk-LEAKCANARY-enhancer-z1y2x3",
 }
 IN_DOTENV = {
     "GOOGLE_API_KEY": "AIzaLEAKCANARY-google-t1u2v3",
@@ -88,6 +91,7 @@ def _wait(http: Transcript, job_id: str) -> dict:
 @pytest.fixture
 def fakes():
     started = {pid: cls(IN_ENV[key_var]).start() for pid, (cls, _, _, key_var, _) in PROVIDERS.items()}
+    started["enhancer"] = FakeOpenAIChat(IN_ENV["ATELIER_ENHANCER_API_KEY"]).start()
     yield started
     for fake in started.values():
         fake.stop()
@@ -98,6 +102,11 @@ def test_no_key_in_any_answer_event_file_or_log(tmp_path, fakes, async_mode):
     env = {**FAST_SETTINGS, **IN_ENV, "ATELIER_RETRY_ATTEMPTS": "1", "ATELIER_LOG_LEVEL": "DEBUG"}
     for pid, (_, url_var, suffix, _, _) in PROVIDERS.items():
         env[url_var] = fakes[pid].url + suffix
+    env.update(
+        ATELIER_ENHANCER="openai-compatible",
+        ATELIER_ENHANCER_BASE_URL=fakes["enhancer"].url + "/v1",
+        ATELIER_ENHANCER_MODEL="fake-llama",
+    )
     srv = ServerProcess(tmp_path, async_mode, **env)
     (tmp_path / "no.env").write_text("".join(f"{k}={v}\n" for k, v in IN_DOTENV.items()))
     srv.start()
@@ -125,6 +134,13 @@ def test_no_key_in_any_answer_event_file_or_log(tmp_path, fakes, async_mode):
             feeds.subscribe(job_id=r.json()["job"]["id"])
             jobs.append(_wait(http, r.json()["job"]["id"]))
             fake.key = expected
+        # the prompt enhancer: once with its key, once refused (the fake echoes the key it got)
+        enhancer = fakes["enhancer"]
+        assert http.call("POST", "/api/prompts/enhance", json={"prompt": "a cat"}).status_code == 200
+        expected, enhancer.key = enhancer.key, "the-right-key"
+        refused = http.call("POST", "/api/prompts/enhance", json={"prompt": "a cat"})
+        assert refused.status_code == 502 and refused.json()["error"]["code"] == "auth", refused.text
+        enhancer.key = expected
         outcomes = [(j["provider"], j["status"], (j["error"] or {}).get("code")) for j in jobs]
         assert [s for _, s, _ in outcomes].count("succeeded") == len(PROVIDERS), outcomes
         assert [c for _, _, c in outcomes].count("auth") == len(PROVIDERS), outcomes
