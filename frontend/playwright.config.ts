@@ -40,7 +40,8 @@ export default defineConfig({
       stderr: "pipe",
     },
     {
-      command: `${python} e2e/start_server.py --port ${BIG_PORT} --gallery 5000`,
+      // also the OpenAI provider against a local fake of its API: a cloud provider for the matrix
+      command: `${python} e2e/start_server.py --port ${BIG_PORT} --gallery 5000 --fake-cloud`,
       url: `http://127.0.0.1:${BIG_PORT}/api/health`,
       reuseExistingServer: false,
       timeout: 120_000,

@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--gallery", type=int, default=0, help="images to create before starting")
     parser.add_argument("--gate", default="", help="file whose existence lets gated jobs finish")
     parser.add_argument("--enhancer", action="store_true", help="prompt enhancement with a local fake text model")
+    parser.add_argument("--fake-cloud", action="store_true", help="the OpenAI provider against a fake of its API")
     parser.add_argument("--base-path", default="", help="serve the studio under this sub-path (ATELIER_BASE_PATH)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix=f"atelier-e2e-{args.port}-"))
@@ -92,6 +93,10 @@ def main() -> None:
             ATELIER_ENHANCER_BASE_URL=f"http://127.0.0.1:{port}/v1",
             ATELIER_ENHANCER_MODEL="fake-llama",
         )
+    if args.fake_cloud:  # a fake of OpenAI's Images API, in this process group (stopped with the server)
+        port, key = free_port(), "sk-e2e-fake-cloud"
+        subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_api", str(port), key], cwd=ROOT, env=env)
+        env.update(OPENAI_API_KEY=key, OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1")
     if args.gate and os.path.exists(args.gate):
         os.remove(args.gate)
     os.chdir(ROOT)

@@ -121,3 +121,11 @@ class FakeOpenAI(FakeApi):
             reply.truncate = True
         reply.reset = behaviour == "reset"
         return reply
+
+
+if __name__ == "__main__":  # the e2e server's cloud provider: python -m tests.fakes.openai_api PORT KEY
+    import sys
+    import threading as _threading
+
+    FakeOpenAI(key=sys.argv[2]).start(int(sys.argv[1]))
+    _threading.Event().wait()
