@@ -52,8 +52,16 @@ TEXTS = {
 
 
 # --- the readers, each as a user would run it ------------------------------------------------
+#: every image sd-parsers has read, kept alive: it caches the last image's EXIF UserComment
+#: by ``id(image)`` (extractors/_jpeg_usercomment.py), and a freed image's id is reused by the
+#: next one, which then reads as the previous file (seen in CI: a WebP read as the JPEG before)
+_READ_BY_SD_PARSERS: list[Image.Image] = []
+
+
 def read_sd_parsers(path: Path) -> dict[str, Any]:
-    info = ParserManager().parse(str(path))
+    image = Image.open(io.BytesIO(path.read_bytes()))
+    _READ_BY_SD_PARSERS.append(image)
+    info = ParserManager().parse(image)
     assert info is not None, f"sd-parsers found no metadata in {path.name}"
     sampler = info.samplers[0]
     return {
