@@ -34,26 +34,8 @@ except ImportError:
     print("bench_diffusers: torch/diffusers not installed (pip install -r requirements-local.txt); skipped")
     sys.exit(0)
 
-from backend.providers.base import GenerationRequest  # noqa: E402
+from backend.providers.base import GenerationRequest, QuietContext  # noqa: E402
 from backend.providers.diffusers_local import FAMILIES, DiffusersProvider, LocalModel  # noqa: E402
-
-
-class QuietContext:
-    """A GenerationContext that takes the reports and previews and drops them."""
-
-    cancelled = False
-
-    def raise_if_cancelled(self) -> None:
-        pass
-
-    def status(self, message: str) -> None:
-        pass
-
-    def step(self, index: int, step: int, total_steps: int, message: str = "") -> None:
-        pass
-
-    def preview(self, index, image) -> None:
-        image.tobytes()  # the work a real context does with it starts from the pixels
 
 
 def sync() -> None:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 
-from backend.providers.base import GenerationRequest  # noqa: E402
+from backend.providers.base import GenerationRequest, QuietContext  # noqa: E402
 from backend.providers.offline import OfflineProvider  # noqa: E402
 from backend.storage.image_params import read_file_metadata  # noqa: E402
 from backend.storage.metadata import embed_metadata, read_exif, text_chunks  # noqa: E402
@@ -48,20 +48,6 @@ def median_ms(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(times) * 1000
 
 
-class _Quiet:
-    """A GenerationContext that nobody watches."""
-
-    cancelled = False
-
-    def raise_if_cancelled(self) -> None: ...
-
-    def status(self, message: str) -> None: ...
-
-    def step(self, index: int, step: int, total_steps: int, message: str = "") -> None: ...
-
-    def preview(self, index: int, image: Image.Image) -> None: ...
-
-
 def atelier_png() -> bytes:
     request = GenerationRequest(
         prompt="a lighthouse on a cliff in a storm",
@@ -76,7 +62,7 @@ def atelier_png() -> bytes:
         n=1,
         seed=7,
     )
-    image = next(iter(OfflineProvider({}).generate(request, _Quiet())))
+    image = next(iter(OfflineProvider({}).generate(request, QuietContext())))
     chunk = {"atelier_version": "bench", "request": request.to_json(), "seed": 7}
     return embed_metadata(image.data, "PNG", "a lighthouse\nSteps: 8, Seed: 7, Size: 1024x1024", chunk)
 

@@ -283,6 +283,25 @@ class GenerationContext(Protocol):
         """A look at image ``index`` in the making; throttled and shrunk by the caller."""
 
 
+class QuietContext:
+    """A GenerationContext nobody watches: reports and previews are dropped, nothing cancels
+    (a prompt enhancement's HTTP call, a benchmark's bare run)."""
+
+    cancelled = False
+
+    def raise_if_cancelled(self) -> None:
+        pass
+
+    def status(self, message: str) -> None:
+        pass
+
+    def step(self, index: int, step: int, total_steps: int, message: str = "") -> None:
+        pass
+
+    def preview(self, index: int, image: Image.Image) -> None:
+        pass
+
+
 class Provider:
     """Base class of every provider. Subclasses set ``id``, ``label`` and ``models``."""
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import requests
-from PIL import Image
 
 from backend.enhancer_config import EnhancerSettings
+from backend.providers.base import QuietContext
 from backend.providers.http_api import ApiClient, ApiError, HttpSettings, json_or_none, short, status_error
 
 #: the most an answer may weigh; a chat answer holding one prompt is a few KB
@@ -38,24 +38,6 @@ INSTRUCTIONS = (
 class Enhanced:
     original: str
     enhanced: str
-
-
-class QuietContext:
-    """The GenerationContext an enhancement runs in: nobody watches its status, nothing cancels it."""
-
-    cancelled = False
-
-    def raise_if_cancelled(self) -> None:
-        pass
-
-    def status(self, message: str) -> None:
-        pass
-
-    def step(self, index: int, step: int, total_steps: int, message: str = "") -> None:
-        pass
-
-    def preview(self, index: int, image: Image.Image) -> None:
-        pass
 
 
 def instructions(style: str | None) -> str:
