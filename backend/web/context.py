@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import current_app, request
+from flask import current_app, g, request
 
+from backend.services.principal import STUDIO, Principal
 from backend.services.schema import Field
 from backend.web.errors import ApiError
 
@@ -15,6 +16,12 @@ if TYPE_CHECKING:
 
 def studio() -> Studio:
     return current_app.extensions["atelier"]
+
+
+def principal() -> Principal:
+    """Who this request acts for, as the edge resolved it (web/auth): the studio itself
+    until accounts exist."""
+    return g.get("principal", STUDIO)
 
 
 def no_body() -> None:
