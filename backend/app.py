@@ -11,6 +11,7 @@ from backend.services.redis_events import RedisEventBus
 from backend.studio import Studio
 from backend.web import (
     api_a1111,
+    api_boards,
     api_gallery_io,
     api_images,
     api_internal,
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
     )
     runtime = make_runtime(settings.async_mode, socketio.start_background_task, socketio.sleep)
 
-    def emit(event: str, payload: dict, room: str) -> None:
+    def emit(event: str, payload: dict, room: str | list[str]) -> None:
         socketio.emit(event, payload, to=room, namespace="/")
 
     def join(sid: str, room: str) -> None:
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         api_matrix.bp,
         api_images.bp,
         api_gallery_io.bp,
+        api_boards.bp,
         api_tools.bp,
         openapi.bp,
         pages.bp,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from backend.config import Settings, SettingsError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
+from backend.services.boards import BoardService
 from backend.services.enhancers import Enhancer, build_enhancer
 from backend.services.event_types import Bus
 from backend.services.events import EventBus
@@ -23,6 +24,7 @@ from backend.services.job_sinks import GallerySink
 from backend.services.jobs import Executor, JobService
 from backend.services.matrix import MatrixService
 from backend.services.memory import HeapTrimmer
+from backend.services.ownership import UserNames, no_users
 from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.common import LOCAL, gallery_reader
 from backend.services.tools.producers import tool_producers
@@ -102,6 +104,8 @@ class Studio:
     matrices: MatrixService = field(init=False)
     #: the prompt enhancer (ATELIER_ENHANCER); None when it is off
     enhancer: Enhancer | None = field(init=False)
+    #: boards, and who sees which image (services/boards.py)
+    boards: BoardService = field(init=False)
 
     @classmethod
     def build(
@@ -159,9 +163,18 @@ class Studio:
             settings.default_provider,
             settings.matrix_max_cells,
         )
+        studio.boards = BoardService(gallery)
+        gallery.shared_paths = studio.boards.shared_paths  # their events reach every user
+        studio.set_user_names(no_users)
         gallery.feed = studio.bus.feed  # the gallery announces its own changes
         studio.watcher = GalleryWatcher(gallery, runtime, settings.watch_interval_seconds, settings.trash_days * 86400)
         return studio
+
+    def set_user_names(self, names: UserNames) -> None:
+        """Tell the services which accounts exist (their folders, their rooms): the accounts
+        service calls it; without accounts there are none and the studio is today's."""
+        self.gallery.user_names = names
+        self.jobs.user_names = names
 
     def start(self) -> None:
         """Bring the index in line with the folder, resume the queue, watch the folder."""

@@ -63,6 +63,7 @@ def submit_edit(
     warnings: list[Warning_],
     client: str,
     late_warnings: Callable[[GenerationRequest], list[Warning_]] | None = None,
+    owner: str | None = None,
 ) -> JobRecord:
     """Queue the edit ``body`` (a ``POST /api/edit`` body without its image fields) of
     ``images`` (the first edited, the others references); ValidationError, BudgetExceeded
@@ -74,15 +75,17 @@ def submit_edit(
     with s.usage.admitting:
         s.usage.check(cost)
         s.jobs.check_open()  # a queue that is down refuses before the uploads are written
-        ids = [_import(s.gallery, data, i) for i, data in enumerate(images)]
+        ids = [_import(s.gallery, data, i, owner) for i, data in enumerate(images)]
         accepted = {**body, "image_id": ids[0], "references": ids[1:] or None}
         job, cost = _build(s, accepted, SourceFinder(s.gallery))
         warnings = warnings + (late_warnings(job.request) if late_warnings else [])
-        return s.jobs.submit(job.request, warnings, job.session, kind=EDIT, tool=job.tool, cost_usd=cost, client=client)
+        return s.jobs.submit(
+            job.request, warnings, job.session, kind=EDIT, tool=job.tool, cost_usd=cost, client=client, owner=owner
+        )
 
 
-def _import(gallery: Gallery, data: bytes, index: int) -> str:
+def _import(gallery: Gallery, data: bytes, index: int, owner: str | None = None) -> str:
     try:
-        return gallery.import_upload(data, f"upload-{index + 1}.png").id
+        return gallery.import_upload(data, f"upload-{index + 1}.png", owner).id
     except ImageRejected as exc:
         raise ValidationError("image", f"image: {exc}") from None

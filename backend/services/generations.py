@@ -29,14 +29,16 @@ def submit_generation(
     session: str | None,
     client: str | None = None,
     priority: str = DEFAULT_PRIORITY,
+    owner: str | None = None,
 ) -> JobRecord:
     """Queue a generation after its cost passes the budget (``BudgetExceeded`` otherwise),
     holding the budget lock from the check to the queue so two calls cannot both pass it
-    on the last dollar. ``priority``: its place in the queue (services/queue_order.py)."""
+    on the last dollar. ``priority``: its place in the queue (services/queue_order.py);
+    ``owner``: whose job it is (``Principal.owner``)."""
     provider = jobs.registry.get(request.provider)
     with usage.admitting:
         usage.check(provider.estimate_cost(request) if provider else None)  # ATELIER_MONTHLY_BUDGET_USD
-        return jobs.submit(request, warnings, session, client=client, priority=priority)
+        return jobs.submit(request, warnings, session, client=client, priority=priority, owner=owner)
 
 
 def submit_generations(
@@ -45,6 +47,7 @@ def submit_generations(
     batch: list[tuple[GenerationRequest, list[Warning_]]],
     session: str | None,
     cost_usd: float | None,
+    owner: str | None = None,
 ) -> list[JobRecord]:
     """Queue several generations as one decision (a matrix): ``cost_usd``, their whole price,
     passes the budget or none is queued (``BudgetExceeded``); the budget lock is held from
@@ -52,7 +55,7 @@ def submit_generations(
     with usage.admitting:
         usage.check(cost_usd)
         jobs.check_open()
-        return [jobs.submit(request, warnings, session) for request, warnings in batch]
+        return [jobs.submit(request, warnings, session, owner=owner) for request, warnings in batch]
 
 
 @dataclass

@@ -26,11 +26,12 @@ from backend.providers.base import ASPECT_RATIOS, GeneratedImage, GenerationRequ
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.event_types import Bus, MatrixCellState, MatrixUpdated
-from backend.services.gallery import Gallery, SaveContext, image_json, utc_now_iso
+from backend.services.gallery import Gallery, SaveContext, utc_now_iso
 from backend.services.generations import submit_generations
 from backend.services.jobs import JobNotFound, JobService
 from backend.services.matrix_grid import GridAxis, render_grid
 from backend.services.matrix_plan import estimate, plan_matrix
+from backend.services.principal import STUDIO, Principal
 from backend.services.usage import UsageLedger
 from backend.storage.gallery_index import ImageRow
 from backend.storage.job_store import JobRecord
@@ -77,14 +78,15 @@ class MatrixService:
         jobs.listeners.append(self._on_job)
 
     # --- create --------------------------------------------------------------------------
-    def submit(self, body: Any) -> MatrixRecord:
-        """Plan, price and queue a matrix; ValidationError (422) or BudgetExceeded (402)
-        before any job is queued."""
+    def submit(self, body: Any, owner: str | None = None) -> MatrixRecord:
+        """Plan, price and queue a matrix for ``owner`` (its jobs and grid are theirs);
+        ValidationError (422) or BudgetExceeded (402) before any job is queued."""
         plan = plan_matrix(body, self.registry, self.default_provider, self.max_cells)
         price = estimate(plan, self.registry)
         batch = [(c.request, c.warnings) for c in plan.cells if c.request is not None]
         with self._lock:
-            records = iter(submit_generations(self.jobs, self.usage, batch, plan.session, price["cost_usd"] or None))
+            cost = price["cost_usd"] or None
+            records = iter(submit_generations(self.jobs, self.usage, batch, plan.session, cost, owner))
             cells = [
                 MatrixCellRecord(c.coords, next(records).id if c.request is not None else None, c.skipped)
                 for c in plan.cells
@@ -98,14 +100,16 @@ class MatrixService:
                 session=plan.session,
                 warnings=plan.warnings_json(),
                 estimate=price,
+                owner=owner,
             )
             self.store.save(matrix)
         self.runtime.spawn(self._follow, None, matrix.id)  # cells that ended before the save
         return matrix
 
-    def get(self, matrix_id: str) -> MatrixRecord:
+    def get(self, matrix_id: str, viewer: Principal = STUDIO) -> MatrixRecord:
+        """The matrix, when ``viewer`` may see it (another's is not found, as none is)."""
         matrix = self.store.get(matrix_id)
-        if matrix is None:
+        if matrix is None or not viewer.sees(matrix.owner):
             raise MatrixNotFound(matrix_id)
         return matrix
 
@@ -145,7 +149,7 @@ class MatrixService:
             "cells": states,  # type: ignore[typeddict-item]
             "warnings": matrix.warnings,  # type: ignore[typeddict-item]
             "estimate": matrix.estimate,  # type: ignore[typeddict-item]
-            "grid_image": image_json(grid) if grid else None,
+            "grid_image": self.gallery.json(grid) if grid else None,
         }
 
     # --- following the cells -------------------------------------------------------------
@@ -241,7 +245,7 @@ class MatrixService:
                 return False
             matrix.grid_image_id, matrix.grid_jobs = row.id, jobs_now
             self.store.save(matrix)
-        self._announce(matrix, states, "done", grid_image=dict(image_json(row)))
+        self._announce(matrix, states, "done", grid_image=dict(self.gallery.json(row)))
         return True
 
     def _save_grid(self, matrix: MatrixRecord, states: list[MatrixCellState]) -> ImageRow:
@@ -267,7 +271,7 @@ class MatrixService:
                 "image_ids": [i for s in states for i in s["image_ids"]],
             },
         }
-        ctx = SaveContext(None, matrix.session, matrix.created_at, None)
+        ctx = SaveContext(None, matrix.session, matrix.created_at, None, owner=matrix.owner)
         generated = GeneratedImage(index=0, data=data, seed=None)
         row = self.runtime.run_blocking(self.gallery.write_image, request, generated, ctx, extra)
         self.gallery.add(row)

@@ -23,7 +23,8 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from backend.shapes import errors, images, jobs, matrix, meta, prompts, providers, tools, usage
+from backend.shapes import boards, errors, images, jobs, matrix, meta, prompts, providers, tools, usage
+from backend.shapes.boards import Board, BoardEnvelope, Boards
 from backend.shapes.errors import Error, ErrorBody, Warning, error_body
 from backend.shapes.images import (
     Deleted,
@@ -56,6 +57,7 @@ from backend.shapes.usage import Budget, Estimate, Usage
 
 __all__ = [
     "COMPONENTS",
+    "Board",
     "Error",
     "ErrorBody",
     "Image",
@@ -110,10 +112,12 @@ COMPONENTS: tuple[Any, ...] = (
     PromptEnhancement,
     MatrixEnvelope,
     MatrixSubmitted,
+    Boards,
+    BoardEnvelope,
 )
 
 REF_TEMPLATE = "#/components/schemas/{model}"
-MODULES: tuple[ModuleType, ...] = (errors, images, jobs, matrix, meta, prompts, providers, tools, usage)
+MODULES: tuple[ModuleType, ...] = (boards, errors, images, jobs, matrix, meta, prompts, providers, tools, usage)
 
 
 def _read_key_docstrings() -> None:

@@ -56,7 +56,7 @@ from backend.services.validation import MAX_IMAGES, ValidationError, Warning_, b
 from backend.storage.job_store import JobRecord
 from backend.studio import Studio
 from backend.web.api_tools import MAX_TOOL_BODY
-from backend.web.context import json_body, no_body, studio
+from backend.web.context import json_body, no_body, principal, studio
 from backend.web.errors import ApiError, LogBudget, one_line
 from backend.web.security import ERROR_SHAPES, GUARDED_PREFIXES, SUBMISSION_PATHS
 from backend.web.sync_answer import answer_when_done
@@ -177,7 +177,7 @@ def txt2img():
     label = info.label if info else req.model
     moved = size_warning(translated.requested_size, req.width, req.height, label)
     all_warnings = translated.warnings + warnings + ([moved] if moved else [])
-    job = submit_generation(s.jobs, s.usage, req, all_warnings, None, client=CLIENT)
+    job = submit_generation(s.jobs, s.usage, req, all_warnings, None, client=CLIENT, owner=principal().owner)
     _states().remember(credential(), job.id)
     return answer_when_done(s, job, _render(s, body))
 
@@ -208,7 +208,7 @@ def _submit_edit(translated: Translated) -> JobRecord:
         warning = size_warning(translated.requested_size, request.width, request.height, label)
         return [warning] if warning else []
 
-    return submit_edit(s, body, [image], translated.warnings, CLIENT, late_warnings=moved)
+    return submit_edit(s, body, [image], translated.warnings, CLIENT, late_warnings=moved, owner=principal().owner)
 
 
 # --- options and lists ---------------------------------------------------------------------

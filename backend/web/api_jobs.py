@@ -10,7 +10,7 @@ from backend.services.generations import submit_generation
 from backend.services.prompt_history import record_prompt
 from backend.services.schema import Field
 from backend.services.validation import JOB_REQUEST, build_generation_request, job_priority
-from backend.web.context import int_arg, json_body, studio
+from backend.web.context import int_arg, json_body, principal, studio
 from backend.web.openapi import Reply, api_route
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
@@ -39,8 +39,10 @@ def submit():
     s = studio()
     body = json_body()
     req, warnings, session = build_generation_request(body, s.registry, s.settings.default_provider, s.wildcards)
-    job = submit_generation(s.jobs, s.usage, req, warnings, session, priority=job_priority(body))
-    record_prompt(s.prompts, req, job.created_at)
+    job = submit_generation(
+        s.jobs, s.usage, req, warnings, session, priority=job_priority(body), owner=principal().owner
+    )
+    record_prompt(s.prompts, req, job.created_at, principal().owner)
     return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202
 
 
@@ -51,7 +53,7 @@ def list_jobs():
     limit = int_arg(LIMIT)
     cursor = request.args.get("cursor") or None
     session = SESSION.check_bounds(request.args.get("session") or None)
-    jobs = s.jobs.page(limit + 1, decode_cursor(cursor) if cursor else None, session)
+    jobs = s.jobs.page(limit + 1, decode_cursor(cursor) if cursor else None, session, principal())
     more = len(jobs) > limit
     jobs = jobs[:limit]
     next_cursor = encode_cursor(jobs[-1].created_at, jobs[-1].id) if more and jobs else None
@@ -62,7 +64,7 @@ def list_jobs():
 @api_route("One job", path=(JOB_ID,), responses={200: "JobEnvelope"}, errors=(404,), tags=TAGS)
 def get_job(job_id: str):
     s = studio()
-    return jsonify({"job": s.jobs.job_json(s.jobs.get(job_id))})
+    return jsonify({"job": s.jobs.job_json(s.jobs.get_for(job_id, principal()))})
 
 
 @bp.post("/<job_id>/cancel")
@@ -76,6 +78,7 @@ def get_job(job_id: str):
 )
 def cancel(job_id: str):
     s = studio()
+    s.jobs.get_for(job_id, principal())  # another's job is not found
     job = s.jobs.cancel(job_id)
     # a queued job is cancelled at once; a running one stops at its next step
     return jsonify({"job": s.jobs.job_json(job)}), 200 if job.finished else 202
@@ -91,7 +94,7 @@ def cancel(job_id: str):
 )
 def retry(job_id: str):
     s = studio()
-    original = s.jobs.get(job_id)
+    original = s.jobs.get_for(job_id, principal())  # another's job is not found
     with s.usage.admitting:
         if original.status in ("failed", "cancelled", "interrupted"):
             s.usage.check(original.cost_usd)  # a retry is a paid job like any other

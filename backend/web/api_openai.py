@@ -42,7 +42,7 @@ from backend.services.usage import BudgetExceeded
 from backend.services.validation import ValidationError, Warning_, build_generation_request
 from backend.storage.job_store import JobRecord
 from backend.studio import Studio
-from backend.web.context import json_body, studio
+from backend.web.context import json_body, principal, studio
 from backend.web.errors import ApiError, LogBudget, one_line
 from backend.web.security import CORS_PREFIXES, ERROR_SHAPES, GUARDED_PREFIXES, SUBMISSION_PATHS
 from backend.web.sync_answer import answer_when_done
@@ -126,7 +126,9 @@ def generations():
     body = studio_body(ask, model, catalog.info(model))
     req, warnings, session = build_generation_request(body, s.registry, s.settings.default_provider)
     size_warning(ask, req.width, req.height)
-    job = submit_generation(s.jobs, s.usage, req, warnings + ask.warnings, session, client_tag(ask.user))
+    job = submit_generation(
+        s.jobs, s.usage, req, warnings + ask.warnings, session, client_tag(ask.user), owner=principal().owner
+    )
     return _answer(s, job, ask, (req.width, req.height))
 
 
@@ -179,7 +181,7 @@ def edits():
         size_warning(ask, req.width, req.height)
         return ask.warnings
 
-    job = submit_edit(s, edit, images, [], client_tag(ask.user), late)
+    job = submit_edit(s, edit, images, [], client_tag(ask.user), late, principal().owner)
     return _answer(s, job, ask, made[-1])
 
 
