@@ -49,7 +49,7 @@ IMPORTED_LINKS = {
     "A ZIP of the selected images with metadata.csv and metadata.json",
     query=SELECTION_PARAMS,
     responses={200: Reply({"type": "string", "format": "binary"}, "The ZIP, streamed", "application/zip")},
-    errors=(422,),
+    errors=(404, 422),
     tags=TAGS,
 )
 def export_zip():

@@ -90,7 +90,7 @@ def listing_query(allowed: tuple[str, ...] | None = None):
     "List and search the gallery",
     query=(LIMIT, CURSOR, *SELECTION_PARAMS),
     responses={200: "ImagePage"},
-    errors=(422,),
+    errors=(404, 422),
     tags=TAGS,
 )
 def list_images():
