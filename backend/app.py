@@ -18,6 +18,7 @@ from backend.web import (
     api_jobs,
     api_matrix,
     api_meta,
+    api_oidc,
     api_openai,
     api_prompts,
     api_queue,
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         api_a1111.bp,
         api_openai.bp,
         api_accounts.bp,
+        api_oidc.bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -38,6 +38,7 @@ from backend.storage.matrix_store import MatrixStore
 from backend.storage.prompt_store import PromptStore
 
 if TYPE_CHECKING:
+    from backend.services.oidc import OidcClient
     from backend.services.rq_executor import RqExecutor
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ class Studio:
     heap: HeapTrimmer = field(init=False)
     #: users, sessions and API keys (services/accounts.py); no user = no accounts
     accounts: Accounts = field(init=False)
+    #: sign-in through OpenID Connect (ATELIER_OIDC_ISSUER); None when off
+    oidc: OidcClient | None = field(init=False)
     #: the prompt history (GET /api/prompts) and the wildcard files (ATELIER_WILDCARDS_DIR)
     prompts: PromptStore = field(init=False)
     wildcards: WildcardFiles = field(init=False)
@@ -150,7 +153,10 @@ class Studio:
             assert deliver is not None
             make_distributed(studio, store, emit, join, leave, deliver)
         studio.heap = HeapTrimmer(runtime)
-        studio.accounts = Accounts(AccountStore(settings.data_dir / ACCOUNTS_FILE), _signin_throttle(settings))
+        studio.accounts = Accounts(
+            AccountStore(settings.data_dir / ACCOUNTS_FILE), _signin_throttle(settings), runtime.run_blocking
+        )
+        studio.oidc = _oidc(settings)
         studio.prompts = PromptStore(settings.data_dir / PROMPTS_FILE)
         studio.wildcards = WildcardFiles(settings.wildcards_dir)
         studio.enhancer = build_enhancer(settings.enhancer, settings.env, MAX_PROMPT_CHARS)
@@ -197,3 +203,11 @@ def _signin_throttle(settings: Settings) -> SignInThrottle:
     import redis
 
     return SignInThrottle(redis=redis.Redis.from_url(settings.scaleout.redis_url))
+
+
+def _oidc(settings: Settings) -> OidcClient | None:
+    if not settings.oidc.enabled:
+        return None
+    from backend.services.oidc import OidcClient  # Authlib is imported only when it is used
+
+    return OidcClient(settings.oidc)

@@ -163,8 +163,15 @@ def user_brief(user: UserRecord) -> dict[str, Any]:
 
 
 class Accounts:
-    def __init__(self, store: AccountStore, throttle: SignInThrottle | None = None) -> None:
+    def __init__(
+        self,
+        store: AccountStore,
+        throttle: SignInThrottle | None = None,
+        run_blocking: Callable[..., Any] | None = None,
+    ) -> None:
         self.store = store
+        #: argon2 takes tens of milliseconds of CPU: under eventlet it runs in a real thread
+        self._run: Callable[..., Any] = run_blocking or (lambda fn, *args: fn(*args))
         self.throttle = throttle or SignInThrottle()
         self.hasher = PasswordHasher()  # argon2id with the library's recommended parameters
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
@@ -211,7 +218,7 @@ class Accounts:
             id=uuid.uuid4().hex,
             name=name,
             role=check_role(role),
-            password_hash=self.hasher.hash(password) if password is not None else None,
+            password_hash=self._hash(password) if password is not None else None,
             disabled=False,
             created_at=now_iso(),
             monthly_budget_usd=check_budget(budget),
@@ -250,7 +257,7 @@ class Accounts:
                 raise AccountError(422, "validation_error", "disabled must be true or false", "disabled")
             values["disabled"] = disabled
         if password is not None:
-            values["password_hash"] = self.hasher.hash(check_password(password))
+            values["password_hash"] = self._hash(check_password(password))
         if monthly_budget_usd is not ...:
             values["monthly_budget_usd"] = check_budget(monthly_budget_usd)
         stays_admin = values.get("role", user.role) == "admin" and not values.get("disabled", user.disabled)
@@ -289,14 +296,22 @@ class Accounts:
         self.throttle.succeeded(name)
         return self.start_session(user)
 
-    def _verify(self, user: UserRecord | None, password: str) -> bool:
-        stored = user.password_hash if user is not None and user.password_hash else self._dummy_hash
+    def _hash(self, password: str) -> str:
+        return self._run(self.hasher.hash, password.encode("utf-8", "surrogatepass"))
+
+    def _matches(self, stored: str, password: str) -> bool:
         try:
-            ok = self.hasher.verify(stored, password.encode("utf-8", "surrogatepass"))
+            return self.hasher.verify(stored, password.encode("utf-8", "surrogatepass"))
         except (VerifyMismatchError, VerificationError, InvalidHashError):
-            ok = False
+            return False
+
+    def _verify(self, user: UserRecord | None, password: str) -> bool:
+        """Does ``password`` match? An unknown user (or one without a password: OpenID Connect)
+        costs the same hash, against a dummy, so the time does not tell either apart."""
+        stored = user.password_hash if user is not None and user.password_hash else self._dummy_hash
+        ok = self._run(self._matches, stored, password)
         if ok and user is not None and user.password_hash and self.hasher.check_needs_rehash(user.password_hash):
-            self.store.update_user(user.id, password_hash=self.hasher.hash(password))
+            self.store.update_user(user.id, password_hash=self._hash(password))
         return ok and user is not None and bool(user.password_hash)
 
     def start_session(self, user: UserRecord) -> SignedIn:
@@ -324,6 +339,43 @@ class Accounts:
         id_hash = digest(session_id)
         if self.store.delete_session(id_hash):
             self._revoked(Revocation(session_hash=id_hash))
+
+    def oidc_user(self, identity: str, username: str, admin: bool) -> UserRecord:
+        """The user an OpenID Connect identity (issuer and subject) signs in as: created on the
+        first sign-in, a member (an admin with ``admin``), named after the provider's user name
+        made folder-safe and unique."""
+        user = self.store.user_by_subject(identity)
+        if user is None:
+            if not self.active:
+                raise AccountError(409, "accounts_off", "create the studio's first admin before signing in this way")
+            base = folder_safe(username)
+            for n in range(1, 1000):
+                suffix = "" if n == 1 else f"-{n}"
+                record = UserRecord(
+                    id=uuid.uuid4().hex,
+                    name=base[: 32 - len(suffix)] + suffix,
+                    role="admin" if admin else "member",
+                    password_hash=None,
+                    disabled=False,
+                    created_at=now_iso(),
+                    monthly_budget_usd=None,
+                    oidc_subject=identity,
+                )
+                try:
+                    self.store.add_user(record)
+                except NameTaken:
+                    user = self.store.user_by_subject(identity)  # the same person, signing in twice at once
+                    if user is not None:
+                        break
+                    continue
+                log.info("user %s added on first OpenID Connect sign-in (%s)", record.name, record.role)
+                user = record
+                break
+            else:
+                raise AccountError(409, "name_taken", "no free name for this user")
+        if user.disabled:
+            raise AccountError(403, "disabled", "this user is disabled")
+        return user
 
     # API keys ------------------------------------------------------------------------------
 
@@ -423,6 +475,12 @@ class Accounts:
         return [self.key_json(r, users) for r in records]
 
 
+def folder_safe(name: str) -> str:
+    """A provider's user name as an Atelier name: lower case a-z 0-9 _ -, at most 32."""
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "-" for c in name.lower()).strip("-_")
+    return cleaned[:32].rstrip("-_") or "user"
+
+
 def principal_for(user: UserRecord, via: str = "session") -> Principal:
     return Principal(user.id, user.name, user.role, via, scopes=ROLE_SCOPES[user.role])  # type: ignore[arg-type]
 
@@ -434,5 +492,6 @@ __all__ = [
     "SessionAuth",
     "SignedIn",
     "TooManyAttempts",
+    "folder_safe",
     "principal_for",
 ]
