@@ -7,14 +7,14 @@ the token, or the ``atelier_session`` cookie; anything else is refused.
 When a credential stops (sign-out, a revoked key, a disabled or deleted user, a role
 change) the sockets opened with it are disconnected at once (services/accounts.py
 announces it; :class:`SocketPrincipals` finds the sids). With several web instances
-(Redis) each instance disconnects its own sockets; the announcement reaches the others
-through the Socket.IO Redis manager (web/socket_queue.py).
+(Redis) the announcement goes through the Socket.IO Redis manager (web/socket_queue.py)
+and each instance disconnects its own sockets.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app, request
@@ -25,11 +25,13 @@ from backend.services.accounts import Revocation
 from backend.services.principal import STUDIO, Principal
 from backend.web.auth import SESSION_COOKIE
 from backend.web.security import COOKIE, TokenCheck, socket_allowed
+from backend.web.socket_queue import REVOKE_EVENT, REVOKE_ROOM, JobAwareRedisManager
 
 if TYPE_CHECKING:
     from backend.studio import Studio
 
 EXTENSION = "atelier_sockets"
+_REVOCATION_FIELDS = frozenset(f.name for f in fields(Revocation))
 
 
 @dataclass(frozen=True)
@@ -123,5 +125,18 @@ def register_socket_auth(socketio: SocketIO, token: TokenCheck | None, studio: S
                 pass  # it left meanwhile
             principals.forget(sid)
 
-    studio.accounts.on_revoke.append(revoke_local)
+    manager = socketio.server.manager
+    if isinstance(manager, JobAwareRedisManager):
+        # several web instances: every one of them (this one too) hears it through Redis
+        def from_redis(data: dict[str, Any]) -> None:
+            fields = {k: v if isinstance(v, str) else None for k, v in data.items() if k in _REVOCATION_FIELDS}
+            revoke_local(Revocation(**fields))
+
+        def publish(revocation: Revocation) -> None:
+            socketio.emit(REVOKE_EVENT, asdict(revocation), to=REVOKE_ROOM, namespace="/")
+
+        manager.on_revoke = from_redis
+        studio.accounts.on_revoke.append(publish)
+    else:
+        studio.accounts.on_revoke.append(revoke_local)
     return principals
