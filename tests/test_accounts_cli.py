@@ -52,3 +52,15 @@ def test_the_cli_manages_users_of_a_running_server(make_server):
     assert users_cli(srv, "delete", "ben").returncode == 1
     assert users_cli(srv, "delete", "ann").returncode == 1  # the last admin stays
     assert [line.split("\t")[0] for line in users_cli(srv, "list").stdout.splitlines()] == ["ann"]
+
+
+def test_accounts_let_the_studio_listen_beyond_loopback_without_a_token(make_server):
+    refused = make_server("threading", start=False, ATELIER_HOST="0.0.0.0")
+    refused.start(wait=False)
+    assert refused.proc is not None and refused.proc.wait(60) == 2
+    assert "add an admin" in refused.output()
+
+    assert users_cli(refused, "add", "ann", "--admin", "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
+    srv = make_server("threading", ATELIER_HOST="0.0.0.0", ATELIER_DATA_DIR=str(refused.data))
+    assert srv.get("/api/health").status_code == 401  # up, and nothing without signing in
+    assert Browser(srv).sign_in("ann").get("/api/health").status_code == 200
