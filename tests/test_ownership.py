@@ -316,6 +316,9 @@ def test_the_queue_feed_shows_others_jobs_as_anonymous_places(studio_app):
     assert last["queue@alice"].queued == [a, None]
     assert last["queue@bob"].queued == [None, b]
     assert last["queue@root"].queued == [None, None]
+    # GET /api/health: the same places
+    assert c["bob"].get("/api/health").get_json()["queue"]["queued"] == [None, b]
+    assert c["root"].get("/api/health").get_json()["queue"]["queued"] == [a, b]
     # GET /api/queue: a member sees their own job at its true place, nothing of the other's
     items = c["bob"].get("/api/queue").get_json()["items"]
     assert [(i["job_id"], i["position"]) for i in items] == [(b, 2)]

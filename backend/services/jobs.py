@@ -44,7 +44,7 @@ from backend.services.gallery import utc_now_iso
 from backend.services.job_context import JobContext
 from backend.services.job_runner import JobRunner
 from backend.services.job_sinks import GallerySink
-from backend.services.ownership import UserNames, no_users
+from backend.services.ownership import UserNames, no_users, owner_filter
 from backend.services.principal import STUDIO, Principal
 from backend.services.queue_order import DEFAULT_PRIORITY, insert_index, move_index, rank_between
 from backend.services.schema import ValidationError
@@ -357,8 +357,13 @@ class JobService:
     def position(self, job: JobRecord) -> int | None:
         return self.executor.position(job) if job.status == "queued" else None
 
-    def queue_snapshot(self) -> dict[str, list[str]]:
-        return self.executor.snapshot()
+    def queue_snapshot(self, viewer: Principal = STUDIO) -> dict[str, list[str | None]]:
+        """The queued and running job ids; for a member, everyone else's are None (a place)."""
+        snapshot = self.executor.snapshot()
+        own = owner_filter(viewer)
+        if own is None:
+            return dict(snapshot)  # type: ignore[arg-type]
+        return _anonymous(snapshot, own, {i: self._owner(i) for ids in snapshot.values() for i in ids})
 
     def job_json(self, job: JobRecord) -> shapes.Job:
         data = asdict(job)
@@ -448,8 +453,7 @@ class JobService:
             owners = {job_id: self._owner(job_id) for ids in snapshot.values() for job_id in ids}
             self.bus.feed(QueueUpdated(**snapshot, paused=paused), [QUEUE_ALL])
             for name in sorted(users):
-                anonymous = {key: [i if owners[i] == name else None for i in ids] for key, ids in snapshot.items()}
-                self.bus.feed(QueueUpdated(**anonymous, paused=paused), [queue_room(name)])
+                self.bus.feed(QueueUpdated(**_anonymous(snapshot, name, owners), paused=paused), [queue_room(name)])
         except Exception:  # e.g. Redis gone: the next change announces again
             log.exception("queue.updated could not be sent")
 
@@ -481,6 +485,13 @@ QUEUE_ALL = "queue"
 
 def queue_room(owner: str) -> str:
     return f"queue@{owner}"
+
+
+def _anonymous(
+    snapshot: dict[str, list[str]], owner: str, owners: dict[str, str | None]
+) -> dict[str, list[str | None]]:
+    """The queue as ``owner`` sees it: their job ids, every other job a None in its place."""
+    return {key: [i if owners.get(i) == owner else None for i in ids] for key, ids in snapshot.items()}
 
 
 def _end_event(status: str, images: list[dict[str, Any]], error: dict[str, Any] | None) -> JobEvent:

@@ -536,8 +536,9 @@ export interface QueuePaused {
 }
 
 export interface QueueSnapshot {
-  queued: string[];
-  running: string[];
+  /** job ids in queue order; with accounts, a member sees null for each job of someone else */
+  queued: (string | null)[];
+  running: (string | null)[];
 }
 
 /** Fractions kept clear of the UI. */
