@@ -188,7 +188,7 @@ class EdgeMiddleware:
             cors = [
                 ("Access-Control-Allow-Origin", origin),
                 ("Access-Control-Allow-Credentials", "true"),
-                ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+                ("Access-Control-Allow-Headers", "Authorization, Content-Type, X-CSRF-Token"),
                 ("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS"),
                 ("Vary", "Origin"),
             ]
