@@ -310,7 +310,8 @@ class TokenCheck:
             and hmac.compare_digest(candidate.encode("utf-8", "surrogatepass"), self.cookie_value.encode())
         )
 
-    def bearer(self, header: str | None) -> str | None:
+    @staticmethod
+    def bearer(header: str | None) -> str | None:
         """The secret of ``Authorization: Bearer <secret>``, or the password of ``Basic``
         (what AUTOMATIC1111 clients send: the user name is ignored); None for anything else."""
         if header and header[:7].lower() == "bearer ":
