@@ -396,3 +396,25 @@ def test_the_gallery_feed_reaches_the_owner_and_admins_only(sockets):
     c.patch(f"/api/images/{image['id']}", json={"favorite": True})
     for sock in (alice, bob, root):
         assert [e["image"]["favorite"] for e in sock.events("gallery.updated")] == [True]
+
+
+def test_a_hand_edited_boards_file_is_read_as_far_as_it_makes_sense(tmp_path):
+    from backend.storage.boards import BoardStore
+
+    path = tmp_path / "gallery" / ".atelier" / "boards.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    assert BoardStore(path).all() == []  # unreadable: none, and the studio starts
+    path.write_text(
+        '{"boards": [7, {"name": "no id"}, {"id": "b1", "name": "ok", "visibility": "public",'
+        ' "paths": ["a/x.png", 3, "a/x.png"], "cover": 5, "owner": ["alice"]}]}'
+    )
+    (board,) = BoardStore(path).all()
+    assert (board.id, board.visibility, board.paths, board.cover, board.owner) == (
+        "b1",
+        "private",
+        ["a/x.png"],
+        None,
+        None,
+    )
+    assert BoardStore(path).shared_paths() == frozenset()
