@@ -25,6 +25,7 @@ from backend.web import (
     pages,
 )
 from backend.web.errors import register_error_handlers
+from backend.web.rate_limits import install_limits
 from backend.web.security import install_security, origin_policy, wrap_wsgi
 from backend.web.socket_auth import register_socket_auth
 from backend.web.socket_handlers import register_socket_handlers
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         queue_manager.on_job_event = studio.bus.on_live
     app.extensions["atelier"] = studio
     install_security(app, scale, origins)
+    install_limits(app, settings)  # after the caller is known: the limits are per user and key
     blueprints = (
         api_meta.bp,
         api_jobs.bp,
