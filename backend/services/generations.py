@@ -39,7 +39,9 @@ def submit_generation(
     provider = jobs.registry.get(request.provider)
     with usage.admitting:
         usage.admit(provider.estimate_cost(request) if provider else None, principal)
-        return jobs.submit(request, warnings, session, client=client, priority=priority, principal=principal)
+        return jobs.submit(
+            request, warnings, session, client=client, priority=priority, owner=principal.owner, key_id=principal.key_id
+        )
 
 
 def submit_generations(
@@ -56,7 +58,10 @@ def submit_generations(
     with usage.admitting:
         usage.admit(cost_usd, principal, jobs=len(batch))
         jobs.check_open()
-        return [jobs.submit(request, warnings, session, principal=principal) for request, warnings in batch]
+        return [
+            jobs.submit(request, warnings, session, owner=principal.owner, key_id=principal.key_id)
+            for request, warnings in batch
+        ]
 
 
 @dataclass

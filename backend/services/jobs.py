@@ -44,7 +44,6 @@ from backend.services.gallery import utc_now_iso
 from backend.services.job_context import JobContext
 from backend.services.job_runner import JobRunner
 from backend.services.job_sinks import GallerySink
-from backend.services.principal import STUDIO, Principal
 from backend.services.queue_order import DEFAULT_PRIORITY, insert_index, move_index, rank_between
 from backend.services.schema import ValidationError
 from backend.services.tools.common import LOCAL
@@ -173,12 +172,14 @@ class JobService:
         cost_usd: float | None = None,
         client: str | None = None,
         priority: str = DEFAULT_PRIORITY,
-        principal: Principal = STUDIO,
+        owner: str | None = None,
+        key_id: str | None = None,
     ) -> JobRecord:
         """Queue a job. A tool job (``kind`` other than generate) brings its ``tool`` request
         and its estimated cost; a generation is priced by its provider. ``client``: the client
         API that sent it (kept with the job and its images). ``priority``: where it goes in
-        the queue (services/queue_order.py). ``principal``: who sent it (its owner and key)."""
+        the queue (services/queue_order.py). ``owner``: whose job it is (the account name; None
+        for the studio's own); ``key_id``: the API key it came with (its budget and limits)."""
         self.executor.check_open()
         warnings = self.executor.submit_warnings(request.provider, warnings)
         provider = self.registry.get(request.provider)
@@ -197,8 +198,8 @@ class JobService:
             tool=tool,
             client=client,
             priority=priority,
-            owner=principal.owner,
-            key_id=principal.key_id,
+            owner=owner,
+            key_id=key_id,
         )
         with self.lock:
             queued = self.executor.queued()
@@ -212,8 +213,8 @@ class JobService:
             self.announce_queue()
         return job
 
-    def retry(self, job_id: str, principal: Principal = STUDIO) -> JobRecord:
-        """Queue a failed, cancelled or interrupted job again, as ``principal``'s job."""
+    def retry(self, job_id: str, key_id: str | None = None) -> JobRecord:
+        """Queue a failed, cancelled or interrupted job again: its owner's, sent with ``key_id``."""
         job = self.get(job_id)
         if job.status not in ("failed", "cancelled", "interrupted"):
             raise JobConflict(f"job is {job.status}; only failed, cancelled or interrupted jobs can be retried")
@@ -232,7 +233,8 @@ class JobService:
             cost_usd=job.cost_usd,
             client=job.client,
             priority=job.priority,
-            principal=principal,
+            owner=job.owner,
+            key_id=key_id,
         )
 
     def cancel(self, job_id: str) -> JobRecord:

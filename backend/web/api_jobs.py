@@ -96,5 +96,5 @@ def retry(job_id: str):
     with s.usage.admitting:
         if original.status in ("failed", "cancelled", "interrupted"):
             s.usage.admit(original.cost_usd, caller)  # a retry is a paid job like any other
-        job = s.jobs.retry(job_id, caller)
+        job = s.jobs.retry(job_id, caller.key_id)
     return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202
