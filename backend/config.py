@@ -32,6 +32,7 @@ from backend.env_values import (
     env_optional_number,
     parse_names,
 )
+from backend.oidc_config import OidcSettings, load_oidc_settings
 from backend.scaleout_config import (
     MAX_RATE_COUNT,
     MAX_RATE_WINDOW,
@@ -108,6 +109,8 @@ class Settings:
     scaleout: ScaleoutSettings = field(default_factory=lambda: ScaleoutSettings())
     #: the prompt enhancer (ATELIER_ENHANCER*, backend/enhancer_config.py)
     enhancer: EnhancerSettings = field(default_factory=lambda: EnhancerSettings())
+    #: sign-in through OpenID Connect (ATELIER_OIDC_*, backend/oidc_config.py)
+    oidc: OidcSettings = field(default_factory=lambda: OidcSettings())
     #: the merged environment, for providers to read their own keys from
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -296,5 +299,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         spa_dir=Path(spa_raw).absolute() if spa_raw else DEFAULT_SPA_DIR,
         scaleout=load_scaleout_settings(env),
         enhancer=load_enhancer_settings(env),
+        oidc=load_oidc_settings(env),
         env=env,
     )

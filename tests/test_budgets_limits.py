@@ -75,7 +75,7 @@ def _principal(header: str) -> Principal:
 
 @pytest.fixture
 def make_app(tmp_path):
-    """create_app with the caller read from ``X-Test-As`` first of all request hooks."""
+    """create_app with the caller read from ``X-Test-As`` (as web/auth would set it)."""
     gate = tmp_path / "gate"
 
     def make(**values: str):
@@ -88,7 +88,10 @@ def make_app(tmp_path):
             if who:
                 g.principal = _principal(who)
 
-        app.before_request_funcs.setdefault(None, []).insert(0, _as)
+        # after web/auth has resolved the caller (the studio itself here), before the rate limit
+        hooks = app.before_request_funcs.setdefault(None, [])
+        names = [hook.__name__ for hook in hooks]
+        hooks.insert(names.index("_rate_limit") if "_rate_limit" in names else len(hooks), _as)
         accounts = Accounts()
         app.extensions["atelier"].usage.budgets.source = accounts
         return app.test_client(), accounts
