@@ -31,7 +31,7 @@ MIGRATIONS = [
     CREATE TABLE queue_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)
     """,
     # a user's and an API key's spend this month and their pending jobs (services/budgets.py,
-    # services/limits.py) without reading every job of the month: ten times faster at 20 000
+    # services/limits.py) without reading every job of the month (bench/bench_budgets.py)
     """
     CREATE INDEX jobs_owner_spend ON jobs (json_extract(data, '$.owner'), created_at);
     CREATE INDEX jobs_key_spend ON jobs (json_extract(data, '$.key_id'), created_at)
@@ -69,15 +69,15 @@ class JobRecord:
     #: who sent it when not the studio itself: the API dialect and credential ("openai",
     #: "a1111", with the key's name where accounts exist); None for the studio's own routes
     client: str | None = None
-    #: the account whose job it is (its name, also its gallery folder); None without accounts
-    owner: str | None = None
-    #: the API key it was submitted with (whose budget and limits it counts against); None
-    #: when it was not sent with a key
-    key_id: str | None = None
     #: "high", "normal" or "low": higher runs first (services/queue_order.py)
     priority: str = "normal"
     #: sorts the queued jobs in queue order (services/queue_order.py); None once never queued
     queue_rank: float | None = None
+    #: whose job it is: the account name (``Principal.owner``); None for the studio's own
+    owner: str | None = None
+    #: the API key it was submitted with (whose budget and limits it counts against); None
+    #: when it was not sent with a key
+    key_id: str | None = None
     last_seq: int = 0
 
     @property

@@ -188,11 +188,11 @@ export interface Job {
   cancel_requested: boolean;
   /** who sent it through a client API (e.g. "openai", "a1111"); null for the studio's own routes */
   client: string | null;
-  /** the user whose job it is; null without accounts */
-  owner: string | null;
   provider_notes: Record<string, unknown>[];
   /** higher runs first; first come, first served within a priority */
   priority: "high" | "normal" | "low";
+  /** whose job it is: the account name; null without accounts (the studio's own) */
+  owner: string | null;
   last_seq: number;
 }
 
@@ -510,9 +510,9 @@ export interface QueueItem {
   retry_of: string | null;
   cancel_requested: boolean;
   client: string | null;
-  owner: string | null;
   provider_notes: Record<string, unknown>[];
   priority: "high" | "normal" | "low";
+  owner: string | null;
   last_seq: number;
   /** the job's id (= id) */
   job_id: string;

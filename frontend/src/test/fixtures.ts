@@ -83,6 +83,7 @@ export function job(overrides: Partial<Job> = {}): Job {
     provider_notes: [],
     position: 1,
     priority: "normal",
+    owner: null,
     last_seq: 1,
     ...overrides,
   };
