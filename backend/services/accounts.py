@@ -335,6 +335,21 @@ class Accounts:
         principal = Principal(user.id, user.name, user.role, "session", scopes=ROLE_SCOPES[user.role])  # type: ignore[arg-type]
         return SessionAuth(principal, record.csrf_token, record.id_hash)
 
+    def still_valid(self, principal: Principal, session_hash: str | None) -> bool:
+        """Does the credential a socket was opened with still stand as it was (the session or
+        key exists, the user is enabled, the role unchanged)? The studio's own are not checked."""
+        if principal.user_id is None:
+            return True
+        user = self.store.user(principal.user_id)
+        if user is None or user.disabled or user.role != principal.role:
+            return False
+        if principal.via == "key":
+            return principal.key_id is not None and self.store.key(principal.key_id) is not None
+        if session_hash is not None:
+            record = self.store.session(session_hash)
+            return record is not None and record.expires_at >= time.time()
+        return True
+
     def sign_out(self, session_id: str) -> None:
         id_hash = digest(session_id)
         if self.store.delete_session(id_hash):

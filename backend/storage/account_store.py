@@ -255,5 +255,11 @@ class AccountStore:
     def purge_sessions(self, now: float) -> None:
         self.db.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
 
+    def data_version(self) -> int:
+        """Changes whenever another connection (another process: the users CLI, another web
+        instance) has committed to the database since this one last asked."""
+        (row,) = self.db.query("PRAGMA data_version")
+        return int(row[0])
+
     def close(self) -> None:
         self.db.close()

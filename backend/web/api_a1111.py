@@ -93,7 +93,13 @@ def _states() -> ClientStates:
 def credential() -> str:
     """Who is calling, for the options and jobs kept per caller: a digest of the token or key
     it sent (never the secret), ``studio`` for the browser's cookie, ``anonymous`` when the
-    studio is open (no ATELIER_TOKEN: whatever key a client insists on sending is ignored)."""
+    studio is open (no ATELIER_TOKEN: whatever key a client insists on sending is ignored).
+    With accounts: the API key's id, else the user's."""
+    who = principal()
+    if who.key_id is not None:
+        return "key:" + who.key_id
+    if who.user_id is not None:
+        return "user:" + who.user_id
     token = current_app.extensions.get("atelier_token")
     if token is None:
         return "anonymous"

@@ -8,11 +8,14 @@ When a credential stops (sign-out, a revoked key, a disabled or deleted user, a 
 change) the sockets opened with it are disconnected at once (services/accounts.py
 announces it; :class:`SocketPrincipals` finds the sids). With several web instances
 (Redis) the announcement goes through the Socket.IO Redis manager (web/socket_queue.py)
-and each instance disconnects its own sockets.
+and each instance disconnects its own sockets. Changes made by another process (the
+users CLI) are noticed within seconds: the accounts database's ``data_version`` changes and
+every socket's credential is checked again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
@@ -31,6 +34,9 @@ if TYPE_CHECKING:
     from backend.studio import Studio
 
 EXTENSION = "atelier_sockets"
+#: how often a socket's credential is checked again after another process changed accounts
+SWEEP_SECONDS = 2.0
+log = logging.getLogger(__name__)
 _REVOCATION_FIELDS = frozenset(f.name for f in fields(Revocation))
 
 
@@ -59,6 +65,10 @@ class SocketPrincipals:
     def forget(self, sid: str) -> None:
         with self._lock:
             self._by_sid.pop(sid, None)
+
+    def all(self) -> list[tuple[str, SocketAuth]]:
+        with self._lock:
+            return list(self._by_sid.items())
 
     def matching(self, revocation: Revocation) -> list[str]:
         with self._lock:
@@ -101,6 +111,33 @@ def _resolve(studio: Studio, token: TokenCheck | None, auth: Any) -> SocketAuth 
 
 def register_socket_auth(socketio: SocketIO, token: TokenCheck | None, studio: Studio) -> SocketPrincipals:
     principals = SocketPrincipals()
+    sweeping = threading.Event()
+
+    def sweep() -> None:
+        """Changes made by another process (the users CLI; another web instance without
+        Redis) are not announced here: when the accounts database changed under us, check
+        every socket's credential again."""
+        store = studio.accounts.store
+        seen = store.data_version()
+        while True:
+            socketio.sleep(SWEEP_SECONDS)
+            try:
+                version = store.data_version()
+                if version == seen:
+                    continue
+                seen = version
+                for sid, auth in principals.all():
+                    if not studio.accounts.still_valid(auth.principal, auth.session_hash):
+                        close(sid)
+            except Exception:  # a database hiccup must not end the sweep for good
+                log.exception("checking the sockets' credentials failed")
+
+    def close(sid: str) -> None:
+        try:
+            socketio.server.disconnect(sid, namespace="/")
+        except (KeyError, ValueError):
+            pass  # it left meanwhile
+        principals.forget(sid)
 
     @socketio.on("connect")
     def connect(auth: Any = None) -> None:
@@ -109,6 +146,9 @@ def register_socket_auth(socketio: SocketIO, token: TokenCheck | None, studio: S
             raise ConnectionRefusedError("unauthorized")  # nothing more: no hint of the studio
         sid: str = request.sid  # type: ignore[attr-defined]  # Flask-SocketIO sets it
         principals.set(sid, resolved)
+        if resolved.principal.user_id is not None and not sweeping.is_set():
+            sweeping.set()
+            socketio.start_background_task(sweep)
 
     @socketio.on("disconnect")
     def disconnect(*_: Any) -> None:
@@ -119,11 +159,7 @@ def register_socket_auth(socketio: SocketIO, token: TokenCheck | None, studio: S
 
     def revoke_local(revocation: Revocation) -> None:
         for sid in principals.matching(revocation):
-            try:
-                socketio.server.disconnect(sid, namespace="/")
-            except (KeyError, ValueError):
-                pass  # it left meanwhile
-            principals.forget(sid)
+            close(sid)
 
     manager = socketio.server.manager
     if isinstance(manager, JobAwareRedisManager):
