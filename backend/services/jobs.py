@@ -178,12 +178,14 @@ class JobService:
         client: str | None = None,
         priority: str = DEFAULT_PRIORITY,
         owner: str | None = None,
+        key_id: str | None = None,
     ) -> JobRecord:
         """Queue a job for ``owner`` (the account name; None for the studio's own).
         A tool job (``kind`` other than generate) brings its ``tool`` request
         and its estimated cost; a generation is priced by its provider. ``client``: the client
         API that sent it (kept with the job and its images). ``priority``: where it goes in
-        the queue (services/queue_order.py)."""
+        the queue (services/queue_order.py). ``owner``: whose job it is (the account name; None
+        for the studio's own); ``key_id``: the API key it came with (its budget and limits)."""
         self.executor.check_open()
         warnings = self.executor.submit_warnings(request.provider, warnings)
         provider = self.registry.get(request.provider)
@@ -203,6 +205,7 @@ class JobService:
             client=client,
             priority=priority,
             owner=owner,
+            key_id=key_id,
         )
         with self.lock:
             queued = self.executor.queued()
@@ -216,7 +219,8 @@ class JobService:
             self.announce_queue()
         return job
 
-    def retry(self, job_id: str) -> JobRecord:
+    def retry(self, job_id: str, key_id: str | None = None) -> JobRecord:
+        """Queue a failed, cancelled or interrupted job again: its owner's, sent with ``key_id``."""
         job = self.get(job_id)
         if job.status not in ("failed", "cancelled", "interrupted"):
             raise JobConflict(f"job is {job.status}; only failed, cancelled or interrupted jobs can be retried")
@@ -236,6 +240,7 @@ class JobService:
             client=job.client,
             priority=job.priority,
             owner=job.owner,
+            key_id=key_id,
         )
 
     def cancel(self, job_id: str) -> JobRecord:
@@ -370,6 +375,7 @@ class JobService:
         data["provider"] = job.provider
         data["model"] = job.request.get("model")
         data.pop("queue_rank")  # the store's; the position is what a client reads
+        data.pop("key_id")  # whose budget it counts against: GET /api/usage tells by key
         data["position"] = self.position(job)
         data["last_seq"] = self.bus.last_seq(job.id)
         if job.tool and job.tool.get("mask"):

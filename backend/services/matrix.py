@@ -78,15 +78,15 @@ class MatrixService:
         jobs.listeners.append(self._on_job)
 
     # --- create --------------------------------------------------------------------------
-    def submit(self, body: Any, owner: str | None = None) -> MatrixRecord:
-        """Plan, price and queue a matrix for ``owner`` (its jobs and grid are theirs);
-        ValidationError (422) or BudgetExceeded (402) before any job is queued."""
+    def submit(self, body: Any, principal: Principal = STUDIO) -> MatrixRecord:
+        """Plan, price and queue ``principal``'s matrix (its jobs and grid are theirs);
+        ValidationError (422), BudgetExceeded (402) or LimitExceeded (429) before any job is queued."""
         plan = plan_matrix(body, self.registry, self.default_provider, self.max_cells)
         price = estimate(plan, self.registry)
         batch = [(c.request, c.warnings) for c in plan.cells if c.request is not None]
         with self._lock:
             cost = price["cost_usd"] or None
-            records = iter(submit_generations(self.jobs, self.usage, batch, plan.session, cost, owner))
+            records = iter(submit_generations(self.jobs, self.usage, batch, plan.session, cost, principal))
             cells = [
                 MatrixCellRecord(c.coords, next(records).id if c.request is not None else None, c.skipped)
                 for c in plan.cells
@@ -100,7 +100,7 @@ class MatrixService:
                 session=plan.session,
                 warnings=plan.warnings_json(),
                 estimate=price,
-                owner=owner,
+                owner=principal.owner,
             )
             self.store.save(matrix)
         self.runtime.spawn(self._follow, None, matrix.id)  # cells that ended before the save

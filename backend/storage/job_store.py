@@ -36,6 +36,12 @@ MIGRATIONS = [
     ALTER TABLE jobs ADD COLUMN owner TEXT;
     CREATE INDEX jobs_owner ON jobs (owner, created_at DESC, id DESC)
     """,
+    # a user's and an API key's spend this month and their pending jobs (services/budgets.py,
+    # services/limits.py) without reading every job of the month (bench/bench_budgets.py)
+    """
+    CREATE INDEX jobs_owner_spend ON jobs (json_extract(data, '$.owner'), created_at);
+    CREATE INDEX jobs_key_spend ON jobs (json_extract(data, '$.key_id'), created_at)
+    """,
 ]
 
 
@@ -75,6 +81,9 @@ class JobRecord:
     queue_rank: float | None = None
     #: whose job it is: the account name (``Principal.owner``); None for the studio's own
     owner: str | None = None
+    #: the API key it was submitted with (whose budget and limits it counts against); None
+    #: when it was not sent with a key
+    key_id: str | None = None
     last_seq: int = 0
 
     @property

@@ -39,9 +39,7 @@ def submit():
     s = studio()
     body = json_body()
     req, warnings, session = build_generation_request(body, s.registry, s.settings.default_provider, s.wildcards)
-    job = submit_generation(
-        s.jobs, s.usage, req, warnings, session, priority=job_priority(body), owner=principal().owner
-    )
+    job = submit_generation(s.jobs, s.usage, req, warnings, session, priority=job_priority(body), principal=principal())
     record_prompt(s.prompts, req, job.created_at, principal().owner)
     return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202
 
@@ -94,9 +92,10 @@ def cancel(job_id: str):
 )
 def retry(job_id: str):
     s = studio()
-    original = s.jobs.get_for(job_id, principal())  # another's job is not found
+    caller = principal()
+    original = s.jobs.get_for(job_id, caller)  # another's job is not found
     with s.usage.admitting:
         if original.status in ("failed", "cancelled", "interrupted"):
-            s.usage.check(original.cost_usd)  # a retry is a paid job like any other
-        job = s.jobs.retry(job_id)
+            s.usage.admit(original.cost_usd, caller)  # a retry is a paid job like any other
+        job = s.jobs.retry(job_id, caller.key_id)
     return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202

@@ -35,7 +35,7 @@ _LINKS = {"get": ("matrix.get_matrix.get", _NEW)}
 )
 def submit():
     s = studio()
-    matrix = s.matrices.submit(json_body(), principal().owner)
+    matrix = s.matrices.submit(json_body(), principal())
     body = s.matrices.matrix_json(matrix)
     return jsonify({"matrix": body, "estimate": body["estimate"], "warnings": body["warnings"]}), 202
 

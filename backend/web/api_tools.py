@@ -107,8 +107,9 @@ def _submit(tool: Tool):
     body = _tool_body()
     sources = SourceFinder(s.gallery, _visible())
     job, cost = _build(tool, body, sources)
+    caller = principal()
     with s.usage.admitting:
-        s.usage.check(cost)
+        s.usage.admit(cost, caller)
         if sources.upload is not None:
             s.jobs.check_open()  # a queue that is down refuses before the upload is written
             # every check passed on the upload in memory; the job names it by its gallery id
@@ -116,7 +117,14 @@ def _submit(tool: Tool):
             body = {**{k: v for k, v in body.items() if k != "image"}, "image_id": image_id}
             job, cost = _build(tool, body, SourceFinder(s.gallery, _visible()))
         queued = s.jobs.submit(
-            job.request, [], job.session, kind=tool.kind, tool=job.tool, cost_usd=cost, owner=principal().owner
+            job.request,
+            [],
+            job.session,
+            kind=tool.kind,
+            tool=job.tool,
+            cost_usd=cost,
+            owner=caller.owner,
+            key_id=caller.key_id,
         )
     return jsonify({"job": s.jobs.job_json(queued), "warnings": queued.warnings}), 202
 
@@ -190,8 +198,13 @@ def templates():
 
 
 @bp.get("/usage")
-@api_route("What jobs cost, summed by provider, model, day or kind", query=USAGE_QUERY, responses={200: "Usage"},
-           errors=(422,), tags=TAGS)  # fmt: skip
+@api_route(
+    "What jobs cost, summed by provider, model, day or kind, and by user and API key",
+    description="With accounts, `by_user` and `by_key` sum each user's and key's jobs in the period and "
+    "show their monthly budgets: an admin sees everyone, a member only their own jobs and keys "
+    "(`groups` and `totals` too).",
+    query=USAGE_QUERY, responses={200: "Usage"}, errors=(422,), tags=TAGS,
+)  # fmt: skip
 def usage():
     args = request.args
     group_by = USAGE["group_by"].check_bounds(args.get("group_by") or USAGE["group_by"].default)
@@ -200,8 +213,20 @@ def usage():
     if USAGE["period"].check_bounds(args.get("period") or None) == "month" and not start:
         start = month_start(datetime.now(UTC))
     s = studio()
-    summary = s.usage.summary(start, end, group_by)
-    return jsonify({**summary, "budget": s.usage.budget_json()})
+    caller = principal()
+    # an admin (or the studio itself) sees everyone's; a member their own jobs and keys
+    only = None if caller.is_admin else caller.owner or ""
+    summary = s.usage.summary(start, end, group_by, only)
+    month = month_start(datetime.now(UTC))
+    budgets = s.usage.budgets
+    return jsonify(
+        {
+            **summary,
+            "budget": s.usage.budget_json(),
+            "by_user": budgets.by_user(start, end, month, only),
+            "by_key": budgets.by_key(start, end, month, only),
+        }
+    )
 
 
 @bp.post("/estimate")
@@ -226,7 +251,7 @@ def estimate():
         job, cost = _build(TOOLS[kind], body, SourceFinder(s.gallery, _visible()))
         req, warnings = job.request, []
     budget = s.usage.budget_json()
-    fits = s.usage.fits(cost, budget["month_spend_usd"])
+    fits = s.usage.fits(cost, budget["month_spend_usd"], principal())
     return jsonify(
         {
             "kind": kind,

@@ -284,6 +284,23 @@ export interface KeyOwner {
   name: string;
 }
 
+export interface KeyUsage {
+  jobs: number;
+  images: number;
+  failures: number;
+  pending: number;
+  cost_usd: number;
+  estimated_usd: number;
+  unpriced_jobs: number;
+  key_id: string;
+  /** the key's name; null once it is revoked */
+  name: string | null;
+  /** whose key it is; null once it is revoked */
+  user: string | null;
+  /** this calendar month: the key's own budget; null: none */
+  budget: Budget;
+}
+
 export interface Keys {
   keys: ApiKey[];
 }
@@ -665,6 +682,8 @@ export interface Usage {
   groups: UsageGroup[];
   totals: UsageTotals;
   budget: Budget;
+  by_user: UserUsage[];
+  by_key: KeyUsage[];
 }
 
 export interface UsageGroup {
@@ -705,6 +724,20 @@ export interface UserBrief {
 
 export interface UserEnvelope {
   user: User;
+}
+
+export interface UserUsage {
+  jobs: number;
+  images: number;
+  failures: number;
+  pending: number;
+  cost_usd: number;
+  estimated_usd: number;
+  unpriced_jobs: number;
+  /** the user's name */
+  user: string;
+  /** this calendar month: the user's own budget, else ATELIER_USER_MONTHLY_BUDGET_USD; null: none */
+  budget: Budget;
 }
 
 export interface Users {
