@@ -58,7 +58,14 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
     )
     runtime = make_runtime(settings.async_mode, socketio.start_background_task, socketio.sleep)
 
+    rooms = socketio.server.manager.rooms  # namespace -> room -> members (python-socketio's Manager)
+
     def emit(event: str, payload: dict, room: str) -> None:
+        # python-socketio encodes a packet before it looks for the room's members; most job
+        # events are published before anyone subscribes (queued, started) and the feeds may
+        # have no one: nothing to encode then. Through Redis, other instances may have members.
+        if queue_manager is None and not rooms.get("/", {}).get(room):
+            return
         socketio.emit(event, payload, to=room, namespace="/")
 
     def join(sid: str, room: str) -> None:

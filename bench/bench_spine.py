@@ -13,6 +13,7 @@ Usage: python bench/bench_spine.py [--jobs 200] [--rounds 5] [--pings 300] [--mo
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -74,29 +75,59 @@ def one_job(http: requests.Session, url: str, client: EventRecorder) -> float:
     return time.perf_counter() - t0
 
 
-def per_job(atelier_url: str, plain_url: str, jobs: int, rounds: int) -> dict[str, list[float]]:
-    """Interleaved: ``rounds`` batches of ``jobs // rounds`` jobs on each side in turn
-    (the order swapped every round). Each side has its own keep-alive HTTP session and one
-    Socket.IO connection, both made before the clock starts."""
-    sides = {"atelier": atelier_url, "plain": plain_url}
-    http = {name: requests.Session() for name in sides}
-    clients = {name: EventRecorder(url).connect() for name, url in sides.items()}
-    result: dict[str, list[float]] = {"atelier": [], "plain": [], "atelier_rounds": [], "plain_rounds": []}
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def per_job(sides: dict[str, tuple[str, int]], jobs: int, rounds: int) -> dict[str, list[float]]:
+    """Interleaved: ``rounds`` batches of ``jobs // rounds`` jobs on each side (name: url,
+    server pid) in turn, the order rotated every round. Each side has its own keep-alive
+    HTTP session and one Socket.IO connection, both made before the clock starts. Besides
+    the wall time, each server's CPU time per job (less sensitive to other programs)."""
+    names = list(sides)
+    http = {name: requests.Session() for name in names}
+    clients = {name: EventRecorder(sides[name][0]).connect() for name in names}
+    result: dict[str, list[float]] = {key: [] for side in names for key in (side, f"{side}_rounds", f"{side}_cpu")}
     try:
-        for name, url in sides.items():  # warm up: connections, lazily built parts
+        for name in names:  # warm up: connections, lazily built parts
             for _ in range(10):
-                one_job(http[name], url, clients[name])
+                one_job(http[name], sides[name][0], clients[name])
         batch = max(1, jobs // rounds)
         for number in range(rounds):
-            order = list(sides) if number % 2 == 0 else list(reversed(sides))
+            order = names[number % len(names) :] + names[: number % len(names)]
             for name in order:
-                times = [one_job(http[name], sides[name], clients[name]) for _ in range(batch)]
+                url, pid = sides[name]
+                cpu = cpu_seconds(pid)
+                times = [one_job(http[name], url, clients[name]) for _ in range(batch)]
+                result[f"{name}_cpu"].append((cpu_seconds(pid) - cpu) / batch)
                 result[name] += times
                 result[f"{name}_rounds"].append(statistics.median(times))
         return result
     finally:
         for client in clients.values():
             client.close()
+
+
+class RootedServer(ServerProcess):
+    """The studio of another checkout (``--before DIR``, e.g. ``git worktree`` or ``git
+    archive`` of an earlier commit), to measure what a change bought in the same run."""
+
+    def __init__(self, root: Path, tmp: Path, mode: str, **env: str) -> None:
+        super().__init__(tmp, mode, **env)
+        self.root = root
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), "PYTHONPATH": str(self.root)}
+
+    def start(self, wait: bool = True) -> RootedServer:
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "backend"], cwd=self.root, env=self.env(), stdout=self.log, stderr=subprocess.STDOUT
+        )
+        self.wait_ready()
+        return self
 
 
 def round_trips(client: EventRecorder, pings: int) -> list[float]:
@@ -108,12 +139,21 @@ def round_trips(client: EventRecorder, pings: int) -> list[float]:
     return times
 
 
-def run_mode(mode: str, jobs: int, pings: int, rounds: int, only_jobs: bool = False) -> dict[str, list[float]]:
+def run_mode(
+    mode: str, jobs: int, pings: int, rounds: int, only_jobs: bool = False, before: Path | None = None
+) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         server = ServerProcess(Path(tmp), mode, ATELIER_LOG_LEVEL="WARNING").start()
         plain = PlainStudio(mode, Path(tmp) / "plain")
+        earlier = None
+        if before:
+            (Path(tmp) / "before").mkdir()
+            earlier = RootedServer(before, Path(tmp) / "before", mode, ATELIER_LOG_LEVEL="WARNING").start()
         try:
-            result = per_job(server.url, plain.url, jobs, rounds)
+            sides = {"atelier": (server.url, server.proc.pid), "plain": (plain.url, plain.proc.pid)}
+            if earlier is not None and earlier.proc is not None:
+                sides["before"] = (earlier.url, earlier.proc.pid)
+            result = per_job(sides, jobs, rounds)
             if only_jobs:
                 return result
             client = EventRecorder(server.url).connect()
@@ -134,6 +174,8 @@ def run_mode(mode: str, jobs: int, pings: int, rounds: int, only_jobs: bool = Fa
         finally:
             plain.stop()
             server.stop()
+            if earlier is not None:
+                earlier.stop()
 
 
 def ms(v: float) -> str:
@@ -147,6 +189,7 @@ def main() -> None:
     parser.add_argument("--pings", type=int, default=300)
     parser.add_argument("--modes", default="eventlet,threading")
     parser.add_argument("--only-jobs", action="store_true", help="the per-job figure only")
+    parser.add_argument("--before", type=Path, help="also time the studio of this checkout (an earlier commit)")
     args = parser.parse_args()
     print(
         f"Per job: submit (keep-alive HTTP) → subscribe (Socket.IO, acknowledged) → `job.succeeded`, "
@@ -156,7 +199,7 @@ def main() -> None:
     print("| mode | measure | p50 | p99 | baseline p50 / p99 | ratio (p50) |")
     print("|---|---|---|---|---|---|")
     for mode in args.modes.split(","):
-        r = run_mode(mode, args.jobs, args.pings, args.rounds, args.only_jobs)
+        r = run_mode(mode, args.jobs, args.pings, args.rounds, args.only_jobs, args.before)
         job50, base50 = statistics.median(r["atelier_rounds"]), statistics.median(r["plain_rounds"])
         pairs = zip(r["atelier_rounds"], r["plain_rounds"], strict=True)
         rounds = ", ".join(f"{a * 1000:.1f}/{b * 1000:.1f}" for a, b in pairs)
@@ -166,6 +209,19 @@ def main() -> None:
             f"{ms(pct(r['plain'], 99))} | {job50 / base50:.2f}× |",
             flush=True,
         )
+        cpu_a, cpu_p = statistics.median(r["atelier_cpu"]), statistics.median(r["plain_cpu"])
+        print(
+            f"| {mode} | server CPU time per job (median of rounds) | {ms(cpu_a)} | — | plain: {ms(cpu_p)} "
+            f"| {cpu_a / max(cpu_p, 1e-6):.2f}× |",
+            flush=True,
+        )
+        if args.before:
+            job_b, cpu_b = statistics.median(r["before_rounds"]), statistics.median(r["before_cpu"])
+            print(
+                f"| {mode} | the same, studio of {args.before} | {ms(job_b)} | {ms(pct(r['before'], 99))} "
+                f"| CPU per job {ms(cpu_b)} | {job_b / base50:.2f}× (CPU {cpu_b / max(cpu_p, 1e-6):.2f}×) |",
+                flush=True,
+            )
         if args.only_jobs:
             continue
         idle50, busy50 = statistics.median(r["rtt_idle"]), statistics.median(r["rtt_busy"])
