@@ -13,7 +13,7 @@ after the clients leave.
 
 Baseline: a bare python-socketio server (``BARE_SERVER`` below, same async mode) to which the
 same number of clients subscribe the same way; it then emits the sequence of events the
-first client received from Atelier (names and payloads), each at the same offset from the
+clients received from Atelier (names and payloads; the longest of ten recorders), each at the same offset from the
 first as in Atelier's run, stamped with its own ``ts``. The clients run in this process,
 the servers in their own. Loopback only; bounded by --timeout; raises the open-file limit.
 """
@@ -41,6 +41,7 @@ from tests.support.faults import open_sockets, rss_kib, threads  # noqa: E402
 from tests.support.server import ServerProcess, free_port  # noqa: E402
 
 BACK_TO_BASELINE_MIB = 16  # "back to baseline": within this of the pre-load RSS
+RECORDERS = 10  # clients that keep what they receive, for the baseline to replay
 
 BARE_SERVER = textwrap.dedent(
     """
@@ -96,6 +97,25 @@ BARE_SERVER = textwrap.dedent(
         server.serve_forever()
     """
 )
+
+
+def rss_parts(pid: int) -> dict[str, int]:
+    """KiB resident: anonymous (the heap) and file-backed (code and libraries paged in)."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {name: int(fields[name].split()[0]) for name in ("RssAnon", "RssFile")}
+
+
+def warm_socket(url: str) -> None:
+    """One Socket.IO client on both feeds, then gone: what a server imports and builds for
+    its first client belongs to its baseline, not to the load."""
+
+    async def go() -> None:
+        client = Client()
+        await client.start(url)
+        await asyncio.sleep(0.5)
+        await client.sio.disconnect()
+
+    asyncio.run(go())
 
 
 def raise_open_file_limit() -> None:
@@ -155,7 +175,7 @@ async def load(url: str, pid: int, clients: int, trigger, finished, timeout: flo
         peak["threads"] = max(peak["threads"], threads(pid))
         peak["sockets"] = max(peak["sockets"], open_sockets(pid))
 
-    crowd = [Client(record=i == 0) for i in range(clients)]
+    crowd = [Client(record=i < RECORDERS) for i in range(clients)]
     t0 = time.monotonic()
     for start in range(0, clients, 50):
         await asyncio.gather(*(c.start(url) for c in crowd[start : start + 50]))
@@ -187,7 +207,8 @@ async def load(url: str, pid: int, clients: int, trigger, finished, timeout: flo
         "p50": pct(delays, 50),
         "p99": pct(delays, 99),
         "peak": peak,
-        "sequence": crowd[0].record or [],
+        # the longest: a recorder dropped under load saw less
+        "sequence": max((c.record or [] for c in crowd[:RECORDERS]), key=len),
     }
 
 
@@ -262,7 +283,9 @@ def bare_load(mode: str, sequence: list[tuple[str, dict]], clients: int, timeout
             proc.wait(10)
 
 
-def run_mode(mode: str, clients: int, jobs: int, timeout: float, env: dict[str, str], bare: bool) -> list[dict]:
+def run_mode(
+    mode: str, clients: int, jobs: int, timeout: float, env: dict[str, str], bare: bool, warm: bool = True
+) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         srv = ServerProcess(Path(tmp), mode, ATELIER_LOG_LEVEL="WARNING", **env).start()
         try:
@@ -271,8 +294,10 @@ def run_mode(mode: str, clients: int, jobs: int, timeout: float, env: dict[str, 
             # warm: one job, so lazily started pools are part of the baseline
             job = srv.submit(prompt="warm", provider="offline", model="procedural-draft")
             srv.wait_job(job["id"])
-            time.sleep(1)
-            base = {"rss": rss_kib(pid), "threads": threads(pid), "sockets": open_sockets(pid)}
+            if warm:
+                warm_socket(srv.url)
+            time.sleep(7)  # the heap trim after the warm client left
+            base = {"rss": rss_kib(pid), "threads": threads(pid), "sockets": open_sockets(pid), **rss_parts(pid)}
             result = atelier_load(srv, clients, jobs, timeout)
             t_end = time.monotonic()
             back_after = None
@@ -284,7 +309,7 @@ def run_mode(mode: str, clients: int, jobs: int, timeout: float, env: dict[str, 
                 mode=mode,
                 server="Atelier" + "".join(f", {k}={v}" for k, v in env.items()),
                 base=base,
-                after={"rss": rss_kib(pid), "threads": threads(pid), "sockets": open_sockets(pid)},
+                after={"rss": rss_kib(pid), "threads": threads(pid), "sockets": open_sockets(pid), **rss_parts(pid)},
                 back_after=back_after,
             )
         finally:
@@ -305,7 +330,11 @@ def report(r: dict, bare: dict | None) -> str:
         memory = f"peak {mib(r['peak']['rss'])} | —"
     else:
         back = f"yes ({r['back_after']:.0f} s)" if r["back_after"] is not None else "NO"
-        memory = f"{mib(r['base']['rss'])} → peak {mib(r['peak']['rss'])} → {mib(r['after']['rss'])} | {back}"
+        grew = {k: (r["after"][k] - r["base"][k]) / 1024 for k in ("RssAnon", "RssFile")}
+        memory = (
+            f"{mib(r['base']['rss'])} → peak {mib(r['peak']['rss'])} → {mib(r['after']['rss'])} "
+            f"(heap {grew['RssAnon']:+.0f}, files {grew['RssFile']:+.0f} MiB) | {back}"
+        )
     ratio = f"{r['p50'] / bare['p50']:.2f}× / {r['p99'] / bare['p99']:.2f}×" if bare else "—"
     return (
         f"| {r['mode']} | {r['server']} | {r['clients']} clients, {r['jobs']} jobs | {'yes' if ok else 'NO'} "
@@ -324,6 +353,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for Atelier's server (repeatable)")
     parser.add_argument("--no-bare", action="store_true", help="Atelier only (no baseline run)")
+    parser.add_argument("--no-warm", action="store_true", help="no Socket.IO client before the RSS baseline")
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.env)
     raise_open_file_limit()
@@ -338,7 +368,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for mode in args.modes.split(","):
-        results = run_mode(mode, args.clients, args.jobs, args.timeout, env, not args.no_bare)
+        results = run_mode(mode, args.clients, args.jobs, args.timeout, env, not args.no_bare, not args.no_warm)
         bare = results[1] if len(results) > 1 else None
         print(report(results[0], bare), flush=True)
         if bare:
