@@ -64,7 +64,16 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
     )
     runtime = make_runtime(settings.async_mode, socketio.start_background_task, socketio.sleep)
 
+    rooms = socketio.server.manager.rooms  # namespace -> room -> members (python-socketio's Manager)
+
     def emit(event: str, payload: dict, room: str | list[str]) -> None:
+        # python-socketio encodes a packet before it looks for the room's members; most job
+        # events are published before anyone subscribes (queued, started) and the feeds may
+        # have no one: nothing to encode then. Through Redis, other instances may have members.
+        if queue_manager is None:
+            present = rooms.get("/", {})
+            if not any(present.get(r) for r in ([room] if isinstance(room, str) else room)):
+                return
         socketio.emit(event, payload, to=room, namespace="/")
 
     def join(sid: str, room: str) -> None:

@@ -28,7 +28,7 @@ DOC = ROOT / "docs" / "benchmarks.md"
 LATEST = "## Latest figures (written by `make bench`)"
 #: smaller runs for --quick (a few minutes in all)
 QUICK_ARGS = {
-    "bench_spine": ["--jobs", "60", "--pings", "100"],
+    "bench_spine": ["--jobs", "60", "--rounds", "3", "--pings", "100"],
     "bench_gallery": ["--count", "10000", "--export-mb", "128"],
     "bench_events": ["--jobs", "40", "--runs", "3"],
     "bench_metadata": ["--runs", "5"],

@@ -91,6 +91,11 @@ FAMILIES = {
     "ZImagePipeline": Family("ZImagePipeline", LARGE_SIZES, StepRange(1, 16, 8), 0.0, "bfloat16", {}, 16),
     # sd-turbo: single step, guidance 0, so no negative prompt
     "StableDiffusionPipeline": Family("StableDiffusionPipeline", SD_SIZES, StepRange(1, 4, 1), 0.0, "float16", {}, 8),
+    # SDXL-Turbo (a saved pipeline of this class in the models folder; not in the catalogue):
+    # trained at 512x512, 1-4 steps, guidance 0; its VAE upcasts itself (force_upcast)
+    "StableDiffusionXLPipeline": Family(
+        "StableDiffusionXLPipeline", SD_SIZES, StepRange(1, 4, 1), 0.0, "float16", {}, 8
+    ),
 }
 
 

@@ -17,7 +17,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any, Literal, Protocol, cast
 
 from backend import shapes
@@ -371,7 +370,7 @@ class JobService:
         return _anonymous(snapshot, own, {i: self._owner(i) for ids in snapshot.values() for i in ids})
 
     def job_json(self, job: JobRecord) -> shapes.Job:
-        data = asdict(job)
+        data = job.to_json()
         data["provider"] = job.provider
         data["model"] = job.request.get("model")
         data.pop("queue_rank")  # the store's; the position is what a client reads

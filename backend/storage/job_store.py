@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +90,27 @@ class JobRecord:
     def provider(self) -> str:
         return self.request["provider"]
 
+    def to_json(self) -> dict[str, Any]:
+        """Every field, as ``dataclasses.asdict`` gives them but without its deep copy (a
+        third of a job's time in the studio went to it): the containers are copied one
+        level down, which is all that may change on a live record (lists are appended to,
+        values replaced); what is in them is never changed in place."""
+        return {name: _copy(getattr(self, name)) for name in _FIELD_NAMES}
+
     @property
     def finished(self) -> bool:
         return self.status in TERMINAL
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(JobRecord))
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
 
 
 class JobStore:
@@ -100,7 +118,7 @@ class JobStore:
         self.db = Database(path, MIGRATIONS)
 
     def save(self, job: JobRecord) -> None:
-        data = asdict(job)
+        data = job.to_json()
         data.pop("last_seq")
         self.db.execute(
             "INSERT INTO jobs (id, created_at, status, provider, session, data, last_seq, owner)"
