@@ -344,6 +344,11 @@ class GalleryIndex:
                 return
             after = (rows[-1].created_at, rows[-1].id)
 
+    def present(self, query: ImageQuery) -> set[str]:
+        """The ids of the rows ``query`` selects (keep its ``ids`` to a few hundred)."""
+        where, params = query.where()
+        return {r[0] for r in self.db.query(f"SELECT id FROM images{where}", params)}
+
     def total(self, query: ImageQuery) -> int:
         key = query.key()
         cached = self._counts.get(key)
