@@ -625,11 +625,12 @@ class Gallery:
         return self.root / relpath
 
     def page(
-        self, limit: int, cursor: str | None, query: ImageQuery | None = None
+        self, limit: int, cursor: str | None, query: ImageQuery | None = None, metadata: bool = True
     ) -> tuple[list[ImageRow], str | None]:
+        """``metadata=False``: the rows without their metadata (a listing does not show it)."""
         query = query or ImageQuery()
         after = decode_cursor(cursor) if cursor else None
-        rows = self.index.select(query, limit + 1, after)
+        rows = self.index.select(query, limit + 1, after, metadata)
         more = len(rows) > limit
         rows = rows[:limit]
         return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
@@ -652,12 +653,16 @@ def thumb_url(row: ImageRow, size: int) -> str:
     return f"/thumbs/{size}/{row.id}/{row.content_hash or '0'}.webp"
 
 
+#: what urllib.parse.quote leaves as it is: such a path (Atelier's own names) is its own URL
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
 def image_json(row: ImageRow) -> shapes.Image:
     """The public form of an image (REST and events)."""
     return {
         "id": row.id,
         "path": row.path,
-        "url": "/images/" + urllib.parse.quote(row.path),
+        "url": "/images/" + (row.path if _URL_SAFE.fullmatch(row.path) else urllib.parse.quote(row.path)),
         "thumb_url": thumb_url(row, 256),
         "thumb_512_url": thumb_url(row, 512),
         "width": row.width,

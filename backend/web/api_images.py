@@ -86,7 +86,7 @@ def list_images():
     limit = int_arg(LIMIT)
     query = listing_query()
     gallery = studio().gallery
-    rows, next_cursor = gallery.page(limit, request.args.get("cursor") or None, query)
+    rows, next_cursor = gallery.page(limit, request.args.get("cursor") or None, query, metadata=False)
     return jsonify(
         {"items": [image_json(r) for r in rows], "next_cursor": next_cursor, "total": gallery.index.total(query)}
     )
@@ -120,7 +120,7 @@ def list_images_ndjson():
     def lines() -> Iterator[bytes]:
         encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         batch: list[str] = []
-        for row in index.iterate(query, _NDJSON_BATCH):  # keyset batches: exact under adds and deletes
+        for row in index.iterate(query, _NDJSON_BATCH, metadata=False):  # keyset batches: exact under adds and deletes
             batch.append(encode(image_json(row)))
             if len(batch) >= _NDJSON_BATCH:
                 yield ("\n".join(batch) + "\n").encode("utf-8")
