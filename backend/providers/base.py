@@ -211,6 +211,7 @@ class PixelImage(GeneratedImage):
         self.seed = seed
         self.metadata = metadata if metadata is not None else {}
         self.pixels: Image.Image | None = pixels
+        self.size: tuple[int, int] = pixels.size
         self._data: bytes | None = None
 
     @property  # type: ignore[override]

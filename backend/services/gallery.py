@@ -36,7 +36,7 @@ from typing import Any, Literal, TypeVar
 from PIL import Image
 
 from backend import __version__, shapes
-from backend.providers.base import GeneratedImage, GenerationRequest, image_settings
+from backend.providers.base import GeneratedImage, GenerationRequest, PixelImage, image_settings
 from backend.services.event_types import Feed, FeedEvent, GalleryAdded, GalleryRemoved, GalleryUpdated
 from backend.storage.favorites import FavoriteStore
 from backend.storage.files import (
@@ -408,7 +408,12 @@ class Gallery:
         database access, so it can run in a worker thread; ``add`` indexes the result.
         ``extra`` (a studio tool's ``source`` and settings) joins the atelier metadata, and
         its source path and operation join the infotext."""
-        fmt, width, height = inspect_image(image.data)
+        if isinstance(image, PixelImage):  # encoded here from pixels: nothing to decode again to trust
+            fmt, (width, height) = "PNG", image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ImageRejected(f"the provider made an image of {width}x{height} pixels, over the limit")
+        else:
+            fmt, width, height = inspect_image(image.data)
         now = datetime.now(UTC)
         created_at = _iso(now)
         seed = image.seed
