@@ -19,7 +19,7 @@ path (encode, metadata chunks, fsynced atomic write, index, job store, event).
    pays encode + GPU per image and the new one the larger of the two.
 
     .venv/bin/python bench/bench_save.py
-    .venv/bin/python bench/bench_save.py --images 8 --runs 3
+    .venv/bin/python bench/bench_save.py --images 8 --runs 3      # a job holds at most 10
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def encode_alone(image: Image.Image, n: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=16, help="images per job")
+    parser.add_argument("--images", type=int, default=10, choices=range(1, 11), metavar="1-10", help="images per job")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     load_settings({"ATELIER_ENV_FILE": "/nonexistent"})  # fail early on a broken environment
