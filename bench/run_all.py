@@ -32,6 +32,8 @@ QUICK_ARGS = {
     "bench_gallery": ["--count", "10000", "--export-mb", "128"],
     "bench_events": ["--jobs", "40", "--runs", "3"],
     "bench_metadata": ["--runs", "5"],
+    "bench_listing": ["--count", "5000", "--runs", "3"],
+    "bench_save": ["--images", "8", "--runs", "3"],
 }
 
 

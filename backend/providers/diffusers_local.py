@@ -36,10 +36,10 @@ from backend.providers.base import (
     GenerationContext,
     GenerationRequest,
     ModelInfo,
+    PixelImage,
     Provider,
     ProviderError,
     StepRange,
-    encode_png,
     settings,
 )
 
@@ -324,9 +324,10 @@ class DiffusersProvider(Provider):
                 image = self._run(pipe, model, request, index, ctx)
                 seed = request.seed_for(index)
                 family = FAMILIES[model.family]
-                yield GeneratedImage(
+                # the pixels: the studio encodes them while the GPU makes the next image
+                yield PixelImage(
                     index=index,
-                    data=encode_png(image),
+                    pixels=image,
                     seed=seed,
                     metadata={
                         "pipeline": model.family,

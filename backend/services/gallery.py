@@ -36,7 +36,7 @@ from typing import Any, Literal, TypeVar
 from PIL import Image
 
 from backend import __version__, shapes
-from backend.providers.base import GeneratedImage, GenerationRequest, image_settings
+from backend.providers.base import GeneratedImage, GenerationRequest, PixelImage, image_settings
 from backend.services.event_types import Feed, FeedEvent, GalleryAdded, GalleryRemoved, GalleryUpdated
 from backend.services.ownership import UserNames, folder_owner, no_users
 from backend.storage.favorites import FavoriteStore
@@ -429,7 +429,12 @@ class Gallery:
         database access, so it can run in a worker thread; ``add`` indexes the result.
         ``extra`` (a studio tool's ``source`` and settings) joins the atelier metadata, and
         its source path and operation join the infotext."""
-        fmt, width, height = inspect_image(image.data)
+        if isinstance(image, PixelImage):  # encoded here from pixels: nothing to decode again to trust
+            fmt, (width, height) = "PNG", image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ImageRejected(f"the provider made an image of {width}x{height} pixels, over the limit")
+        else:
+            fmt, width, height = inspect_image(image.data)
         now = datetime.now(UTC)
         created_at = _iso(now)
         seed = image.seed
@@ -674,11 +679,12 @@ class Gallery:
         return self.root / relpath
 
     def page(
-        self, limit: int, cursor: str | None, query: ImageQuery | None = None
+        self, limit: int, cursor: str | None, query: ImageQuery | None = None, metadata: bool = True
     ) -> tuple[list[ImageRow], str | None]:
+        """``metadata=False``: the rows without their metadata (a listing does not show it)."""
         query = query or ImageQuery()
         after = decode_cursor(cursor) if cursor else None
-        rows = self.index.select(query, limit + 1, after)
+        rows = self.index.select(query, limit + 1, after, metadata)
         more = len(rows) > limit
         rows = rows[:limit]
         return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
@@ -701,12 +707,16 @@ def thumb_url(row: ImageRow, size: int) -> str:
     return f"/thumbs/{size}/{row.id}/{row.content_hash or '0'}.webp"
 
 
+#: what urllib.parse.quote leaves as it is: such a path (Atelier's own names) is its own URL
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
 def image_json(row: ImageRow, owner: str | None = None) -> shapes.Image:
     """The public form of an image (REST and events); ``owner``: ``Gallery.owner_of`` its path."""
     return {
         "id": row.id,
         "path": row.path,
-        "url": "/images/" + urllib.parse.quote(row.path),
+        "url": "/images/" + (row.path if _URL_SAFE.fullmatch(row.path) else urllib.parse.quote(row.path)),
         "thumb_url": thumb_url(row, 256),
         "thumb_512_url": thumb_url(row, 512),
         "width": row.width,

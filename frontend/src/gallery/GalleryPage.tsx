@@ -5,7 +5,7 @@ import { api, ApiError, filterParams, type ImageFilters } from "../api/client";
 import type { GalleryImage, ProviderInfo, Style } from "../api/types";
 import { SafeImage } from "../common/SafeImage";
 import { TrashIcon } from "../common/icons";
-import { downloadChecked } from "../common/download";
+import { downloadChecked, downloadPosted } from "../common/download";
 import { withBase } from "../api/base";
 import { removeImages, updateImages, useGalleryFeed, useGalleryImages } from "./galleryData";
 
@@ -116,8 +116,11 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
   };
 
   const exportZip = async () => {
-    const params = selected.size > 0 ? new URLSearchParams({ ids: [...selected].join(",") }) : filterParams(filters);
-    const note = await downloadChecked(withBase(`/api/export.zip?${params}`));
+    // a selection goes in the body (any size, in the order it was picked); filters in the URL
+    const note =
+      selected.size > 0
+        ? await downloadPosted(withBase("/api/export.zip"), { ids: [...selected] })
+        : await downloadChecked(withBase(`/api/export.zip?${filterParams(filters)}`));
     if (note) onNotice(note);
   };
 
@@ -196,6 +199,11 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
             <button type="button" onClick={() => void remove([...selected])} className="rounded border border-neutral-700 px-2 py-0.5 text-xs hover:border-red-600 hover:text-red-300">
               Delete selected
             </button>
+            {items.length > selected.size && (
+              <button type="button" onClick={() => setSelected((s) => new Set([...s, ...items.map((i) => i.id)]))} className="rounded border border-neutral-700 px-2 py-0.5 text-xs">
+                Select all {items.length.toLocaleString()} loaded
+              </button>
+            )}
             <button type="button" onClick={() => setSelected(new Set())} className="rounded border border-neutral-700 px-2 py-0.5 text-xs">
               Clear selection
             </button>
