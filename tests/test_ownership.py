@@ -133,6 +133,14 @@ def test_another_members_image_is_not_found_by_id_path_thumbnail_or_export(studi
     names = zipfile.ZipFile(io.BytesIO(export.data)).namelist()
     assert image["path"] not in names
     assert image["path"] in zipfile.ZipFile(io.BytesIO(c["alice"].get("/api/export.zip").data)).namelist()
+    # the same through the POST form and the streamed listing
+    assert bob.post("/api/export.zip", json={"ids": [image["id"]]}).status_code == 404
+    own = _generate(bob, "a grey heron")["images"][0]
+    mixed = bob.post("/api/export.zip", json={"ids": [image["id"], own["id"]]})
+    assert mixed.status_code == 200 and mixed.headers["X-Not-Found-Count"] == "1"
+    names = zipfile.ZipFile(io.BytesIO(mixed.data)).namelist()
+    assert image["path"] not in names and own["path"] in names
+    assert image["id"] not in bob.get("/api/images.ndjson").get_data(as_text=True)
     # nor can it be changed, trashed or used as a tool's source
     assert bob.patch(f"/api/images/{image['id']}", json={"favorite": True}).status_code == 404
     assert bob.delete(f"/api/images/{image['id']}").status_code == 404
