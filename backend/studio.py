@@ -11,7 +11,7 @@ from backend.config import Settings, SettingsError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.enhancers import Enhancer, build_enhancer
-from backend.services.event_types import Bus
+from backend.services.event_types import Bus, ProvidersChanged
 from backend.services.events import EventBus
 from backend.services.export import ZipExport
 from backend.services.fallback import FallbackChain
@@ -23,6 +23,7 @@ from backend.services.job_sinks import GallerySink
 from backend.services.jobs import Executor, JobService
 from backend.services.matrix import MatrixService
 from backend.services.memory import HeapTrimmer
+from backend.services.provider_setup import ProviderSetup
 from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.common import LOCAL, gallery_reader
 from backend.services.tools.producers import tool_producers
@@ -35,6 +36,7 @@ from backend.storage.matrix_store import MatrixStore
 from backend.storage.prompt_store import PromptStore
 
 if TYPE_CHECKING:
+    from backend.services.provider_sync import ProviderSync
     from backend.services.rq_executor import RqExecutor
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,8 @@ class Studio:
     #: set when ATELIER_REDIS_URL is: the jobs' executor, which takes the workers' reports
     remote: RqExecutor | None = None
     worker_secret: str | None = None
+    #: with Redis: where provider settings entered in the studio reach the workers
+    provider_sync: ProviderSync | None = None
     #: built last, so that it feeds the event bus the studio ends up with
     watcher: GalleryWatcher = field(init=False)
     heap: HeapTrimmer = field(init=False)
@@ -102,6 +106,8 @@ class Studio:
     matrices: MatrixService = field(init=False)
     #: the prompt enhancer (ATELIER_ENHANCER); None when it is off
     enhancer: Enhancer | None = field(init=False)
+    #: the Providers page's settings: keys (encrypted), base URLs, on/off, applied at once
+    provider_setup: ProviderSetup = field(init=False)
 
     @classmethod
     def build(
@@ -144,6 +150,18 @@ class Studio:
 
             assert deliver is not None
             make_distributed(studio, store, emit, join, leave, deliver)
+        studio.provider_setup = ProviderSetup(
+            registry,
+            settings.env,
+            settings.data_dir,
+            settings.secret_key,
+            allow_private_urls=settings.provider_urls_allow_private,
+            env_concurrency=settings.provider_concurrency,
+            pool_limits=pool.provider_concurrency if studio.remote is None else None,
+            announce=lambda pid, version: studio.bus.feed(ProvidersChanged(provider=pid, version=version)),
+            sync=studio.provider_sync,
+        )
+        studio.provider_setup.start()
         studio.heap = HeapTrimmer(runtime)
         studio.prompts = PromptStore(settings.data_dir / PROMPTS_FILE)
         studio.wildcards = WildcardFiles(settings.wildcards_dir)
