@@ -444,7 +444,7 @@ class HttpProvider(Provider):
         if self.api_key():
             return True, None
         names = " or ".join(self.key_vars)
-        return False, f"enter a key on the Providers page (or set {names} in the environment or .env) to use {self.label}"
+        return False, f"enter a key on the Providers page (or set {names} in the environment or .env) to use it"
 
     @property
     def client(self) -> ApiClient:
