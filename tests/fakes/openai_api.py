@@ -124,7 +124,6 @@ class FakeOpenAI(FakeApi):
         reply.reset = behaviour == "reset"
         return reply
 
-
     def list_models(self, req: Recorded) -> Reply:
         if req.headers.get("authorization", "") != f"Bearer {self.key}":
             return error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
