@@ -125,8 +125,10 @@ class FakeOpenAI(FakeApi):
         return reply
 
     def list_models(self, req: Recorded) -> Reply:
-        if req.headers.get("authorization", "") != f"Bearer {self.key}":
-            return error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        auth = req.headers.get("authorization", "")
+        if auth != f"Bearer {self.key}":  # echoes the key it got, as the real API does
+            message = f"Incorrect API key provided: {auth.removeprefix('Bearer ')}."
+            return error(401, message, "invalid_request_error", "invalid_api_key")
         behaviour = self.behaviour("models")
         if behaviour == "slow":
             return Reply(slow=True)
