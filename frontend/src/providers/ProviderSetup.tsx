@@ -133,7 +133,7 @@ function KeyField({ id, data, labelId }: { id: string; data: ProviderSettings; l
             maxLength={1024}
             onChange={(e) => setKey(e.target.value)}
             placeholder={status.set ? "Paste a new key to replace it" : "Paste the key"}
-            className={input + " min-w-0 flex-1"}
+            className={input + " min-w-0 basis-full sm:basis-0 sm:flex-1"}
           />
           <button type="submit" className={primary} disabled={save.isPending || key.trim() === ""}>
             Save key
