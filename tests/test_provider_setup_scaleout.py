@@ -44,7 +44,7 @@ def test_settings_travel_encrypted_under_the_worker_secret(tmp_path):
 
         worker = ProviderSync(client, "worker-secret-a")
         found = worker.fetch(None)
-        assert found is not None and found[0] == setup.store.version
+        assert found is not None and found[0] == int(client.get("atelier:provider-settings:version"))
         registry = ProviderRegistry.discover({})
         apply_synced(registry, {p.id: type(p) for p in registry}, {}, found[1])
         assert registry.get("openai").api_key() == KEY  # type: ignore[union-attr]
@@ -89,3 +89,14 @@ def test_a_worker_uses_the_key_entered_in_the_studio_and_picks_up_a_change(tmp_p
             worker.kill()
         srv.stop()
         redis_server.stop()
+
+
+def test_two_web_servers_on_one_data_folder_keep_each_others_saves(tmp_path):
+    from backend.storage.provider_settings_store import ProviderSettingsStore
+
+    path = tmp_path / "provider_settings.json"
+    a, b = ProviderSettingsStore(path), ProviderSettingsStore(path)
+    assert a.save("openai", {"values": {"retries": "1"}}) == 1
+    assert b.save("gemini", {"values": {"retries": "2"}}) == 2  # b read a's save first
+    assert a.entry("gemini") == {"values": {"retries": "2"}} and a.version == 2
+    assert ProviderSettingsStore(path).entry("openai") == {"values": {"retries": "1"}}

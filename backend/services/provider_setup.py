@@ -245,9 +245,8 @@ class ProviderSetup:
                 built = self._build(pid, entry)
             except SettingsError as exc:
                 raise FieldProblem("settings", str(exc)) from None
-            self.store.save(pid, entry)
+            version = self.store.save(pid, entry)
             self._install(pid, built)
-            version = self.store.version
             self._publish()
         log.info("provider %s: settings saved in the studio (version %d)", pid, version)
         if self.announce:
@@ -292,7 +291,7 @@ class ProviderSetup:
             if (entry := self.store.entry(pid))
         }
         try:
-            self.sync.publish(self.store.version, providers)
+            self.sync.publish(providers)
         except Exception as exc:  # Redis down: the workers keep what they had, the studio goes on
             log.warning("provider settings not sent to the workers (%s)", exc.__class__.__name__)
 

@@ -3,8 +3,9 @@
 The web server writes the settings every provider is built with (the studio's
 environment variables for it, the key included, and whether it is on) to one Redis key,
 encrypted with a Fernet key derived from the worker secret that web server and workers
-already share, and bumps a version number. A worker reads the number before each job and
-the settings only when it changed, so a save reaches the next job a worker takes.
+already share, and bumps a version number (one counter for every web server). A worker
+reads the number before each job and the settings only when it changed, so a save reaches
+the next job a worker takes.
 """
 
 from __future__ import annotations
@@ -31,16 +32,20 @@ class ProviderSync:
         digest = hashlib.sha256(b"atelier-provider-settings\0" + worker_secret.encode("utf-8")).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(digest))
 
-    def publish(self, version: int, providers: dict[str, dict[str, Any]]) -> None:
-        """``providers``: id -> {"env": {variable: value}, "enabled": bool}."""
-        blob = self._fernet.encrypt(json.dumps({"version": version, "providers": providers}).encode("utf-8"))
-        with self.redis.pipeline() as pipe:
+    def publish(self, providers: dict[str, dict[str, Any]]) -> None:
+        """``providers``: id -> {"env": {variable: value}, "enabled": bool}. The settings and a
+        new version number are written in one transaction, so the latest number goes with the
+        latest settings even when two web servers save at once."""
+        blob = self._fernet.encrypt(json.dumps(providers).encode("utf-8"))
+        with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(STATE_KEY, blob)
-            pipe.set(VERSION_KEY, str(version))
+            pipe.incr(VERSION_KEY)
             pipe.execute()
 
     def fetch(self, known: int | None) -> tuple[int, dict[str, dict[str, Any]]] | None:
-        """The settings when their version is not ``known``; None when unchanged or absent."""
+        """(version, settings) when the version is not ``known``; None when unchanged or absent.
+        A save between the two reads leaves the older number with the newer settings: the next
+        fetch reads them again, nothing is missed."""
         try:
             raw = self.redis.get(VERSION_KEY)
             if raw is None or (known is not None and int(raw) == known):
@@ -52,8 +57,8 @@ class ProviderSync:
         if blob is None:
             return None
         try:
-            state = json.loads(self._fernet.decrypt(blob))
+            providers = json.loads(self._fernet.decrypt(blob))
         except (InvalidToken, ValueError):
             log.warning("provider settings in Redis were written with another worker secret; ignored")
             return None
-        return int(state["version"]), state["providers"]
+        return int(raw), providers

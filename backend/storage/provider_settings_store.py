@@ -25,7 +25,23 @@ class ProviderSettingsStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._seen = self._stamp()
         self._data: dict[str, Any] = self._load()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def _fresh(self) -> None:
+        """Read the file again when another process (a second web server on the same data
+        folder) wrote it since: a save then starts from what is on disk, not from an old copy."""
+        stamp = self._stamp()
+        if stamp != self._seen:
+            self._seen = stamp
+            self._data = self._load()
 
     def _load(self) -> dict[str, Any]:
         try:
@@ -48,21 +64,29 @@ class ProviderSettingsStore:
 
     @property
     def version(self) -> int:
-        return int(self._data["version"])
+        with self._lock:
+            self._fresh()
+            return int(self._data["version"])
 
     def entry(self, provider_id: str) -> dict[str, Any]:
         """A copy of one provider's entry ({} when nothing was saved for it)."""
         with self._lock:
+            self._fresh()
             found = self._data["providers"].get(provider_id)
             return json.loads(json.dumps(found)) if isinstance(found, dict) else {}
 
     def save(self, provider_id: str, entry: dict[str, Any]) -> int:
         """Replace one provider's entry; the new version."""
         with self._lock:
-            data = {"version": self.version + 1, "providers": {**self._data["providers"], provider_id: entry}}
+            self._fresh()
+            data = {
+                "version": int(self._data["version"]) + 1,
+                "providers": {**self._data["providers"], provider_id: entry},
+            }
             self._write(data)
             self._data = data
-            return self.version
+            self._seen = self._stamp()
+            return int(data["version"])
 
     def _write(self, data: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
