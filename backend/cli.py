@@ -10,17 +10,36 @@ from backend.scaleout_config import is_loopback_host
 
 
 def open_bind_refusal(settings: Settings) -> str | None:
-    """Why the server must not start: reachable from other machines with no token."""
+    """Why the server must not start: reachable from other machines with no token and no accounts."""
     scale = settings.scaleout
-    if is_loopback_host(settings.host) or scale.token or scale.allow_open:
+    if is_loopback_host(settings.host) or scale.token or scale.allow_open or _has_accounts(settings):
         return None
     return (
         f"refusing to listen on {settings.host} without ATELIER_TOKEN: anyone who can reach this address "
-        "could use the studio; set ATELIER_TOKEN, or ATELIER_ALLOW_OPEN=1 if that is what you mean"
+        "could use the studio; set ATELIER_TOKEN, add an admin (python -m backend users add NAME --admin "
+        "--password-stdin), or ATELIER_ALLOW_OPEN=1 if that is what you mean"
     )
 
 
+def _has_accounts(settings: Settings) -> bool:
+    """Accounts on (a user exists): every request then needs a session or a key anyway."""
+    from backend.storage.account_store import ACCOUNTS_FILE, AccountStore
+
+    path = settings.data_dir / ACCOUNTS_FILE
+    if not path.is_file():
+        return False
+    store = AccountStore(path)
+    try:
+        return store.has_users()
+    finally:
+        store.close()
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["users"]:
+        from backend.users_cli import run
+
+        return run(sys.argv[2:])
     try:
         settings = load_settings()
     except SettingsError as exc:

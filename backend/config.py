@@ -32,6 +32,7 @@ from backend.env_values import (
     env_optional_number,
     parse_names,
 )
+from backend.oidc_config import OidcSettings, load_oidc_settings
 from backend.scaleout_config import ScaleoutSettings, load_scaleout_settings
 
 __all__ = ["Settings", "SettingsError", "early_async_mode", "load_env", "load_settings"]
@@ -95,6 +96,8 @@ class Settings:
     #: ATELIER_PROVIDER_URLS_ALLOW_PRIVATE: base URLs entered in the studio may point at
     #: loopback or private addresses (a local OpenAI-compatible server); off: public only
     provider_urls_allow_private: bool = False
+    #: sign-in through OpenID Connect (ATELIER_OIDC_*, backend/oidc_config.py)
+    oidc: OidcSettings = field(default_factory=lambda: OidcSettings())
     #: the merged environment, for providers to read their own keys from
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -277,5 +280,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         enhancer=load_enhancer_settings(env),
         secret_key=_secret_key(env.get("ATELIER_SECRET_KEY", "")),
         provider_urls_allow_private=env_flag(env, "ATELIER_PROVIDER_URLS_ALLOW_PRIVATE"),
+        oidc=load_oidc_settings(env),
         env=env,
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from backend.config import Settings, SettingsError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
+from backend.services.accounts import Accounts
 from backend.services.enhancers import Enhancer, build_enhancer
 from backend.services.event_types import Bus, ProvidersChanged
 from backend.services.events import EventBus
@@ -24,18 +25,21 @@ from backend.services.jobs import Executor, JobService
 from backend.services.matrix import MatrixService
 from backend.services.memory import HeapTrimmer
 from backend.services.provider_setup import ProviderSetup
+from backend.services.signin_throttle import SignInThrottle
 from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.common import LOCAL, gallery_reader
 from backend.services.tools.producers import tool_producers
 from backend.services.usage import UsageLedger
 from backend.services.validation import MAX_PROMPT_CHARS
 from backend.services.wildcards import WildcardFiles
+from backend.storage.account_store import ACCOUNTS_FILE, AccountStore
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
 from backend.storage.matrix_store import MatrixStore
 from backend.storage.prompt_store import PromptStore
 
 if TYPE_CHECKING:
+    from backend.services.oidc import OidcClient
     from backend.services.provider_sync import ProviderSync
     from backend.services.rq_executor import RqExecutor
 
@@ -100,6 +104,10 @@ class Studio:
     #: built last, so that it feeds the event bus the studio ends up with
     watcher: GalleryWatcher = field(init=False)
     heap: HeapTrimmer = field(init=False)
+    #: users, sessions and API keys (services/accounts.py); no user = no accounts
+    accounts: Accounts = field(init=False)
+    #: sign-in through OpenID Connect (ATELIER_OIDC_ISSUER); None when off
+    oidc: OidcClient | None = field(init=False)
     #: the prompt history (GET /api/prompts) and the wildcard files (ATELIER_WILDCARDS_DIR)
     prompts: PromptStore = field(init=False)
     wildcards: WildcardFiles = field(init=False)
@@ -163,6 +171,10 @@ class Studio:
         )
         studio.provider_setup.start()
         studio.heap = HeapTrimmer(runtime)
+        studio.accounts = Accounts(
+            AccountStore(settings.data_dir / ACCOUNTS_FILE), _signin_throttle(settings), runtime.run_blocking
+        )
+        studio.oidc = _oidc(settings)
         studio.prompts = PromptStore(settings.data_dir / PROMPTS_FILE)
         studio.wildcards = WildcardFiles(settings.wildcards_dir)
         studio.enhancer = build_enhancer(settings.enhancer, settings.env, MAX_PROMPT_CHARS)
@@ -200,3 +212,20 @@ class Studio:
             queued,
             interrupted,
         )
+
+
+def _signin_throttle(settings: Settings) -> SignInThrottle:
+    """Failed sign-ins counted in Redis when web instances share it, else in this process."""
+    if not settings.scaleout.redis_url:
+        return SignInThrottle()
+    import redis
+
+    return SignInThrottle(redis=redis.Redis.from_url(settings.scaleout.redis_url))
+
+
+def _oidc(settings: Settings) -> OidcClient | None:
+    if not settings.oidc.enabled:
+        return None
+    from backend.services.oidc import OidcClient  # Authlib is imported only when it is used
+
+    return OidcClient(settings.oidc)

@@ -2,6 +2,18 @@
 // (backend/shapes/, backend/services/validation.py): the schemas of /api/openapi.json.
 // Do not edit: tests/test_shapes.py fails when this file is stale.
 
+export interface ApiKey {
+  id: string;
+  name: string;
+  /** the key's first characters, to tell keys apart (the secret is never shown again) */
+  prefix: string;
+  scopes: ("generate" | "gallery:read" | "gallery:write" | "admin")[];
+  created_at: string;
+  last_used_at: string | null;
+  monthly_budget_usd: number | null;
+  user: KeyOwner;
+}
+
 export interface AspectRatio {
   id: string;
   ratio: number;
@@ -9,6 +21,14 @@ export interface AspectRatio {
 
 export interface AspectRatios {
   aspect_ratios: AspectRatio[];
+}
+
+export interface AuthInfo {
+  /** accounts are on: at least one user exists */
+  accounts: boolean;
+  /** the first-run page is offered to this client (loopback, and no user yet) */
+  setup: boolean;
+  oidc: OidcInfo | null;
 }
 
 export interface Budget {
@@ -223,6 +243,17 @@ export interface JobSubmitted {
   warnings: Warning[];
 }
 
+export interface KeyCreated {
+  key: ApiKey;
+  /** the key itself (atl_...): shown this once, stored only as a digest */
+  secret: string;
+}
+
+export interface KeyOwner {
+  id: string;
+  name: string;
+}
+
 /** Never the key: whether one is set, where from, its last four characters, when. */
 export interface KeyStatus {
   set: boolean;
@@ -233,6 +264,10 @@ export interface KeyStatus {
   set_at: string | null;
   /** a key entered in the studio that can no longer be read (the secret changed): enter it again */
   problem?: string;
+}
+
+export interface Keys {
+  keys: ApiKey[];
 }
 
 /** diffusers only: what the local models need and what was found. */
@@ -309,6 +344,12 @@ export interface MatrixWarning {
   skipped?: boolean;
 }
 
+export interface Me {
+  user: UserBrief | null;
+  csrf_token: string | null;
+  accounts: boolean;
+}
+
 export interface ModelInfo {
   id: string;
   label: string;
@@ -339,6 +380,11 @@ export interface NotInstalled {
   repo: string;
   /** the command that fetches it */
   download: string;
+}
+
+export interface OidcInfo {
+  /** what the sign-in page's button says (ATELIER_OIDC_LABEL) */
+  label: string;
 }
 
 /** Generation parameters read from a file, the same fields whichever tool wrote them. */
@@ -521,6 +567,12 @@ export interface SafeZone {
   right: number;
 }
 
+export interface SessionStarted {
+  user: UserBrief;
+  /** send it as X-CSRF-Token with every change this browser makes */
+  csrf_token: string;
+}
+
 export interface SettingFieldInfo {
   name: string;
   label: string;
@@ -661,6 +713,29 @@ export interface UsageTotals {
   cost_usd: number;
   estimated_usd: number;
   unpriced_jobs: number;
+}
+
+export interface User {
+  id: string;
+  name: string;
+  role: "admin" | "member";
+  disabled: boolean;
+  created_at: string;
+  monthly_budget_usd: number | null;
+}
+
+export interface UserBrief {
+  id: string;
+  name: string;
+  role: "admin" | "member";
+}
+
+export interface UserEnvelope {
+  user: User;
+}
+
+export interface Users {
+  users: User[];
 }
 
 /** A value the chosen model could not honour, and the one used instead. */
