@@ -44,8 +44,16 @@ SETTINGS_REQUEST = Shape(
 
 
 def _may() -> None:
-    if not principal().may_configure:
-        raise ApiError(403, "forbidden", "only an admin (or the studio's own machine) may set providers up")
+    who = principal()
+    if who.may_configure:
+        return
+    if who.via == "key" and not who.can("admin"):
+        raise ApiError(403, "insufficient_scope", "this API key lacks the scope 'admin' (provider settings)")
+    if who.via == "open":
+        raise ApiError(
+            403, "forbidden", "provider settings are set from the studio's own machine or with ATELIER_TOKEN"
+        )
+    raise ApiError(403, "forbidden", "only admins may set providers up")
 
 
 def _answer(call):
