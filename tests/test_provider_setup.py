@@ -33,7 +33,7 @@ def put(srv: ServerProcess, body: object, provider: str = "openai", **kw) -> req
     return requests.put(settings_url(srv, provider), json=body, timeout=30, **kw)
 
 
-def tested(srv: ServerProcess, provider: str = "openai") -> dict:
+def button_says(srv: ServerProcess, provider: str = "openai") -> dict:
     """The test button's answer."""
     return requests.post(f"{srv.url}/api/providers/{provider}/test", timeout=30).json()
 
@@ -60,7 +60,7 @@ def test_a_key_entered_in_the_studio_works_for_the_next_job_without_a_restart(ma
     assert providers(srv)["openai"]["available"]
 
     works = {"ok": True, "verdict": "works", "message": "works: OpenAI accepted the key (2 models listed)"}
-    assert tested(srv) == works
+    assert button_says(srv) == works
     job = srv.submit(prompt="a lighthouse on a cliff", provider="openai")
     assert srv.wait_job(job["id"])["status"] == "succeeded"
     # the key reached the API trimmed; the test made only the free call, no generation
@@ -88,16 +88,16 @@ def test_a_key_entered_in_the_studio_works_for_the_next_job_without_a_restart(ma
 
 def test_the_test_button_says_wrong_key_no_credit_and_cannot_reach(make_server, fake):
     srv = make_server(**PRIVATE_OK)
-    assert tested(srv)["verdict"] == "no_key"
+    assert button_says(srv)["verdict"] == "no_key"
     assert put(srv, {"api_key": "sk-not-the-right-one", "base_url": fake.url + "/v1"}).status_code == 200
-    wrong = tested(srv)
+    wrong = button_says(srv)
     assert (wrong["ok"], wrong["verdict"]) == (False, "wrong_key") and "sk-not" not in json.dumps(wrong)
     assert put(srv, {"api_key": KEY}).status_code == 200
     fake.script("models", "quota")
-    assert tested(srv)["verdict"] == "no_credit"
+    assert button_says(srv)["verdict"] == "no_credit"
     closed = f"http://127.0.0.1:{free_port()}/v1"
     assert put(srv, {"base_url": closed}).status_code == 200
-    assert tested(srv)["verdict"] == "cannot_reach"
+    assert button_says(srv)["verdict"] == "cannot_reach"
 
 
 def test_a_test_against_an_api_that_hangs_is_answered_within_the_timeout(make_server, fake):
@@ -239,7 +239,7 @@ def test_the_secret_file_deleted_keys_must_be_entered_again_no_crash(make_server
     assert len(lines) == 1 and "openai" in lines[0]
     # entering it again works (with the new secret file)
     assert put(srv, {"api_key": KEY}).status_code == 200
-    assert tested(srv)["verdict"] == "works"
+    assert button_says(srv)["verdict"] == "works"
 
 
 def test_the_secret_file_unreadable_at_start_says_so_and_refuses_new_keys(make_server, fake):
