@@ -168,12 +168,15 @@ function parseField(field: SettingFieldInfo, text: string): unknown {
   return t;
 }
 
+function shownValues(data: ProviderSettings): Record<string, string> {
+  return Object.fromEntries(data.fields.map((f) => [f.name, fieldText(data.settings[f.name])]));
+}
+
 function SettingsFields({ id, data }: { id: string; data: ProviderSettings }) {
   const save = useSaveSettings(id);
-  const initial = () => Object.fromEntries(data.fields.map((f) => [f.name, fieldText(data.settings[f.name])]));
-  const [values, setValues] = useState<Record<string, string>>(initial);
+  const [values, setValues] = useState<Record<string, string>>(() => shownValues(data));
   const ids = useId();
-  useEffect(() => setValues(initial()), [data]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => setValues(shownValues(data)), [data]); // a save (here or elsewhere) shows what is now set
   const editable = data.fields.filter((f) => data.sources[f.name] !== "environment");
   const changed = editable.filter((f) => values[f.name] !== fieldText(data.settings[f.name]));
   const submit = (e: React.FormEvent) => {
