@@ -234,7 +234,7 @@ class DiffusersProvider(Provider):
         return {
             "missing_packages": [name for name in REQUIRED_MODULES if not _importable(name)],
             "install_command": INSTALL_HINT,
-            "models_dir": str(self.models_dir),
+            "models_dir": str(self.models_dir.absolute()),
             "models_dir_variable": "ATELIER_DIFFUSERS_MODELS_DIR",
             "hf_cache": str(self.hf_cache),
             "found": [{"id": m.id, "label": m.label, "source": m.source} for m in found],

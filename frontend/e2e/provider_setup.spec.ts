@@ -15,11 +15,12 @@ let server: ChildProcess | null = null;
 test.use({ baseURL: URL });
 
 test.beforeAll(async () => {
+  test.setTimeout(150_000); // a cold start on a busy machine
   server = spawn(python, ["e2e/start_server.py", "--port", String(PORT), "--setup-fake", String(FAKE_PORT)], {
     detached: true, // its own process group: the fake API goes with it
     stdio: ["ignore", "ignore", "inherit"],
   });
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 120_000;
   for (;;) {
     try {
       if ((await fetch(`${URL}/api/health`)).ok && (await fetch(`http://127.0.0.1:${FAKE_PORT}/v1/models`)).status === 401) break;
@@ -67,6 +68,12 @@ test("a key entered on the Providers page is tested and makes the next image, wi
   await toTop();
   await shot(page, "provider-setup-phone");
   await page.setViewportSize({ width: 1440, height: 900 });
+  // the local models' row says what is missing, the install command and where weights go
+  const local = page.getByRole("region", { name: "local models (diffusers)" });
+  await expect(local.getByLabel("Local models setup")).toContainText("ATELIER_DIFFUSERS_MODELS_DIR");
+  await expect(local.getByLabel("Local models setup")).toContainText("hf download");
+  await local.evaluate((el) => window.scrollTo(0, el.getBoundingClientRect().top + window.scrollY - 56));
+  await shot(page, "provider-setup-local");
 
   // the studio: no first-run line now, and OpenAI makes the image
   await page.goto("/#/");
