@@ -130,6 +130,25 @@ def test_a_test_against_an_api_that_hangs_is_answered_within_the_timeout(make_se
         ({"enabled": "yes"}, "enabled", 422),
         ({"models": ["owner/name"]}, "models", 422),  # a Hugging Face setting, not OpenAI's
     ],
+    ids=[
+        "empty-key",
+        "blank-key",
+        "10kb-key",
+        "key-with-space",
+        "key-not-text",
+        "ftp-url",
+        "javascript-url",
+        "private-url",
+        "loopback-url",
+        "metadata-url",
+        "url-with-password",
+        "timeout-zero",
+        "timeout-text",
+        "retries-fraction",
+        "concurrency-bool",
+        "enabled-text",
+        "unknown-field",
+    ],
 )
 def test_bad_input_is_refused_naming_the_field_and_changes_nothing(server, body, field, status):
     before = server.get("/api/providers/openai/settings").json()
