@@ -201,6 +201,8 @@ class Studio:
         self.matrices.recover()
         self.watcher.start()
         self.jobs.executor.background()
+        # with Redis: a save on another web server reaches this one's providers too
+        self.provider_setup.follow(self.runtime.spawn, self.runtime.sleep)
         log.info(
             "gallery %s: %d images (%d new or changed, %d gone, %d purged from the trash); "
             "jobs: %d resumed, %d interrupted",

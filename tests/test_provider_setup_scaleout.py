@@ -100,3 +100,45 @@ def test_two_web_servers_on_one_data_folder_keep_each_others_saves(tmp_path):
     assert b.save("gemini", {"values": {"retries": "2"}}) == 2  # b read a's save first
     assert a.entry("gemini") == {"values": {"retries": "2"}} and a.version == 2
     assert ProviderSettingsStore(path).entry("openai") == {"values": {"retries": "1"}}
+
+
+def test_a_save_on_one_web_server_reaches_another_through_redis(tmp_path, fake):
+    import time
+
+    require_redis_server()
+    redis_server = RedisServer(tmp_path).start()
+    shared = {"ATELIER_REDIS_URL": redis_server.url, "ATELIER_PROVIDER_URLS_ALLOW_PRIVATE": "1"}
+    a = ServerProcess(tmp_path / "a", "eventlet", **shared)
+    b = ServerProcess(tmp_path / "b", "threading", **shared)  # its own data folder: only Redis joins them
+    for srv in (a, b):
+        srv.tmp.mkdir()
+        srv.start()
+    try:
+
+        def available_on_b() -> bool:
+            return {p["id"]: p for p in b.get("/api/providers").json()["providers"]}["openai"]["available"]
+
+        assert not available_on_b()
+        r = requests.put(
+            f"{a.url}/api/providers/openai/settings", json={"api_key": KEY, "base_url": fake.url + "/v1"}, timeout=30
+        )
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 30
+        while not available_on_b():
+            assert time.monotonic() < deadline, "B never built OpenAI with the key saved on A"
+            time.sleep(0.1)
+        assert KEY not in b.get("/api/providers").text
+        # B restarted adopts what is in Redis (it does not put its own, older, settings there)
+        b.stop()
+        b.start()
+        assert available_on_b()
+        r = requests.put(f"{a.url}/api/providers/openai/settings", json={"enabled": False}, timeout=30)
+        assert r.status_code == 200
+        deadline = time.monotonic() + 30
+        while available_on_b():
+            assert time.monotonic() < deadline, "B never saw OpenAI turned off on A"
+            time.sleep(0.1)
+    finally:
+        a.stop()
+        b.stop()
+        redis_server.stop()

@@ -83,6 +83,8 @@ class ProviderSetup:
         self.box = SecretBox.open(secret_key, data_dir)
         self.store = ProviderSettingsStore(data_dir / SETTINGS_FILE)
         self._lock = threading.Lock()
+        #: the Redis settings version this web server's providers were last built from
+        self._synced: int | None = None
 
     # --- start ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -109,7 +111,10 @@ class ProviderSetup:
                     self._install(pid, self._build(pid, self.store.entry(pid)))
                 except SettingsError as exc:
                     log.warning("provider %s: settings saved in the studio not used (%s)", pid, exc)
-        self._publish()
+        # with Redis: the settings there are the last save of any web server; a server that
+        # starts adopts them (the first one to start puts its own there)
+        if self.sync is not None and not self.refresh():
+            self._publish()
 
     # --- reading -------------------------------------------------------------------------
     def _cls(self, pid: str) -> type[Provider]:
@@ -292,8 +297,38 @@ class ProviderSetup:
         }
         try:
             self.sync.publish(providers)
+            self._synced = None  # read back on the next turn: another server may have saved too
         except Exception as exc:  # Redis down: the workers keep what they had, the studio goes on
             log.warning("provider settings not sent to the workers (%s)", exc.__class__.__name__)
+
+    # --- other web servers (scale-out) -----------------------------------------------------
+    def follow(self, spawn: Callable[..., Any], sleep: Callable[[float], None], interval: float = 1.0) -> None:
+        """With Redis and several web servers: build the providers again when another web
+        server saved settings (checked every ``interval`` seconds: one Redis GET)."""
+        if self.sync is None:
+            return
+
+        def loop() -> None:
+            while True:
+                sleep(interval)
+                try:
+                    self.refresh()
+                except Exception:  # Redis away: the next turn tries again
+                    log.debug("provider settings: refresh from Redis failed", exc_info=True)
+
+        spawn(loop)
+
+    def refresh(self) -> bool:
+        """Apply the settings in Redis when they changed since this server last did; True if so."""
+        if self.sync is None:
+            return False
+        found = self.sync.fetch(self._synced)
+        if found is None:
+            return False
+        with self._lock:
+            self._synced, providers = found
+            apply_synced(self.registry, self.classes, self.env, providers)
+        return True
 
     # --- testing -------------------------------------------------------------------------
     def test(self, pid: str) -> ProbeResult:
