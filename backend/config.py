@@ -109,6 +109,12 @@ class Settings:
     scaleout: ScaleoutSettings = field(default_factory=lambda: ScaleoutSettings())
     #: the prompt enhancer (ATELIER_ENHANCER*, backend/enhancer_config.py)
     enhancer: EnhancerSettings = field(default_factory=lambda: EnhancerSettings())
+    #: ATELIER_SECRET_KEY: encrypts provider keys entered in the studio; None: a secret file
+    #: generated in the data folder (services/secret_box.py)
+    secret_key: str | None = field(default=None, repr=False)
+    #: ATELIER_PROVIDER_URLS_ALLOW_PRIVATE: base URLs entered in the studio may point at
+    #: loopback or private addresses (a local OpenAI-compatible server); off: public only
+    provider_urls_allow_private: bool = False
     #: sign-in through OpenID Connect (ATELIER_OIDC_*, backend/oidc_config.py)
     oidc: OidcSettings = field(default_factory=lambda: OidcSettings())
     #: the merged environment, for providers to read their own keys from
@@ -255,6 +261,22 @@ def _provider_modules(raw: str) -> tuple[str, ...]:
     return names
 
 
+MIN_SECRET_KEY_CHARS = 32
+
+
+def _secret_key(raw: str) -> str | None:
+    """ATELIER_SECRET_KEY: a long random string (any printable text; a Fernet key is fine)."""
+    value = raw.strip()
+    if not value:
+        return None
+    if len(value) < MIN_SECRET_KEY_CHARS or len(value) > 1024 or not value.isprintable():
+        raise SettingsError(
+            f"ATELIER_SECRET_KEY: use {MIN_SECRET_KEY_CHARS} to 1024 printable characters, e.g. the output of "
+            '`python -c "import secrets; print(secrets.token_urlsafe(32))"`'
+        )
+    return value
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """All settings, checked; raises :class:`SettingsError` naming the first bad one."""
     env = load_env(environ)
@@ -299,6 +321,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         spa_dir=Path(spa_raw).absolute() if spa_raw else DEFAULT_SPA_DIR,
         scaleout=load_scaleout_settings(env),
         enhancer=load_enhancer_settings(env),
+        secret_key=_secret_key(env.get("ATELIER_SECRET_KEY", "")),
+        provider_urls_allow_private=env_flag(env, "ATELIER_PROVIDER_URLS_ALLOW_PRIVATE"),
         oidc=load_oidc_settings(env),
         env=env,
     )

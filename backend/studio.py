@@ -14,7 +14,7 @@ from backend.services.accounts import Accounts
 from backend.services.boards import BoardService
 from backend.services.budgets import Budgets, NoAccounts, StoredBudgets
 from backend.services.enhancers import Enhancer, build_enhancer
-from backend.services.event_types import Bus
+from backend.services.event_types import Bus, ProvidersChanged
 from backend.services.events import EventBus
 from backend.services.export import ZipExport
 from backend.services.fallback import FallbackChain
@@ -28,6 +28,7 @@ from backend.services.limits import JobLimits
 from backend.services.matrix import MatrixService
 from backend.services.memory import HeapTrimmer
 from backend.services.ownership import CachedNames, UserNames
+from backend.services.provider_setup import ProviderSetup
 from backend.services.signin_throttle import SignInThrottle
 from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.common import LOCAL, gallery_reader
@@ -43,6 +44,7 @@ from backend.storage.prompt_store import PromptStore
 
 if TYPE_CHECKING:
     from backend.services.oidc import OidcClient
+    from backend.services.provider_sync import ProviderSync
     from backend.services.rq_executor import RqExecutor
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,8 @@ class Studio:
     #: set when ATELIER_REDIS_URL is: the jobs' executor, which takes the workers' reports
     remote: RqExecutor | None = None
     worker_secret: str | None = None
+    #: with Redis: where provider settings entered in the studio reach the workers
+    provider_sync: ProviderSync | None = None
     #: built last, so that it feeds the event bus the studio ends up with
     watcher: GalleryWatcher = field(init=False)
     heap: HeapTrimmer = field(init=False)
@@ -116,6 +120,8 @@ class Studio:
     enhancer: Enhancer | None = field(init=False)
     #: boards, and who sees which image (services/boards.py)
     boards: BoardService = field(init=False)
+    #: the Providers page's settings: keys (encrypted), base URLs, on/off, applied at once
+    provider_setup: ProviderSetup = field(init=False)
 
     @classmethod
     def build(
@@ -160,6 +166,18 @@ class Studio:
 
             assert deliver is not None
             make_distributed(studio, store, emit, join, leave, deliver)
+        studio.provider_setup = ProviderSetup(
+            registry,
+            settings.env,
+            settings.data_dir,
+            settings.secret_key,
+            allow_private_urls=settings.provider_urls_allow_private,
+            env_concurrency=settings.provider_concurrency,
+            pool_limits=pool.provider_concurrency if studio.remote is None else None,
+            announce=lambda pid, version: studio.bus.feed(ProvidersChanged(provider=pid, version=version)),
+            sync=studio.provider_sync,
+        )
+        studio.provider_setup.start()
         studio.heap = HeapTrimmer(runtime)
         studio.accounts = Accounts(
             AccountStore(settings.data_dir / ACCOUNTS_FILE), _signin_throttle(settings), runtime.run_blocking
@@ -202,6 +220,8 @@ class Studio:
         self.matrices.recover()
         self.watcher.start()
         self.jobs.executor.background()
+        # with Redis: a save on another web server reaches this one's providers too
+        self.provider_setup.follow(self.runtime.spawn, self.runtime.sleep)
         log.info(
             "gallery %s: %d images (%d new or changed, %d gone, %d purged from the trash); "
             "jobs: %d resumed, %d interrupted",

@@ -232,6 +232,20 @@ class DiffusersProvider(Provider):
         data["loaded_model"] = self.loaded_model
         return data
 
+    def setup_facts(self) -> dict[str, Any]:
+        """What the Providers page shows to set local models up: what is missing, the command
+        that installs the packages, where weights go, and the models found on disk."""
+        found = [m for m in self.models() if m.source]
+        return {
+            "missing_packages": [name for name in REQUIRED_MODULES if not _importable(name)],
+            "install_command": INSTALL_HINT,
+            "models_dir": str(self.models_dir.absolute()),
+            "models_dir_variable": "ATELIER_DIFFUSERS_MODELS_DIR",
+            "hf_cache": str(self.hf_cache),
+            "found": [{"id": m.id, "label": m.label, "source": m.source} for m in found],
+            "download_examples": [f"hf download {c.repo}" for c in CATALOGUE[:2]],
+        }
+
     def _find_models(self) -> list[LocalModel]:
         """The catalogue models on disk (models folder first, then the HF cache), then any other
         saved pipeline of a known class in the models folder. All of the catalogue, marked

@@ -52,7 +52,7 @@ from backend.shapes.jobs import (
 from backend.shapes.matrix import Matrix, MatrixEnvelope, MatrixSubmitted
 from backend.shapes.meta import AspectRatios, Health, Style, Styles, Templates
 from backend.shapes.prompts import PromptEnhancement, PromptExpansions, PromptPage
-from backend.shapes.providers import ModelInfo, ProviderInfo, Providers, StepRange
+from backend.shapes.providers import ModelInfo, ProviderInfo, Providers, ProviderSettings, ProviderTest, StepRange
 from backend.shapes.tools import EditOperations, SocialFormats, ToolInfo, Tools
 from backend.shapes.usage import Budget, Estimate, Usage
 
@@ -99,6 +99,8 @@ COMPONENTS: tuple[Any, ...] = (
     QueueCancelled,
     Health,
     Providers,
+    ProviderSettings,
+    ProviderTest,
     Styles,
     AspectRatios,
     Tools,

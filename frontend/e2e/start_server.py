@@ -63,6 +63,13 @@ def main() -> None:
     parser.add_argument("--enhancer", action="store_true", help="prompt enhancement with a local fake text model")
     parser.add_argument("--fake-cloud", action="store_true", help="the OpenAI provider against a fake of its API")
     parser.add_argument("--base-path", default="", help="serve the studio under this sub-path (ATELIER_BASE_PATH)")
+    parser.add_argument(
+        "--setup-fake",
+        type=int,
+        default=0,
+        help="a first run: no test providers and no keys, and a fake of OpenAI's API on this port (key "
+        "sk-e2e-entered-in-the-studio) for the Providers page to be pointed at",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix=f"atelier-e2e-{args.port}-"))
     if args.gallery:
@@ -97,6 +104,13 @@ def main() -> None:
         port, key = free_port(), "sk-e2e-fake-cloud"
         subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_api", str(port), key], cwd=ROOT, env=env)
         env.update(OPENAI_API_KEY=key, OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1")
+    if args.setup_fake:  # nothing in the environment: the key and base URL are entered on the Providers page
+        env["ATELIER_PROVIDER_MODULES"] = ""
+        env["ATELIER_PROVIDER_URLS_ALLOW_PRIVATE"] = "1"
+        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+            env.pop(name, None)
+        key = "sk-e2e-entered-in-the-studio"
+        subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_api", str(args.setup_fake), key], cwd=ROOT, env=env)
     if args.gate and os.path.exists(args.gate):
         os.remove(args.gate)
     os.chdir(ROOT)

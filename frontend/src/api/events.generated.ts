@@ -102,6 +102,11 @@ export interface MatrixUpdatedPayload extends FeedEventBase {
   grid_image?: GalleryImage;
 }
 
+export interface ProvidersChangedPayload extends FeedEventBase {
+  provider: string;
+  version: number;
+}
+
 export interface JobEventPayloads {
   "job.queued": JobQueuedPayload;
   "job.started": JobStartedPayload;
@@ -120,6 +125,7 @@ export interface FeedEventPayloads {
   "gallery.updated": GalleryUpdatedPayload;
   "queue.updated": QueueUpdatedPayload;
   "matrix.updated": MatrixUpdatedPayload;
+  "providers.changed": ProvidersChangedPayload;
 }
 
 export const JOB_EVENT_NAMES = [
@@ -141,6 +147,7 @@ export const FEED_EVENT_TOPICS = {
   "gallery.updated": "gallery",
   "queue.updated": "queue",
   "matrix.updated": "matrix",
+  "providers.changed": "providers",
 } as const;
 
 export type JobEventName = (typeof JOB_EVENT_NAMES)[number];

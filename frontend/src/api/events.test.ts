@@ -21,6 +21,7 @@ import { applyGalleryEvent, useGalleryFeed } from "../gallery/galleryData";
 import { applyEvent, fromJob } from "../jobs/jobState";
 import { JobsStore } from "../jobs/jobsStore";
 import { applyUpdate } from "../matrix/useMatrix";
+import { useProvidersFeed } from "../providers/settingsApi";
 import type { Matrix } from "./types";
 
 const MATRIX: Matrix = {
@@ -138,6 +139,25 @@ describe("every event the server sends", () => {
       socket.fire("matrix.updated", { matrix_id: "other", status: "done", done: 1, total: 1, ts: 1 });
       expect(shown!.status).toBe("rendering");
       expect(shown!.cells[0]).toEqual(done);
+    },
+    "providers.changed": async () => {
+      // a save on the Providers page (here or in another tab): the catalog and the settings are asked again
+      const socket = new FakeSocket();
+      const live = new LiveConnection(socket);
+      setLiveConnection(live);
+      socket.up();
+      const qc = new QueryClient();
+      qc.setQueryData(["providers"], []);
+      qc.setQueryData(["provider-settings", "openai"], { version: 1 });
+      const wrapper = ({ children }: { children: ReactNode }) => createElement(QueryClientProvider, { client: qc }, children);
+      const view = renderHook(() => useProvidersFeed(), { wrapper });
+      await waitFor(() => expect(socket.emitted).toContainEqual(["subscribe", { topic: "providers" }]));
+      expect(qc.getQueryState(["providers"])!.isInvalidated).toBe(false);
+      socket.fire("providers.changed", { provider: "openai", version: 2, ts: 1 });
+      expect(qc.getQueryState(["providers"])!.isInvalidated).toBe(true);
+      expect(qc.getQueryState(["provider-settings", "openai"])!.isInvalidated).toBe(true);
+      view.unmount();
+      setLiveConnection(null);
     },
   };
 

@@ -284,6 +284,18 @@ export interface KeyOwner {
   name: string;
 }
 
+/** Never the key: whether one is set, where from, its last four characters, when. */
+export interface KeyStatus {
+  set: boolean;
+  /** environment: set by the environment or .env (wins, not editable in the studio) */
+  source: "environment" | "studio" | null;
+  last4: string | null;
+  /** ISO 8601, UTC */
+  set_at: string | null;
+  /** a key entered in the studio that can no longer be read (the secret changed): enter it again */
+  problem?: string;
+}
+
 export interface KeyUsage {
   jobs: number;
   images: number;
@@ -303,6 +315,17 @@ export interface KeyUsage {
 
 export interface Keys {
   keys: ApiKey[];
+}
+
+/** diffusers only: what the local models need and what was found. */
+export interface LocalSetup {
+  missing_packages: string[];
+  install_command: string;
+  models_dir: string;
+  models_dir_variable: string;
+  hf_cache: string;
+  found: Record<string, string>[];
+  download_examples: string[];
 }
 
 export interface Matrix {
@@ -497,6 +520,33 @@ export interface ProviderInfo {
   loaded_model?: string | null;
 }
 
+export interface ProviderSettings {
+  provider: ProviderStatus;
+  /** enabled, and each of ``fields`` by name (base_url, timeout_seconds, retries, models, concurrency) */
+  settings: Record<string, unknown>;
+  sources: Record<string, "environment" | "studio" | "default">;
+  fields: SettingFieldInfo[];
+  takes_key: boolean;
+  key: KeyStatus;
+  /** counts every save of any provider's settings */
+  version: number;
+  local?: LocalSetup;
+}
+
+export interface ProviderStatus {
+  id: string;
+  label: string;
+  available: boolean;
+  reason: string | null;
+}
+
+export interface ProviderTest {
+  ok: boolean;
+  verdict: "works" | "wrong_key" | "no_credit" | "cannot_reach" | "no_key" | "off" | "no_check" | "failed";
+  /** in plain words, never holding the key */
+  message: string;
+}
+
 export interface Providers {
   providers: ProviderInfo[];
 }
@@ -570,6 +620,15 @@ export interface SessionStarted {
   user: UserBrief;
   /** send it as X-CSRF-Token with every change this browser makes */
   csrf_token: string;
+}
+
+export interface SettingFieldInfo {
+  name: string;
+  label: string;
+  kind: "url" | "number" | "integer" | "names";
+  min: number | null;
+  max: number | null;
+  help: string;
 }
 
 export interface Size {
