@@ -252,7 +252,7 @@ def create_key():
     description="At once, open sockets included.",
     path=(KEY_ID,),
     responses={204: Reply(None, "Revoked")},
-    errors=(404,),
+    errors=(403, 404),
     tags=TAGS,
 )
 def revoke_key(key_id: str):

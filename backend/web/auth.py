@@ -10,8 +10,9 @@ Accounts on (a user exists), in this order:
 2. ``Authorization: Bearer <ATELIER_TOKEN>`` or the token's cookie: the studio itself, an
    admin (for scripts and operators; the token is the keys to the studio either way).
 3. The ``atelier_session`` cookie: a signed-in user. A state-changing request (POST, PUT,
-   PATCH, DELETE) must carry the session's ``X-CSRF-Token`` and, when it has an
-   ``Origin``, a same-origin one (or one listed in ATELIER_ALLOWED_ORIGINS): else 403
+   PATCH, DELETE) must carry the session's ``X-CSRF-Token``; any request with the cookie
+   that has an ``Origin`` needs a same-origin one (or one listed in ATELIER_ALLOWED_ORIGINS),
+   reads included (another local port is the same site to the cookie): else 403
    ``csrf_failed``.
 Anything else is 401, except the public paths (the app shell, sign-in, first-run, OIDC).
 
@@ -172,14 +173,16 @@ def install_auth(app: Flask, settings: ScaleoutSettings) -> None:
             cookie = request.cookies.get(SESSION_COOKIE)
             session = accounts.session(cookie) if cookie else None
             if session is not None:
+                origin = request.headers.get("Origin")
+                if origin and not same_origin(origin, allowed):
+                    # reads too: SameSite ignores ports, so a page on any other local port
+                    # sends this cookie, and CORS (loopback origins) would let it read the answer
+                    return _refuse(403, "csrf_failed", "a signed-in browser's request from another site is refused")
                 if request.method in STATE_CHANGING and not (path == "/api/session" and request.method == "POST"):
                     sent = request.headers.get(CSRF_HEADER, "")
-                    origin = request.headers.get("Origin")
                     expected = session.csrf_token.encode()
                     if not sent or not hmac.compare_digest(sent.encode("utf-8", "replace"), expected):
                         return _refuse(403, "csrf_failed", f"a signed-in browser's change needs {CSRF_HEADER}")
-                    if origin and not same_origin(origin, allowed):
-                        return _refuse(403, "csrf_failed", "a change from another site is refused")
                 who = session.principal
                 g.session_hash = session.session_hash
                 g.csrf_token = session.csrf_token

@@ -1,0 +1,185 @@
+"""The accounts core attacked as an attacker would: each test is a defect found that way
+(seen failing before its fix), or an attack that must keep failing.
+
+Real server where the edge matters (eventlet, trusting X-Forwarded-For so each test is its
+own client address); the service in-process where a process boundary proves nothing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import requests
+import socketio
+
+from backend.services.accounts import MAX_SESSIONS_PER_USER, AccountError, Accounts, check_name
+from backend.services.signin_throttle import SignInThrottle
+from backend.storage.account_store import AccountStore
+from tests.support.accounts import PASSWORD, Browser, add_user, bearer, new_key, setup_admin
+from tests.support.server import ROOT, ServerProcess
+from tests.support.sio import EventRecorder
+
+#: another page on the same machine (another port: the same site for cookies)
+OTHER_LOCAL_PAGE = "http://127.0.0.1:1"
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    proc = ServerProcess(tmp_path_factory.mktemp("attacks"), "eventlet", ATELIER_TRUST_PROXY="1").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(srv):
+    return setup_admin(srv, "root")
+
+
+@pytest.fixture(scope="module")
+def member(srv, admin):
+    add_user(admin, "mia")
+    return Browser(srv).sign_in("mia")
+
+
+# --- names ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["bob\n", "bob\r", "Bob", "bob ", " bob", "bob/x", "ｂob", "bob\x00"])
+def test_a_name_that_is_not_exactly_the_rule_is_refused(name):
+    with pytest.raises(AccountError) as refused:
+        check_name(name)
+    assert refused.value.status == 422 and refused.value.field == "name"
+
+
+def test_a_user_named_with_a_trailing_newline_is_not_created(srv, admin):
+    # "$" also matches before a final newline: "mia\n" passed the name rule, became a
+    # second "mia" (a folder name with a newline) and forged a line in the log
+    r = admin.post("/api/users", json={"name": "eve\n", "password": PASSWORD, "role": "member"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "name"
+    names = [u["name"] for u in admin.get("/api/users").json()["users"]]
+    assert not any("eve" in n for n in names)
+
+
+# --- the session cookie from another page on the same machine --------------------------------
+
+
+def test_another_local_page_cannot_read_as_the_signed_in_user(srv, member):
+    # SameSite ignores ports: a page on any other local port sends the cookie with
+    # credentials: "include", and CORS let it read the answer (the CSRF token too)
+    for path in ("/api/me", "/api/keys", "/api/images"):
+        r = member.http.get(srv.url + path, headers={"Origin": OTHER_LOCAL_PAGE})
+        assert r.status_code == 403, (path, r.status_code)
+        assert r.json()["error"]["code"] == "csrf_failed"
+        assert member.csrf not in r.text
+    # the studio's own page (and a request without Origin) still works
+    assert member.http.get(srv.url + "/api/me", headers={"Origin": srv.url}).json()["user"]["name"] == "mia"
+    assert member.get("/api/me").json()["csrf_token"] == member.csrf
+
+
+def test_another_local_page_cannot_open_a_socket_with_the_session_cookie(srv, member):
+    cookie = {"Cookie": f"atelier_session={member.cookie}"}
+    client = EventRecorder(srv.url, headers={**cookie, "Origin": OTHER_LOCAL_PAGE})
+    try:
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            client.connect()
+    finally:
+        client.close()
+    own = EventRecorder(srv.url, headers={**cookie, "Origin": srv.url}).connect()
+    own.close()
+
+
+def test_a_key_still_works_from_another_page(srv, member):
+    _, secret = new_key(member, ["gallery:read"], name="from a page")
+    r = requests.get(srv.url + "/api/images", headers={**bearer(secret), "Origin": OTHER_LOCAL_PAGE}, timeout=30)
+    assert r.status_code == 200
+
+
+# --- keys managing keys ---------------------------------------------------------------------
+
+
+def test_a_weaker_key_cannot_revoke_a_stronger_key(srv, member):
+    strong, strong_secret = new_key(member, ["generate", "gallery:read", "gallery:write"], name="strong")
+    weak, weak_secret = new_key(member, ["gallery:read"], name="weak")
+    r = requests.delete(srv.url + f"/api/keys/{strong['id']}", headers=bearer(weak_secret), timeout=30)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    assert requests.get(srv.url + "/api/images", headers=bearer(strong_secret), timeout=30).status_code == 200
+    # a leaked key can still revoke itself, and the user any of their keys
+    r = requests.delete(srv.url + f"/api/keys/{weak['id']}", headers=bearer(weak_secret), timeout=30)
+    assert r.status_code == 204
+    assert requests.get(srv.url + "/api/images", headers=bearer(weak_secret), timeout=30).status_code == 401
+    assert member.delete(f"/api/keys/{strong['id']}").status_code == 204
+
+
+# --- sessions per user ----------------------------------------------------------------------
+
+
+def _accounts(tmp_path) -> Accounts:
+    return Accounts(AccountStore(tmp_path / "accounts.db"), SignInThrottle())
+
+
+def test_sessions_per_user_are_bounded(tmp_path):
+    # every sign-in added a row kept 30 days: one password could grow the database without end
+    accounts = _accounts(tmp_path)
+    user = accounts.create_first_admin("root", PASSWORD)
+    sessions = [accounts.start_session(user).session_id for _ in range(MAX_SESSIONS_PER_USER + 5)]
+    (count,) = accounts.store.db.query("SELECT COUNT(*) FROM sessions WHERE user_id = ?", (user.id,))[0]
+    assert count == MAX_SESSIONS_PER_USER
+    assert accounts.session(sessions[0]) is None  # the oldest went first
+    assert accounts.session(sessions[-1]) is not None
+
+
+# --- the last admin -------------------------------------------------------------------------
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(tmp_path):
+    accounts = _accounts(tmp_path)
+    ann = accounts.create_first_admin("ann", PASSWORD)
+    ben = accounts.create_user("ben", PASSWORD, "admin")
+    store = accounts.store
+    counted = store.count_admins
+    raced: list[str] = []
+
+    def count_admins() -> int:
+        n = counted()
+        if not raced:  # ben's request demotes ann between ann's check and her write
+            raced.append("ben")
+            try:
+                accounts.update_user(ann.id, role="member")
+            except AccountError as exc:
+                raced.append(exc.code)
+        return n
+
+    store.count_admins = count_admins  # type: ignore[method-assign]
+    try:
+        accounts.update_user(ben.id, role="member")
+    except AccountError as exc:
+        assert exc.code == "last_admin"
+    store.count_admins = counted  # type: ignore[method-assign]
+    assert store.count_admins() == 1
+
+
+# --- the accounts database unreadable at start ----------------------------------------------
+
+
+def test_a_corrupt_accounts_database_stops_the_server_in_one_line(tmp_path):
+    srv = ServerProcess(tmp_path, "threading")
+    srv.data.mkdir(parents=True)
+    (srv.data / "accounts.db").write_bytes(b"not a database " * 200)
+    done = subprocess.run(
+        [sys.executable, "-m", "backend"], env=srv.env(), cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "accounts.db" in done.stderr and done.stderr.strip().count("\n") == 0, done.stderr
+    users = subprocess.run(
+        [sys.executable, "-m", "backend", "users", "list"],
+        env=srv.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert users.returncode != 0 and "Traceback" not in users.stderr, users.stderr
+    assert "accounts.db" in users.stderr
