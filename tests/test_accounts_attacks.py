@@ -183,3 +183,58 @@ def test_a_corrupt_accounts_database_stops_the_server_in_one_line(tmp_path):
     )
     assert users.returncode != 0 and "Traceback" not in users.stderr, users.stderr
     assert "accounts.db" in users.stderr
+
+
+# --- a studio with ATELIER_TOKEN behind a proxy it does not trust ---------------------------
+
+TOKEN = "t0ken-for-the-attack-tests-0123456789"
+
+
+@pytest.fixture(scope="module")
+def tokened(tmp_path_factory):
+    proc = ServerProcess(tmp_path_factory.mktemp("attacks-token"), "threading", ATELIER_TOKEN=TOKEN).start()
+    yield proc
+    proc.stop()
+
+
+def test_first_run_through_a_proxy_is_refused(tokened):
+    # a reverse proxy on the same machine makes every visitor look local: without
+    # ATELIER_TRUST_PROXY the first visitor from anywhere could make themselves the admin
+    token = bearer(TOKEN)
+    relayed = (
+        {"X-Forwarded-For": "127.0.0.1, 198.51.100.9"},  # what nginx makes of a forged "127.0.0.1"
+        {"Forwarded": 'for="[2001:db8::1]:4711"'},
+        {"X-Real-IP": "198.51.100.9"},
+    )
+    for header in relayed:
+        assert tokened.get("/api/auth", headers={**token, **header}).json()["setup"] is False
+        r = tokened.post("/api/setup", json={"username": "mallory", "password": PASSWORD}, headers={**token, **header})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", r.text
+        assert tokened.get("/api/auth", headers=token).json()["accounts"] is False
+    assert tokened.get("/api/auth", headers=token).json()["setup"] is True
+
+
+def test_the_token_cookie_does_not_act_for_another_page(tokened):
+    from backend.web.security import TokenCheck
+
+    token = bearer(TOKEN)
+    if not tokened.get("/api/auth", headers=token).json()["accounts"]:
+        r = tokened.post("/api/setup", json={"username": "root", "password": PASSWORD}, headers=token)
+        assert r.status_code == 201, r.text
+    # the cookie a browser got while the studio had no users (SameSite=Strict: still sent
+    # by a page on another local port, the same site) made it the studio itself, with no CSRF check
+    jar = {"Cookie": f"atelier_auth={TokenCheck(TOKEN).cookie_value}"}
+    body = {"name": "intruder", "password": PASSWORD, "role": "admin"}
+    r = tokened.post("/api/users", json=body, headers={**jar, "Origin": OTHER_LOCAL_PAGE})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_failed", r.text
+    r = tokened.get("/api/users", headers={**jar, "Origin": OTHER_LOCAL_PAGE})
+    assert r.status_code == 403
+    client = EventRecorder(tokened.url, headers={**jar, "Origin": OTHER_LOCAL_PAGE})
+    try:
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            client.connect()
+    finally:
+        client.close()
+    names = [u["name"] for u in tokened.get("/api/users", headers=token).json()["users"]]
+    assert names == ["root"]
+    assert tokened.get("/api/users", headers={**jar, "Origin": tokened.url}).status_code == 200  # its own page

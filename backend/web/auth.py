@@ -110,6 +110,30 @@ def is_loopback_client() -> bool:
     return is_loopback_host(request.remote_addr or "")
 
 
+def _forwarded_clients() -> list[str]:
+    """The client addresses a reverse proxy named (X-Forwarded-For, X-Real-IP, Forwarded)."""
+    found: list[str] = []
+    for name in ("X-Forwarded-For", "X-Real-IP"):
+        for value in request.headers.getlist(name):
+            found += [part.strip() for part in value.split(",")]
+    for value in request.headers.getlist("Forwarded"):
+        for pair in value.replace(",", ";").split(";"):
+            key, _, raw = pair.strip().partition("=")
+            if key.lower() == "for":
+                raw = raw.strip('"')
+                found.append(raw[1 : raw.find("]")] if raw.startswith("[") else raw.rsplit(":", 1)[0])
+    return found
+
+
+def is_own_machine(trust_proxy: int) -> bool:
+    """Is the client on the server's own machine (the first-run page)? A loopback peer that
+    relays a request for someone elsewhere is not: a reverse proxy on this machine that we do
+    not trust (ATELIER_TRUST_PROXY unset) would make every visitor from anywhere look local."""
+    if not is_loopback_client():
+        return False
+    return bool(trust_proxy) or all(is_loopback_host(c) for c in _forwarded_clients())
+
+
 def same_origin(origin: str, allowed: tuple[str, ...]) -> bool:
     """Is ``origin`` this server's own (as the browser reached it) or one explicitly allowed?"""
     if origin.rstrip("/") in allowed:
@@ -168,6 +192,10 @@ def install_auth(app: Flask, settings: ScaleoutSettings) -> None:
             elif not _public(path):
                 return _refuse(401, "unauthorized", "sign in, or use a valid API key")
         if who is None and token is not None and token.valid_cookie(request.cookies.get(COOKIE)):
+            origin = request.headers.get("Origin")
+            if origin and not same_origin(origin, allowed):
+                # SameSite=Strict still sends it from another local port (the same site)
+                return _refuse(403, "csrf_failed", "the studio's cookie is refused from another site")
             who = replace(STUDIO, via="token")
         if who is None:
             cookie = request.cookies.get(SESSION_COOKIE)

@@ -100,13 +100,13 @@ def _resolve(studio: Studio, token: TokenCheck | None, auth: Any) -> SocketAuth 
         return SocketAuth(who) if who is not None else None
     if token is not None and isinstance(auth, dict) and token.valid_token(auth.get("token")):
         return SocketAuth(replace(STUDIO, via="token"))
+    origin = request.headers.get("Origin")
+    allowed = tuple(o for o in studio.settings.scaleout.allowed_origins if o != "*")
+    if origin and not same_origin(origin, allowed):
+        return None  # cookies from another site's page (another local port too: the same site)
     if token is not None and token.valid_cookie(request.cookies.get(COOKIE)):
         return SocketAuth(replace(STUDIO, via="token"))
     cookie = request.cookies.get(SESSION_COOKIE)
-    origin = request.headers.get("Origin")
-    allowed = tuple(o for o in studio.settings.scaleout.allowed_origins if o != "*")
-    if cookie and origin and not same_origin(origin, allowed):
-        return None  # another site's page (another local port too: the same site to the cookie)
     session = studio.accounts.session(cookie) if cookie else None
     if session is not None:
         return SocketAuth(session.principal, session.session_hash)
