@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import pytest
 import requests
@@ -17,7 +18,7 @@ import socketio
 from backend.services.accounts import MAX_SESSIONS_PER_USER, AccountError, Accounts, check_name
 from backend.services.signin_throttle import SignInThrottle
 from backend.storage.account_store import AccountStore
-from tests.support.accounts import PASSWORD, Browser, add_user, bearer, new_key, setup_admin
+from tests.support.accounts import ISSUED, PASSWORD, Browser, add_user, bearer, new_key, setup_admin
 from tests.support.server import ROOT, ServerProcess
 from tests.support.sio import EventRecorder
 
@@ -94,6 +95,16 @@ def test_a_key_still_works_from_another_page(srv, member):
     _, secret = new_key(member, ["gallery:read"], name="from a page")
     r = requests.get(srv.url + "/api/images", headers={**bearer(secret), "Origin": OTHER_LOCAL_PAGE}, timeout=30)
     assert r.status_code == 200
+
+
+def test_nothing_secret_reaches_the_log(srv, member):
+    # after this module's sign-ins, failures, keys and refusals (attacks that held)
+    bad = Browser(srv)
+    wrong = {"username": "mia", "password": "wrong horse 1"}
+    assert bad.http.post(srv.url + "/api/session", json=wrong).status_code == 401
+    log = srv.output()
+    for secret in [PASSWORD, "wrong horse 1", member.cookie, member.csrf, *ISSUED]:
+        assert secret not in log
 
 
 # --- keys managing keys ---------------------------------------------------------------------
@@ -238,3 +249,46 @@ def test_the_token_cookie_does_not_act_for_another_page(tokened):
     names = [u["name"] for u in tokened.get("/api/users", headers=token).json()["users"]]
     assert names == ["root"]
     assert tokened.get("/api/users", headers={**jar, "Origin": tokened.url}).status_code == 200  # its own page
+
+
+def test_concurrent_first_runs_make_one_admin(tmp_path):
+    # an attack that held: the check and the insert are one transaction
+    srv = ServerProcess(tmp_path, "threading").start()
+    try:
+        answers: list[int] = []
+
+        def first_run(n: int) -> None:
+            body = {"username": f"admin{n}", "password": PASSWORD}
+            answers.append(requests.post(srv.url + "/api/setup", json=body, timeout=60).status_code)
+
+        threads = [threading.Thread(target=first_run, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(answers) == [201] + [409] * 5
+    finally:
+        srv.stop()
+
+
+def test_first_run_from_a_rebound_name_is_refused(tmp_path):
+    # DNS rebinding: a web page at http://evil.example:PORT whose name now points at 127.0.0.1
+    # is same-origin to itself and its requests come from loopback: it could make itself the
+    # first admin. A name that is not this machine's own (an IP, localhost) is refused.
+    srv = ServerProcess(tmp_path, "threading").start()
+    try:
+        rebound = f"evil.example:{srv.port}"
+        headers = {"Host": rebound, "Origin": f"http://{rebound}"}
+        assert srv.get("/api/auth", headers=headers).json()["setup"] is False
+        r = srv.post("/api/setup", json={"username": "mallory", "password": PASSWORD}, headers=headers)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", r.text
+        assert srv.get("/api/auth").json() == {"accounts": False, "setup": True, "oidc": None}
+        local = f"localhost:{srv.port}"
+        r = srv.post(
+            "/api/setup",
+            json={"username": "owner", "password": PASSWORD},
+            headers={"Host": local, "Origin": f"http://{local}"},
+        )
+        assert r.status_code == 201, r.text
+    finally:
+        srv.stop()

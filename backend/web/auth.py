@@ -24,6 +24,7 @@ that need more call :func:`require_scope` / :func:`require_admin` themselves.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import urllib.parse
 from dataclasses import replace
 
@@ -128,10 +129,27 @@ def _forwarded_clients() -> list[str]:
 def is_own_machine(trust_proxy: int) -> bool:
     """Is the client on the server's own machine (the first-run page)? A loopback peer that
     relays a request for someone elsewhere is not: a reverse proxy on this machine that we do
-    not trust (ATELIER_TRUST_PROXY unset) would make every visitor from anywhere look local."""
-    if not is_loopback_client():
+    not trust (ATELIER_TRUST_PROXY unset) would make every visitor from anywhere look local.
+    Nor is a page that reached us by a name other than an address or localhost (rebinding)."""
+    if not is_loopback_client() or not _own_name(request.host):
         return False
     return bool(trust_proxy) or all(is_loopback_host(c) for c in _forwarded_clients())
+
+
+def _own_name(host: str) -> bool:
+    """Is the Host an address or ``localhost``? Any other name may be DNS rebinding: a page
+    of another site whose name now points at 127.0.0.1 is same-origin to itself."""
+    try:
+        name = urllib.parse.urlsplit("//" + host).hostname or ""
+    except ValueError:
+        return False
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def same_origin(origin: str, allowed: tuple[str, ...]) -> bool:
