@@ -15,7 +15,7 @@ import pytest
 import requests
 import socketio
 
-from backend.services.accounts import MAX_SESSIONS_PER_USER, AccountError, Accounts, check_name
+from backend.services.accounts import MAX_SESSIONS_PER_USER, AccountError, Accounts, check_name, folder_safe
 from backend.services.signin_throttle import SignInThrottle
 from backend.storage.account_store import AccountStore
 from tests.support.accounts import ISSUED, PASSWORD, Browser, add_user, bearer, new_key, setup_admin
@@ -61,6 +61,23 @@ def test_a_user_named_with_a_trailing_newline_is_not_created(srv, admin):
     assert r.status_code == 422 and r.json()["error"]["field"] == "name"
     names = [u["name"] for u in admin.get("/api/users").json()["users"]]
     assert not any("eve" in n for n in names)
+
+
+@pytest.mark.parametrize("name", ["2026-12-01", "1999-01-31", "imported", "con", "nul", "com1", "lpt9"])
+def test_a_name_that_is_a_folder_of_the_studio_is_refused(name):
+    # a user's name is their gallery folder: "2026-12-01" would be the studio's own day folder
+    # (its images would be theirs), "imported" every import, "con" no folder at all on Windows
+    with pytest.raises(AccountError) as refused:
+        check_name(name)
+    assert refused.value.status == 422 and refused.value.field == "name"
+    assert not folder_safe(name) == name  # nor becomes one through OpenID Connect
+
+
+def test_a_member_named_like_a_day_folder_is_not_created(srv, admin):
+    r = admin.post("/api/users", json={"name": "2026-12-01", "password": PASSWORD, "role": "member"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "name"
+    for fine in ("2026-12", "imported-photos", "console"):
+        check_name(fine)
 
 
 # --- the session cookie from another page on the same machine --------------------------------

@@ -44,6 +44,12 @@ log = logging.getLogger(__name__)
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 #: fullmatch, never match: "$" also matches before a final newline ("bob\n")
 _NAME = re.compile(NAME_PATTERN)
+#: names that are folders the studio itself uses in the gallery (a day's folder, imports) or
+#: no folder at all on Windows: a user named so would own the studio's images, or have none
+_DAY_FOLDER = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+RESERVED_NAMES = frozenset(
+    ["imported", "con", "prn", "aux", "nul"] + [f"{kind}{n}" for kind in ("com", "lpt") for n in range(1, 10)]
+)
 ROLES = ("admin", "member")
 NAME_RULE = "{field} must be 1 to 32 of a-z, 0-9, '_' and '-', starting with a letter or digit"
 MIN_PASSWORD = 8
@@ -119,7 +125,14 @@ def digest(secret: str) -> str:
 def check_name(name: Any, field: str = "name") -> str:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise AccountError(422, "validation_error", NAME_RULE.format(field=field), field)
+    if is_reserved(name):
+        message = f"{field} is a folder the studio uses itself (a date, imported, a Windows device name)"
+        raise AccountError(422, "validation_error", message, field)
     return name
+
+
+def is_reserved(name: str) -> bool:
+    return name in RESERVED_NAMES or bool(_DAY_FOLDER.fullmatch(name))
 
 
 def check_password(password: Any, field: str = "password") -> str:
@@ -522,7 +535,8 @@ class Accounts:
 def folder_safe(name: str) -> str:
     """A provider's user name as an Atelier name: lower case a-z 0-9 _ -, at most 32."""
     cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "-" for c in name.lower()).strip("-_")
-    return cleaned[:32].rstrip("-_") or "user"
+    name = cleaned[:32].rstrip("-_") or "user"
+    return name + "_" if is_reserved(name) else name
 
 
 def principal_for(user: UserRecord, via: str = "session") -> Principal:
