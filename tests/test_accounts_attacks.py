@@ -10,13 +10,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 import requests
 import socketio
 
 from backend.services.accounts import MAX_SESSIONS_PER_USER, AccountError, Accounts, check_name, folder_safe
-from backend.services.signin_throttle import SignInThrottle
+from backend.services.signin_throttle import PER_ACCOUNT, PER_CLIENT, SignInThrottle
 from backend.storage.account_store import AccountStore
 from tests.support.accounts import ISSUED, PASSWORD, Browser, add_user, bearer, new_key, setup_admin
 from tests.support.server import ROOT, ServerProcess
@@ -156,6 +157,46 @@ def test_sessions_per_user_are_bounded(tmp_path):
     assert count == MAX_SESSIONS_PER_USER
     assert accounts.session(sessions[0]) is None  # the oldest went first
     assert accounts.session(sessions[-1]) is not None
+
+
+def test_concurrent_wrong_passwords_are_throttled_like_one_after_another(tmp_path):
+    # the throttle was read before the password was hashed and written after: twenty guesses
+    # sent at once all passed the check (and each held argon2's 64 MiB at the same time)
+    accounts = _accounts(tmp_path)
+    accounts.create_first_admin("root", PASSWORD)
+    verified: list[str] = []
+    real = accounts._matches
+
+    def slow_matches(stored: str, password: str) -> bool:
+        verified.append(password)
+        time.sleep(0.2)  # every guess is in flight before the first one is answered
+        return real(stored, password)
+
+    accounts._matches = slow_matches  # type: ignore[method-assign]
+    start = threading.Barrier(20)
+    answers: list[int] = []
+
+    def guess(n: int) -> None:
+        start.wait()
+        try:
+            accounts.sign_in("root", f"guess number {n}", f"198.51.100.{n + 1}")
+        except AccountError as exc:
+            answers.append(exc.status)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(verified) == PER_ACCOUNT
+    assert sorted(answers) == [401] * PER_ACCOUNT + [429] * (20 - PER_ACCOUNT)
+
+
+def test_sign_ins_that_succeed_do_not_throttle_their_client(tmp_path):
+    accounts = _accounts(tmp_path)
+    accounts.create_first_admin("root", PASSWORD)
+    for _ in range(PER_CLIENT + 5):  # a classroom behind one address signing in
+        accounts.sign_in("root", PASSWORD, "198.51.100.200")
 
 
 # --- the last admin -------------------------------------------------------------------------

@@ -321,15 +321,14 @@ class Accounts:
         """A new session for the right name and password; 401 ``invalid_credentials`` for
         anything else (the same answer for an unknown user), 429 after repeated failures."""
         name = username if isinstance(username, str) and len(username) <= 64 else ""
-        wait = self.throttle.blocked(client, name)
+        wait = self.throttle.begin(client, name)  # counted as a failure until it succeeds
         if wait is not None:
             raise TooManyAttempts(wait)
         user = self.store.user_by_name(name) if _NAME.fullmatch(name) else None
         candidate = password if isinstance(password, str) and len(password) <= MAX_PASSWORD else ""
         if not self._verify(user, candidate) or user is None or user.disabled:
-            self.throttle.failed(client, name)
             raise AccountError(401, "invalid_credentials", "wrong user name or password")
-        self.throttle.succeeded(name)
+        self.throttle.succeeded(name, client)
         return self.start_session(user)
 
     def _hash(self, password: str) -> str:
