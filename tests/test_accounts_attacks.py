@@ -16,7 +16,14 @@ import pytest
 import requests
 import socketio
 
-from backend.services.accounts import MAX_SESSIONS_PER_USER, AccountError, Accounts, check_name, folder_safe
+from backend.services.accounts import (
+    HASHES_AT_ONCE,
+    MAX_SESSIONS_PER_USER,
+    AccountError,
+    Accounts,
+    check_name,
+    folder_safe,
+)
 from backend.services.signin_throttle import PER_ACCOUNT, PER_CLIENT, SignInThrottle
 from backend.storage.account_store import AccountStore
 from tests.support.accounts import ISSUED, PASSWORD, Browser, add_user, bearer, new_key, setup_admin
@@ -190,6 +197,42 @@ def test_concurrent_wrong_passwords_are_throttled_like_one_after_another(tmp_pat
         t.join()
     assert len(verified) == PER_ACCOUNT
     assert sorted(answers) == [401] * PER_ACCOUNT + [429] * (20 - PER_ACCOUNT)
+
+
+def test_sign_ins_sent_at_once_hash_a_few_at_a_time(tmp_path):
+    # argon2id holds 64 MiB while it hashes: a hundred sign-ins at once (any names, any
+    # addresses: the throttle counts each separately) held 6 GiB
+    accounts = _accounts(tmp_path)
+    accounts.create_first_admin("root", PASSWORD)
+    running, most = [0], [0]
+    lock = threading.Lock()
+    real = accounts._matches
+
+    def counted_matches(stored: str, password: str) -> bool:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.1)
+        try:
+            return real(stored, password)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    accounts._matches = counted_matches  # type: ignore[method-assign]
+    start = threading.Barrier(12)
+
+    def guess(n: int) -> None:
+        start.wait()
+        with pytest.raises(AccountError):
+            accounts.sign_in(f"name{n}", "a wrong password", f"203.0.113.{n + 1}")
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 1 <= most[0] <= HASHES_AT_ONCE
 
 
 def test_sign_ins_that_succeed_do_not_throttle_their_client(tmp_path):

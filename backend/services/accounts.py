@@ -58,6 +58,8 @@ MAX_KEY_NAME = 100
 MAX_KEYS_PER_USER = 100
 #: sign-ins kept per user (the oldest end first): one password cannot grow the database without end
 MAX_SESSIONS_PER_USER = 50
+#: argon2id hashes at once (each holds 64 MiB while it runs): the rest wait their turn
+HASHES_AT_ONCE = 4
 MAX_BUDGET_USD = 1_000_000.0
 KEY_PREFIX = "atl_"
 #: how many characters of a key are kept to show which key it is (``atl_`` + 8)
@@ -204,6 +206,7 @@ class Accounts:
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._hashing = threading.BoundedSemaphore(HASHES_AT_ONCE)
         self.on_revoke: list[Callable[[Revocation], None]] = []
 
     # state ---------------------------------------------------------------------------------
@@ -332,7 +335,8 @@ class Accounts:
         return self.start_session(user)
 
     def _hash(self, password: str) -> str:
-        return self._run(self.hasher.hash, password.encode("utf-8", "surrogatepass"))
+        with self._hashing:
+            return self._run(self.hasher.hash, password.encode("utf-8", "surrogatepass"))
 
     def _matches(self, stored: str, password: str) -> bool:
         try:
@@ -344,7 +348,8 @@ class Accounts:
         """Does ``password`` match? An unknown user (or one without a password: OpenID Connect)
         costs the same hash, against a dummy, so the time does not tell either apart."""
         stored = user.password_hash if user is not None and user.password_hash else self._dummy_hash
-        ok = self._run(self._matches, stored, password)
+        with self._hashing:
+            ok = self._run(self._matches, stored, password)
         if ok and user is not None and user.password_hash and self.hasher.check_needs_rehash(user.password_hash):
             self.store.update_user(user.id, password_hash=self._hash(password))
         return ok and user is not None and bool(user.password_hash)
