@@ -45,7 +45,13 @@ def main() -> int:
     except SettingsError as exc:
         print(f"atelier: {exc}", file=sys.stderr)
         return 2
-    refusal = open_bind_refusal(settings)
+    from backend.storage.account_store import AccountsUnreadable
+
+    try:
+        refusal = open_bind_refusal(settings)
+    except AccountsUnreadable as exc:
+        print(f"atelier: {exc}", file=sys.stderr)
+        return 1
     if refusal:
         print(f"atelier: {refusal}", file=sys.stderr)
         return 2
@@ -63,7 +69,7 @@ def main() -> int:
 
     try:
         app, _ = create_app(settings)
-    except (GalleryUnavailable, SettingsError, RedisUnreachable) as exc:  # provider settings are read here
+    except (GalleryUnavailable, SettingsError, RedisUnreachable, AccountsUnreadable) as exc:  # provider settings too
         print(f"atelier: {exc}", file=sys.stderr)
         return 1
     app.extensions["atelier"].start()

@@ -30,18 +30,36 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from backend.services.principal import ALL_SCOPES, Principal
 from backend.services.signin_throttle import SignInThrottle
-from backend.storage.account_store import AccountStore, KeyRecord, NameTaken, SessionRecord, UserRecord
+from backend.storage.account_store import (
+    AccountStore,
+    KeyRecord,
+    LastAdmin,
+    NameTaken,
+    SessionRecord,
+    UserRecord,
+)
 
 log = logging.getLogger(__name__)
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+#: fullmatch, never match: "$" also matches before a final newline ("bob\n")
 _NAME = re.compile(NAME_PATTERN)
+#: names that are folders the studio itself uses in the gallery (a day's folder, imports) or
+#: no folder at all on Windows: a user named so would own the studio's images, or have none
+_DAY_FOLDER = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+RESERVED_NAMES = frozenset(
+    ["imported", "con", "prn", "aux", "nul"] + [f"{kind}{n}" for kind in ("com", "lpt") for n in range(1, 10)]
+)
 ROLES = ("admin", "member")
 NAME_RULE = "{field} must be 1 to 32 of a-z, 0-9, '_' and '-', starting with a letter or digit"
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 MAX_KEY_NAME = 100
 MAX_KEYS_PER_USER = 100
+#: sign-ins kept per user (the oldest end first): one password cannot grow the database without end
+MAX_SESSIONS_PER_USER = 50
+#: argon2id hashes at once (each holds 64 MiB while it runs): the rest wait their turn
+HASHES_AT_ONCE = 4
 MAX_BUDGET_USD = 1_000_000.0
 KEY_PREFIX = "atl_"
 #: how many characters of a key are kept to show which key it is (``atl_`` + 8)
@@ -94,6 +112,10 @@ class SessionAuth:
     session_hash: str
 
 
+def _last_admin() -> AccountError:
+    return AccountError(409, "last_admin", "the studio needs at least one enabled admin")
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -103,9 +125,16 @@ def digest(secret: str) -> str:
 
 
 def check_name(name: Any, field: str = "name") -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise AccountError(422, "validation_error", NAME_RULE.format(field=field), field)
+    if is_reserved(name):
+        message = f"{field} is a folder the studio uses itself (a date, imported, a Windows device name)"
+        raise AccountError(422, "validation_error", message, field)
     return name
+
+
+def is_reserved(name: str) -> bool:
+    return name in RESERVED_NAMES or bool(_DAY_FOLDER.fullmatch(name))
 
 
 def check_password(password: Any, field: str = "password") -> str:
@@ -177,6 +206,7 @@ class Accounts:
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._hashing = threading.BoundedSemaphore(HASHES_AT_ONCE)
         self.on_revoke: list[Callable[[Revocation], None]] = []
 
     # state ---------------------------------------------------------------------------------
@@ -261,9 +291,14 @@ class Accounts:
         if monthly_budget_usd is not ...:
             values["monthly_budget_usd"] = check_budget(monthly_budget_usd)
         stays_admin = values.get("role", user.role) == "admin" and not values.get("disabled", user.disabled)
-        if user.role == "admin" and not user.disabled and not stays_admin and self.store.count_admins() <= 1:
-            raise AccountError(409, "last_admin", "the studio needs at least one enabled admin")
-        self.store.update_user(user_id, **values)
+        removes_admin = user.role == "admin" and not user.disabled and not stays_admin
+        if removes_admin and self.store.count_admins() <= 1:
+            raise _last_admin()
+        try:
+            # checked again as the change is written: another admin may be demoted meanwhile
+            self.store.update_user(user_id, keep_an_admin=removes_admin, **values)
+        except LastAdmin:
+            raise _last_admin() from None
         if values.get("disabled") or "password_hash" in values or "role" in values:
             if values.get("disabled") or "password_hash" in values:
                 self.store.delete_sessions_of(user_id)
@@ -273,9 +308,13 @@ class Accounts:
 
     def delete_user(self, user_id: str) -> None:
         user = self.user(user_id)
-        if user.role == "admin" and not user.disabled and self.store.count_admins() <= 1:
-            raise AccountError(409, "last_admin", "the studio needs at least one enabled admin")
-        self.store.delete_user(user_id)
+        removes_admin = user.role == "admin" and not user.disabled
+        if removes_admin and self.store.count_admins() <= 1:
+            raise _last_admin()
+        try:
+            self.store.delete_user(user_id, keep_an_admin=removes_admin)
+        except LastAdmin:
+            raise _last_admin() from None
         log.info("user %s deleted", user.name)
         self._revoked(Revocation(user_id=user_id))
 
@@ -285,19 +324,19 @@ class Accounts:
         """A new session for the right name and password; 401 ``invalid_credentials`` for
         anything else (the same answer for an unknown user), 429 after repeated failures."""
         name = username if isinstance(username, str) and len(username) <= 64 else ""
-        wait = self.throttle.blocked(client, name)
+        wait = self.throttle.begin(client, name)  # counted as a failure until it succeeds
         if wait is not None:
             raise TooManyAttempts(wait)
-        user = self.store.user_by_name(name) if _NAME.match(name) else None
+        user = self.store.user_by_name(name) if _NAME.fullmatch(name) else None
         candidate = password if isinstance(password, str) and len(password) <= MAX_PASSWORD else ""
         if not self._verify(user, candidate) or user is None or user.disabled:
-            self.throttle.failed(client, name)
             raise AccountError(401, "invalid_credentials", "wrong user name or password")
-        self.throttle.succeeded(name)
+        self.throttle.succeeded(name, client)
         return self.start_session(user)
 
     def _hash(self, password: str) -> str:
-        return self._run(self.hasher.hash, password.encode("utf-8", "surrogatepass"))
+        with self._hashing:
+            return self._run(self.hasher.hash, password.encode("utf-8", "surrogatepass"))
 
     def _matches(self, stored: str, password: str) -> bool:
         try:
@@ -309,7 +348,8 @@ class Accounts:
         """Does ``password`` match? An unknown user (or one without a password: OpenID Connect)
         costs the same hash, against a dummy, so the time does not tell either apart."""
         stored = user.password_hash if user is not None and user.password_hash else self._dummy_hash
-        ok = self._run(self._matches, stored, password)
+        with self._hashing:
+            ok = self._run(self._matches, stored, password)
         if ok and user is not None and user.password_hash and self.hasher.check_needs_rehash(user.password_hash):
             self.store.update_user(user.id, password_hash=self._hash(password))
         return ok and user is not None and bool(user.password_hash)
@@ -320,6 +360,8 @@ class Accounts:
         now = time.time()
         self.store.purge_sessions(now)
         self.store.add_session(SessionRecord(digest(session_id), user.id, csrf, now_iso(), now + SESSION_SECONDS))
+        for ended in self.store.trim_sessions(user.id, MAX_SESSIONS_PER_USER):
+            self._revoked(Revocation(session_hash=ended))
         return SignedIn(user, session_id, csrf)
 
     def session(self, session_id: str) -> SessionAuth | None:
@@ -468,6 +510,10 @@ class Accounts:
         record = self.store.key(key_id) if isinstance(key_id, str) and len(key_id) <= 64 else None
         if record is None or (record.user_id != principal.user_id and not principal.is_admin):
             raise AccountError(404, "not_found", "no key with this id")
+        if principal.via == "key" and record.id != principal.key_id and not set(record.scopes) <= principal.scopes:
+            # as with making keys: a (leaked) key may not undo what it could not have made
+            message = "an API key may revoke itself and keys with no more scopes than its own"
+            raise AccountError(403, "forbidden", message)
         self.store.delete_key(key_id)
         log.info("API key %s (%s) revoked", record.id, record.prefix)
         self._revoked(Revocation(key_id=key_id))
@@ -493,7 +539,8 @@ class Accounts:
 def folder_safe(name: str) -> str:
     """A provider's user name as an Atelier name: lower case a-z 0-9 _ -, at most 32."""
     cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "-" for c in name.lower()).strip("-_")
-    return cleaned[:32].rstrip("-_") or "user"
+    name = cleaned[:32].rstrip("-_") or "user"
+    return name + "_" if is_reserved(name) else name
 
 
 def principal_for(user: UserRecord, via: str = "session") -> Principal:

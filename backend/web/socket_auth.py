@@ -26,7 +26,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO
 from backend.scaleout_config import is_loopback_host
 from backend.services.accounts import Revocation
 from backend.services.principal import STUDIO, Principal
-from backend.web.auth import SESSION_COOKIE
+from backend.web.auth import SESSION_COOKIE, same_origin
 from backend.web.security import COOKIE, TokenCheck, socket_allowed
 from backend.web.socket_queue import REVOKE_EVENT, REVOKE_ROOM, JobAwareRedisManager
 
@@ -100,6 +100,10 @@ def _resolve(studio: Studio, token: TokenCheck | None, auth: Any) -> SocketAuth 
         return SocketAuth(who) if who is not None else None
     if token is not None and isinstance(auth, dict) and token.valid_token(auth.get("token")):
         return SocketAuth(replace(STUDIO, via="token"))
+    origin = request.headers.get("Origin")
+    allowed = tuple(o for o in studio.settings.scaleout.allowed_origins if o != "*")
+    if origin and not same_origin(origin, allowed):
+        return None  # cookies from another site's page (another local port too: the same site)
     if token is not None and token.valid_cookie(request.cookies.get(COOKIE)):
         return SocketAuth(replace(STUDIO, via="token"))
     cookie = request.cookies.get(SESSION_COOKIE)
