@@ -122,7 +122,7 @@ _NDJSON_BATCH = 500  # lines per chunk written: one index batch
             headers={"X-Total-Count": {"schema": {"type": "integer", "minimum": 0}}},
         )
     },
-    errors=(422,),
+    errors=(404, 422),
     tags=TAGS,
 )
 def list_images_ndjson():
