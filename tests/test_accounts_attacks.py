@@ -135,6 +135,15 @@ def test_nothing_secret_reaches_the_log(srv, member):
 # --- keys managing keys ---------------------------------------------------------------------
 
 
+def test_a_key_cannot_mint_a_copy_of_itself_that_outlives_its_revocation(srv, member):
+    key, secret = new_key(member, ["generate", "gallery:read"], name="leaked")
+    r = requests.post(
+        srv.url + "/api/keys", json={"name": "copy", "scopes": ["gallery:read"]}, headers=bearer(secret), timeout=30
+    )
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden" and "secret" not in r.json()
+    assert [k["name"] for k in member.get("/api/keys").json()["keys"]].count("copy") == 0
+
+
 def test_a_weaker_key_cannot_revoke_a_stronger_key(srv, member):
     strong, strong_secret = new_key(member, ["generate", "gallery:read", "gallery:write"], name="strong")
     weak, weak_secret = new_key(member, ["gallery:read"], name="weak")

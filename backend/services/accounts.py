@@ -442,6 +442,9 @@ class Accounts:
         """A new key for ``owner`` (a signed-in user): the record and the secret, shown once."""
         if owner.user_id is None:
             raise AccountError(403, "forbidden", "API keys belong to users; sign in as one")
+        if owner.via == "key" and not owner.is_admin:
+            # a leaked key must not be able to mint a copy of itself that outlives its revocation
+            raise AccountError(403, "forbidden", "a key cannot make keys; sign in to create one")
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_KEY_NAME:
             raise AccountError(422, "validation_error", f"name must be text of 1 to {MAX_KEY_NAME} characters", "name")
         try:
