@@ -12,6 +12,7 @@ from backend.studio import Studio
 from backend.web import (
     api_a1111,
     api_gallery_io,
+    api_gallery_status,
     api_images,
     api_internal,
     api_jobs,
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         api_matrix.bp,
         api_images.bp,
         api_gallery_io.bp,
+        api_gallery_status.bp,
         api_tools.bp,
         openapi.bp,
         pages.bp,

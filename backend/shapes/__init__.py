@@ -23,8 +23,9 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from backend.shapes import errors, images, jobs, matrix, meta, prompts, providers, tools, usage
+from backend.shapes import errors, gallery_status, images, jobs, matrix, meta, prompts, providers, tools, usage
 from backend.shapes.errors import Error, ErrorBody, Warning, error_body
+from backend.shapes.gallery_status import GalleryStatus, IndexStatus
 from backend.shapes.images import (
     Deleted,
     Image,
@@ -58,6 +59,8 @@ __all__ = [
     "COMPONENTS",
     "Error",
     "ErrorBody",
+    "GalleryStatus",
+    "IndexStatus",
     "Image",
     "Job",
     "JobError",
@@ -110,10 +113,11 @@ COMPONENTS: tuple[Any, ...] = (
     PromptEnhancement,
     MatrixEnvelope,
     MatrixSubmitted,
+    GalleryStatus,
 )
 
 REF_TEMPLATE = "#/components/schemas/{model}"
-MODULES: tuple[ModuleType, ...] = (errors, images, jobs, matrix, meta, prompts, providers, tools, usage)
+MODULES: tuple[ModuleType, ...] = (errors, gallery_status, images, jobs, matrix, meta, prompts, providers, tools, usage)
 
 
 def _read_key_docstrings() -> None:
