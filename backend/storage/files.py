@@ -366,9 +366,16 @@ def walk_scope(
     if scope == "":
         yield from walk_regular_files(root, suffixes, skipped)
         return
+    parts = scope.split("/")
+    for i, part in enumerate(parts):
+        try:
+            part.encode("utf-8")
+        except UnicodeEncodeError:  # as the walk reports it, unless it is hidden
+            if not any(p.startswith(".") for p in parts[: i + 1]):
+                skipped(repr(os.fsencode("/".join(parts[: i + 1]))), "its name is not valid UTF-8")
+            return
     if not valid_relpath(scope):
         return
-    parts = scope.split("/")
     path = str(root)
     for part in parts[:-1]:  # the walk enters no link: every folder above must be a real one
         path = os.path.join(path, part)
