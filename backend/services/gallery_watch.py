@@ -78,6 +78,11 @@ class GalleryWatcher:
     def mode(self) -> str:
         return self.choice.mode
 
+    @property
+    def receiving(self) -> bool:
+        """File events are being received (``begin`` has set up the watches)."""
+        return self._events is not None and self.choice.mode == "events"
+
     # --- start ---------------------------------------------------------------------------
     def choose(self) -> WatchChoice:
         """Decide between events and polling (cheap: reads /proc/mounts) and say so."""
