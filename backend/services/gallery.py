@@ -335,10 +335,17 @@ class Gallery:
         with self._lock:
             if self._known is None:
                 self._known = self.index.fingerprints()
-            found = {p: self._known[p] for p in scopes if p in self._known}
-            folders = tuple(p + "/" for p in scopes)
+            known = self._known
+            found = {p: known[p] for p in scopes if p in known}
+            folders = {p for p in scopes if p not in known}  # or new files: one pass over the index
             if folders:
-                found.update((p, f) for p, f in self._known.items() if p.startswith(folders))
+                for path, fingerprint in known.items():
+                    cut = path.rfind("/")
+                    while cut > 0:
+                        if path[:cut] in folders:
+                            found[path] = fingerprint
+                            break
+                        cut = path.rfind("/", 0, cut)
             return found
 
     # --- the first index of a big folder, in the background (services/gallery_indexer.py) ---
