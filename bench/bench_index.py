@@ -199,12 +199,10 @@ def main() -> None:
         f"(max {poll['latency_max'] * 1000:.0f}) | {events['latency'] / poll['latency']:.2f}× |"
     )
     print(
-        f"\nCold starts: median of {args.runs} of each, interleaved, timed from the process's start: "
-        f"the same server on an empty folder answers after {floor:.2f} s (Python and the studio's "
-        f"imports), so the gallery's own part of the first answer is {med(False, 'first') - floor:.2f} s "
-        f"with the index built in the background, {med(True, 'first') - floor:.2f} s blocking. The "
-        f"listing answered at once holds what was indexed by then ({int(med(False, 'images')):,} "
-        "images once complete)."
+        f"\nCold starts: median of {args.runs} of each, interleaved, timed from the process's start; the "
+        f"same server on an empty folder answers after {floor:.2f} s (Python and the studio's imports, the "
+        "floor: on a loaded machine it varies by seconds). The listing answered at once holds what was "
+        f"indexed by then ({int(med(False, 'images')):,} images once complete)."
     )
 
 

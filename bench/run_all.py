@@ -32,6 +32,7 @@ QUICK_ARGS = {
     "bench_gallery": ["--count", "10000", "--export-mb", "128"],
     "bench_events": ["--jobs", "40", "--runs", "3"],
     "bench_metadata": ["--runs", "5"],
+    "bench_index": ["--count", "20000", "--idle-seconds", "20"],
 }
 
 
