@@ -50,6 +50,29 @@ BLOCKING = (
 )
 
 
+#: Studio.start() alone, in a process of its own (threading mode): what the gallery costs before
+#: serving can begin, without the process's boot; argv[1] "blocking" for the start of before
+START_ONLY = (
+    "import os, sys, time;"
+    "import backend.services.gallery_indexer as g;"
+    "blocking = sys.argv[1] == 'blocking';"
+    "g.FOREGROUND_FILES = 10**12 if blocking else g.FOREGROUND_FILES;"
+    "g.FOREGROUND_READS = 10**12 if blocking else g.FOREGROUND_READS;"
+    "from backend.app import create_app;"
+    "app, _ = create_app();"
+    "t = time.perf_counter(); app.extensions['atelier'].start(); print(time.perf_counter() - t, flush=True);"
+    "os._exit(0)"
+)
+
+
+def studio_start_seconds(tmp: Path, gallery: Path, blocking: bool) -> float:
+    shutil.rmtree(gallery / ".atelier", ignore_errors=True)
+    env = ServerProcess(tmp, "threading", ATELIER_GALLERY_DIR=str(gallery), ATELIER_LOG_LEVEL="WARNING").env()
+    kind = "blocking" if blocking else "background"
+    out = subprocess.run([sys.executable, "-c", START_ONLY, kind], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 class Server(ServerProcess):
     def __init__(self, tmp: Path, gallery: Path, blocking: bool = False, **env: str) -> None:
         super().__init__(tmp, "eventlet", ATELIER_GALLERY_DIR=str(gallery), ATELIER_LOG_LEVEL="WARNING", **env)
@@ -159,6 +182,7 @@ def main() -> None:
         print(f"  made in {made:.1f} s", file=sys.stderr, flush=True)
 
         cold: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+        starts: dict[bool, list[float]] = {False: [], True: []}  # Studio.start() alone
         empty: list[dict[str, float]] = []  # the floor: the same start on an empty folder
         (tmp / "empty").mkdir()
         for run in range(args.runs):
@@ -166,6 +190,7 @@ def main() -> None:
                 kind = "blocking" if blocking else "background"
                 print(f"cold start {run + 1}, {kind} ...", file=sys.stderr, flush=True)
                 cold[blocking].append(cold_start(tmp, gallery, blocking))
+                starts[blocking].append(studio_start_seconds(tmp, gallery, blocking))
             empty.extend(cold_start(tmp, tmp / "empty", False) for _ in range(3))
 
         idle: dict[str, dict[str, float]] = {}
@@ -188,6 +213,11 @@ def main() -> None:
     ):
         ours, base = med(False, key), med(True, key)
         print(f"| {label} | {ours:.2f} s | blocking start: {base:.2f} s | {ours / base:.2f}× |")
+    ours, base = statistics.median(starts[False]), statistics.median(starts[True])
+    print(
+        f"| never indexed: the studio's start before serving (Studio.start, in-process) | {ours:.3f} s "
+        f"| blocking start: {base:.2f} s | {ours / base:.4f}× |"
+    )
     events, poll = idle["events"], idle["poll"]
     print(
         f"| idle CPU over {args.idle_seconds:g} s (indexed) | {events['cpu'] * 100:.2f}% of a core ({events['watch']}) "
