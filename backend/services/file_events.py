@@ -182,7 +182,7 @@ class FileEvents:
             events.DirDeletedEvent,
             events.DirMovedEvent,
         ]
-        handler = _Handler(self, events)
+        handler = _handler(self, events)
         try:
             observer.schedule(handler, self.root, recursive=True, event_filter=watched)
             observer.start()
@@ -243,7 +243,7 @@ class FileEvents:
         return text[len(self.root) + 1 :].replace(os.sep, "/")
 
 
-def _Handler(owner: FileEvents, events: ModuleType) -> Any:
+def _handler(owner: FileEvents, events: ModuleType) -> Any:
     writing_kinds = (events.FileModifiedEvent,)
 
     class Handler(events.FileSystemEventHandler):  # type: ignore[misc, name-defined]
