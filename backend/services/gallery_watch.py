@@ -87,6 +87,7 @@ class GalleryWatcher:
     def choose(self) -> WatchChoice:
         """Decide between events and polling (cheap: reads /proc/mounts) and say so."""
         self.choice = choose_watch_mode(self.setting, self.gallery.root)
+        self._next_scan = time.monotonic() + self.interval  # polling: the first scan after an interval
         log.info("gallery watcher: %s (%s)", self.choice.mode, self.choice.reason)
         return self.choice
 
