@@ -45,6 +45,8 @@ __all__ = ["Settings", "SettingsError", "early_async_mode", "load_env", "load_se
 
 ASYNC_MODES = ("eventlet", "threading")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+#: ATELIER_WATCH_MODE (services/file_events.py)
+WATCH_MODES = ("auto", "events", "poll")
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPA_DIR = ROOT / "frontend" / "dist"
 MAX_BUDGET_USD = 1_000_000.0
@@ -79,6 +81,8 @@ class Settings:
     #: ATELIER_FALLBACK: providers, in order, that take over a job whose provider is unavailable
     fallback: tuple[str, ...] = ()
     watch_interval_seconds: float = 2.0
+    #: ATELIER_WATCH_MODE: auto (file events; polling on network shares), events, poll
+    watch_mode: str = "auto"
     max_upload_mb: int = 50
     trash_days: float = 30.0
     #: ATELIER_MONTHLY_BUDGET_USD: None = no budget
@@ -302,6 +306,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         socket_ping_timeout=env_number(env, "ATELIER_SOCKET_PING_TIMEOUT_SECONDS", 60.0, minimum=1.0, maximum=3600.0),
         fallback=parse_names(env.get("ATELIER_FALLBACK", "")),
         watch_interval_seconds=env_number(env, "ATELIER_WATCH_INTERVAL_SECONDS", 2.0, minimum=0.05, maximum=86400.0),
+        watch_mode=env_choice(env, "ATELIER_WATCH_MODE", "auto", WATCH_MODES),
         max_upload_mb=env_int(env, "ATELIER_MAX_UPLOAD_MB", 50, minimum=1, maximum=4096),
         trash_days=env_number(env, "ATELIER_TRASH_DAYS", 30.0, minimum=0.0, maximum=36500.0, above=True),
         monthly_budget_usd=env_optional_number(env, "ATELIER_MONTHLY_BUDGET_USD", minimum=0.0, maximum=MAX_BUDGET_USD),

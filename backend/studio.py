@@ -19,6 +19,7 @@ from backend.services.events import EventBus
 from backend.services.export import ZipExport
 from backend.services.fallback import FallbackChain
 from backend.services.gallery import Gallery
+from backend.services.gallery_indexer import GalleryIndexer
 from backend.services.gallery_watch import GalleryWatcher
 from backend.services.job_pool import LocalPool
 from backend.services.job_runner import JobRunner, Producers
@@ -107,6 +108,8 @@ class Studio:
     provider_sync: ProviderSync | None = None
     #: built last, so that it feeds the event bus the studio ends up with
     watcher: GalleryWatcher = field(init=False)
+    #: brings the index in line with the folder at start, in the background for a big folder
+    indexer: GalleryIndexer = field(init=False)
     heap: HeapTrimmer = field(init=False)
     #: users, sessions and API keys (services/accounts.py); no user = no accounts
     accounts: Accounts = field(init=False)
@@ -203,7 +206,10 @@ class Studio:
         accounts = studio.accounts
         studio.set_user_names(CachedNames(lambda: [u.name for u in accounts.users()]))
         gallery.feed = studio.bus.feed  # the gallery announces its own changes
-        studio.watcher = GalleryWatcher(gallery, runtime, settings.watch_interval_seconds, settings.trash_days * 86400)
+        studio.watcher = GalleryWatcher(
+            gallery, runtime, settings.watch_interval_seconds, settings.trash_days * 86400, settings.watch_mode
+        )
+        studio.indexer = GalleryIndexer(gallery, runtime)
         return studio
 
     def set_user_names(self, names: UserNames) -> None:
@@ -213,26 +219,55 @@ class Studio:
         self.jobs.user_names = names
 
     def start(self) -> None:
-        """Bring the index in line with the folder, resume the queue, watch the folder."""
-        changed, removed = self.gallery.reconcile()
+        """Bring the index in line with the folder (a big folder: in the background, while
+        serving), resume the queue, watch the folder."""
+        foreground = self.indexer.fits_in_foreground()
+        if foreground:
+            changed, removed = self.indexer.index_now()
+        else:
+            self.indexer.announce_start()
         purged = self.gallery.trash.purge(self.settings.trash_days * 86400)
         interrupted, queued = self.jobs.recover()
         self.matrices.recover()
-        self.watcher.start()
+        self.watcher.choose()
+        self.runtime.spawn(self._watch, foreground)
         self.jobs.executor.background()
         # with Redis: a save on another web server reaches this one's providers too
         self.provider_setup.follow(self.runtime.spawn, self.runtime.sleep)
-        log.info(
-            "gallery %s: %d images (%d new or changed, %d gone, %d purged from the trash); "
-            "jobs: %d resumed, %d interrupted",
-            self.settings.gallery_dir,
-            self.gallery.index.count(),
-            len(changed),
-            len(removed),
-            purged,
-            queued,
-            interrupted,
-        )
+        if foreground:
+            log.info(
+                "gallery %s: %d images (%d new or changed, %d gone, %d purged from the trash); "
+                "jobs: %d resumed, %d interrupted",
+                self.settings.gallery_dir,
+                self.gallery.index.count(),
+                changed,
+                removed,
+                purged,
+                queued,
+                interrupted,
+            )
+        else:
+            log.info(
+                "gallery %s: %d images indexed so far, indexing the folder in the background "
+                "(%d purged from the trash); jobs: %d resumed, %d interrupted",
+                self.settings.gallery_dir,
+                self.gallery.index.count(),
+                purged,
+                queued,
+                interrupted,
+            )
+
+    def _watch(self, indexed: bool) -> None:
+        """The watcher's task: file events first, so that nothing changed after the next
+        full look goes unnoticed; then that look (the background index, or one scan when the
+        index was brought in line before serving and events will be all the watcher sees);
+        then watch."""
+        self.watcher.begin()
+        if not indexed:
+            self.indexer.index_in_background()
+        elif self.watcher.mode == "events":
+            self.watcher.look_at([""])
+        self.watcher.run()
 
 
 def _signin_throttle(settings: Settings) -> SignInThrottle:

@@ -34,6 +34,7 @@ QUICK_ARGS = {
     "bench_metadata": ["--runs", "5"],
     "bench_listing": ["--count", "5000", "--runs", "3"],
     "bench_save": ["--images", "8", "--runs", "3"],
+    "bench_index": ["--count", "20000", "--idle-seconds", "20"],
 }
 
 

@@ -221,6 +221,19 @@ class GalleryUpdated(FeedEvent):
 
 
 @dataclass(frozen=True)
+class GalleryIndexing(FeedEvent):
+    name = "gallery.indexing"
+    topic = "gallery"
+    when = (
+        "the index of a big folder is being built in the background after a start: at most one a second,"
+        " and once when it is done (`GET /api/gallery/status` says the same)"
+    )
+    indexing: bool = field(metadata=_doc("false: this was the last one, the index is complete"))
+    indexed: int = field(metadata=_doc("image files indexed so far"))
+    total: int | None = field(metadata=_doc("image files in the folder; null until the folder has been walked"))
+
+
+@dataclass(frozen=True)
 class QueueUpdated(FeedEvent):
     name = "queue.updated"
     topic = "queue"
@@ -288,6 +301,7 @@ FEED_EVENTS: tuple[type[FeedEvent], ...] = (
     GalleryAdded,
     GalleryRemoved,
     GalleryUpdated,
+    GalleryIndexing,
     QueueUpdated,
     MatrixUpdated,
     ProvidersChanged,

@@ -23,10 +23,24 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from backend.shapes import accounts, boards, errors, images, jobs, matrix, meta, prompts, providers, tools, usage
+from backend.shapes import (
+    accounts,
+    boards,
+    errors,
+    gallery_status,
+    images,
+    jobs,
+    matrix,
+    meta,
+    prompts,
+    providers,
+    tools,
+    usage,
+)
 from backend.shapes.accounts import AuthInfo, KeyCreated, Keys, Me, SessionStarted, UserEnvelope, Users
 from backend.shapes.boards import Board, BoardEnvelope, Boards
 from backend.shapes.errors import Error, ErrorBody, Warning, error_body
+from backend.shapes.gallery_status import GalleryStatus, IndexStatus
 from backend.shapes.images import (
     Deleted,
     Image,
@@ -61,6 +75,8 @@ __all__ = [
     "Board",
     "Error",
     "ErrorBody",
+    "GalleryStatus",
+    "IndexStatus",
     "Image",
     "Job",
     "JobError",
@@ -124,6 +140,7 @@ COMPONENTS: tuple[Any, ...] = (
     KeyCreated,
     Boards,
     BoardEnvelope,
+    GalleryStatus,
 )
 
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -131,6 +148,7 @@ MODULES: tuple[ModuleType, ...] = (
     accounts,
     boards,
     errors,
+    gallery_status,
     images,
     jobs,
     matrix,

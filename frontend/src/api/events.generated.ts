@@ -87,6 +87,12 @@ export interface GalleryUpdatedPayload extends FeedEventBase {
   image: GalleryImage;
 }
 
+export interface GalleryIndexingPayload extends FeedEventBase {
+  indexing: boolean;
+  indexed: number;
+  total: number | null;
+}
+
 export interface QueueUpdatedPayload extends FeedEventBase {
   queued: (string | null)[];
   running: (string | null)[];
@@ -123,6 +129,7 @@ export interface FeedEventPayloads {
   "gallery.added": GalleryAddedPayload;
   "gallery.removed": GalleryRemovedPayload;
   "gallery.updated": GalleryUpdatedPayload;
+  "gallery.indexing": GalleryIndexingPayload;
   "queue.updated": QueueUpdatedPayload;
   "matrix.updated": MatrixUpdatedPayload;
   "providers.changed": ProvidersChangedPayload;
@@ -145,6 +152,7 @@ export const FEED_EVENT_TOPICS = {
   "gallery.added": "gallery",
   "gallery.removed": "gallery",
   "gallery.updated": "gallery",
+  "gallery.indexing": "gallery",
   "queue.updated": "queue",
   "matrix.updated": "matrix",
   "providers.changed": "providers",

@@ -18,6 +18,7 @@ import {
 import { FakeSocket } from "../test/fakeSocket";
 import { job } from "../test/fixtures";
 import { applyGalleryEvent, useGalleryFeed } from "../gallery/galleryData";
+import { STATUS_KEY } from "../gallery/IndexingBanner";
 import { applyEvent, fromJob } from "../jobs/jobState";
 import { JobsStore } from "../jobs/jobsStore";
 import { applyUpdate } from "../matrix/useMatrix";
@@ -103,6 +104,15 @@ describe("every event the server sends", () => {
         ["b", true],
       ]);
       expect(ids(qc, other)[0]!.favorite).toBe(true); // every listing that shows it
+    },
+    "gallery.indexing": async () => {
+      const qc = new QueryClient();
+      const status = { indexing: true, indexed: 10, total: 100, started_at: null, finished_at: null, seconds: null };
+      qc.setQueryData(STATUS_KEY, { ...status, watch: "events", watch_reason: "", images: 10 });
+      cached(qc, {}, [image("a")]);
+      applyGalleryEvent(qc, {}, { type: "gallery.indexing", ts: 1, indexing: true, indexed: 40, total: 100 });
+      expect(qc.getQueryData<{ indexed: number }>(STATUS_KEY)!.indexed).toBe(40); // the banner follows
+      expect(qc.getQueryState(["images", {}])!.isInvalidated).toBe(true); // a listing not full yet is loaded again
     },
     "queue.updated": async () => {
       const socket = new FakeSocket();

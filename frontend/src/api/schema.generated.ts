@@ -123,6 +123,21 @@ export interface Estimate {
   warnings: Warning[];
 }
 
+export interface GalleryStatus {
+  indexing: boolean;
+  indexed: number;
+  total: number | null;
+  started_at: string | null;
+  finished_at: string | null;
+  seconds: number | null;
+  /** how changes made by hand are noticed: the operating system's file events, or polling */
+  watch: "events" | "poll";
+  /** why: the setting, the folder's file system type, or the failure that made the watcher fall back */
+  watch_reason: string;
+  /** images in the index now (what listings answer with) */
+  images: number;
+}
+
 export interface Health {
   status: "ok";
   version: string;

@@ -8,6 +8,7 @@ import { TrashIcon } from "../common/icons";
 import { downloadChecked, downloadPosted } from "../common/download";
 import { withBase } from "../api/base";
 import { removeImages, updateImages, useGalleryFeed, useGalleryImages } from "./galleryData";
+import { IndexingBanner } from "./IndexingBanner";
 
 const GAP = 6;
 const MIN_TILE = 150;
@@ -134,6 +135,7 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
 
   return (
     <div className="flex flex-col gap-2">
+      <IndexingBanner />
       <div className="flex flex-wrap items-center gap-2" role="search" aria-label="Search the gallery">
         <input
           type="search"
