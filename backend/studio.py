@@ -169,6 +169,12 @@ class Studio:
 
             assert deliver is not None
             make_distributed(studio, store, emit, join, leave, deliver)
+        # the accounts first: an unreadable accounts database stops the studio before anything
+        # else is made (the provider settings' secret file, for one)
+        studio.accounts = Accounts(
+            AccountStore(settings.data_dir / ACCOUNTS_FILE), _signin_throttle(settings), runtime.run_blocking
+        )
+        usage.budgets.source = StoredBudgets(studio.accounts.store)  # users' and keys' budgets
         studio.provider_setup = ProviderSetup(
             registry,
             settings.env,
@@ -182,10 +188,6 @@ class Studio:
         )
         studio.provider_setup.start()
         studio.heap = HeapTrimmer(runtime)
-        studio.accounts = Accounts(
-            AccountStore(settings.data_dir / ACCOUNTS_FILE), _signin_throttle(settings), runtime.run_blocking
-        )
-        usage.budgets.source = StoredBudgets(studio.accounts.store)  # users' and keys' budgets
         studio.oidc = _oidc(settings)
         studio.prompts = PromptStore(settings.data_dir / PROMPTS_FILE)
         studio.wildcards = WildcardFiles(settings.wildcards_dir)
