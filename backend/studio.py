@@ -206,7 +206,9 @@ class Studio:
         studio.boards = BoardService(gallery)
         gallery.shared_paths = studio.boards.shared_paths  # their events reach every user
         accounts = studio.accounts
-        studio.set_user_names(CachedNames(lambda: [u.name for u in accounts.users()]))
+        studio.set_user_names(
+            CachedNames(lambda: [u.name for u in accounts.users()], version=lambda: accounts.store.names_changed)
+        )
         gallery.feed = studio.bus.feed  # the gallery announces its own changes
         studio.watcher = GalleryWatcher(
             gallery, runtime, settings.watch_interval_seconds, settings.trash_days * 86400, settings.watch_mode

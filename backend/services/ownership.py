@@ -28,18 +28,24 @@ def no_users() -> Collection[str]:
 
 class CachedNames:
     """The account names, read at most once a ``ttl`` (every listed image and every gallery
-    event asks; a user added by the CLI in another process shows within ``ttl`` seconds)."""
+    event asks; a user added by the CLI in another process shows within ``ttl`` seconds), and
+    at once when ``version()`` changes (a user added or deleted by this process: its first
+    image must already be theirs)."""
 
-    def __init__(self, load: Callable[[], Collection[str]], ttl: float = 1.0) -> None:
-        self._load, self._ttl = load, ttl
+    def __init__(
+        self, load: Callable[[], Collection[str]], ttl: float = 1.0, version: Callable[[], int] = lambda: 0
+    ) -> None:
+        self._load, self._ttl, self._version = load, ttl, version
         self._names: frozenset[str] = frozenset()
         self._at = float("-inf")
+        self._seen = -1
         self._lock = threading.Lock()
 
     def __call__(self) -> frozenset[str]:
         with self._lock:
-            if time.monotonic() - self._at >= self._ttl:
-                self._names, self._at = frozenset(self._load()), time.monotonic()
+            version = self._version()
+            if version != self._seen or time.monotonic() - self._at >= self._ttl:
+                self._names, self._at, self._seen = frozenset(self._load()), time.monotonic(), version
             return self._names
 
 

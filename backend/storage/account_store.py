@@ -138,6 +138,9 @@ class AccountStore:
                 f"the accounts database {path} cannot be read ({exc}); restore it from a backup "
                 "(moving it away starts the studio without users)"
             ) from None
+        #: counts the users this process added or deleted: the studio's cached list of account
+        #: names (their folders) is read again at once, not a second later
+        self.names_changed = 0
 
     # users ---------------------------------------------------------------------------------
 
@@ -162,6 +165,7 @@ class AccountStore:
             )
         except sqlite3.IntegrityError:
             raise NameTaken(user.name) from None
+        self.names_changed += 1
 
     def add_first_user(self, user: UserRecord) -> bool:
         """Add ``user`` only if there is no user yet (the first-run page); False if one exists."""
@@ -173,6 +177,7 @@ class AccountStore:
                 "VALUES (?, ?, ?, ?, 0, ?, ?)",
                 (user.id, user.name, user.role, user.password_hash, user.created_at, user.monthly_budget_usd),
             )
+        self.names_changed += 1
         return True
 
     def user(self, user_id: str) -> UserRecord | None:
@@ -212,7 +217,8 @@ class AccountStore:
             deleted = conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
             if keep_an_admin and not conn.execute(_ENABLED_ADMINS).fetchone()[0]:
                 raise LastAdmin(user_id)  # rolls the deletion back
-            return deleted
+        self.names_changed += 1
+        return deleted
 
     def count_admins(self) -> int:
         (row,) = self.db.query(_ENABLED_ADMINS)
