@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import time
 import zipfile
 
 import pytest
@@ -25,8 +26,17 @@ def big(tmp_path_factory):
             proc.gallery, f"bulk prompt {i}", i, provider="instant" if i % 4 == 0 else "offline", seed=i
         )
     proc.start()
+    wait_indexed(proc)
     yield proc
     proc.stop()
+
+
+def wait_indexed(srv: ServerProcess) -> None:
+    """A folder this big is indexed in the background after the start: these tests read it whole."""
+    deadline = time.monotonic() + 120
+    while srv.get("/api/gallery/status").json()["indexing"]:
+        assert time.monotonic() < deadline, "the background index did not finish"
+        time.sleep(0.1)
 
 
 def pages(srv, limit: int, **params) -> tuple[list[dict], int]:
@@ -160,6 +170,7 @@ def test_paging_by_1000_is_exact_while_images_are_added_and_removed(tmp_path):
     for i in range(1500):
         write_atelier_image(srv.gallery, f"moving prompt {i}", i, seed=i)
     srv.start()
+    wait_indexed(srv)
     try:
         for order in ("newest", "oldest"):
             first = srv.get("/api/images", params={"limit": 1000, "order": order}).json()
