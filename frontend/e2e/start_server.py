@@ -38,6 +38,9 @@ def sample_png(index: int) -> bytes:
     return embed_metadata(buf.getvalue(), "PNG", format_infotext(prompt, "", {"Seed": 1000 + index}), atelier)
 
 
+E2E_USERS = (("ada", True), ("bob", False), ("carol", False))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,6 +66,11 @@ def main() -> None:
     parser.add_argument("--enhancer", action="store_true", help="prompt enhancement with a local fake text model")
     parser.add_argument("--fake-cloud", action="store_true", help="the OpenAI provider against a fake of its API")
     parser.add_argument("--base-path", default="", help="serve the studio under this sub-path (ATELIER_BASE_PATH)")
+    parser.add_argument(
+        "--accounts",
+        action="store_true",
+        help="accounts on: users ada (admin), bob and carol (members), each with password NAME-e2e-password",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix=f"atelier-e2e-{args.port}-"))
     if args.gallery:
@@ -97,6 +105,12 @@ def main() -> None:
         port, key = free_port(), "sk-e2e-fake-cloud"
         subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_api", str(port), key], cwd=ROOT, env=env)
         env.update(OPENAI_API_KEY=key, OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1")
+    if args.accounts:  # through the CLI, as a person would: the first admin turns accounts on
+        for name, admin in E2E_USERS:
+            subprocess.run(
+                [sys.executable, "-m", "backend", "users", "add", name, *(["--admin"] if admin else []), "--password-stdin"],
+                input=f"{name}-e2e-password\n", text=True, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+            )
     if args.gate and os.path.exists(args.gate):
         os.remove(args.gate)
     os.chdir(ROOT)

@@ -30,8 +30,11 @@ beforeEach(() => {
     .on("GET /api/usage", {
       body: {
         budget: { monthly_budget_usd: 50, month_spend_usd: 3.2, remaining_usd: 46.8 },
-        by_user: [{ user: { id: "u2", name: "bob" }, jobs: 4, images: 9, cost_usd: 1.25, monthly_budget_usd: 10 }],
-        by_key: [{ key: { id: "k1", name: "laptop", prefix: "atl_ab" }, user: { id: "u2", name: "bob" }, jobs: 1, images: 2, cost_usd: 0.5 }],
+        by_user: [{ user: "bob", jobs: 4, images: 9, cost_usd: 1.25, budget: { monthly_budget_usd: 10, month_spend_usd: 1.5, remaining_usd: 8.5 } }],
+        by_key: [
+          { key_id: "k1", name: "laptop", user: "bob", jobs: 1, images: 2, cost_usd: 0.5, budget: { monthly_budget_usd: null, month_spend_usd: 0.5, remaining_usd: null } },
+          { key_id: "k0deadbeef", name: null, user: null, jobs: 1, images: 1, cost_usd: 0.1, budget: { monthly_budget_usd: null, month_spend_usd: 0.1, remaining_usd: null } },
+        ],
       },
     })
     .install();
@@ -83,7 +86,9 @@ describe("admin page", () => {
     expect(byUser).toHaveTextContent("bob");
     expect(byUser).toHaveTextContent("$1.25");
     expect(byUser).toHaveTextContent("$10.00");
+    expect(byUser).toHaveTextContent("$1.50");
     expect(screen.getByTestId("usage-by-key")).toHaveTextContent("laptop (bob)");
+    expect(screen.getByTestId("usage-by-key")).toHaveTextContent("revoked key k0deadbe");
     expect(screen.getByText(/Studio: \$3\.20 spent of \$50\.00/)).toBeInTheDocument();
   });
 

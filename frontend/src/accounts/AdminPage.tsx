@@ -191,11 +191,9 @@ function AddUser() {
 }
 
 function rowName(row: UsageRow, kind: "user" | "key"): string {
-  const who = kind === "user" ? row.user : row.key;
-  if (typeof who === "string") return who;
-  const base = who?.name ?? row.name ?? "—";
-  if (kind === "key" && row.user) return `${base} (${typeof row.user === "string" ? row.user : row.user.name ?? ""})`;
-  return base;
+  if (kind === "user") return row.user ?? "—";
+  if (row.name === null || row.name === undefined) return `revoked key${row.key_id ? ` ${row.key_id.slice(0, 8)}` : ""}`;
+  return row.user ? `${row.name} (${row.user})` : row.name;
 }
 
 function UsageTable({ title, rows, kind }: { title: string; rows: UsageRow[]; kind: "user" | "key" }) {
@@ -211,7 +209,8 @@ function UsageTable({ title, rows, kind }: { title: string; rows: UsageRow[]; ki
               <th className="px-2 py-1 font-normal">{kind === "user" ? "User" : "Key"}</th>
               <th className="px-2 py-1 text-right font-normal">Jobs</th>
               <th className="px-2 py-1 text-right font-normal">Images</th>
-              <th className="px-2 py-1 text-right font-normal">Spent</th>
+              <th className="px-2 py-1 text-right font-normal">Cost</th>
+              <th className="px-2 py-1 text-right font-normal">This month</th>
               <th className="px-2 py-1 text-right font-normal">Budget</th>
             </tr>
           </thead>
@@ -221,8 +220,9 @@ function UsageTable({ title, rows, kind }: { title: string; rows: UsageRow[]; ki
                 <td className={cell}>{rowName(r, kind)}</td>
                 <td className={cell + " text-right tabular-nums"}>{r.jobs ?? "—"}</td>
                 <td className={cell + " text-right tabular-nums"}>{r.images ?? "—"}</td>
-                <td className={cell + " text-right tabular-nums"}>{formatUsd(r.month_spend_usd ?? r.cost_usd)}</td>
-                <td className={cell + " text-right tabular-nums"}>{r.monthly_budget_usd == null ? "none" : formatUsd(r.monthly_budget_usd)}</td>
+                <td className={cell + " text-right tabular-nums"}>{formatUsd(r.cost_usd)}</td>
+                <td className={cell + " text-right tabular-nums"}>{formatUsd(r.budget?.month_spend_usd)}</td>
+                <td className={cell + " text-right tabular-nums"}>{r.budget?.monthly_budget_usd == null ? "none" : formatUsd(r.budget.monthly_budget_usd)}</td>
               </tr>
             ))}
           </tbody>

@@ -62,23 +62,29 @@ export interface UserPatch {
   monthly_budget_usd?: number | null;
 }
 
-/** One row of GET /api/usage's by_user / by_key: the fields the admin page shows, each optional
- * (a server may send more). */
+interface Budget {
+  monthly_budget_usd: number | null;
+  month_spend_usd: number;
+  remaining_usd: number | null;
+}
+
+/** One row of GET /api/usage's by_user / by_key (the fields the admin page shows). */
 export interface UsageRow {
-  user?: { id?: string; name?: string } | string | null;
-  key?: { id?: string; name?: string; prefix?: string } | string | null;
-  name?: string;
+  /** by_user: the user's name; by_key: whose key (null once revoked) */
+  user?: string | null;
+  /** by_key: the key's id and name (null once revoked) */
+  key_id?: string;
+  name?: string | null;
   jobs?: number;
   images?: number;
   cost_usd?: number;
-  month_spend_usd?: number;
-  monthly_budget_usd?: number | null;
-  remaining_usd?: number | null;
+  /** this calendar month: the user's or key's own budget */
+  budget?: Budget;
 }
 
 export interface Usage {
   totals?: { jobs?: number; images?: number; cost_usd?: number };
-  budget?: { monthly_budget_usd: number | null; month_spend_usd: number; remaining_usd: number | null };
+  budget?: Budget;
   by_user?: UsageRow[];
   by_key?: UsageRow[];
 }
