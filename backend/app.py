@@ -11,6 +11,7 @@ from backend.services.redis_events import RedisEventBus
 from backend.studio import Studio
 from backend.web import (
     api_a1111,
+    api_accounts,
     api_gallery_io,
     api_images,
     api_internal,
@@ -24,8 +25,10 @@ from backend.web import (
     openapi,
     pages,
 )
+from backend.web.auth import install_auth
 from backend.web.errors import register_error_handlers
 from backend.web.security import install_security, origin_policy, wrap_wsgi
+from backend.web.socket_auth import EXTENSION as SOCKETS
 from backend.web.socket_auth import register_socket_auth
 from backend.web.socket_handlers import register_socket_handlers
 from backend.web.socket_packets import BoundedJSON, install_packet_guard
@@ -76,6 +79,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         assert isinstance(studio.bus, RedisEventBus)  # make_distributed set it, as the queue manager says
         queue_manager.on_job_event = studio.bus.on_live
     app.extensions["atelier"] = studio
+    install_auth(app, scale)  # first: who the request acts for, before the token guard
     install_security(app, scale, origins)
     blueprints = (
         api_meta.bp,
@@ -91,13 +95,15 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         api_internal.bp,
         api_a1111.bp,
         api_openai.bp,
+        api_accounts.bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    api_accounts.register_account_errors(app)
     api_tools.register(app)
     install_packet_guard(socketio.server)
     register_socket_handlers(socketio, studio)
-    register_socket_auth(socketio, app.extensions["atelier_token"], studio)
+    app.extensions[SOCKETS] = register_socket_auth(socketio, app.extensions["atelier_token"], studio)
     wrap_wsgi(app, scale, origins)
     return app, socketio

@@ -21,6 +21,10 @@ def open_bind_refusal(settings: Settings) -> str | None:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["users"]:
+        from backend.users_cli import run
+
+        return run(sys.argv[2:])
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from backend.config import Settings, SettingsError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
+from backend.services.accounts import Accounts
 from backend.services.enhancers import Enhancer, build_enhancer
 from backend.services.event_types import Bus
 from backend.services.events import EventBus
@@ -23,12 +24,14 @@ from backend.services.job_sinks import GallerySink
 from backend.services.jobs import Executor, JobService
 from backend.services.matrix import MatrixService
 from backend.services.memory import HeapTrimmer
+from backend.services.signin_throttle import SignInThrottle
 from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.common import LOCAL, gallery_reader
 from backend.services.tools.producers import tool_producers
 from backend.services.usage import UsageLedger
 from backend.services.validation import MAX_PROMPT_CHARS
 from backend.services.wildcards import WildcardFiles
+from backend.storage.account_store import ACCOUNTS_FILE, AccountStore
 from backend.storage.gallery_index import GalleryIndex
 from backend.storage.job_store import JobStore
 from backend.storage.matrix_store import MatrixStore
@@ -96,6 +99,8 @@ class Studio:
     #: built last, so that it feeds the event bus the studio ends up with
     watcher: GalleryWatcher = field(init=False)
     heap: HeapTrimmer = field(init=False)
+    #: users, sessions and API keys (services/accounts.py); no user = no accounts
+    accounts: Accounts = field(init=False)
     #: the prompt history (GET /api/prompts) and the wildcard files (ATELIER_WILDCARDS_DIR)
     prompts: PromptStore = field(init=False)
     wildcards: WildcardFiles = field(init=False)
@@ -145,6 +150,7 @@ class Studio:
             assert deliver is not None
             make_distributed(studio, store, emit, join, leave, deliver)
         studio.heap = HeapTrimmer(runtime)
+        studio.accounts = Accounts(AccountStore(settings.data_dir / ACCOUNTS_FILE), _signin_throttle(settings))
         studio.prompts = PromptStore(settings.data_dir / PROMPTS_FILE)
         studio.wildcards = WildcardFiles(settings.wildcards_dir)
         studio.enhancer = build_enhancer(settings.enhancer, settings.env, MAX_PROMPT_CHARS)
@@ -182,3 +188,12 @@ class Studio:
             queued,
             interrupted,
         )
+
+
+def _signin_throttle(settings: Settings) -> SignInThrottle:
+    """Failed sign-ins counted in Redis when web instances share it, else in this process."""
+    if not settings.scaleout.redis_url:
+        return SignInThrottle()
+    import redis
+
+    return SignInThrottle(redis=redis.Redis.from_url(settings.scaleout.redis_url))

@@ -23,7 +23,8 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from backend.shapes import errors, images, jobs, matrix, meta, prompts, providers, tools, usage
+from backend.shapes import accounts, errors, images, jobs, matrix, meta, prompts, providers, tools, usage
+from backend.shapes.accounts import AuthInfo, KeyCreated, Keys, Me, SessionStarted, UserEnvelope, Users
 from backend.shapes.errors import Error, ErrorBody, Warning, error_body
 from backend.shapes.images import (
     Deleted,
@@ -110,10 +111,17 @@ COMPONENTS: tuple[Any, ...] = (
     PromptEnhancement,
     MatrixEnvelope,
     MatrixSubmitted,
+    AuthInfo,
+    SessionStarted,
+    Me,
+    Users,
+    UserEnvelope,
+    Keys,
+    KeyCreated,
 )
 
 REF_TEMPLATE = "#/components/schemas/{model}"
-MODULES: tuple[ModuleType, ...] = (errors, images, jobs, matrix, meta, prompts, providers, tools, usage)
+MODULES: tuple[ModuleType, ...] = (accounts, errors, images, jobs, matrix, meta, prompts, providers, tools, usage)
 
 
 def _read_key_docstrings() -> None:

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from backend.scaleout_config import ScaleoutSettings, is_loopback_host
@@ -357,7 +357,8 @@ def install_security(app: Flask, settings: ScaleoutSettings, origins: OriginPoli
     @app.before_request
     def _guard():
         path = request.path
-        if token is not None and not path.startswith(INTERNAL_PREFIX):
+        # with accounts on, web/auth.py (which runs first) has checked the credentials
+        if token is not None and not path.startswith(INTERNAL_PREFIX) and not g.get("accounts_on"):
             public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
             if not public and request.method != "OPTIONS":
                 via_header = token.bearer(request.headers.get("Authorization"))

@@ -2,6 +2,18 @@
 // (backend/shapes/, backend/services/validation.py): the schemas of /api/openapi.json.
 // Do not edit: tests/test_shapes.py fails when this file is stale.
 
+export interface ApiKey {
+  id: string;
+  name: string;
+  /** the key's first characters, to tell keys apart (the secret is never shown again) */
+  prefix: string;
+  scopes: ("generate" | "gallery:read" | "gallery:write" | "admin")[];
+  created_at: string;
+  last_used_at: string | null;
+  monthly_budget_usd: number | null;
+  user: KeyOwner;
+}
+
 export interface AspectRatio {
   id: string;
   ratio: number;
@@ -9,6 +21,14 @@ export interface AspectRatio {
 
 export interface AspectRatios {
   aspect_ratios: AspectRatio[];
+}
+
+export interface AuthInfo {
+  /** accounts are on: at least one user exists */
+  accounts: boolean;
+  /** the first-run page is offered to this client (loopback, and no user yet) */
+  setup: boolean;
+  oidc: OidcInfo | null;
 }
 
 export interface Budget {
@@ -223,6 +243,21 @@ export interface JobSubmitted {
   warnings: Warning[];
 }
 
+export interface KeyCreated {
+  key: ApiKey;
+  /** the key itself (atl_...): shown this once, stored only as a digest */
+  secret: string;
+}
+
+export interface KeyOwner {
+  id: string;
+  name: string;
+}
+
+export interface Keys {
+  keys: ApiKey[];
+}
+
 export interface Matrix {
   id: string;
   created_at: string;
@@ -286,6 +321,12 @@ export interface MatrixWarning {
   skipped?: boolean;
 }
 
+export interface Me {
+  user: UserBrief | null;
+  csrf_token: string | null;
+  accounts: boolean;
+}
+
 export interface ModelInfo {
   id: string;
   label: string;
@@ -316,6 +357,11 @@ export interface NotInstalled {
   repo: string;
   /** the command that fetches it */
   download: string;
+}
+
+export interface OidcInfo {
+  /** what the sign-in page's button says (ATELIER_OIDC_LABEL) */
+  label: string;
 }
 
 /** Generation parameters read from a file, the same fields whichever tool wrote them. */
@@ -471,6 +517,12 @@ export interface SafeZone {
   right: number;
 }
 
+export interface SessionStarted {
+  user: UserBrief;
+  /** send it as X-CSRF-Token with every change this browser makes */
+  csrf_token: string;
+}
+
 export interface Size {
   width: number;
   height: number;
@@ -602,6 +654,29 @@ export interface UsageTotals {
   cost_usd: number;
   estimated_usd: number;
   unpriced_jobs: number;
+}
+
+export interface User {
+  id: string;
+  name: string;
+  role: "admin" | "member";
+  disabled: boolean;
+  created_at: string;
+  monthly_budget_usd: number | null;
+}
+
+export interface UserBrief {
+  id: string;
+  name: string;
+  role: "admin" | "member";
+}
+
+export interface UserEnvelope {
+  user: User;
+}
+
+export interface Users {
+  users: User[];
 }
 
 /** A value the chosen model could not honour, and the one used instead. */
