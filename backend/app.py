@@ -27,6 +27,7 @@ from backend.web import (
 )
 from backend.web.auth import install_auth
 from backend.web.errors import register_error_handlers
+from backend.web.rate_limits import install_limits
 from backend.web.security import install_security, origin_policy, wrap_wsgi
 from backend.web.socket_auth import EXTENSION as SOCKETS
 from backend.web.socket_auth import register_socket_auth
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
     app.extensions["atelier"] = studio
     install_auth(app, scale)  # first: who the request acts for, before the token guard
     install_security(app, scale, origins)
+    install_limits(app, settings)  # after the caller is known: the limits are per user and key
     blueprints = (
         api_meta.bp,
         api_jobs.bp,

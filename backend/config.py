@@ -32,7 +32,13 @@ from backend.env_values import (
     env_optional_number,
     parse_names,
 )
-from backend.scaleout_config import ScaleoutSettings, load_scaleout_settings
+from backend.scaleout_config import (
+    MAX_RATE_COUNT,
+    MAX_RATE_WINDOW,
+    ScaleoutSettings,
+    load_scaleout_settings,
+    parse_rate,
+)
 
 __all__ = ["Settings", "SettingsError", "early_async_mode", "load_env", "load_settings"]
 
@@ -45,6 +51,8 @@ _HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _PROVIDER_LIMIT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*=\s*(\d{1,4})\s*$")
 MAX_PROVIDER_CONCURRENCY = 1000
+#: bounds of ATELIER_USER_MAX_CONCURRENT_JOBS and ATELIER_KEY_MAX_CONCURRENT_JOBS
+MAX_ACCOUNT_CONCURRENT_JOBS = 10_000
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,17 @@ class Settings:
     trash_days: float = 30.0
     #: ATELIER_MONTHLY_BUDGET_USD: None = no budget
     monthly_budget_usd: float | None = None
+    #: ATELIER_USER_MONTHLY_BUDGET_USD: each user's monthly budget unless the user has their
+    #: own (accounts); None = no budget per user
+    user_monthly_budget_usd: float | None = None
+    #: ATELIER_USER_RATE_LIMIT / ATELIER_KEY_RATE_LIMIT: job submissions per user / per API
+    #: key, as (count, seconds); None = no limit
+    user_rate_limit: tuple[int, int] | None = None
+    key_rate_limit: tuple[int, int] | None = None
+    #: ATELIER_USER_MAX_CONCURRENT_JOBS / ATELIER_KEY_MAX_CONCURRENT_JOBS: queued and running
+    #: jobs one user / one key may have at once; None = no limit
+    user_max_concurrent_jobs: int | None = None
+    key_max_concurrent_jobs: int | None = None
     #: ATELIER_MATRIX_MAX_CELLS: the most cells (jobs) one matrix may have
     matrix_max_cells: int = 100
     #: the client APIs (/v1, /sdapi/v1) answer after the job; past this many seconds of
@@ -182,6 +201,23 @@ def _host(raw: str, mode: str) -> str:
     return host
 
 
+def _rate(env: Mapping[str, str], name: str) -> tuple[int, int] | None:
+    """A ``count/window`` setting (``60/minute``, ``5/10seconds``), None when empty."""
+    raw = env.get(name, "").strip()
+    try:
+        return parse_rate(raw) if raw else None
+    except ValueError:
+        raise SettingsError(
+            f"{name}={raw!r}; use count/window, a count of 1 to {MAX_RATE_COUNT} in a window "
+            f"of 1 second to {MAX_RATE_WINDOW // 3600} hours, e.g. 60/minute, 5/10seconds or 100/hour"
+        ) from None
+
+
+def _optional_count(env: Mapping[str, str], name: str, maximum: int) -> int | None:
+    """A whole number of 1 to ``maximum``, None (no limit) when empty."""
+    return env_int(env, name, 0, minimum=1, maximum=maximum) if env.get(name, "").strip() else None
+
+
 def _writable_folder(name: str, raw: str, default: str) -> Path:
     """A folder that exists and is writable, or that can be created (nothing is created here)."""
     path = Path(raw.strip() or default).absolute()  # absolute: Flask resolves relative paths against its package
@@ -244,6 +280,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_upload_mb=env_int(env, "ATELIER_MAX_UPLOAD_MB", 50, minimum=1, maximum=4096),
         trash_days=env_number(env, "ATELIER_TRASH_DAYS", 30.0, minimum=0.0, maximum=36500.0, above=True),
         monthly_budget_usd=env_optional_number(env, "ATELIER_MONTHLY_BUDGET_USD", minimum=0.0, maximum=MAX_BUDGET_USD),
+        user_monthly_budget_usd=env_optional_number(
+            env, "ATELIER_USER_MONTHLY_BUDGET_USD", minimum=0.0, maximum=MAX_BUDGET_USD
+        ),
+        user_rate_limit=_rate(env, "ATELIER_USER_RATE_LIMIT"),
+        key_rate_limit=_rate(env, "ATELIER_KEY_RATE_LIMIT"),
+        user_max_concurrent_jobs=_optional_count(env, "ATELIER_USER_MAX_CONCURRENT_JOBS", MAX_ACCOUNT_CONCURRENT_JOBS),
+        key_max_concurrent_jobs=_optional_count(env, "ATELIER_KEY_MAX_CONCURRENT_JOBS", MAX_ACCOUNT_CONCURRENT_JOBS),
         matrix_max_cells=env_int(env, "ATELIER_MATRIX_MAX_CELLS", 100, minimum=1, maximum=1000),
         client_api_keepalive_seconds=env_number(
             env, "ATELIER_CLIENT_API_KEEPALIVE_SECONDS", 20.0, minimum=1.0, maximum=3600.0

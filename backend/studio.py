@@ -11,6 +11,7 @@ from backend.config import Settings, SettingsError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.accounts import Accounts
+from backend.services.budgets import Budgets, NoAccounts
 from backend.services.enhancers import Enhancer, build_enhancer
 from backend.services.event_types import Bus
 from backend.services.events import EventBus
@@ -22,6 +23,7 @@ from backend.services.job_pool import LocalPool
 from backend.services.job_runner import JobRunner, Producers
 from backend.services.job_sinks import GallerySink
 from backend.services.jobs import Executor, JobService
+from backend.services.limits import JobLimits
 from backend.services.matrix import MatrixService
 from backend.services.memory import HeapTrimmer
 from backend.services.signin_throttle import SignInThrottle
@@ -140,7 +142,9 @@ class Studio:
             preview_side=settings.preview_size,
         )
         jobs = job_service(settings, store, registry, gallery, bus, runtime, pool)
-        usage = UsageLedger(store.db, settings.monthly_budget_usd)
+        budgets = Budgets(store.db, NoAccounts(), settings.user_monthly_budget_usd)
+        job_limits = JobLimits(store.db, settings.user_max_concurrent_jobs, settings.key_max_concurrent_jobs)
+        usage = UsageLedger(store.db, settings.monthly_budget_usd, budgets, job_limits)
         thumbnails = ThumbnailCache(settings.gallery_dir)
         export = ZipExport(gallery, runtime.run_blocking)
         studio = cls(settings, runtime, registry, gallery, bus, jobs, thumbnails, export, usage)

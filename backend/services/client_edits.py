@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from backend.providers.base import GenerationRequest
 from backend.services.gallery import Gallery, ImageRejected, inspect_image
+from backend.services.principal import STUDIO, Principal
 from backend.services.tools.base import ToolContext, ToolJob
 from backend.services.tools.common import Source, SourceFinder, shown_size, turned_a_quarter
 from backend.services.tools.registry import TOOLS
@@ -63,6 +64,7 @@ def submit_edit(
     warnings: list[Warning_],
     client: str,
     late_warnings: Callable[[GenerationRequest], list[Warning_]] | None = None,
+    principal: Principal = STUDIO,
 ) -> JobRecord:
     """Queue the edit ``body`` (a ``POST /api/edit`` body without its image fields) of
     ``images`` (the first edited, the others references); ValidationError, BudgetExceeded
@@ -72,13 +74,16 @@ def submit_edit(
     first = {**body, "image": base64.b64encode(images[0]).decode(), "references": pending or None}
     job, cost = _build(s, first, UploadsFinder(s.gallery, images[1:]))
     with s.usage.admitting:
-        s.usage.check(cost)
+        s.usage.admit(cost, principal)
         s.jobs.check_open()  # a queue that is down refuses before the uploads are written
         ids = [_import(s.gallery, data, i) for i, data in enumerate(images)]
         accepted = {**body, "image_id": ids[0], "references": ids[1:] or None}
         job, cost = _build(s, accepted, SourceFinder(s.gallery))
         warnings = warnings + (late_warnings(job.request) if late_warnings else [])
-        return s.jobs.submit(job.request, warnings, job.session, kind=EDIT, tool=job.tool, cost_usd=cost, client=client)
+        return s.jobs.submit(
+            job.request, warnings, job.session, kind=EDIT, tool=job.tool, cost_usd=cost, client=client,
+            principal=principal,
+        )  # fmt: skip
 
 
 def _import(gallery: Gallery, data: bytes, index: int) -> str:

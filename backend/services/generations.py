@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from backend.providers.base import GenerationRequest
 from backend.services.jobs import JobConflict, JobNotFound, JobService
+from backend.services.principal import STUDIO, Principal
 from backend.services.queue_order import DEFAULT_PRIORITY
 from backend.services.usage import UsageLedger
 from backend.services.validation import Warning_
@@ -29,14 +30,16 @@ def submit_generation(
     session: str | None,
     client: str | None = None,
     priority: str = DEFAULT_PRIORITY,
+    principal: Principal = STUDIO,
 ) -> JobRecord:
-    """Queue a generation after its cost passes the budget (``BudgetExceeded`` otherwise),
+    """Queue ``principal``'s generation after its cost passes the budgets (``BudgetExceeded``
+    otherwise) and its user and key are under their concurrent-job limits (``LimitExceeded``),
     holding the budget lock from the check to the queue so two calls cannot both pass it
     on the last dollar. ``priority``: its place in the queue (services/queue_order.py)."""
     provider = jobs.registry.get(request.provider)
     with usage.admitting:
-        usage.check(provider.estimate_cost(request) if provider else None)  # ATELIER_MONTHLY_BUDGET_USD
-        return jobs.submit(request, warnings, session, client=client, priority=priority)
+        usage.admit(provider.estimate_cost(request) if provider else None, principal)
+        return jobs.submit(request, warnings, session, client=client, priority=priority, principal=principal)
 
 
 def submit_generations(
@@ -45,14 +48,15 @@ def submit_generations(
     batch: list[tuple[GenerationRequest, list[Warning_]]],
     session: str | None,
     cost_usd: float | None,
+    principal: Principal = STUDIO,
 ) -> list[JobRecord]:
     """Queue several generations as one decision (a matrix): ``cost_usd``, their whole price,
     passes the budget or none is queued (``BudgetExceeded``); the budget lock is held from
     the check until the last is queued. Each is then an ordinary job."""
     with usage.admitting:
-        usage.check(cost_usd)
+        usage.admit(cost_usd, principal, jobs=len(batch))
         jobs.check_open()
-        return [jobs.submit(request, warnings, session) for request, warnings in batch]
+        return [jobs.submit(request, warnings, session, principal=principal) for request, warnings in batch]
 
 
 @dataclass

@@ -44,6 +44,7 @@ from backend.services.gallery import utc_now_iso
 from backend.services.job_context import JobContext
 from backend.services.job_runner import JobRunner
 from backend.services.job_sinks import GallerySink
+from backend.services.principal import STUDIO, Principal
 from backend.services.queue_order import DEFAULT_PRIORITY, insert_index, move_index, rank_between
 from backend.services.schema import ValidationError
 from backend.services.tools.common import LOCAL
@@ -172,11 +173,12 @@ class JobService:
         cost_usd: float | None = None,
         client: str | None = None,
         priority: str = DEFAULT_PRIORITY,
+        principal: Principal = STUDIO,
     ) -> JobRecord:
         """Queue a job. A tool job (``kind`` other than generate) brings its ``tool`` request
         and its estimated cost; a generation is priced by its provider. ``client``: the client
         API that sent it (kept with the job and its images). ``priority``: where it goes in
-        the queue (services/queue_order.py)."""
+        the queue (services/queue_order.py). ``principal``: who sent it (its owner and key)."""
         self.executor.check_open()
         warnings = self.executor.submit_warnings(request.provider, warnings)
         provider = self.registry.get(request.provider)
@@ -195,6 +197,8 @@ class JobService:
             tool=tool,
             client=client,
             priority=priority,
+            owner=principal.owner,
+            key_id=principal.key_id,
         )
         with self.lock:
             queued = self.executor.queued()
@@ -208,7 +212,8 @@ class JobService:
             self.announce_queue()
         return job
 
-    def retry(self, job_id: str) -> JobRecord:
+    def retry(self, job_id: str, principal: Principal = STUDIO) -> JobRecord:
+        """Queue a failed, cancelled or interrupted job again, as ``principal``'s job."""
         job = self.get(job_id)
         if job.status not in ("failed", "cancelled", "interrupted"):
             raise JobConflict(f"job is {job.status}; only failed, cancelled or interrupted jobs can be retried")
@@ -227,6 +232,7 @@ class JobService:
             cost_usd=job.cost_usd,
             client=job.client,
             priority=job.priority,
+            principal=principal,
         )
 
     def cancel(self, job_id: str) -> JobRecord:
@@ -342,6 +348,7 @@ class JobService:
         data["provider"] = job.provider
         data["model"] = job.request.get("model")
         data.pop("queue_rank")  # the store's; the position is what a client reads
+        data.pop("key_id")  # whose budget it counts against: GET /api/usage tells by key
         data["position"] = self.position(job)
         data["last_seq"] = self.bus.last_seq(job.id)
         if job.tool and job.tool.get("mask"):

@@ -31,6 +31,7 @@ from backend.services.generations import submit_generations
 from backend.services.jobs import JobNotFound, JobService
 from backend.services.matrix_grid import GridAxis, render_grid
 from backend.services.matrix_plan import estimate, plan_matrix
+from backend.services.principal import STUDIO, Principal
 from backend.services.usage import UsageLedger
 from backend.storage.gallery_index import ImageRow
 from backend.storage.job_store import JobRecord
@@ -77,14 +78,15 @@ class MatrixService:
         jobs.listeners.append(self._on_job)
 
     # --- create --------------------------------------------------------------------------
-    def submit(self, body: Any) -> MatrixRecord:
-        """Plan, price and queue a matrix; ValidationError (422) or BudgetExceeded (402)
-        before any job is queued."""
+    def submit(self, body: Any, principal: Principal = STUDIO) -> MatrixRecord:
+        """Plan, price and queue ``principal``'s matrix; ValidationError (422), BudgetExceeded
+        (402) or LimitExceeded (429) before any job is queued."""
         plan = plan_matrix(body, self.registry, self.default_provider, self.max_cells)
         price = estimate(plan, self.registry)
         batch = [(c.request, c.warnings) for c in plan.cells if c.request is not None]
         with self._lock:
-            records = iter(submit_generations(self.jobs, self.usage, batch, plan.session, price["cost_usd"] or None))
+            cost = price["cost_usd"] or None
+            records = iter(submit_generations(self.jobs, self.usage, batch, plan.session, cost, principal))
             cells = [
                 MatrixCellRecord(c.coords, next(records).id if c.request is not None else None, c.skipped)
                 for c in plan.cells

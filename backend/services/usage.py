@@ -5,6 +5,9 @@ what the provider reported (``cost_usd`` in an image's provider metadata) or els
 estimate for the images actually delivered (failed generations are not billed).
 ``ATELIER_MONTHLY_BUDGET_USD`` refuses paid jobs that would take this calendar month's
 spend (UTC, including queued and running jobs' estimates) over the budget: HTTP 402.
+With accounts, the job must also fit its user's and its API key's budgets (services/budgets.py),
+and its user and key must be under their concurrent-job limits (services/limits.py):
+:meth:`UsageLedger.admit` checks them all, under the ``admitting`` lock.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from backend.services.budgets import BudgetExceeded, Budgets, Limit, NoAccounts, refusal
 from backend.services.gallery_query import SELECTION_BY_NAME
+from backend.services.limits import JobLimits
+from backend.services.principal import STUDIO, Principal
 from backend.services.schema import Field
 from backend.storage.db import Database
 from backend.storage.job_store import JobRecord
@@ -39,10 +45,7 @@ USAGE_QUERY = (
 )
 
 
-class BudgetExceeded(Exception):
-    def __init__(self, message: str, budget: float, spent: float, cost: float) -> None:
-        super().__init__(message)
-        self.message, self.budget, self.spent, self.cost = message, budget, spent, cost
+__all__ = ["USAGE_QUERY", "BudgetExceeded", "UsageLedger", "month_start", "settle_cost"]
 
 
 def settle_cost(job: JobRecord, n: int) -> None:
@@ -60,17 +63,31 @@ def month_start(now: datetime | None = None) -> str:
 
 
 class UsageLedger:
-    def __init__(self, db: Database, monthly_budget: float | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        monthly_budget: float | None = None,
+        budgets: Budgets | None = None,
+        job_limits: JobLimits | None = None,
+    ) -> None:
         self.db = db
         self.monthly_budget = monthly_budget
+        #: the users' and keys' budgets (none without accounts)
+        self.budgets = budgets or Budgets(db, NoAccounts())
+        #: the users' and keys' concurrent-job limits (none when not set)
+        self.job_limits = job_limits
         #: held by a submit from its budget check until its job is queued (and so counted):
         #: what runs between may yield (an upload's import, Redis), and two paid requests sent
         #: at once must not both pass a budget that only one of them fits
         self.admitting = threading.Lock()
 
-    def summary(self, start: str | None, end: str | None, group_by: str) -> dict[str, Any]:
+    def summary(self, start: str | None, end: str | None, group_by: str, owner: str | None = None) -> dict[str, Any]:
+        """Jobs, images and cost in [start, end) by ``group_by``; ``owner``: that user's jobs alone."""
         key = GROUPS[group_by]
         where, params = [], []
+        if owner is not None:
+            where.append("json_extract(data, '$.owner') = ?")
+            params.append(owner)
         if start:
             where.append("created_at >= ?")
             params.append(start)
@@ -125,24 +142,35 @@ class UsageLedger:
             "remaining_usd": None if budget is None else round(max(budget - spent, 0.0), 6),
         }
 
-    def fits(self, cost: float | None, spent: float | None = None) -> bool:
-        """Whether a job of ``cost`` stays within the month's budget (``spent`` so far, when known)."""
-        if self.monthly_budget is None or not cost:
-            return True
-        spent = self.month_spend() if spent is None else spent
-        return spent + cost <= self.monthly_budget + 1e-9
+    def fits(self, cost: float | None, spent: float | None = None, principal: Principal = STUDIO) -> bool:
+        """Whether a job of ``cost`` stays within the month's budgets (the studio's, with
+        ``spent`` so far when known, and ``principal``'s user's and key's)."""
+        return not cost or self._first_over(cost, spent, principal) is None
 
-    def check(self, cost: float | None) -> None:
-        """Refuse a paid job that would take the month over the budget."""
-        if self.monthly_budget is None or not cost:
+    def _first_over(self, cost: float, spent: float | None, principal: Principal) -> Limit | None:
+        """The first budget a job of ``cost`` would take over: the studio's, the user's, the key's."""
+        if self.monthly_budget is not None:
+            spent = self.month_spend() if spent is None else spent
+            studio = Limit("studio", None, self.monthly_budget, spent)
+            if not studio.fits(cost):
+                return studio
+        for limit in self.budgets.limits(principal, month_start()):
+            if not limit.fits(cost):
+                return limit
+        return None
+
+    def check(self, cost: float | None, principal: Principal = STUDIO) -> None:
+        """Refuse a paid job that would take the month over a budget (BudgetExceeded, naming it)."""
+        if not cost:
             return
-        spent = self.month_spend()
-        if not self.fits(cost, spent):
-            raise BudgetExceeded(
-                f"this job would cost about ${cost:.3f}; ${spent:.3f} of the monthly budget of "
-                f"${self.monthly_budget:.2f} (ATELIER_MONTHLY_BUDGET_USD) is already spent or committed. "
-                "Raise the budget, wait for next month, or use a free provider (offline, local tools).",
-                self.monthly_budget,
-                spent,
-                cost,
-            )
+        over = self._first_over(cost, None, principal)
+        if over is not None:
+            raise refusal(over, cost)
+
+    def admit(self, cost: float | None, principal: Principal = STUDIO, jobs: int = 1) -> None:
+        """Refuse ``jobs`` new jobs of ``principal``, costing ``cost`` together, that would go over
+        a concurrent-job limit (TooManyJobs) or a budget (BudgetExceeded). Hold ``admitting``
+        from here until they are queued."""
+        if self.job_limits is not None:
+            self.job_limits.check(principal, jobs)
+        self.check(cost, principal)

@@ -31,6 +31,23 @@ class UsageGroup(UsageTotals):
     key: str | None
 
 
+class UserUsage(UsageTotals):
+    user: str
+    """the user's name"""
+    budget: Budget
+    """this calendar month: the user's own budget, else ATELIER_USER_MONTHLY_BUDGET_USD; null: none"""
+
+
+class KeyUsage(UsageTotals):
+    key_id: str
+    name: str | None
+    """the key's name; null once it is revoked"""
+    user: str | None
+    """whose key it is; null once it is revoked"""
+    budget: Budget
+    """this calendar month: the key's own budget; null: none"""
+
+
 # functional form: "from" is a Python keyword
 Usage = TypedDict(
     "Usage",
@@ -41,6 +58,8 @@ Usage = TypedDict(
         "groups": list[UsageGroup],
         "totals": UsageTotals,
         "budget": Budget,
+        "by_user": list[UserUsage],
+        "by_key": list[KeyUsage],
     },
 )
 

@@ -63,6 +63,11 @@ class JobRecord:
     #: who sent it when not the studio itself: the API dialect and credential ("openai",
     #: "a1111", with the key's name where accounts exist); None for the studio's own routes
     client: str | None = None
+    #: the account whose job it is (its name, also its gallery folder); None without accounts
+    owner: str | None = None
+    #: the API key it was submitted with (whose budget and limits it counts against); None
+    #: when it was not sent with a key
+    key_id: str | None = None
     #: "high", "normal" or "low": higher runs first (services/queue_order.py)
     priority: str = "normal"
     #: sorts the queued jobs in queue order (services/queue_order.py); None once never queued

@@ -48,6 +48,7 @@ from backend.services.client_models import ClientModel, client_models
 from backend.services.event_types import JobPreview
 from backend.services.generations import submit_generation
 from backend.services.jobs import JobConflict, JobNotFound
+from backend.services.limits import LimitExceeded
 from backend.services.rq_executor import QueueUnavailable
 from backend.services.styles import load_styles
 from backend.services.tools.common import decode_data_url
@@ -56,8 +57,9 @@ from backend.services.validation import MAX_IMAGES, ValidationError, Warning_, b
 from backend.storage.job_store import JobRecord
 from backend.studio import Studio
 from backend.web.api_tools import MAX_TOOL_BODY
-from backend.web.context import json_body, no_body, studio
+from backend.web.context import json_body, no_body, principal, studio
 from backend.web.errors import ApiError, LogBudget, one_line
+from backend.web.rate_limits import refused
 from backend.web.security import ERROR_SHAPES, GUARDED_PREFIXES, SUBMISSION_PATHS
 from backend.web.sync_answer import answer_when_done
 
@@ -177,7 +179,7 @@ def txt2img():
     label = info.label if info else req.model
     moved = size_warning(translated.requested_size, req.width, req.height, label)
     all_warnings = translated.warnings + warnings + ([moved] if moved else [])
-    job = submit_generation(s.jobs, s.usage, req, all_warnings, None, client=CLIENT)
+    job = submit_generation(s.jobs, s.usage, req, all_warnings, None, client=CLIENT, principal=principal())
     _states().remember(credential(), job.id)
     return answer_when_done(s, job, _render(s, body))
 
@@ -208,7 +210,7 @@ def _submit_edit(translated: Translated) -> JobRecord:
         warning = size_warning(translated.requested_size, request.width, request.height, label)
         return [warning] if warning else []
 
-    return submit_edit(s, body, [image], translated.warnings, CLIENT, late_warnings=moved)
+    return submit_edit(s, body, [image], translated.warnings, CLIENT, late_warnings=moved, principal=principal())
 
 
 # --- options and lists ---------------------------------------------------------------------
@@ -494,6 +496,11 @@ def _api(e: ApiError):
 @bp.errorhandler(BudgetExceeded)
 def _budget(e: BudgetExceeded):
     return jsonify(http_exception_body(402, e.message)), 402
+
+
+@bp.errorhandler(LimitExceeded)
+def _limited(e: LimitExceeded):
+    return refused(e)  # 429 with Retry-After, in this API's error shape
 
 
 @bp.errorhandler(QueueUnavailable)

@@ -10,7 +10,7 @@ from backend.services.generations import submit_generation
 from backend.services.prompt_history import record_prompt
 from backend.services.schema import Field
 from backend.services.validation import JOB_REQUEST, build_generation_request, job_priority
-from backend.web.context import int_arg, json_body, studio
+from backend.web.context import int_arg, json_body, principal, studio
 from backend.web.openapi import Reply, api_route
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
@@ -39,7 +39,7 @@ def submit():
     s = studio()
     body = json_body()
     req, warnings, session = build_generation_request(body, s.registry, s.settings.default_provider, s.wildcards)
-    job = submit_generation(s.jobs, s.usage, req, warnings, session, priority=job_priority(body))
+    job = submit_generation(s.jobs, s.usage, req, warnings, session, priority=job_priority(body), principal=principal())
     record_prompt(s.prompts, req, job.created_at)
     return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202
 
@@ -92,8 +92,9 @@ def cancel(job_id: str):
 def retry(job_id: str):
     s = studio()
     original = s.jobs.get(job_id)
+    caller = principal()
     with s.usage.admitting:
         if original.status in ("failed", "cancelled", "interrupted"):
-            s.usage.check(original.cost_usd)  # a retry is a paid job like any other
-        job = s.jobs.retry(job_id)
+            s.usage.admit(original.cost_usd, caller)  # a retry is a paid job like any other
+        job = s.jobs.retry(job_id, caller)
     return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202

@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify
 from backend.services.matrix import MatrixNotFound
 from backend.services.matrix_plan import MATRIX_REQUEST
 from backend.services.schema import Field
-from backend.web.context import json_body, studio
+from backend.web.context import json_body, principal, studio
 from backend.web.errors import ApiError
 from backend.web.openapi import Reply, api_route
 
@@ -35,7 +35,7 @@ _LINKS = {"get": ("matrix.get_matrix.get", _NEW)}
 )
 def submit():
     s = studio()
-    matrix = s.matrices.submit(json_body())
+    matrix = s.matrices.submit(json_body(), principal())
     body = s.matrices.matrix_json(matrix)
     return jsonify({"matrix": body, "estimate": body["estimate"], "warnings": body["warnings"]}), 202
 

@@ -23,6 +23,7 @@ from backend.providers.base import GenerationRequest
 from backend.services.client_edits import submit_edit
 from backend.services.generations import submit_generation
 from backend.services.jobs import JobConflict, JobNotFound
+from backend.services.limits import LimitExceeded
 from backend.services.openai_dialect import (
     Ask,
     OpenAIError,
@@ -42,8 +43,9 @@ from backend.services.usage import BudgetExceeded
 from backend.services.validation import ValidationError, Warning_, build_generation_request
 from backend.storage.job_store import JobRecord
 from backend.studio import Studio
-from backend.web.context import json_body, studio
+from backend.web.context import json_body, principal, studio
 from backend.web.errors import ApiError, LogBudget, one_line
+from backend.web.rate_limits import refused
 from backend.web.security import CORS_PREFIXES, ERROR_SHAPES, GUARDED_PREFIXES, SUBMISSION_PATHS
 from backend.web.sync_answer import answer_when_done
 
@@ -126,7 +128,9 @@ def generations():
     body = studio_body(ask, model, catalog.info(model))
     req, warnings, session = build_generation_request(body, s.registry, s.settings.default_provider)
     size_warning(ask, req.width, req.height)
-    job = submit_generation(s.jobs, s.usage, req, warnings + ask.warnings, session, client_tag(ask.user))
+    job = submit_generation(
+        s.jobs, s.usage, req, warnings + ask.warnings, session, client_tag(ask.user), principal=principal()
+    )
     return _answer(s, job, ask, (req.width, req.height))
 
 
@@ -179,7 +183,7 @@ def edits():
         size_warning(ask, req.width, req.height)
         return ask.warnings
 
-    job = submit_edit(s, edit, images, [], client_tag(ask.user), late)
+    job = submit_edit(s, edit, images, [], client_tag(ask.user), late, principal())
     return _answer(s, job, ask, made[-1])
 
 
@@ -210,6 +214,11 @@ def _api(e: ApiError):
 @bp.errorhandler(BudgetExceeded)
 def _budget(e: BudgetExceeded):
     return _error(402, e.message, None, "budget_exceeded")
+
+
+@bp.errorhandler(LimitExceeded)
+def _limited(e: LimitExceeded):
+    return refused(e)  # 429 with Retry-After, in this API's error shape
 
 
 @bp.errorhandler(QueueUnavailable)

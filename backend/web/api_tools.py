@@ -29,7 +29,7 @@ from backend.services.tools.social import PREVIEW_QUERY, find_format, formats_js
 from backend.services.usage import USAGE_QUERY, BudgetExceeded, month_start
 from backend.services.validation import JOB_REQUEST, ValidationError, build_generation_request
 from backend.web.api_jobs import JOB_LINKS
-from backend.web.context import json_body, studio
+from backend.web.context import json_body, principal, studio
 from backend.web.errors import error_response
 from backend.web.openapi import Reply, api_route
 
@@ -100,15 +100,18 @@ def _submit(tool: Tool):
     body = _tool_body()
     sources = SourceFinder(s.gallery)
     job, cost = _build(tool, body, sources)
+    caller = principal()
     with s.usage.admitting:
-        s.usage.check(cost)
+        s.usage.admit(cost, caller)
         if sources.upload is not None:
             s.jobs.check_open()  # a queue that is down refuses before the upload is written
             # every check passed on the upload in memory; the job names it by its gallery id
             image_id = _import_upload(sources.upload)
             body = {**{k: v for k, v in body.items() if k != "image"}, "image_id": image_id}
             job, cost = _build(tool, body, SourceFinder(s.gallery))
-        queued = s.jobs.submit(job.request, [], job.session, kind=tool.kind, tool=job.tool, cost_usd=cost)
+        queued = s.jobs.submit(
+            job.request, [], job.session, kind=tool.kind, tool=job.tool, cost_usd=cost, principal=caller
+        )
     return jsonify({"job": s.jobs.job_json(queued), "warnings": queued.warnings}), 202
 
 
@@ -181,8 +184,13 @@ def templates():
 
 
 @bp.get("/usage")
-@api_route("What jobs cost, summed by provider, model, day or kind", query=USAGE_QUERY, responses={200: "Usage"},
-           errors=(422,), tags=TAGS)  # fmt: skip
+@api_route(
+    "What jobs cost, summed by provider, model, day or kind, and by user and API key",
+    description="With accounts, `by_user` and `by_key` sum each user's and key's jobs in the period and "
+    "show their monthly budgets: an admin sees everyone, a member only their own jobs and keys "
+    "(`groups` and `totals` too).",
+    query=USAGE_QUERY, responses={200: "Usage"}, errors=(422,), tags=TAGS,
+)  # fmt: skip
 def usage():
     args = request.args
     group_by = USAGE["group_by"].check_bounds(args.get("group_by") or USAGE["group_by"].default)
@@ -191,8 +199,20 @@ def usage():
     if USAGE["period"].check_bounds(args.get("period") or None) == "month" and not start:
         start = month_start(datetime.now(UTC))
     s = studio()
-    summary = s.usage.summary(start, end, group_by)
-    return jsonify({**summary, "budget": s.usage.budget_json()})
+    caller = principal()
+    # an admin (or the studio itself) sees everyone's; a member their own jobs and keys
+    only = None if caller.is_admin else caller.owner or ""
+    summary = s.usage.summary(start, end, group_by, only)
+    month = month_start(datetime.now(UTC))
+    budgets = s.usage.budgets
+    return jsonify(
+        {
+            **summary,
+            "budget": s.usage.budget_json(),
+            "by_user": budgets.by_user(start, end, month, only),
+            "by_key": budgets.by_key(start, end, month, only),
+        }
+    )
 
 
 @bp.post("/estimate")
@@ -217,7 +237,7 @@ def estimate():
         job, cost = _build(TOOLS[kind], body, SourceFinder(s.gallery))
         req, warnings = job.request, []
     budget = s.usage.budget_json()
-    fits = s.usage.fits(cost, budget["month_spend_usd"])
+    fits = s.usage.fits(cost, budget["month_spend_usd"], principal())
     return jsonify(
         {
             "kind": kind,

@@ -1,4 +1,4 @@
-"""Safe remote access: token, origins, security headers, rate limit, proxies, sub-path.
+"""Safe remote access: token, origins, security headers, proxies, sub-path.
 
 Most of it is WSGI middleware around the whole app, so Socket.IO's own HTTP requests
 (which never reach Flask's request hooks) get the same origin check and headers.
@@ -12,11 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
-import math
-import threading
-import time
 import urllib.parse
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -266,30 +262,6 @@ def _drop_websocket(environ: dict[str, Any]) -> Iterable[bytes]:
     raise ConnectionError("WebSocket closed")
 
 
-class RateLimiter:
-    """At most ``count`` submissions per ``seconds`` per client, in this process."""
-
-    def __init__(self, count: int, seconds: int) -> None:
-        self.count, self.seconds = count, seconds
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, client: str) -> int | None:
-        """None if allowed (and counted), else the seconds to wait."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(client, deque())
-            while hits and hits[0] <= now - self.seconds:
-                hits.popleft()
-            if len(hits) >= self.count:
-                return max(1, math.ceil(hits[0] + self.seconds - now))
-            hits.append(now)
-            if len(self._hits) > 10_000:  # forget idle clients
-                for key in [k for k, v in self._hits.items() if not v]:
-                    del self._hits[key]
-            return None
-
-
 class TokenCheck:
     def __init__(self, token: str) -> None:
         self._token = token.encode()
@@ -345,9 +317,9 @@ def origin_policy(settings: ScaleoutSettings) -> OriginPolicy:
 
 
 def install_security(app: Flask, settings: ScaleoutSettings, origins: OriginPolicy) -> None:
-    """Request hooks for the token and the rate limit; the middleware goes around last."""
+    """Request hooks for the token; the middleware goes around last. The rate limits are
+    web/rate_limits.py's."""
     token = TokenCheck(settings.token) if settings.token else None
-    limiter = RateLimiter(*settings.rate_limit) if settings.rate_limit else None
     app.extensions["atelier_token"] = token
 
     @app.get("/healthz")
@@ -368,12 +340,6 @@ def install_security(app: Flask, settings: ScaleoutSettings, origins: OriginPoli
                     response.headers["WWW-Authenticate"] = 'Bearer realm="atelier"'
                     return response
                 request.environ["atelier.bearer_ok"] = ok
-        if limiter is not None and request.method == "POST" and _is_submission(path):
-            wait = limiter.check(request.remote_addr or "?")
-            if wait is not None:
-                response = refusal(path, 429, "rate_limited", f"too many jobs submitted; try again in {wait} s")
-                response.headers["Retry-After"] = str(wait)
-                return response
         return None
 
     @app.after_request
@@ -399,7 +365,7 @@ def install_security(app: Flask, settings: ScaleoutSettings, origins: OriginPoli
 SUBMISSION_PATHS = SubmissionPaths("/api/jobs")  # and each registered tool's route
 
 
-def _is_submission(path: str) -> bool:
+def is_submission(path: str) -> bool:
     return path in SUBMISSION_PATHS or (path.startswith("/api/jobs/") and path.endswith("/retry"))
 
 

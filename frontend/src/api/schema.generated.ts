@@ -188,6 +188,8 @@ export interface Job {
   cancel_requested: boolean;
   /** who sent it through a client API (e.g. "openai", "a1111"); null for the studio's own routes */
   client: string | null;
+  /** the user whose job it is; null without accounts */
+  owner: string | null;
   provider_notes: Record<string, unknown>[];
   /** higher runs first; first come, first served within a priority */
   priority: "high" | "normal" | "low";
@@ -252,6 +254,23 @@ export interface KeyCreated {
 export interface KeyOwner {
   id: string;
   name: string;
+}
+
+export interface KeyUsage {
+  jobs: number;
+  images: number;
+  failures: number;
+  pending: number;
+  cost_usd: number;
+  estimated_usd: number;
+  unpriced_jobs: number;
+  key_id: string;
+  /** the key's name; null once it is revoked */
+  name: string | null;
+  /** whose key it is; null once it is revoked */
+  user: string | null;
+  /** this calendar month: the key's own budget; null: none */
+  budget: Budget;
 }
 
 export interface Keys {
@@ -491,6 +510,7 @@ export interface QueueItem {
   retry_of: string | null;
   cancel_requested: boolean;
   client: string | null;
+  owner: string | null;
   provider_notes: Record<string, unknown>[];
   priority: "high" | "normal" | "low";
   last_seq: number;
@@ -633,6 +653,8 @@ export interface Usage {
   groups: UsageGroup[];
   totals: UsageTotals;
   budget: Budget;
+  by_user: UserUsage[];
+  by_key: KeyUsage[];
 }
 
 export interface UsageGroup {
@@ -673,6 +695,20 @@ export interface UserBrief {
 
 export interface UserEnvelope {
   user: User;
+}
+
+export interface UserUsage {
+  jobs: number;
+  images: number;
+  failures: number;
+  pending: number;
+  cost_usd: number;
+  estimated_usd: number;
+  unpriced_jobs: number;
+  /** the user's name */
+  user: string;
+  /** this calendar month: the user's own budget, else ATELIER_USER_MONTHLY_BUDGET_USD; null: none */
+  budget: Budget;
 }
 
 export interface Users {
