@@ -190,9 +190,9 @@ function AddUser() {
   );
 }
 
-function rowName(row: UsageRow, kind: "user" | "key"): string {
-  if (kind === "user") return row.user ?? "—";
-  if (row.name === null || row.name === undefined) return `revoked key${row.key_id ? ` ${row.key_id.slice(0, 8)}` : ""}`;
+function rowName(row: UsageRow): string {
+  if (!("key_id" in row)) return row.user;
+  if (row.name === null) return `revoked key ${row.key_id.slice(0, 8)}`;
   return row.user ? `${row.name} (${row.user})` : row.name;
 }
 
@@ -217,12 +217,12 @@ function UsageTable({ title, rows, kind }: { title: string; rows: UsageRow[]; ki
           <tbody>
             {rows.map((r, i) => (
               <tr key={i} className="text-neutral-200">
-                <td className={cell}>{rowName(r, kind)}</td>
-                <td className={cell + " text-right tabular-nums"}>{r.jobs ?? "—"}</td>
-                <td className={cell + " text-right tabular-nums"}>{r.images ?? "—"}</td>
+                <td className={cell}>{rowName(r)}</td>
+                <td className={cell + " text-right tabular-nums"}>{r.jobs}</td>
+                <td className={cell + " text-right tabular-nums"}>{r.images}</td>
                 <td className={cell + " text-right tabular-nums"}>{formatUsd(r.cost_usd)}</td>
-                <td className={cell + " text-right tabular-nums"}>{formatUsd(r.budget?.month_spend_usd)}</td>
-                <td className={cell + " text-right tabular-nums"}>{r.budget?.monthly_budget_usd == null ? "none" : formatUsd(r.budget.monthly_budget_usd)}</td>
+                <td className={cell + " text-right tabular-nums"}>{formatUsd(r.budget.month_spend_usd)}</td>
+                <td className={cell + " text-right tabular-nums"}>{r.budget.monthly_budget_usd === null ? "none" : formatUsd(r.budget.monthly_budget_usd)}</td>
               </tr>
             ))}
           </tbody>

@@ -1,9 +1,10 @@
 // The accounts API (docs/api.md, "Accounts"): who is signed in, sign-in/out, the first-run
 // admin, API keys, users (admins) and usage by user and key. Query keys in one factory.
 import { request } from "../api/client";
+import type * as Api from "../api/schema.generated";
 
-export type Role = "admin" | "member";
-export type Scope = "generate" | "gallery:read" | "gallery:write" | "admin";
+export type Role = Api.User["role"];
+export type Scope = Api.ApiKey["scopes"][number];
 export const SCOPES: { scope: Scope; label: string }[] = [
   { scope: "generate", label: "Generate images" },
   { scope: "gallery:read", label: "Read the gallery" },
@@ -11,82 +12,22 @@ export const SCOPES: { scope: Scope; label: string }[] = [
   { scope: "admin", label: "Administer the studio" },
 ];
 
-export interface SessionUser {
-  id: string;
-  name: string;
-  role: Role;
-}
-
-export interface AuthInfo {
-  accounts: boolean;
-  /** the first-run page is offered to this (loopback) client: no user yet */
-  setup: boolean;
-  oidc: { label: string } | null;
-}
-
-export interface Me {
-  user: SessionUser | null;
-  csrf_token: string | null;
-  accounts: boolean;
-}
-
-export interface SignedIn {
-  user: SessionUser;
-  csrf_token: string;
-}
-
-export interface ApiKey {
-  id: string;
-  name: string;
-  prefix: string;
-  scopes: Scope[];
-  created_at: string;
-  last_used_at: string | null;
-  monthly_budget_usd: number | null;
-  user: { id: string; name: string };
-}
-
-export interface User {
-  id: string;
-  name: string;
-  role: Role;
-  disabled: boolean;
-  created_at: string;
-  monthly_budget_usd: number | null;
-}
+export type SessionUser = Api.UserBrief;
+/** accounts on; the first-run page offered to this (loopback) client; the OIDC button */
+export type AuthInfo = Api.AuthInfo;
+export type Me = Api.Me;
+export type SignedIn = Api.SessionStarted;
+export type ApiKey = Api.ApiKey;
+export type User = Api.User;
+export type Usage = Api.Usage;
+/** One row of GET /api/usage's by_user or by_key, as the admin page reads it. */
+export type UsageRow = Api.UserUsage | Api.KeyUsage;
 
 export interface UserPatch {
   role?: Role;
   disabled?: boolean;
   password?: string;
   monthly_budget_usd?: number | null;
-}
-
-interface Budget {
-  monthly_budget_usd: number | null;
-  month_spend_usd: number;
-  remaining_usd: number | null;
-}
-
-/** One row of GET /api/usage's by_user / by_key (the fields the admin page shows). */
-export interface UsageRow {
-  /** by_user: the user's name; by_key: whose key (null once revoked) */
-  user?: string | null;
-  /** by_key: the key's id and name (null once revoked) */
-  key_id?: string;
-  name?: string | null;
-  jobs?: number;
-  images?: number;
-  cost_usd?: number;
-  /** this calendar month: the user's or key's own budget */
-  budget?: Budget;
-}
-
-export interface Usage {
-  totals?: { jobs?: number; images?: number; cost_usd?: number };
-  budget?: Budget;
-  by_user?: UsageRow[];
-  by_key?: UsageRow[];
 }
 
 /** Names are folder names: lowercase, a letter or digit first, at most 32. */
@@ -106,16 +47,16 @@ export const accountsApi = {
   signIn: (username: string, password: string) => request<SignedIn>("POST", "/api/session", { username, password }),
   signOut: () => request<null>("DELETE", "/api/session"),
   setup: (username: string, password: string) => request<SignedIn>("POST", "/api/setup", { username, password }),
-  keys: (all = false) => request<{ keys: ApiKey[] }>("GET", all ? "/api/keys?all=true" : "/api/keys").then((r) => r.keys),
+  keys: (all = false) => request<Api.Keys>("GET", all ? "/api/keys?all=true" : "/api/keys").then((r) => r.keys),
   createKey: (body: { name: string; scopes: Scope[]; monthly_budget_usd: number | null }) =>
-    request<{ key: ApiKey; secret: string }>("POST", "/api/keys", body),
+    request<Api.KeyCreated>("POST", "/api/keys", body),
   revokeKey: (id: string) => request<null>("DELETE", `/api/keys/${encodeURIComponent(id)}`),
-  users: () => request<{ users: User[] }>("GET", "/api/users").then((r) => r.users),
-  addUser: (body: { name: string; password: string; role: Role }) => request<{ user: User }>("POST", "/api/users", body).then((r) => r.user),
+  users: () => request<Api.Users>("GET", "/api/users").then((r) => r.users),
+  addUser: (body: { name: string; password: string; role: Role }) => request<Api.UserEnvelope>("POST", "/api/users", body).then((r) => r.user),
   updateUser: (id: string, patch: UserPatch) =>
-    request<{ user: User }>("PATCH", `/api/users/${encodeURIComponent(id)}`, patch).then((r) => r.user),
+    request<Api.UserEnvelope>("PATCH", `/api/users/${encodeURIComponent(id)}`, patch).then((r) => r.user),
   deleteUser: (id: string) => request<null>("DELETE", `/api/users/${encodeURIComponent(id)}`),
-  usage: () => request<Usage>("GET", "/api/usage"),
+  usage: () => request<Usage>("GET", "/api/usage?period=month"),
 };
 
 /** "12.5" -> 12.5, "" -> null (no budget); anything else is an error message. */

@@ -80,6 +80,7 @@ export function job(overrides: Partial<Job> = {}): Job {
     retry_of: null,
     cancel_requested: false,
     client: null,
+    owner: null,
     provider_notes: [],
     position: 1,
     priority: "normal",
