@@ -12,6 +12,7 @@ from backend.studio import Studio
 from backend.web import (
     api_a1111,
     api_accounts,
+    api_boards,
     api_gallery_io,
     api_images,
     api_internal,
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
     )
     runtime = make_runtime(settings.async_mode, socketio.start_background_task, socketio.sleep)
 
-    def emit(event: str, payload: dict, room: str) -> None:
+    def emit(event: str, payload: dict, room: str | list[str]) -> None:
         socketio.emit(event, payload, to=room, namespace="/")
 
     def join(sid: str, room: str) -> None:
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         api_matrix.bp,
         api_images.bp,
         api_gallery_io.bp,
+        api_boards.bp,
         api_tools.bp,
         openapi.bp,
         pages.bp,

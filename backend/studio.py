@@ -11,6 +11,7 @@ from backend.config import Settings, SettingsError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.accounts import Accounts
+from backend.services.boards import BoardService
 from backend.services.budgets import Budgets, NoAccounts
 from backend.services.enhancers import Enhancer, build_enhancer
 from backend.services.event_types import Bus
@@ -26,6 +27,7 @@ from backend.services.jobs import Executor, JobService
 from backend.services.limits import JobLimits
 from backend.services.matrix import MatrixService
 from backend.services.memory import HeapTrimmer
+from backend.services.ownership import UserNames, no_users
 from backend.services.signin_throttle import SignInThrottle
 from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.common import LOCAL, gallery_reader
@@ -109,6 +111,8 @@ class Studio:
     matrices: MatrixService = field(init=False)
     #: the prompt enhancer (ATELIER_ENHANCER); None when it is off
     enhancer: Enhancer | None = field(init=False)
+    #: boards, and who sees which image (services/boards.py)
+    boards: BoardService = field(init=False)
 
     @classmethod
     def build(
@@ -169,9 +173,18 @@ class Studio:
             settings.default_provider,
             settings.matrix_max_cells,
         )
+        studio.boards = BoardService(gallery)
+        gallery.shared_paths = studio.boards.shared_paths  # their events reach every user
+        studio.set_user_names(no_users)
         gallery.feed = studio.bus.feed  # the gallery announces its own changes
         studio.watcher = GalleryWatcher(gallery, runtime, settings.watch_interval_seconds, settings.trash_days * 86400)
         return studio
+
+    def set_user_names(self, names: UserNames) -> None:
+        """Tell the services which accounts exist (their folders, their rooms): the accounts
+        service calls it; without accounts there are none and the studio is today's."""
+        self.gallery.user_names = names
+        self.jobs.user_names = names
 
     def start(self) -> None:
         """Bring the index in line with the folder, resume the queue, watch the folder."""

@@ -76,7 +76,7 @@ def submit_edit(
     with s.usage.admitting:
         s.usage.admit(cost, principal)
         s.jobs.check_open()  # a queue that is down refuses before the uploads are written
-        ids = [_import(s.gallery, data, i) for i, data in enumerate(images)]
+        ids = [_import(s.gallery, data, i, principal.owner) for i, data in enumerate(images)]
         accepted = {**body, "image_id": ids[0], "references": ids[1:] or None}
         job, cost = _build(s, accepted, SourceFinder(s.gallery))
         warnings = warnings + (late_warnings(job.request) if late_warnings else [])
@@ -86,8 +86,8 @@ def submit_edit(
         )  # fmt: skip
 
 
-def _import(gallery: Gallery, data: bytes, index: int) -> str:
+def _import(gallery: Gallery, data: bytes, index: int, owner: str | None = None) -> str:
     try:
-        return gallery.import_upload(data, f"upload-{index + 1}.png").id
+        return gallery.import_upload(data, f"upload-{index + 1}.png", owner).id
     except ImageRejected as exc:
         raise ValidationError("image", f"image: {exc}") from None

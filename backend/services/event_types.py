@@ -20,7 +20,7 @@ import sys
 import threading
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Protocol, TypedDict, Union
@@ -230,8 +230,10 @@ class QueueUpdated(FeedEvent):
         f" {QUEUE_FEED_INTERVAL * 1000:g} ms "
         "(the first change after a quiet spell goes out at once, and the latest state always follows)"
     )
-    queued: list[str] = field(metadata=_doc("job ids in queue order"))
-    running: list[str] = field(metadata=_doc("job ids"))
+    queued: list[str | None] = field(
+        metadata=_doc("job ids in queue order; with accounts, a member's feed has null for each job of someone else")
+    )
+    running: list[str | None] = field(metadata=_doc("job ids (null: someone else's, as in `queued`)"))
     paused: bool = field(default=False, metadata=_doc("running jobs finish, nothing new starts"))
 
 
@@ -287,7 +289,9 @@ class Bus(Protocol):
         """Number, hold and send one job event; returns the message sent."""
         ...
 
-    def feed(self, event: FeedEvent) -> None: ...
+    def feed(self, event: FeedEvent, rooms: list[str] | None = None) -> None:
+        """Send to the event's room, or to ``rooms`` (below ``feed:``; a client in several gets it once)."""
+        ...
 
     def last_seq(self, job_id: str) -> int: ...
 
@@ -316,8 +320,11 @@ class Bus(Protocol):
         ...
 
 
-#: the bus's feed method, as the gallery watcher takes it
-Feed = Callable[[FeedEvent], None]
+class Feed(Protocol):
+    """The bus's feed method, as the gallery and its watcher take it: ``rooms``, rooms of
+    the event's topic to send it to instead of the topic's own (each client once)."""
+
+    def __call__(self, event: FeedEvent, rooms: list[str] | None = None) -> None: ...
 
 
 # --- generated reference: docs/events.md and the SPA's event types ----------------------

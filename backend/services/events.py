@@ -18,7 +18,7 @@ from typing import Any
 
 from backend.services.event_types import FeedEvent, JobEvent
 
-Emit = Callable[[str, dict[str, Any], str], None]  # (event, payload, room)
+Emit = Callable[[str, dict[str, Any], Any], None]  # (event, payload, room or rooms)
 Join = Callable[[str, str], None]  # (sid, room)
 
 
@@ -114,8 +114,9 @@ class EventBus:
     def forget_sid(self, sid: str) -> None:
         """Nothing to forget: one process keeps no per-client state (Socket.IO drops its rooms)."""
 
-    def feed(self, event: FeedEvent) -> None:
-        self._emit(event.name, {**event.payload(), "ts": round(time.time(), 3)}, feed_room(event.room()))
+    def feed(self, event: FeedEvent, rooms: list[str] | None = None) -> None:
+        to: str | list[str] = [feed_room(r) for r in rooms] if rooms else feed_room(event.room())
+        self._emit(event.name, {**event.payload(), "ts": round(time.time(), 3)}, to)
 
     def join_feed(self, sid: str, topic: str) -> None:
         self._join(sid, feed_room(topic))

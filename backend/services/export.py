@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from backend.services.gallery import Gallery, image_json
+from backend.services.gallery import Gallery
 from backend.storage.gallery_index import ImageQuery, ImageRow
 from backend.storage.zip_stream import ZipStream
 
@@ -104,7 +104,7 @@ class ZipExport:
                 continue
             # an empty chunk (an empty file's data) would end a chunked HTTP response early
             out.extend(part for part in archive.stored(row.path, data, _zip_time(row)) if part)
-            image = image_json(row)
+            image = self.gallery.json(row)
             writer.writerow({"file": row.path, **{k: image.get(k) for k in CSV_FIELDS[1:]}})
             entry = {**image, "metadata": row.metadata}
             json_file.write(("," if state["count"] else "") + "\n" + json.dumps(entry, ensure_ascii=False))

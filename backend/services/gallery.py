@@ -27,7 +27,7 @@ import os
 import re
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from PIL import Image
 from backend import __version__, shapes
 from backend.providers.base import GeneratedImage, GenerationRequest, image_settings
 from backend.services.event_types import Feed, FeedEvent, GalleryAdded, GalleryRemoved, GalleryUpdated
+from backend.services.ownership import UserNames, folder_owner, no_users
 from backend.storage.favorites import FavoriteStore
 from backend.storage.files import (
     EXTENSIONS,
@@ -70,8 +71,22 @@ _NAME_TIME = re.compile(r"^(\d{8}-\d{6}-\d{3})_")
 T = TypeVar("T")
 
 
-def _no_feed(event: FeedEvent) -> None:
+def _no_feed(event: FeedEvent, rooms: list[str] | None = None) -> None:
     pass
+
+
+def _nothing_shared() -> frozenset[str]:
+    return frozenset()
+
+
+#: the gallery feed's rooms with accounts on: ``gallery`` (admins: everything), each user's
+#: own (``gallery@<name>``) and the images in shared boards (``gallery@shared``)
+GALLERY_ALL = "gallery"
+GALLERY_SHARED = "gallery@shared"
+
+
+def gallery_room(owner: str) -> str:
+    return f"gallery@{owner}"
 
 
 def _call(fn: Callable[..., T], *args: Any) -> T:
@@ -203,6 +218,8 @@ class SaveContext:
     queued_at: str
     started_at: str | None
     client: str | None = None
+    #: whose image it is: saved below ``<owner>/`` (None: the studio's, the top-level day folders)
+    owner: str | None = None
 
 
 @dataclass
@@ -231,6 +248,10 @@ class Gallery:
         self.feed = feed
         self.run_blocking = run_blocking
         self.favorites = FavoriteStore(root / FAVORITES_FILE)
+        #: the accounts that exist (their folders are theirs); set by the studio
+        self.user_names: UserNames = no_users
+        #: the paths of the images in shared boards (their events reach every user); set by the studio
+        self.shared_paths: Callable[[], Collection[str]] = _nothing_shared
         self.trash = TrashBin(root)
         self._lock = threading.Lock()
         self._known: dict[str, tuple[int, int]] | None = None  # path -> (size, mtime_ns) as indexed
@@ -431,7 +452,7 @@ class Gallery:
         }
         infotext = build_infotext(request, image, width, height, extra)
         data = embed_metadata(image.data, fmt, infotext, atelier)
-        day = day_folder(now)
+        day = f"{ctx.owner}/{day_folder(now)}" if ctx.owner else day_folder(now)
         extension = EXTENSIONS[fmt]
         path = self._write_new(
             day, lambda n: gallery_filename(now, request.provider, request.prompt, seed, extension, n), data
@@ -497,30 +518,58 @@ class Gallery:
         if announce:
             self.announce_added(row)
 
-    def import_file(self, data: bytes, original_name: str) -> ImageRow:
-        """Copy uploaded bytes, unchanged, into ``imported/<day>/``; validated by the caller.
-        Disk only; ``add`` indexes the returned row."""
+    def import_file(self, data: bytes, original_name: str, owner: str | None = None) -> ImageRow:
+        """Copy uploaded bytes, unchanged, into ``imported/<day>/`` (``<owner>/imported/<day>/``
+        for an account); validated by the caller. Disk only; ``add`` indexes the returned row."""
         fmt, _, _ = inspect_image(data, "the upload is")
         stem = slugify(os.path.splitext(os.path.basename(original_name or ""))[0], 60)
         extension = EXTENSIONS[fmt]
         folder = f"imported/{day_folder(datetime.now(UTC))}"
+        if owner:
+            folder = f"{owner}/{folder}"
         path = self._write_new(folder, lambda n: stem + (f"-{n}" if n else "") + extension, data)
         rel = path.relative_to(self.root).as_posix()
         return self.read_file(path, rel, path.stat())
+
+    # --- whose images are whose ------------------------------------------------------------
+    def owner_of(self, path: str) -> str | None:
+        """The account whose folder holds the image at ``path``; None: the studio's."""
+        return folder_owner(path, self.user_names())
+
+    def json(self, row: ImageRow) -> shapes.Image:
+        """The public form of an image, with its owner."""
+        return image_json(row, self.owner_of(row.path))
+
+    def _announce(self, event: FeedEvent, path: str) -> None:
+        """Send a gallery event to those who may see the image at ``path``: everyone following
+        the feed without accounts; with accounts the admins, the owner, and every user when
+        the image is in a shared board."""
+        users = self.user_names()
+        if not users:
+            self.feed(event)
+            return
+        rooms = [GALLERY_ALL]
+        owner = folder_owner(path, users)
+        if owner:
+            rooms.append(gallery_room(owner))
+        if path in self.shared_paths():
+            rooms.append(GALLERY_SHARED)
+        self.feed(event, rooms)
 
     # --- changes through the API: each one announces itself on the gallery feed -------------
     def announce_added(
         self, row: ImageRow, *, replaced: bool | None = None, restored: bool | None = None, imported: bool | None = None
     ) -> None:
         """Tell the gallery feed an image is in (the job sink calls it after the job's own event)."""
-        self.feed(GalleryAdded(image=image_json(row), replaced=replaced, restored=restored, imported=imported))
+        added = GalleryAdded(image=self.json(row), replaced=replaced, restored=restored, imported=imported)
+        self._announce(added, row.path)
 
     def _removed(self, image_id: str, path: str, reason: Literal["deleted", "trashed"]) -> None:
-        self.feed(GalleryRemoved(id=image_id, path=path, reason=reason))
+        self._announce(GalleryRemoved(id=image_id, path=path, reason=reason), path)
 
-    def import_upload(self, data: bytes, original_name: str) -> ImageRow:
-        """Copy an upload into the gallery, index it and announce it (``imported``)."""
-        row = self.run_blocking(self.import_file, data, original_name)
+    def import_upload(self, data: bytes, original_name: str, owner: str | None = None) -> ImageRow:
+        """Copy an upload into the gallery (``owner``'s folder), index it and announce it (``imported``)."""
+        row = self.run_blocking(self.import_file, data, original_name, owner)
         self.add(row)
         self.announce_added(row, imported=True)
         return row
@@ -534,7 +583,7 @@ class Gallery:
             self.favorites.set(row.path, favorite)
             self.index.set_favorite(row.id, favorite)
             row.favorite = favorite
-        self.feed(GalleryUpdated(image=image_json(row)))
+        self._announce(GalleryUpdated(image=self.json(row)), row.path)
         return row
 
     def move_to_trash(self, ids: list[str]) -> tuple[list[str], list[str]]:
@@ -652,8 +701,8 @@ def thumb_url(row: ImageRow, size: int) -> str:
     return f"/thumbs/{size}/{row.id}/{row.content_hash or '0'}.webp"
 
 
-def image_json(row: ImageRow) -> shapes.Image:
-    """The public form of an image (REST and events)."""
+def image_json(row: ImageRow, owner: str | None = None) -> shapes.Image:
+    """The public form of an image (REST and events); ``owner``: ``Gallery.owner_of`` its path."""
     return {
         "id": row.id,
         "path": row.path,
@@ -676,6 +725,7 @@ def image_json(row: ImageRow) -> shapes.Image:
         "job_id": row.job_id,
         "session": row.session,
         "created_at": row.created_at,
+        "owner": owner,
     }
 
 

@@ -68,6 +68,7 @@ SELECTION = (
         default="newest",
         message="order must be newest or oldest",
     ),
+    Field("board", "string", "a board's id: its images only", pattern=ID_PATTERN, message="board must be a board id"),
     Field(
         "ids",
         "string",

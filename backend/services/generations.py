@@ -35,7 +35,8 @@ def submit_generation(
     """Queue ``principal``'s generation after its cost passes the budgets (``BudgetExceeded``
     otherwise) and its user and key are under their concurrent-job limits (``LimitExceeded``),
     holding the budget lock from the check to the queue so two calls cannot both pass it
-    on the last dollar. ``priority``: its place in the queue (services/queue_order.py)."""
+    on the last dollar. ``priority``: its place in the queue (services/queue_order.py);
+    ``owner``: whose job it is (``Principal.owner``)."""
     provider = jobs.registry.get(request.provider)
     with usage.admitting:
         usage.admit(provider.estimate_cost(request) if provider else None, principal)

@@ -12,7 +12,7 @@ from backend.providers.base import GeneratedImage, GenerationRequest
 from backend.runtime import Runtime
 from backend.services.event_types import Bus, Fallback, JobImage, JobProgress
 from backend.services.fallback import Moved
-from backend.services.gallery import Gallery, ImageRejected, SaveContext, image_json
+from backend.services.gallery import Gallery, ImageRejected, SaveContext
 from backend.services.job_runner import ImageRefused
 from backend.storage.job_store import JobRecord, JobStore
 
@@ -41,7 +41,7 @@ class GallerySink:
         """``extra``: a tool's source and settings for the image's gallery metadata
         (a tool's image carries them itself in one process)."""
         extra = extra or getattr(generated, "extra", None) or None
-        save_ctx = SaveContext(job.id, job.session, job.created_at, job.started_at, job.client)
+        save_ctx = SaveContext(job.id, job.session, job.created_at, job.started_at, job.client, job.owner)
         try:
             row = self.runtime.run_blocking(self.gallery.write_image, served, generated, save_ctx, extra)
         except ImageRejected as exc:
@@ -51,7 +51,7 @@ class GallerySink:
                 "save_failed", f"the image could not be saved to the gallery: {exc.strerror or exc}"
             ) from None
         self.gallery.add(row)
-        image = image_json(row)
+        image = self.gallery.json(row)
         with self.bus.lock:
             job = self._current(job)
             job.images.append(image)

@@ -44,6 +44,7 @@ from backend.services.gallery import utc_now_iso
 from backend.services.job_context import JobContext
 from backend.services.job_runner import JobRunner
 from backend.services.job_sinks import GallerySink
+from backend.services.ownership import UserNames, no_users
 from backend.services.principal import STUDIO, Principal
 from backend.services.queue_order import DEFAULT_PRIORITY, insert_index, move_index, rank_between
 from backend.services.schema import ValidationError
@@ -149,6 +150,9 @@ class JobService:
         #: told of each job that was queued, started or ended (with the lock held: be quick,
         #: and spawn anything slow), e.g. the matrices that follow their cells
         self.listeners: list[Callable[[JobRecord], None]] = []
+        #: the accounts that exist (set by the studio): with any, the queue feed goes to the
+        #: admins whole and to each user with the others' jobs anonymous (``queue_feed_for``)
+        self.user_names: UserNames = no_users
         executor.bind(self)
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -174,8 +178,10 @@ class JobService:
         client: str | None = None,
         priority: str = DEFAULT_PRIORITY,
         principal: Principal = STUDIO,
+        owner: str | None = None,
     ) -> JobRecord:
-        """Queue a job. A tool job (``kind`` other than generate) brings its ``tool`` request
+        """Queue a job for ``owner`` (the account name; None for the studio's own).
+        A tool job (``kind`` other than generate) brings its ``tool`` request
         and its estimated cost; a generation is priced by its provider. ``client``: the client
         API that sent it (kept with the job and its images). ``priority``: where it goes in
         the queue (services/queue_order.py). ``principal``: who sent it (its owner and key)."""
@@ -197,7 +203,7 @@ class JobService:
             tool=tool,
             client=client,
             priority=priority,
-            owner=principal.owner,
+            owner=principal.owner if owner is None else owner,
             key_id=principal.key_id,
         )
         with self.lock:
@@ -233,6 +239,7 @@ class JobService:
             client=job.client,
             priority=job.priority,
             principal=principal,
+            owner=job.owner,
         )
 
     def cancel(self, job_id: str) -> JobRecord:
@@ -296,11 +303,13 @@ class JobService:
             self._queue_feed_now()
             return job
 
-    def cancel_queued(self) -> list[str]:
-        """Cancel every queued job; the ids of those cancelled (a job that started
-        meanwhile runs on)."""
+    def cancel_queued(self, viewer: Principal = STUDIO) -> list[str]:
+        """Cancel every queued job ``viewer`` may see (a member: their own); the ids of
+        those cancelled (a job that started meanwhile runs on)."""
         cancelled = []
         for job in self.queued_jobs():
+            if not viewer.sees(job.owner):
+                continue
             try:
                 if self.cancel(job.id).status == "cancelled":
                     cancelled.append(job.id)
@@ -334,8 +343,20 @@ class JobService:
             raise JobNotFound(job_id)
         return job
 
-    def page(self, limit: int, before: tuple[str, str] | None, session: str | None) -> list[JobRecord]:
-        return [self.executor.live(j.id) or j for j in self.store.page(limit, before, session)]
+    def get_for(self, job_id: str, viewer: Principal) -> JobRecord:
+        """The job, when ``viewer`` may see it; JobNotFound otherwise, as for no such job
+        (a member learns nothing of another's jobs, not even that they exist)."""
+        job = self.get(job_id)
+        if not viewer.sees(job.owner):
+            raise JobNotFound(job_id)
+        return job
+
+    def page(
+        self, limit: int, before: tuple[str, str] | None, session: str | None, viewer: Principal = STUDIO
+    ) -> list[JobRecord]:
+        """A page of the jobs ``viewer`` may see (an admin: all; a member: their own)."""
+        owner = None if viewer.is_admin else (viewer.owner or "")  # "": no account, no jobs
+        return [self.executor.live(j.id) or j for j in self.store.page(limit, before, session, owner)]
 
     def position(self, job: JobRecord) -> int | None:
         return self.executor.position(job) if job.status == "queued" else None
@@ -423,9 +444,23 @@ class JobService:
 
     def _send_queue_feed(self) -> None:
         try:
-            self.bus.feed(QueueUpdated(**self.executor.snapshot(), paused=self.paused))
+            snapshot = self.executor.snapshot()
+            users = self.user_names()
+            if not users:
+                self.bus.feed(QueueUpdated(**snapshot, paused=self.paused))
+                return
+            paused = self.paused
+            owners = {job_id: self._owner(job_id) for ids in snapshot.values() for job_id in ids}
+            self.bus.feed(QueueUpdated(**snapshot, paused=paused), [QUEUE_ALL])
+            for name in sorted(users):
+                anonymous = {key: [i if owners[i] == name else None for i in ids] for key, ids in snapshot.items()}
+                self.bus.feed(QueueUpdated(**anonymous, paused=paused), [queue_room(name)])
         except Exception:  # e.g. Redis gone: the next change announces again
             log.exception("queue.updated could not be sent")
+
+    def _owner(self, job_id: str) -> str | None:
+        job = self.executor.live(job_id) or self.store.get(job_id)
+        return job.owner if job else None
 
     # --- callbacks from JobContext (on the event loop) -------------------------------
     def on_progress(self, job_id: str, event: JobProgress) -> None:
@@ -442,6 +477,15 @@ class JobService:
             job = self.executor.live(job_id)
             if job is not None and job.status == "running":
                 self.bus.publish(job_id, event)
+
+
+#: the queue feed's rooms with accounts on: ``queue`` (admins: every job id) and each user's
+#: own (``queue@<name>``: their job ids, the others' as null)
+QUEUE_ALL = "queue"
+
+
+def queue_room(owner: str) -> str:
+    return f"queue@{owner}"
 
 
 def _end_event(status: str, images: list[dict[str, Any]], error: dict[str, Any] | None) -> JobEvent:

@@ -26,7 +26,7 @@ from backend.providers.base import ASPECT_RATIOS, GeneratedImage, GenerationRequ
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.event_types import Bus, MatrixCellState, MatrixUpdated
-from backend.services.gallery import Gallery, SaveContext, image_json, utc_now_iso
+from backend.services.gallery import Gallery, SaveContext, utc_now_iso
 from backend.services.generations import submit_generations
 from backend.services.jobs import JobNotFound, JobService
 from backend.services.matrix_grid import GridAxis, render_grid
@@ -100,14 +100,16 @@ class MatrixService:
                 session=plan.session,
                 warnings=plan.warnings_json(),
                 estimate=price,
+                owner=principal.owner,
             )
             self.store.save(matrix)
         self.runtime.spawn(self._follow, None, matrix.id)  # cells that ended before the save
         return matrix
 
-    def get(self, matrix_id: str) -> MatrixRecord:
+    def get(self, matrix_id: str, viewer: Principal = STUDIO) -> MatrixRecord:
+        """The matrix, when ``viewer`` may see it (another's is not found, as none is)."""
         matrix = self.store.get(matrix_id)
-        if matrix is None:
+        if matrix is None or not viewer.sees(matrix.owner):
             raise MatrixNotFound(matrix_id)
         return matrix
 
@@ -147,7 +149,7 @@ class MatrixService:
             "cells": states,  # type: ignore[typeddict-item]
             "warnings": matrix.warnings,  # type: ignore[typeddict-item]
             "estimate": matrix.estimate,  # type: ignore[typeddict-item]
-            "grid_image": image_json(grid) if grid else None,
+            "grid_image": self.gallery.json(grid) if grid else None,
         }
 
     # --- following the cells -------------------------------------------------------------
@@ -243,7 +245,7 @@ class MatrixService:
                 return False
             matrix.grid_image_id, matrix.grid_jobs = row.id, jobs_now
             self.store.save(matrix)
-        self._announce(matrix, states, "done", grid_image=dict(image_json(row)))
+        self._announce(matrix, states, "done", grid_image=dict(self.gallery.json(row)))
         return True
 
     def _save_grid(self, matrix: MatrixRecord, states: list[MatrixCellState]) -> ImageRow:
@@ -269,7 +271,7 @@ class MatrixService:
                 "image_ids": [i for s in states for i in s["image_ids"]],
             },
         }
-        ctx = SaveContext(None, matrix.session, matrix.created_at, None)
+        ctx = SaveContext(None, matrix.session, matrix.created_at, None, owner=matrix.owner)
         generated = GeneratedImage(index=0, data=data, seed=None)
         row = self.runtime.run_blocking(self.gallery.write_image, request, generated, ctx, extra)
         self.gallery.add(row)

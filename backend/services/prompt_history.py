@@ -28,12 +28,13 @@ def history_settings(request: GenerationRequest) -> PromptSettings:
     }
 
 
-def record_prompt(store: PromptStore, request: GenerationRequest, at: str) -> None:
-    """One more use of the prompt the person typed (a wildcard template stays one). The job
-    is queued already: a history that cannot be written is logged, not the job's failure."""
+def record_prompt(store: PromptStore, request: GenerationRequest, at: str, owner: str | None = None) -> None:
+    """One more use of the prompt the person typed (a wildcard template stays one), in
+    ``owner``'s history (None: the studio's). The job is queued already: a history that
+    cannot be written is logged, not the job's failure."""
     typed = request.prompt_template if request.prompt_template is not None else request.prompt
     try:
-        store.record(typed, dict(history_settings(request)), at)
+        store.record(typed, dict(history_settings(request)), at, owner or "")
     except sqlite3.Error as exc:
         log.warning("the prompt history could not be written: %s", exc)
 

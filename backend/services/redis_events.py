@@ -205,8 +205,9 @@ class RedisEventBus:
             for key in [k for k in self._delivered if k[0] == sid]:
                 del self._delivered[key]
 
-    def feed(self, event: FeedEvent) -> None:
-        self._emit(event.name, {**event.payload(), "ts": round(time.time(), 3)}, feed_room(event.room()))
+    def feed(self, event: FeedEvent, rooms: list[str] | None = None) -> None:
+        to: str | list[str] = [feed_room(r) for r in rooms] if rooms else feed_room(event.room())
+        self._emit(event.name, {**event.payload(), "ts": round(time.time(), 3)}, to)
 
     def join_feed(self, sid: str, topic: str) -> None:
         self._join(sid, feed_room(topic))

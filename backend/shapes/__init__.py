@@ -23,8 +23,9 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from backend.shapes import accounts, errors, images, jobs, matrix, meta, prompts, providers, tools, usage
+from backend.shapes import accounts, boards, errors, images, jobs, matrix, meta, prompts, providers, tools, usage
 from backend.shapes.accounts import AuthInfo, KeyCreated, Keys, Me, SessionStarted, UserEnvelope, Users
+from backend.shapes.boards import Board, BoardEnvelope, Boards
 from backend.shapes.errors import Error, ErrorBody, Warning, error_body
 from backend.shapes.images import (
     Deleted,
@@ -57,6 +58,7 @@ from backend.shapes.usage import Budget, Estimate, Usage
 
 __all__ = [
     "COMPONENTS",
+    "Board",
     "Error",
     "ErrorBody",
     "Image",
@@ -118,10 +120,14 @@ COMPONENTS: tuple[Any, ...] = (
     UserEnvelope,
     Keys,
     KeyCreated,
+    Boards,
+    BoardEnvelope,
 )
 
 REF_TEMPLATE = "#/components/schemas/{model}"
-MODULES: tuple[ModuleType, ...] = (accounts, errors, images, jobs, matrix, meta, prompts, providers, tools, usage)
+MODULES: tuple[ModuleType, ...] = (
+    accounts, boards, errors, images, jobs, matrix, meta, prompts, providers, tools, usage,
+)  # fmt: skip
 
 
 def _read_key_docstrings() -> None:

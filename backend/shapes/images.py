@@ -32,6 +32,8 @@ class Image(TypedDict):
     job_id: str | None
     session: str | None
     created_at: str
+    owner: str | None
+    """whose image it is: the account whose folder holds it; null without accounts and for top-level files"""
 
 
 class ImagePage(TypedDict):

@@ -111,6 +111,8 @@ class Job(TypedDict):
     provider_notes: list[dict[str, Any]]
     priority: Priority
     """higher runs first; first come, first served within a priority"""
+    owner: str | None
+    """whose job it is: the account name; null without accounts (the studio's own)"""
     last_seq: int
 
 

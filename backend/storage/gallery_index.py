@@ -131,6 +131,11 @@ class ImageQuery:
     fts: str | None = None
     text_like: str | None = None  # LIKE pattern for searches FTS cannot tokenize
     ids: list[str] | None = None
+    #: only the files below this folder (a member's own, ``alice/``) or in ``also_paths`` (shared to them)
+    folder: str | None = None
+    also_paths: list[str] | None = None
+    #: only these paths (a board's images)
+    paths: list[str] | None = None
     newest_first: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -175,6 +180,13 @@ class ImageQuery:
         if self.ids is not None:
             clauses.append(f"id IN ({', '.join('?' for _ in self.ids)})")
             params += self.ids
+        # path lists go in as one JSON parameter: no limit on the number of SQL variables
+        if self.folder is not None:
+            clauses.append("(substr(path, 1, ?) = ? OR path IN (SELECT value FROM json_each(?)))")
+            params += [len(self.folder), self.folder, json.dumps(self.also_paths or [])]
+        if self.paths is not None:
+            clauses.append("path IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(self.paths))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

@@ -30,6 +30,12 @@ MIGRATIONS = [
     """
     CREATE TABLE queue_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)
     """,
+    # whose job it is (the account name; NULL for the studio's own, and for every job made
+    # before accounts): a member's list and look-ups are filtered by it
+    """
+    ALTER TABLE jobs ADD COLUMN owner TEXT;
+    CREATE INDEX jobs_owner ON jobs (owner, created_at DESC, id DESC)
+    """,
 ]
 
 
@@ -72,6 +78,8 @@ class JobRecord:
     priority: str = "normal"
     #: sorts the queued jobs in queue order (services/queue_order.py); None once never queued
     queue_rank: float | None = None
+    #: whose job it is: the account name (``Principal.owner``); None for the studio's own
+    owner: str | None = None
     last_seq: int = 0
 
     @property
@@ -91,11 +99,11 @@ class JobStore:
         data = asdict(job)
         data.pop("last_seq")
         self.db.execute(
-            "INSERT INTO jobs (id, created_at, status, provider, session, data, last_seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO jobs (id, created_at, status, provider, session, data, last_seq, owner)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(id) DO UPDATE SET status=excluded.status, data=excluded.data,"
             " last_seq=MAX(jobs.last_seq, excluded.last_seq)",
-            (job.id, job.created_at, job.status, job.provider, job.session, json.dumps(data), job.last_seq),
+            (job.id, job.created_at, job.status, job.provider, job.session, json.dumps(data), job.last_seq, job.owner),
         )
 
     def set_last_seq(self, job_id: str, seq: int) -> None:
@@ -132,9 +140,20 @@ class JobStore:
             ("1" if paused else "0",),
         )
 
-    def page(self, limit: int, before: tuple[str, str] | None = None, session: str | None = None) -> list[JobRecord]:
-        """Newest first; ``before`` is the (created_at, id) of the last job already seen."""
-        where, params = [], []
+    def page(
+        self,
+        limit: int,
+        before: tuple[str, str] | None = None,
+        session: str | None = None,
+        owner: str | None = None,
+    ) -> list[JobRecord]:
+        """Newest first; ``before`` is the (created_at, id) of the last job already seen;
+        ``owner``: only that account's jobs (None: everyone's)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if owner is not None:
+            where.append("owner = ?")
+            params.append(owner)
         if before:
             where.append("(created_at, id) < (?, ?)")
             params += list(before)

@@ -56,6 +56,8 @@ class MatrixRecord:
     #: the grid image once made, and the cell jobs it was made from (a retried cell makes a new one)
     grid_image_id: str | None = None
     grid_jobs: list[str] = field(default_factory=list)
+    #: whose matrix it is: the account name; None for the studio's own
+    owner: str | None = None
 
     def job_ids(self) -> list[str]:
         return [c.job_id for c in self.cells if c.job_id]

@@ -14,12 +14,12 @@ from PIL import Image
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from backend.services.export import export_filename, selection_description
-from backend.services.gallery import ImageRejected, image_json, inspect_image
+from backend.services.gallery import ImageRejected, inspect_image
 from backend.services.gallery_query import FILTERS
 from backend.services.schema import Field
 from backend.storage.image_params import extract_parameters
 from backend.web.api_images import SELECTION_PARAMS, listing_query
-from backend.web.context import studio
+from backend.web.context import principal, studio
 from backend.web.errors import ApiError
 from backend.web.openapi import Reply, api_route
 
@@ -138,4 +138,5 @@ def parse_metadata():
 def import_images():
     uploads = _uploads()
     gallery = studio().gallery
-    return jsonify({"images": [image_json(gallery.import_upload(data, name)) for name, data in uploads]}), 201
+    owner = principal().owner  # with accounts, into the caller's own folder
+    return jsonify({"images": [gallery.json(gallery.import_upload(data, name, owner)) for name, data in uploads]}), 201

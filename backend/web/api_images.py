@@ -11,14 +11,17 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, redirect, request, send_file
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
-from backend.services.gallery import NotInTrash, image_json, thumb_url
-from backend.services.gallery_query import CURSOR, LIMIT, SELECTION, build_query
+from backend.services.boards import BoardNotFound
+from backend.services.gallery import NotInTrash, thumb_url
+from backend.services.gallery_query import CURSOR, LIMIT, SELECTION, SELECTION_BY_NAME, build_query
+from backend.services.ownership import owner_filter
 from backend.services.schema import Field, Shape
 from backend.services.styles import load_styles
 from backend.services.thumbnails import SIZES
 from backend.services.validation import ValidationError
 from backend.storage.files import RefusedFile
-from backend.web.context import int_arg, json_body, studio
+from backend.storage.gallery_index import ImageRow
+from backend.web.context import int_arg, json_body, principal, studio
 from backend.web.errors import ApiError
 from backend.web.openapi import api_route
 
@@ -68,8 +71,18 @@ TAGS = ("images",)
 
 
 def listing_query(allowed: tuple[str, ...] | None = None):
+    """The selection of a listing or an export, narrowed to a board (``board``) and to what
+    the caller may see: another's board is not found (404), another's images are not there."""
     kwargs = {"allowed": allowed} if allowed else {}
-    return build_query(request.args, known_values, **kwargs)
+    query = build_query(request.args, known_values, **kwargs)
+    s, viewer = studio(), principal()
+    board = SELECTION_BY_NAME["board"].check_bounds(request.args.get("board") or None)
+    if board is not None:
+        try:
+            s.boards.select(query, viewer, board)
+        except BoardNotFound:
+            raise ApiError(404, "not_found", "no board with this id", "board") from None
+    return s.boards.scope(query, viewer)
 
 
 @bp.get("/api/images")
@@ -86,15 +99,25 @@ def list_images():
     gallery = studio().gallery
     rows, next_cursor = gallery.page(limit, request.args.get("cursor") or None, query)
     return jsonify(
-        {"items": [image_json(r) for r in rows], "next_cursor": next_cursor, "total": gallery.index.total(query)}
+        {"items": [gallery.json(r) for r in rows], "next_cursor": next_cursor, "total": gallery.index.total(query)}
     )
 
 
-def _image_or_404(image_id: str):
-    row = studio().gallery.get(image_id)
+def _image_or_404(image_id: str) -> ImageRow:
+    """The image, when the caller may see it; 404 as for none otherwise."""
+    row = studio().boards.visible_image(principal(), image_id)
     if row is None:
         raise ApiError(404, "not_found", "no image with this id")
     return row
+
+
+def _own_image_or_refuse(image_id: str) -> None:
+    """Refuse a change to an image the caller may not change: 404 when it cannot see it,
+    403 when it sees it through a shared board (sight, not ownership)."""
+    s, viewer = studio(), principal()
+    if s.boards.own_image(viewer, image_id) is None:
+        _image_or_404(image_id)
+        raise ApiError(403, "forbidden", "only its owner may change this image")
 
 
 @bp.get("/api/images/<image_id>")
@@ -109,7 +132,7 @@ def get_image(image_id: str):
     row = _image_or_404(image_id)
     s = studio()
     parameters = s.runtime.run_blocking(s.gallery.parameters, row)
-    return jsonify({"image": image_json(row), "metadata": row.metadata, "parameters": parameters})
+    return jsonify({"image": s.gallery.json(row), "metadata": row.metadata, "parameters": parameters})
 
 
 @bp.patch("/api/images/<image_id>")
@@ -131,15 +154,17 @@ def update_image(image_id: str):
         raise ValidationError(name, f"{name} cannot be changed; only favorite can")
     if FAVORITE_PATCH["favorite"].check_type(body.get("favorite")) is None:
         raise ValidationError("favorite", "favorite must be true or false")
+    _own_image_or_refuse(image_id)
     row = studio().gallery.set_favorite(image_id, body["favorite"])
     if row is None:
         raise ApiError(404, "not_found", "no image with this id")
-    return jsonify({"image": image_json(row)})
+    return jsonify({"image": studio().gallery.json(row)})
 
 
 @bp.delete("/api/images/<image_id>")
-@api_route("Move an image to the trash", path=(IMAGE_ID,), responses={200: "Deleted"}, errors=(404,), tags=TAGS)
+@api_route("Move an image to the trash", path=(IMAGE_ID,), responses={200: "Deleted"}, errors=(403, 404), tags=TAGS)
 def delete_image(image_id: str):
+    _own_image_or_refuse(image_id)
     deleted, _ = studio().gallery.move_to_trash([image_id])
     if not deleted:
         raise ApiError(404, "not_found", "no image with this id")
@@ -163,7 +188,11 @@ def delete_images():
     if isinstance(ids, list) and len(ids) > MAX_BULK:
         raise ValidationError("ids", f"at most {MAX_BULK} ids at a time")
     field.check(ids)
-    deleted, missing = studio().gallery.move_to_trash(list(dict.fromkeys(ids)))
+    s, viewer = studio(), principal()
+    wanted = list(dict.fromkeys(ids))
+    mine = [i for i in wanted if s.boards.own_image(viewer, i) is not None]  # another's: as if none
+    deleted, missing = s.gallery.move_to_trash(mine)
+    missing += [i for i in wanted if i not in set(mine)]
     return jsonify({"deleted": deleted, "not_found": missing, "restorable_days": studio().settings.trash_days})
 
 
@@ -172,8 +201,12 @@ def delete_images():
     "Restore an image from the trash", path=(IMAGE_ID,), responses={200: "ImageEnvelope"}, errors=(404,), tags=TAGS
 )
 def restore_image(image_id: str):
+    s = studio()
+    entry = s.gallery.trash.find(image_id) if owner_filter(principal()) is not None else None
+    if entry is not None and not _own_path(entry.path):
+        raise ApiError(404, "not_found", "no image with this id in the trash")
     try:
-        return jsonify({"image": image_json(studio().gallery.restore(image_id))})
+        return jsonify({"image": s.gallery.json(s.gallery.restore(image_id))})
     except NotInTrash:
         raise ApiError(404, "not_found", "no image with this id in the trash") from None
 
@@ -182,7 +215,7 @@ def restore_image(image_id: str):
 @api_route("What the trash holds", responses={200: "Trash"}, tags=TAGS)
 def list_trash():
     s = studio()
-    entries = s.runtime.run_blocking(s.gallery.trash.entries)
+    entries = [e for e in s.runtime.run_blocking(s.gallery.trash.entries) if _own_path(e.path)]
     days = s.settings.trash_days
     return jsonify(
         {
@@ -194,12 +227,18 @@ def list_trash():
     )
 
 
+def _own_path(path: str) -> bool:
+    """Is the gallery path in the caller's own folder (an admin: any)?"""
+    own = owner_filter(principal())
+    return own is None or (bool(own) and path.startswith(own + "/"))
+
+
 @bp.get("/thumbs/<int:size>/<image_id>/<hash_>.webp")
 def thumbnail(size: int, image_id: str, hash_: str):
     if size not in SIZES:
         abort(404)
     s = studio()
-    row = s.gallery.get(image_id)
+    row = s.boards.visible_image(principal(), image_id)
     if row is None:
         abort(404)
     if hash_ != (row.content_hash or "0"):
@@ -235,7 +274,10 @@ def thumbnail(size: int, image_id: str, hash_: str):
 @bp.get("/images/<path:relpath>")
 def image_file(relpath: str):
     """The file itself, when it is a regular file inside the gallery: read through the
-    descriptor that was checked, so nothing swapped in after the check is served."""
+    descriptor that was checked, so nothing swapped in after the check is served. Another
+    member's file is not found, as a missing one."""
+    if not studio().boards.image_visible(principal(), relpath):
+        abort(404)
     try:
         f, st = studio().gallery.open_image(relpath)
     except (RefusedFile, FileNotFoundError, NotADirectoryError):

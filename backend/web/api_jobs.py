@@ -40,7 +40,7 @@ def submit():
     body = json_body()
     req, warnings, session = build_generation_request(body, s.registry, s.settings.default_provider, s.wildcards)
     job = submit_generation(s.jobs, s.usage, req, warnings, session, priority=job_priority(body), principal=principal())
-    record_prompt(s.prompts, req, job.created_at)
+    record_prompt(s.prompts, req, job.created_at, principal().owner)
     return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202
 
 
@@ -51,7 +51,7 @@ def list_jobs():
     limit = int_arg(LIMIT)
     cursor = request.args.get("cursor") or None
     session = SESSION.check_bounds(request.args.get("session") or None)
-    jobs = s.jobs.page(limit + 1, decode_cursor(cursor) if cursor else None, session)
+    jobs = s.jobs.page(limit + 1, decode_cursor(cursor) if cursor else None, session, principal())
     more = len(jobs) > limit
     jobs = jobs[:limit]
     next_cursor = encode_cursor(jobs[-1].created_at, jobs[-1].id) if more and jobs else None
@@ -62,7 +62,7 @@ def list_jobs():
 @api_route("One job", path=(JOB_ID,), responses={200: "JobEnvelope"}, errors=(404,), tags=TAGS)
 def get_job(job_id: str):
     s = studio()
-    return jsonify({"job": s.jobs.job_json(s.jobs.get(job_id))})
+    return jsonify({"job": s.jobs.job_json(s.jobs.get_for(job_id, principal()))})
 
 
 @bp.post("/<job_id>/cancel")
@@ -76,6 +76,7 @@ def get_job(job_id: str):
 )
 def cancel(job_id: str):
     s = studio()
+    s.jobs.get_for(job_id, principal())  # another's job is not found
     job = s.jobs.cancel(job_id)
     # a queued job is cancelled at once; a running one stops at its next step
     return jsonify({"job": s.jobs.job_json(job)}), 200 if job.finished else 202
@@ -91,8 +92,8 @@ def cancel(job_id: str):
 )
 def retry(job_id: str):
     s = studio()
-    original = s.jobs.get(job_id)
     caller = principal()
+    original = s.jobs.get_for(job_id, caller)  # another's job is not found
     with s.usage.admitting:
         if original.status in ("failed", "cancelled", "interrupted"):
             s.usage.admit(original.cost_usd, caller)  # a retry is a paid job like any other

@@ -51,7 +51,7 @@ def submit():
 def get_matrix(matrix_id: str):
     s = studio()
     try:
-        matrix = s.matrices.get(matrix_id)
+        matrix = s.matrices.get(matrix_id, principal())
     except MatrixNotFound:
         raise ApiError(404, "not_found", "no matrix with this id", "matrix_id") from None
     return jsonify({"matrix": s.matrices.matrix_json(matrix)})

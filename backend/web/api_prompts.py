@@ -15,7 +15,7 @@ from backend.services.schema import Field, Shape, ValidationError
 from backend.services.styles import load_styles
 from backend.services.validation import MAX_PROMPT_CHARS, MAX_SEED
 from backend.services.wildcards import MAX_EXPANSIONS, WildcardError, expand_many
-from backend.web.context import int_arg, json_body, studio
+from backend.web.context import int_arg, json_body, principal, studio
 from backend.web.errors import ApiError
 from backend.web.openapi import Reply, api_route
 
@@ -85,7 +85,7 @@ def list_prompts():
         if not entry_id.isdigit() or len(entry_id) > 18:
             raise InvalidCursor("cursor is not one this server issued")
         before = (last_used, int(entry_id))
-    entries = s.prompts.page(limit + 1, query, before)
+    entries = s.prompts.page(limit + 1, query, before, principal().owner or "")  # each user's own
     more = len(entries) > limit
     entries = entries[:limit]
     next_cursor = encode_cursor(entries[-1].last_used, str(entries[-1].id)) if more and entries else None
@@ -101,7 +101,7 @@ def list_prompts():
     tags=TAGS,
 )
 def delete_prompt(prompt_id: int):
-    if not studio().prompts.delete(prompt_id):
+    if not studio().prompts.delete(prompt_id, principal().owner or ""):
         raise ApiError(404, "not_found", "no prompt with this id in the history")
     return "", 204
 

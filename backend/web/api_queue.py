@@ -8,7 +8,8 @@ from flask import Blueprint, jsonify
 
 from backend.services.schema import ValidationError
 from backend.web.api_jobs import JOB_ID
-from backend.web.context import json_body, no_body, studio
+from backend.web.context import json_body, no_body, principal, studio
+from backend.web.errors import ApiError
 from backend.web.openapi import api_route
 
 bp = Blueprint("queue", __name__, url_prefix="/api")
@@ -50,12 +51,21 @@ def parse_move(body: Any) -> int | str:
 
 
 def queue_json() -> dict[str, Any]:
-    s = studio()
+    """The queue; a member sees only their own jobs in it, each at its true position."""
+    s, viewer = studio(), principal()
     items = []
     for position, job in enumerate(s.jobs.queued_jobs(), start=1):
+        if not viewer.sees(job.owner):
+            continue
         data = dict(s.jobs.job_json(job))
         items.append({**data, "job_id": job.id, "position": position})
     return {"paused": s.jobs.paused, "items": items}
+
+
+def _admin_only() -> None:
+    """Pausing and resuming act on everyone's jobs: an admin's (or the studio's) call."""
+    if not principal().is_admin:
+        raise ApiError(403, "forbidden", "only an admin may pause or resume the queue")
 
 
 @bp.get("/queue")
@@ -71,11 +81,12 @@ def get_queue():
     description="Running jobs finish; nothing new starts until resumed. Kept across restarts. "
     "With ATELIER_REDIS_URL the queued jobs are taken back out of the workers' queues.",
     responses={200: "QueuePaused"},
-    errors=(503,),
+    errors=(403, 503),
     tags=TAGS,
 )
 def pause():
     no_body()
+    _admin_only()
     changed = studio().jobs.set_paused(True)
     return jsonify({"paused": True, "changed": changed})
 
@@ -85,11 +96,12 @@ def pause():
     "Resume the queue",
     description="Queued jobs start again, in queue order. Resuming a queue that runs changes nothing (200).",
     responses={200: "QueuePaused"},
-    errors=(503,),
+    errors=(403, 503),
     tags=TAGS,
 )
 def resume():
     no_body()
+    _admin_only()
     changed = studio().jobs.set_paused(False)
     return jsonify({"paused": False, "changed": changed})
 
@@ -99,7 +111,7 @@ def resume():
            responses={200: "QueueCancelled"}, errors=(503,), tags=TAGS)  # fmt: skip
 def cancel_all():
     no_body()
-    return jsonify({"cancelled": studio().jobs.cancel_queued()})
+    return jsonify({"cancelled": studio().jobs.cancel_queued(principal())})  # a member: their own
 
 
 @bp.post("/jobs/<job_id>/move")
@@ -116,5 +128,6 @@ def cancel_all():
 def move(job_id: str):
     s = studio()
     to = parse_move(json_body())
+    s.jobs.get_for(job_id, principal())  # another's job is not found
     job = s.jobs.move(job_id, to)
     return jsonify({"job": s.jobs.job_json(job)})

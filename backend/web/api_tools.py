@@ -87,10 +87,17 @@ def _build(tool: Tool, body: Any, sources: SourceFinder) -> tuple[ToolJob, float
     return job, tool.estimate(job, registry)
 
 
+def _visible() -> Callable[[str], bool]:
+    """Whether this request's caller may see the gallery image at a path (a source it may
+    not see is answered as one that does not exist)."""
+    viewer, boards = principal(), studio().boards
+    return lambda path: boards.image_visible(viewer, path)
+
+
 def _import_upload(data: bytes) -> str:
     """The id of an accepted request's upload, now in the gallery; every tab is told."""
     try:
-        return studio().gallery.import_upload(data, "upload.png").id
+        return studio().gallery.import_upload(data, "upload.png", principal().owner).id
     except ImageRejected as exc:
         raise ValidationError("image", f"image: {exc}") from None
 
@@ -98,7 +105,7 @@ def _import_upload(data: bytes) -> str:
 def _submit(tool: Tool):
     s = studio()
     body = _tool_body()
-    sources = SourceFinder(s.gallery)
+    sources = SourceFinder(s.gallery, _visible())
     job, cost = _build(tool, body, sources)
     caller = principal()
     with s.usage.admitting:
@@ -108,7 +115,7 @@ def _submit(tool: Tool):
             # every check passed on the upload in memory; the job names it by its gallery id
             image_id = _import_upload(sources.upload)
             body = {**{k: v for k, v in body.items() if k != "image"}, "image_id": image_id}
-            job, cost = _build(tool, body, SourceFinder(s.gallery))
+            job, cost = _build(tool, body, SourceFinder(s.gallery, _visible()))
         queued = s.jobs.submit(
             job.request, [], job.session, kind=tool.kind, tool=job.tool, cost_usd=cost, principal=caller
         )
@@ -156,7 +163,7 @@ def social_preview():
     """A JPEG of one format's cut with its safe zone drawn on: for the screen, never saved."""
     s = studio()
     args = request.args
-    source = find_source(s.gallery, {"image_id": args.get("image_id", "")})
+    source = find_source(s.gallery, {"image_id": args.get("image_id", "")}, visible=_visible())
     fmt = find_format(args.get("platform"), args.get("format"))
     body: dict[str, Any] = {k: args[k] for k in ("crop", "fill", "fill_color") if args.get(k)}
     if args.get("focal_x") is not None or args.get("focal_y") is not None:
@@ -234,7 +241,7 @@ def estimate():
         provider = s.registry.get(req.provider)
         cost = provider.estimate_cost(req) if provider else None
     else:
-        job, cost = _build(TOOLS[kind], body, SourceFinder(s.gallery))
+        job, cost = _build(TOOLS[kind], body, SourceFinder(s.gallery, _visible()))
         req, warnings = job.request, []
     budget = s.usage.budget_json()
     fits = s.usage.fits(cost, budget["month_spend_usd"], principal())

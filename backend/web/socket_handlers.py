@@ -14,8 +14,11 @@ from flask import request
 from flask_socketio import SocketIO
 
 from backend.services.event_types import FEEDS
-from backend.services.jobs import JobNotFound
+from backend.services.gallery import GALLERY_SHARED, gallery_room
+from backend.services.jobs import JobNotFound, queue_room
 from backend.services.matrix import MatrixNotFound
+from backend.services.ownership import owner_filter
+from backend.services.principal import STUDIO, Principal
 from backend.shapes import error_body
 from backend.web.errors import LogBudget, one_line
 
@@ -99,6 +102,29 @@ def parse_target(event: str, args: tuple[Any, ...]) -> JobTarget | FeedTarget | 
     return JobTarget(job_id, after_seq)
 
 
+def _socket_principal(sid: str) -> Principal:
+    """Who the socket acts for, as its handshake resolved it (web/socket_auth.py)."""
+    try:
+        from backend.web.socket_auth import socket_principal  # type: ignore[attr-defined]
+    except ImportError:  # before accounts: every socket is the studio's
+        return STUDIO
+    return socket_principal(sid)
+
+
+def feed_rooms(topic: str, viewer: Principal) -> list[str]:
+    """The rooms a subscriber to ``topic`` joins: the topic itself for an admin (and every
+    client of a studio without accounts); for a member, their own room of it (and the
+    shared boards' room of the gallery feed)."""
+    own = owner_filter(viewer)
+    if own is None:
+        return [topic]
+    if not own:
+        return []
+    if topic == "gallery":
+        return [gallery_room(own), GALLERY_SHARED]
+    return [queue_room(own)]
+
+
 def register_socket_handlers(socketio: SocketIO, studio: Studio) -> None:
     errors_logged = LogBudget(lines=10, per_seconds=60)
 
@@ -109,12 +135,14 @@ def register_socket_handlers(socketio: SocketIO, studio: Studio) -> None:
         except BadArgument as e:
             return failure("validation_error", e.message, e.field)
         sid = request.sid  # type: ignore[attr-defined]
+        viewer = _socket_principal(sid)
         if isinstance(target, FeedTarget):
-            studio.bus.join_feed(sid, target.topic)
+            for room in feed_rooms(target.topic, viewer):
+                studio.bus.join_feed(sid, room)
             return {"ok": True, "topic": target.topic}
         if isinstance(target, MatrixTarget):
             try:
-                matrix = studio.matrices.get(target.matrix_id)
+                matrix = studio.matrices.get(target.matrix_id, viewer)
             except MatrixNotFound:
                 return failure("not_found", "no matrix with this id", "matrix_id")
             # joined before the snapshot is read: a change after it is sent, none is lost
@@ -122,7 +150,7 @@ def register_socket_handlers(socketio: SocketIO, studio: Studio) -> None:
             return {"ok": True, "matrix": studio.matrices.matrix_json(matrix)}
         with studio.bus.lock:
             try:
-                job = studio.jobs.get(target.job_id)
+                job = studio.jobs.get_for(target.job_id, viewer)  # another's: as unknown
             except JobNotFound:
                 return failure("not_found", "no job with this id", "job_id")
             snapshot = studio.jobs.job_json(job)
@@ -139,7 +167,8 @@ def register_socket_handlers(socketio: SocketIO, studio: Studio) -> None:
             return failure("validation_error", e.message, e.field)
         sid = request.sid  # type: ignore[attr-defined]
         if isinstance(target, FeedTarget):
-            studio.bus.leave_feed(sid, target.topic)
+            for room in feed_rooms(target.topic, _socket_principal(sid)):
+                studio.bus.leave_feed(sid, room)
         elif isinstance(target, MatrixTarget):
             studio.bus.leave_feed(sid, f"matrix:{target.matrix_id}")
         else:

@@ -110,13 +110,16 @@ def _turned_on_disk(gallery: Gallery, row: ImageRow) -> bool:
         return turned_a_quarter(file)
 
 
-def find_source(gallery: Gallery, body: dict[str, Any], name: str = "image_id") -> Source:
-    """The gallery image ``body[name]`` names, or a 422 naming the field."""
+def find_source(
+    gallery: Gallery, body: dict[str, Any], name: str = "image_id", visible: Callable[[str], bool] | None = None
+) -> Source:
+    """The gallery image ``body[name]`` names, or a 422 naming the field. ``visible(path)``:
+    whether the caller may see it (one it may not is answered as one that does not exist)."""
     image_id = body.get(name)
     if not isinstance(image_id, str) or not image_id:
         raise ValidationError(name, f"{name} must be the id of a gallery image")
     row = gallery.get(image_id)
-    if row is None:
+    if row is None or (visible is not None and not visible(row.path)):
         raise ValidationError(name, f"no gallery image with id {image_id!r}")
     if not row.readable or not row.width or not row.height or row.format not in EXTENSIONS:
         raise ValidationError(name, f"the image {row.path} is not a readable PNG, JPEG or WebP")
@@ -136,8 +139,9 @@ class SourceFinder:
     once every check (fields, sizes, mask, budget) has passed, so a refused request writes
     nothing, then builds the request again from the imported image."""
 
-    def __init__(self, gallery: Gallery) -> None:
+    def __init__(self, gallery: Gallery, visible: Callable[[str], bool] | None = None) -> None:
         self.gallery = gallery
+        self.visible = visible  # the caller may see the image at this path (accounts)
         self.upload: bytes | None = None
 
     def source(self, body: dict[str, Any]) -> Source:
@@ -149,11 +153,11 @@ class SourceFinder:
             data, fmt, width, height = decode_image(body["image"], "image")
             self.upload = data
             return Source(PENDING_UPLOAD, "the uploaded image", width, height, fmt, "", None)
-        return find_source(self.gallery, body)
+        return find_source(self.gallery, body, visible=self.visible)
 
     def find(self, image_id: Any, name: str) -> Source:
         """Another gallery image the request reads (a reference), or a 422 naming ``name``."""
-        return find_source(self.gallery, {name: image_id}, name)
+        return find_source(self.gallery, {name: image_id}, name, self.visible)
 
 
 def decode_data_url(value: Any, name: str) -> bytes:

@@ -88,8 +88,8 @@ export interface GalleryUpdatedPayload extends FeedEventBase {
 }
 
 export interface QueueUpdatedPayload extends FeedEventBase {
-  queued: string[];
-  running: string[];
+  queued: (string | null)[];
+  running: (string | null)[];
   paused: boolean;
 }
 

@@ -31,6 +31,32 @@ export interface AuthInfo {
   oidc: OidcInfo | null;
 }
 
+/** A named collection of images. */
+export interface Board {
+  id: string;
+  name: string;
+  /** private: its owner (and admins) only; shared: every user sees it, only its owner changes it */
+  visibility: "private" | "shared";
+  /** the account that made it; null without accounts */
+  owner: string | null;
+  /** the image shown for it; null: none chosen */
+  cover_id: string | null;
+  /** the images in it that the caller may see */
+  count: number;
+  created_at: string;
+  /** whether the caller may rename, share, delete it and change its images */
+  writable: boolean;
+}
+
+export interface BoardEnvelope {
+  board: Board;
+}
+
+export interface Boards {
+  /** the caller's own boards and the shared ones (admins: every board), oldest first */
+  boards: Board[];
+}
+
 export interface Budget {
   /** ATELIER_MONTHLY_BUDGET_USD; null: none */
   monthly_budget_usd: number | null;
@@ -129,6 +155,8 @@ export interface Image {
   job_id: string | null;
   session: string | null;
   created_at: string;
+  /** whose image it is: the account whose folder holds it; null without accounts and for top-level files */
+  owner: string | null;
 }
 
 export interface ImageDetail {
@@ -188,7 +216,7 @@ export interface Job {
   cancel_requested: boolean;
   /** who sent it through a client API (e.g. "openai", "a1111"); null for the studio's own routes */
   client: string | null;
-  /** the user whose job it is; null without accounts */
+  /** whose job it is: the account name; null without accounts (the studio's own) */
   owner: string | null;
   provider_notes: Record<string, unknown>[];
   /** higher runs first; first come, first served within a priority */

@@ -12,9 +12,10 @@ export function useClientJobs(store: JobsStore, live: () => Promise<LiveConnecti
     const seen = new Set<string>();
     let stopped = false;
     let off: (() => void) | null = null;
-    const look = (ids: string[]) => {
+    // with accounts the queue names only the caller's jobs; others' are anonymous (null)
+    const look = (ids: (string | null)[]) => {
       for (const id of ids) {
-        if (seen.has(id) || store.get(id)) continue;
+        if (id === null || seen.has(id) || store.get(id)) continue;
         seen.add(id);
         api
           .job(id)
