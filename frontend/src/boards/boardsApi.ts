@@ -2,35 +2,25 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { request } from "../api/client";
 import { withBase } from "../api/base";
+import type * as Api from "../api/schema.generated";
 
-export type Visibility = "private" | "shared";
-
-export interface Board {
-  id: string;
-  name: string;
-  visibility: Visibility;
-  owner: string | null;
-  cover_id: string | null;
-  count: number;
-  created_at: string;
-  /** the caller may rename it, change its images, delete it */
-  writable: boolean;
-}
+export type Board = Api.Board;
+export type Visibility = Board["visibility"];
 
 export const boardKeys = {
   all: ["boards"] as const,
 };
 
 export const boardsApi = {
-  list: () => request<{ boards: Board[] }>("GET", "/api/boards").then((r) => r.boards),
-  create: (name: string, visibility: Visibility) => request<{ board: Board }>("POST", "/api/boards", { name, visibility }).then((r) => r.board),
+  list: () => request<Api.Boards>("GET", "/api/boards").then((r) => r.boards),
+  create: (name: string, visibility: Visibility) => request<Api.BoardEnvelope>("POST", "/api/boards", { name, visibility }).then((r) => r.board),
   update: (id: string, patch: { name?: string; visibility?: Visibility; cover_id?: string | null }) =>
-    request<{ board: Board }>("PATCH", `/api/boards/${encodeURIComponent(id)}`, patch).then((r) => r.board),
+    request<Api.BoardEnvelope>("PATCH", `/api/boards/${encodeURIComponent(id)}`, patch).then((r) => r.board),
   remove: (id: string) => request<null>("DELETE", `/api/boards/${encodeURIComponent(id)}`),
   addImages: (id: string, ids: string[]) =>
-    request<{ board: Board }>("POST", `/api/boards/${encodeURIComponent(id)}/images`, { ids }).then((r) => r.board),
+    request<Api.BoardEnvelope>("POST", `/api/boards/${encodeURIComponent(id)}/images`, { ids }).then((r) => r.board),
   removeImages: (id: string, ids: string[]) =>
-    request<{ board: Board }>("DELETE", `/api/boards/${encodeURIComponent(id)}/images`, { ids }).then((r) => r.board),
+    request<Api.BoardEnvelope>("DELETE", `/api/boards/${encodeURIComponent(id)}/images`, { ids }).then((r) => r.board),
 };
 
 export function boardExportUrl(id: string): string {

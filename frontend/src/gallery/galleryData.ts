@@ -46,7 +46,7 @@ export function removeImages(qc: QueryClient, ids: Set<string>) {
 
 /** Who made an image (accounts: the owner's user name; null without accounts). */
 export function ownerOf(image: GalleryImage): string | null {
-  return (image as GalleryImage & { owner?: string | null }).owner ?? null;
+  return image.owner ?? null;
 }
 
 /** ``images`` with the image of the same id replaced by ``image``. */
