@@ -27,7 +27,7 @@ from backend.services.jobs import Executor, JobService
 from backend.services.limits import JobLimits
 from backend.services.matrix import MatrixService
 from backend.services.memory import HeapTrimmer
-from backend.services.ownership import UserNames, no_users
+from backend.services.ownership import UserNames
 from backend.services.signin_throttle import SignInThrottle
 from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.common import LOCAL, gallery_reader
@@ -175,7 +175,9 @@ class Studio:
         )
         studio.boards = BoardService(gallery)
         gallery.shared_paths = studio.boards.shared_paths  # their events reach every user
-        studio.set_user_names(no_users)
+        # the accounts that exist now (read on each use: the users CLI changes them under a running server)
+        accounts = studio.accounts
+        studio.set_user_names(lambda: [user.name for user in accounts.users()])
         gallery.feed = studio.bus.feed  # the gallery announces its own changes
         studio.watcher = GalleryWatcher(gallery, runtime, settings.watch_interval_seconds, settings.trash_days * 86400)
         return studio
