@@ -1,10 +1,10 @@
 // The admin page: users (add, role, disable, monthly budget, new password, delete) and the
 // month's usage by user and by key (GET /api/usage).
 import { useState, type FormEvent } from "react";
-import { formatUsd, formatWhen, parseBudget, type Role, type UsageRow, type User } from "./accountsApi";
+import { formatUsd, parseBudget, type Role, type UsageRow, type User } from "./accountsApi";
 import { useAccount } from "./account";
 import { useAddUser, useDeleteUser, useUpdateUser, useUsage, useUsers } from "./queries";
-import { checkNewUser, input, primary } from "./SignInPage";
+import { checkNewUser, field, primary } from "./SignInPage";
 
 const panel = "rounded-lg border border-neutral-800 bg-neutral-900/50 p-4";
 const small = "rounded border border-neutral-700 px-2 py-0.5 text-xs text-neutral-200 hover:border-amber-400 disabled:opacity-40";
@@ -34,7 +34,7 @@ function BudgetInput({ user, onSave }: { user: User; onSave: (v: number | null) 
     <span className="flex flex-col">
       <input
         aria-label={`Monthly budget of ${user.name}`}
-        className={input + " w-24 py-1"}
+        className={field + " w-24 py-1"}
         value={text}
         placeholder="none"
         inputMode="decimal"
@@ -60,7 +60,7 @@ function UserRow({ user, self }: { user: User; self: boolean }) {
         <td className={cell}>
           <span className="font-medium">{user.name}</span>
           {self && <span className="ml-1 text-xs text-neutral-500">(you)</span>}
-          <span className="block text-[11px] text-neutral-500">since {formatWhen(user.created_at)}</span>
+          <span className="block text-[11px] text-neutral-500">since {new Date(user.created_at).toLocaleDateString()}</span>
         </td>
         <td className={cell}>
           <select
@@ -68,7 +68,7 @@ function UserRow({ user, self }: { user: User; self: boolean }) {
             value={user.role}
             disabled={self}
             onChange={(e) => patch({ role: e.target.value as Role })}
-            className={input + " w-auto py-1"}
+            className={field + " min-w-[6.5rem] py-1"}
           >
             <option value="member">member</option>
             <option value="admin">admin</option>
@@ -118,7 +118,7 @@ function UserRow({ user, self }: { user: User; self: boolean }) {
                 type="password"
                 autoComplete="new-password"
                 aria-label={`New password for ${user.name}`}
-                className={input + " w-56 py-1"}
+                className={field + " w-56 py-1"}
                 value={password}
                 onChange={(e) => setPassword(e.target.value)}
               />
@@ -168,15 +168,15 @@ function AddUser() {
       <div className="flex flex-wrap items-end gap-2">
         <label className="flex flex-col gap-1 text-xs text-neutral-400">
           Name
-          <input className={input + " w-40"} value={name} onChange={(e) => setName(e.target.value)} autoCapitalize="none" placeholder="lowercase" />
+          <input className={field + " w-40"} value={name} onChange={(e) => setName(e.target.value)} autoCapitalize="none" placeholder="lowercase" />
         </label>
         <label className="flex flex-col gap-1 text-xs text-neutral-400">
           Password
-          <input className={input + " w-44"} type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} />
+          <input className={field + " w-44"} type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} />
         </label>
         <label className="flex flex-col gap-1 text-xs text-neutral-400">
           Role
-          <select className={input + " w-auto"} value={role} onChange={(e) => setRole(e.target.value as Role)}>
+          <select className={field} value={role} onChange={(e) => setRole(e.target.value as Role)}>
             <option value="member">member</option>
             <option value="admin">admin</option>
           </select>
@@ -250,7 +250,7 @@ export default function AdminPage() {
         <h2 className="mb-2 font-medium text-neutral-100">Users</h2>
         <Alert error={users.error} />
         <div className="overflow-x-auto">
-          <table className="w-full text-left text-sm">
+          <table className="w-full min-w-[40rem] text-left text-sm">
             <thead className="text-xs text-neutral-500">
               <tr>
                 <th className="px-2 py-1 font-normal">Name</th>

@@ -6,8 +6,10 @@ import { ApiError } from "../api/client";
 import { withBase } from "../api/base";
 import { accountsApi, USER_NAME, type SignedIn } from "./accountsApi";
 
-export const input =
-  "w-full rounded-md border border-neutral-800 bg-neutral-900 px-2.5 py-1.5 text-sm text-neutral-100 focus:border-amber-400/70 focus:outline-none";
+/** a text field without a width (the caller gives one) */
+export const field =
+  "rounded-md border border-neutral-800 bg-neutral-900 px-2.5 py-1.5 text-sm text-neutral-100 focus:border-amber-400/70 focus:outline-none";
+export const input = field + " w-full";
 export const primary =
   "rounded-md bg-amber-400 px-3 py-1.5 text-sm font-semibold text-neutral-950 hover:bg-amber-300 disabled:cursor-not-allowed disabled:opacity-50";
 

@@ -129,8 +129,12 @@ export function BoardsSidebar({
             data-board-name={b.name}
           >
             <span className="min-w-0 flex-1 truncate">{b.name}</span>
-            {b.visibility === "shared" && (
-              <span className="rounded bg-sky-900/60 px-1 text-[10px] text-sky-200" title={b.owner && b.owner !== user?.name ? `shared by ${b.owner}` : "shared"}>
+            {(b.visibility === "shared" || (b.owner && b.owner !== user?.name)) && (
+              // someone else's board names its owner (an admin sees private ones too); one's own shared board says so
+              <span
+                className={"rounded px-1 text-[10px] " + (b.visibility === "shared" ? "bg-sky-900/60 text-sky-200" : "bg-neutral-800 text-neutral-300")}
+                title={`${b.visibility}${b.owner ? ` · ${b.owner}'s` : ""}`}
+              >
                 {b.owner && b.owner !== user?.name ? b.owner : "shared"}
               </span>
             )}
