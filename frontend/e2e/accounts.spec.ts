@@ -217,3 +217,26 @@ test("the accounts pages at phone width", async ({ browser }) => {
   }
   await ada.context().close();
 });
+
+test("a user disabled while signed in is sent to the sign-in page at their next request", async ({ browser }) => {
+  const carol = await signedIn(browser, "carol");
+  await gallery(carol);
+  const ada = await signedIn(browser, "ada");
+  await ada.goto("/#/admin");
+  const access = ada.locator("[data-testid=user-row][data-user=carol]").getByRole("checkbox", { name: "Disabled" });
+  await access.check();
+  try {
+    await expect(access).toBeChecked();
+    await carol.goto("/#/keys"); // the page asks for her keys: refused, so she is asked to sign in
+    await expect(carol.getByRole("heading", { name: "Sign in" })).toBeVisible();
+    await carol.getByLabel("User name").fill("carol");
+    await carol.getByLabel("Password").fill("carol-e2e-password");
+    await carol.getByRole("button", { name: "Sign in" }).click();
+    await expect(carol.getByRole("alert")).toBeVisible(); // a disabled user cannot sign in again
+    await expect(carol.getByTestId("user-menu")).toHaveCount(0);
+  } finally {
+    await access.uncheck(); // the other tests sign carol in
+    await expect(access).not.toBeChecked();
+  }
+  for (const page of [carol, ada]) await page.context().close();
+});
