@@ -60,6 +60,16 @@ describe("admin page", () => {
     expect(server.called("PATCH", "/api/users/u2").map((c) => c.body)).toEqual([{ role: "admin" }, { disabled: true }, { monthly_budget_usd: 12 }]);
   });
 
+  it("shows a change at once and takes it back when the server refuses it", async () => {
+    server.on("PATCH /api/users/u2", { status: 409, body: { error: { code: "last_admin", message: "the studio keeps one admin" } } });
+    renderAs(ADMIN, <AdminPage />);
+    await screen.findByLabelText("Role of bob");
+    const disabled = within(row("bob")).getByRole("checkbox", { name: "Disabled" });
+    await userEvent.click(disabled);
+    expect(await screen.findByRole("alert")).toHaveTextContent("the studio keeps one admin");
+    expect(within(row("bob")).getByRole("checkbox", { name: "Disabled" })).not.toBeChecked();
+  });
+
   it("adds a user after checking the name, deletes one after a second click", async () => {
     renderAs(ADMIN, <AdminPage />);
     await screen.findByLabelText("Role of bob");

@@ -1,7 +1,7 @@
 // The admin page: users (add, role, disable, monthly budget, new password, delete) and the
 // month's usage by user and by key (GET /api/usage).
 import { useState, type FormEvent } from "react";
-import { formatUsd, parseBudget, type Role, type UsageRow, type User } from "./accountsApi";
+import { formatUsd, parseBudget, type Role, type UsageRow, type User, type UserPatch } from "./accountsApi";
 import { useAccount } from "./account";
 import { useAddUser, useDeleteUser, useUpdateUser, useUsage, useUsers } from "./queries";
 import { checkNewUser, field, primary } from "./SignInPage";
@@ -53,7 +53,13 @@ function UserRow({ user, self }: { user: User; self: boolean }) {
   const remove = useDeleteUser();
   const [confirming, setConfirming] = useState(false);
   const [password, setPassword] = useState<string | null>(null);
-  const patch = (p: Parameters<typeof update.mutate>[0]["patch"]) => update.mutate({ id: user.id, patch: p });
+  // what was just chosen shows at once (a controlled field would otherwise snap back until
+  // the server answers); the list loaded again after the answer then says it
+  const [shown, setShown] = useState<{ role?: Role; disabled?: boolean }>({});
+  const patch = (p: UserPatch) => {
+    if (p.role !== undefined || p.disabled !== undefined) setShown((s) => ({ ...s, role: p.role ?? s.role, disabled: p.disabled ?? s.disabled }));
+    update.mutate({ id: user.id, patch: p }, { onSettled: () => setShown({}) });
+  };
   return (
     <>
       <tr data-testid="user-row" data-user={user.name} className={user.disabled ? "text-neutral-500" : "text-neutral-200"}>
@@ -65,7 +71,7 @@ function UserRow({ user, self }: { user: User; self: boolean }) {
         <td className={cell}>
           <select
             aria-label={`Role of ${user.name}`}
-            value={user.role}
+            value={shown.role ?? user.role}
             disabled={self}
             onChange={(e) => patch({ role: e.target.value as Role })}
             className={field + " min-w-[6.5rem] py-1"}
@@ -76,7 +82,7 @@ function UserRow({ user, self }: { user: User; self: boolean }) {
         </td>
         <td className={cell}>
           <label className="flex items-center gap-1.5 text-xs">
-            <input type="checkbox" checked={user.disabled} disabled={self} onChange={(e) => patch({ disabled: e.target.checked })} className="accent-amber-400" />
+            <input type="checkbox" checked={shown.disabled ?? user.disabled} disabled={self} onChange={(e) => patch({ disabled: e.target.checked })} className="accent-amber-400" />
             Disabled
           </label>
         </td>
