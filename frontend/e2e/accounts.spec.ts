@@ -211,6 +211,7 @@ test("the accounts pages at phone width", async ({ browser }) => {
       await ada.getByLabel("New board name").fill(`Phone ${run}`);
       await ada.getByRole("button", { name: "Create", exact: true }).click();
       await expect(ada.locator(`[data-board-name="Phone ${run}"]`)).toBeVisible();
+      await expect(ada.getByTestId("board").first()).toBeInViewport(); // a row of chips beside "All images"
     } else await expect(ada.getByRole("heading", { level: 1 })).toBeVisible();
     await noSidewaysScroll(ada);
     await shot(ada, name);

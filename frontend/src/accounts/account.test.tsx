@@ -25,7 +25,7 @@ function renderGate(reload = vi.fn()) {
   const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   render(
     <QueryClientProvider client={qc}>
-      <AccountGate reload={reload}>
+      <AccountGate reload={reload} retryBaseMs={1}>
         <Studio />
       </AccountGate>
     </QueryClientProvider>,
@@ -59,6 +59,23 @@ describe("without accounts", () => {
   it("treats a server without GET /api/auth (404) as a studio without accounts", async () => {
     renderGate();
     expect(await screen.findByText("the studio")).toBeInTheDocument();
+  });
+
+  it("does not take a failing GET /api/auth for 'no accounts': it tries again, then says so", async () => {
+    let calls = 0;
+    server.on("GET /api/auth", () => (++calls < 3 ? { status: 503, body: null } : { body: { accounts: true, setup: false, oidc: null } }));
+    server.on("GET /api/me", { status: 401, body: null });
+    renderGate();
+    expect(await screen.findByRole("button", { name: "Sign in" })).toBeInTheDocument();
+    expect(screen.queryByText("the studio")).toBeNull();
+    expect(calls).toBe(3);
+  });
+
+  it("shows the failure when GET /api/auth keeps failing, never the studio", async () => {
+    server.on("GET /api/auth", { status: 500, body: { error: { code: "internal", message: "the server failed" } } });
+    renderGate();
+    expect(await screen.findByRole("alert")).toHaveTextContent("the server failed");
+    expect(screen.queryByText("the studio")).toBeNull();
   });
 
   it("a 401 still asks for the ATELIER_TOKEN, not a sign-in", async () => {

@@ -26,17 +26,19 @@ export function useAccount(): Account {
 /** For tests and pages rendered outside the gate. */
 export const AccountProvider = AccountContext.Provider;
 
-export function useAuthInfo() {
+export function useAuthInfo(retryBaseMs = 250) {
   return useQuery({
     queryKey: accountKeys.auth,
-    // a server without accounts (404) or out of reach is today's studio: no accounts
+    // a server without this route (404, before accounts) is today's studio: no accounts; any
+    // other failure is not taken for "no accounts": it is tried again, then said
     queryFn: () =>
-      accountsApi.auth().then(
-        (info) => info,
-        (): AuthInfo => ({ accounts: false, setup: false, oidc: null }),
-      ),
+      accountsApi.auth().catch((e: unknown): AuthInfo => {
+        if (e instanceof ApiError && (e.status === 404 || e.status === 405)) return { accounts: false, setup: false, oidc: null };
+        throw e;
+      }),
     staleTime: Infinity,
-    retry: false,
+    retry: 4,
+    retryDelay: (attempt) => Math.min(retryBaseMs * 2 ** attempt, 4000),
   });
 }
 
@@ -67,9 +69,18 @@ export function reloadPage(): void {
   location.reload();
 }
 
-export function AccountGate({ children, reload = reloadPage }: { children: ReactNode; reload?: () => void }) {
+export function AccountGate({
+  children,
+  reload = reloadPage,
+  retryBaseMs,
+}: {
+  children: ReactNode;
+  reload?: () => void;
+  /** the first wait before GET /api/auth is tried again (tests: short) */
+  retryBaseMs?: number;
+}) {
   const qc = useQueryClient();
-  const auth = useAuthInfo();
+  const auth = useAuthInfo(retryBaseMs);
   const accounts = auth.data?.accounts === true;
   if (auth.data) setAccountsMode(accounts); // before any other request of the studio is sent
   const me = useMe(accounts);
@@ -93,6 +104,7 @@ export function AccountGate({ children, reload = reloadPage }: { children: React
   );
 
   if (auth.isPending) return null;
+  if (auth.isError) return <Failure error={auth.error} retry={() => void auth.refetch()} />;
   if (auth.data?.setup && setupRoute) return (
       <SetupPage
         onDone={() => {
@@ -103,16 +115,7 @@ export function AccountGate({ children, reload = reloadPage }: { children: React
     );
   if (!accounts) return <AccountContext.Provider value={NO_ACCOUNTS}>{children}</AccountContext.Provider>;
   if (me.isPending) return null;
-  if (me.isError) {
-    return (
-      <p role="alert" className="m-6 rounded-md border border-red-900 bg-red-950/40 p-3 text-sm text-red-300">
-        {(me.error as Error).message}{" "}
-        <button type="button" className="underline" onClick={() => void me.refetch()}>
-          Try again
-        </button>
-      </p>
-    );
-  }
+  if (me.isError) return <Failure error={me.error} retry={() => void me.refetch()} />;
   const user = me.data.user;
   if (!user) {
     return (
@@ -128,4 +131,15 @@ export function AccountGate({ children, reload = reloadPage }: { children: React
   }
   studioShown.current = true;
   return <AccountContext.Provider value={{ accounts: true, user, isAdmin: user.role === "admin" }}>{children}</AccountContext.Provider>;
+}
+
+function Failure({ error, retry }: { error: Error; retry: () => void }) {
+  return (
+    <p role="alert" className="m-6 rounded-md border border-red-900 bg-red-950/40 p-3 text-sm text-red-300">
+      {error.message}{" "}
+      <button type="button" className="underline" onClick={retry}>
+        Try again
+      </button>
+    </p>
+  );
 }

@@ -108,21 +108,22 @@ export function BoardsSidebar({
     );
   };
   const item = (active: boolean) =>
-    "flex w-full shrink-0 items-center gap-1.5 rounded-md px-2 py-1 text-left text-sm lg:shrink " +
+    // a row of chips on a phone, a list beside the grid on a wide screen
+    "flex shrink-0 items-center gap-1.5 whitespace-nowrap rounded-md px-2 py-1 text-left text-sm lg:w-full lg:shrink lg:whitespace-normal " +
     (active ? "bg-neutral-800 text-neutral-50" : "text-neutral-400 hover:text-neutral-100");
 
   return (
     <aside aria-label="Boards" className="flex flex-col gap-1 lg:w-56 lg:shrink-0">
       <h2 className="px-2 text-xs font-medium uppercase tracking-wide text-neutral-500">Boards</h2>
       <nav aria-label="Board filter" className="flex gap-1 overflow-x-auto lg:flex-col lg:overflow-visible">
-        <button type="button" className={item(!selected) + " w-auto lg:w-full"} aria-current={!selected ? "true" : undefined} onClick={() => onSelect(undefined)}>
+        <button type="button" className={item(!selected)} aria-current={!selected ? "true" : undefined} onClick={() => onSelect(undefined)}>
           All images
         </button>
         {boards.data?.map((b) => (
           <button
             key={b.id}
             type="button"
-            className={item(b.id === selected) + " w-auto lg:w-full"}
+            className={item(b.id === selected)}
             aria-current={b.id === selected ? "true" : undefined}
             onClick={() => onSelect(b.id)}
             data-testid="board"
