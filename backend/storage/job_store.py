@@ -78,8 +78,6 @@ class JobRecord:
     priority: str = "normal"
     #: sorts the queued jobs in queue order (services/queue_order.py); None once never queued
     queue_rank: float | None = None
-    #: whose job it is: the account name (``Principal.owner``); None for the studio's own
-    owner: str | None = None
     last_seq: int = 0
 
     @property
