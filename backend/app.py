@@ -14,13 +14,16 @@ from backend.web import (
     api_accounts,
     api_boards,
     api_gallery_io,
+    api_gallery_status,
     api_images,
     api_internal,
     api_jobs,
     api_matrix,
     api_meta,
+    api_oidc,
     api_openai,
     api_prompts,
+    api_provider_settings,
     api_queue,
     api_tools,
     openapi,
@@ -63,7 +66,16 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
     )
     runtime = make_runtime(settings.async_mode, socketio.start_background_task, socketio.sleep)
 
+    rooms = socketio.server.manager.rooms  # namespace -> room -> members (python-socketio's Manager)
+
     def emit(event: str, payload: dict, room: str | list[str]) -> None:
+        # python-socketio encodes a packet before it looks for the room's members; most job
+        # events are published before anyone subscribes (queued, started) and the feeds may
+        # have no one: nothing to encode then. Through Redis, other instances may have members.
+        if queue_manager is None:
+            present = rooms.get("/", {})
+            if not any(present.get(r) for r in ([room] if isinstance(room, str) else room)):
+                return
         socketio.emit(event, payload, to=room, namespace="/")
 
     def join(sid: str, room: str) -> None:
@@ -93,13 +105,16 @@ def create_app(settings: Settings | None = None) -> tuple[Flask, SocketIO]:
         api_images.bp,
         api_gallery_io.bp,
         api_boards.bp,
+        api_gallery_status.bp,
         api_tools.bp,
+        api_provider_settings.bp,
         openapi.bp,
         pages.bp,
         api_internal.bp,
         api_a1111.bp,
         api_openai.bp,
         api_accounts.bp,
+        api_oidc.bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -10,14 +10,29 @@ from backend.scaleout_config import is_loopback_host
 
 
 def open_bind_refusal(settings: Settings) -> str | None:
-    """Why the server must not start: reachable from other machines with no token."""
+    """Why the server must not start: reachable from other machines with no token and no accounts."""
     scale = settings.scaleout
-    if is_loopback_host(settings.host) or scale.token or scale.allow_open:
+    if is_loopback_host(settings.host) or scale.token or scale.allow_open or _has_accounts(settings):
         return None
     return (
         f"refusing to listen on {settings.host} without ATELIER_TOKEN: anyone who can reach this address "
-        "could use the studio; set ATELIER_TOKEN, or ATELIER_ALLOW_OPEN=1 if that is what you mean"
+        "could use the studio; set ATELIER_TOKEN, add an admin (python -m backend users add NAME --admin "
+        "--password-stdin), or ATELIER_ALLOW_OPEN=1 if that is what you mean"
     )
+
+
+def _has_accounts(settings: Settings) -> bool:
+    """Accounts on (a user exists): every request then needs a session or a key anyway."""
+    from backend.storage.account_store import ACCOUNTS_FILE, AccountStore
+
+    path = settings.data_dir / ACCOUNTS_FILE
+    if not path.is_file():
+        return False
+    store = AccountStore(path)
+    try:
+        return store.has_users()
+    finally:
+        store.close()
 
 
 def main() -> int:
@@ -30,7 +45,13 @@ def main() -> int:
     except SettingsError as exc:
         print(f"atelier: {exc}", file=sys.stderr)
         return 2
-    refusal = open_bind_refusal(settings)
+    from backend.storage.account_store import AccountsUnreadable
+
+    try:
+        refusal = open_bind_refusal(settings)
+    except AccountsUnreadable as exc:
+        print(f"atelier: {exc}", file=sys.stderr)
+        return 1
     if refusal:
         print(f"atelier: {refusal}", file=sys.stderr)
         return 2
@@ -48,7 +69,7 @@ def main() -> int:
 
     try:
         app, _ = create_app(settings)
-    except (GalleryUnavailable, SettingsError, RedisUnreachable) as exc:  # provider settings are read here
+    except (GalleryUnavailable, SettingsError, RedisUnreachable, AccountsUnreadable) as exc:  # provider settings too
         print(f"atelier: {exc}", file=sys.stderr)
         return 1
     app.extensions["atelier"].start()

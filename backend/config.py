@@ -32,6 +32,7 @@ from backend.env_values import (
     env_optional_number,
     parse_names,
 )
+from backend.oidc_config import OidcSettings, load_oidc_settings
 from backend.scaleout_config import (
     MAX_RATE_COUNT,
     MAX_RATE_WINDOW,
@@ -44,6 +45,8 @@ __all__ = ["Settings", "SettingsError", "early_async_mode", "load_env", "load_se
 
 ASYNC_MODES = ("eventlet", "threading")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+#: ATELIER_WATCH_MODE (services/file_events.py)
+WATCH_MODES = ("auto", "events", "poll")
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPA_DIR = ROOT / "frontend" / "dist"
 MAX_BUDGET_USD = 1_000_000.0
@@ -78,6 +81,8 @@ class Settings:
     #: ATELIER_FALLBACK: providers, in order, that take over a job whose provider is unavailable
     fallback: tuple[str, ...] = ()
     watch_interval_seconds: float = 2.0
+    #: ATELIER_WATCH_MODE: auto (file events; polling on network shares), events, poll
+    watch_mode: str = "auto"
     max_upload_mb: int = 50
     trash_days: float = 30.0
     #: ATELIER_MONTHLY_BUDGET_USD: None = no budget
@@ -108,6 +113,14 @@ class Settings:
     scaleout: ScaleoutSettings = field(default_factory=lambda: ScaleoutSettings())
     #: the prompt enhancer (ATELIER_ENHANCER*, backend/enhancer_config.py)
     enhancer: EnhancerSettings = field(default_factory=lambda: EnhancerSettings())
+    #: ATELIER_SECRET_KEY: encrypts provider keys entered in the studio; None: a secret file
+    #: generated in the data folder (services/secret_box.py)
+    secret_key: str | None = field(default=None, repr=False)
+    #: ATELIER_PROVIDER_URLS_ALLOW_PRIVATE: base URLs entered in the studio may point at
+    #: loopback or private addresses (a local OpenAI-compatible server); off: public only
+    provider_urls_allow_private: bool = False
+    #: sign-in through OpenID Connect (ATELIER_OIDC_*, backend/oidc_config.py)
+    oidc: OidcSettings = field(default_factory=lambda: OidcSettings())
     #: the merged environment, for providers to read their own keys from
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -252,6 +265,22 @@ def _provider_modules(raw: str) -> tuple[str, ...]:
     return names
 
 
+MIN_SECRET_KEY_CHARS = 32
+
+
+def _secret_key(raw: str) -> str | None:
+    """ATELIER_SECRET_KEY: a long random string (any printable text; a Fernet key is fine)."""
+    value = raw.strip()
+    if not value:
+        return None
+    if len(value) < MIN_SECRET_KEY_CHARS or len(value) > 1024 or not value.isprintable():
+        raise SettingsError(
+            f"ATELIER_SECRET_KEY: use {MIN_SECRET_KEY_CHARS} to 1024 printable characters, e.g. the output of "
+            '`python -c "import secrets; print(secrets.token_urlsafe(32))"`'
+        )
+    return value
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """All settings, checked; raises :class:`SettingsError` naming the first bad one."""
     env = load_env(environ)
@@ -277,6 +306,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         socket_ping_timeout=env_number(env, "ATELIER_SOCKET_PING_TIMEOUT_SECONDS", 60.0, minimum=1.0, maximum=3600.0),
         fallback=parse_names(env.get("ATELIER_FALLBACK", "")),
         watch_interval_seconds=env_number(env, "ATELIER_WATCH_INTERVAL_SECONDS", 2.0, minimum=0.05, maximum=86400.0),
+        watch_mode=env_choice(env, "ATELIER_WATCH_MODE", "auto", WATCH_MODES),
         max_upload_mb=env_int(env, "ATELIER_MAX_UPLOAD_MB", 50, minimum=1, maximum=4096),
         trash_days=env_number(env, "ATELIER_TRASH_DAYS", 30.0, minimum=0.0, maximum=36500.0, above=True),
         monthly_budget_usd=env_optional_number(env, "ATELIER_MONTHLY_BUDGET_USD", minimum=0.0, maximum=MAX_BUDGET_USD),
@@ -296,5 +326,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         spa_dir=Path(spa_raw).absolute() if spa_raw else DEFAULT_SPA_DIR,
         scaleout=load_scaleout_settings(env),
         enhancer=load_enhancer_settings(env),
+        secret_key=_secret_key(env.get("ATELIER_SECRET_KEY", "")),
+        provider_urls_allow_private=env_flag(env, "ATELIER_PROVIDER_URLS_ALLOW_PRIVATE"),
+        oidc=load_oidc_settings(env),
         env=env,
     )

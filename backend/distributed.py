@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from backend.scaleout_config import redact_url
 from backend.services.job_queue import JobQueue
+from backend.services.provider_sync import ProviderSync
 from backend.services.redis_events import RedisEventBus, RedisEventLog
 from backend.services.rq_executor import RqExecutor
 from backend.storage.job_store import JobStore
@@ -66,3 +67,4 @@ def make_distributed(
     )
     studio.remote = remote
     studio.worker_secret = queue.worker_secret(scale.worker_secret)
+    studio.provider_sync = ProviderSync(redis, studio.worker_secret)

@@ -12,13 +12,14 @@ from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.accounts import Accounts
 from backend.services.boards import BoardService
-from backend.services.budgets import Budgets, NoAccounts
+from backend.services.budgets import Budgets, NoAccounts, StoredBudgets
 from backend.services.enhancers import Enhancer, build_enhancer
-from backend.services.event_types import Bus
+from backend.services.event_types import Bus, ProvidersChanged
 from backend.services.events import EventBus
 from backend.services.export import ZipExport
 from backend.services.fallback import FallbackChain
 from backend.services.gallery import Gallery
+from backend.services.gallery_indexer import GalleryIndexer
 from backend.services.gallery_watch import GalleryWatcher
 from backend.services.job_pool import LocalPool
 from backend.services.job_runner import JobRunner, Producers
@@ -27,7 +28,8 @@ from backend.services.jobs import Executor, JobService
 from backend.services.limits import JobLimits
 from backend.services.matrix import MatrixService
 from backend.services.memory import HeapTrimmer
-from backend.services.ownership import UserNames
+from backend.services.ownership import CachedNames, UserNames
+from backend.services.provider_setup import ProviderSetup
 from backend.services.signin_throttle import SignInThrottle
 from backend.services.thumbnails import ThumbnailCache
 from backend.services.tools.common import LOCAL, gallery_reader
@@ -42,6 +44,8 @@ from backend.storage.matrix_store import MatrixStore
 from backend.storage.prompt_store import PromptStore
 
 if TYPE_CHECKING:
+    from backend.services.oidc import OidcClient
+    from backend.services.provider_sync import ProviderSync
     from backend.services.rq_executor import RqExecutor
 
 log = logging.getLogger(__name__)
@@ -100,11 +104,17 @@ class Studio:
     #: set when ATELIER_REDIS_URL is: the jobs' executor, which takes the workers' reports
     remote: RqExecutor | None = None
     worker_secret: str | None = None
+    #: with Redis: where provider settings entered in the studio reach the workers
+    provider_sync: ProviderSync | None = None
     #: built last, so that it feeds the event bus the studio ends up with
     watcher: GalleryWatcher = field(init=False)
+    #: brings the index in line with the folder at start, in the background for a big folder
+    indexer: GalleryIndexer = field(init=False)
     heap: HeapTrimmer = field(init=False)
     #: users, sessions and API keys (services/accounts.py); no user = no accounts
     accounts: Accounts = field(init=False)
+    #: sign-in through OpenID Connect (ATELIER_OIDC_ISSUER); None when off
+    oidc: OidcClient | None = field(init=False)
     #: the prompt history (GET /api/prompts) and the wildcard files (ATELIER_WILDCARDS_DIR)
     prompts: PromptStore = field(init=False)
     wildcards: WildcardFiles = field(init=False)
@@ -113,6 +123,8 @@ class Studio:
     enhancer: Enhancer | None = field(init=False)
     #: boards, and who sees which image (services/boards.py)
     boards: BoardService = field(init=False)
+    #: the Providers page's settings: keys (encrypted), base URLs, on/off, applied at once
+    provider_setup: ProviderSetup = field(init=False)
 
     @classmethod
     def build(
@@ -157,8 +169,26 @@ class Studio:
 
             assert deliver is not None
             make_distributed(studio, store, emit, join, leave, deliver)
+        # the accounts first: an unreadable accounts database stops the studio before anything
+        # else is made (the provider settings' secret file, for one)
+        studio.accounts = Accounts(
+            AccountStore(settings.data_dir / ACCOUNTS_FILE), _signin_throttle(settings), runtime.run_blocking
+        )
+        usage.budgets.source = StoredBudgets(studio.accounts.store)  # users' and keys' budgets
+        studio.provider_setup = ProviderSetup(
+            registry,
+            settings.env,
+            settings.data_dir,
+            settings.secret_key,
+            allow_private_urls=settings.provider_urls_allow_private,
+            env_concurrency=settings.provider_concurrency,
+            pool_limits=pool.provider_concurrency if studio.remote is None else None,
+            announce=lambda pid, version: studio.bus.feed(ProvidersChanged(provider=pid, version=version)),
+            sync=studio.provider_sync,
+        )
+        studio.provider_setup.start()
         studio.heap = HeapTrimmer(runtime)
-        studio.accounts = Accounts(AccountStore(settings.data_dir / ACCOUNTS_FILE), _signin_throttle(settings))
+        studio.oidc = _oidc(settings)
         studio.prompts = PromptStore(settings.data_dir / PROMPTS_FILE)
         studio.wildcards = WildcardFiles(settings.wildcards_dir)
         studio.enhancer = build_enhancer(settings.enhancer, settings.env, MAX_PROMPT_CHARS)
@@ -175,11 +205,13 @@ class Studio:
         )
         studio.boards = BoardService(gallery)
         gallery.shared_paths = studio.boards.shared_paths  # their events reach every user
-        # the accounts that exist now (read on each use: the users CLI changes them under a running server)
         accounts = studio.accounts
-        studio.set_user_names(lambda: [user.name for user in accounts.users()])
+        studio.set_user_names(CachedNames(lambda: [u.name for u in accounts.users()]))
         gallery.feed = studio.bus.feed  # the gallery announces its own changes
-        studio.watcher = GalleryWatcher(gallery, runtime, settings.watch_interval_seconds, settings.trash_days * 86400)
+        studio.watcher = GalleryWatcher(
+            gallery, runtime, settings.watch_interval_seconds, settings.trash_days * 86400, settings.watch_mode
+        )
+        studio.indexer = GalleryIndexer(gallery, runtime)
         return studio
 
     def set_user_names(self, names: UserNames) -> None:
@@ -189,24 +221,55 @@ class Studio:
         self.jobs.user_names = names
 
     def start(self) -> None:
-        """Bring the index in line with the folder, resume the queue, watch the folder."""
-        changed, removed = self.gallery.reconcile()
+        """Bring the index in line with the folder (a big folder: in the background, while
+        serving), resume the queue, watch the folder."""
+        foreground = self.indexer.fits_in_foreground()
+        if foreground:
+            changed, removed = self.indexer.index_now()
+        else:
+            self.indexer.announce_start()
         purged = self.gallery.trash.purge(self.settings.trash_days * 86400)
         interrupted, queued = self.jobs.recover()
         self.matrices.recover()
-        self.watcher.start()
+        self.watcher.choose()
+        self.runtime.spawn(self._watch, foreground)
         self.jobs.executor.background()
-        log.info(
-            "gallery %s: %d images (%d new or changed, %d gone, %d purged from the trash); "
-            "jobs: %d resumed, %d interrupted",
-            self.settings.gallery_dir,
-            self.gallery.index.count(),
-            len(changed),
-            len(removed),
-            purged,
-            queued,
-            interrupted,
-        )
+        # with Redis: a save on another web server reaches this one's providers too
+        self.provider_setup.follow(self.runtime.spawn, self.runtime.sleep)
+        if foreground:
+            log.info(
+                "gallery %s: %d images (%d new or changed, %d gone, %d purged from the trash); "
+                "jobs: %d resumed, %d interrupted",
+                self.settings.gallery_dir,
+                self.gallery.index.count(),
+                changed,
+                removed,
+                purged,
+                queued,
+                interrupted,
+            )
+        else:
+            log.info(
+                "gallery %s: %d images indexed so far, indexing the folder in the background "
+                "(%d purged from the trash); jobs: %d resumed, %d interrupted",
+                self.settings.gallery_dir,
+                self.gallery.index.count(),
+                purged,
+                queued,
+                interrupted,
+            )
+
+    def _watch(self, indexed: bool) -> None:
+        """The watcher's task: file events first, so that nothing changed after the next
+        full look goes unnoticed; then that look (the background index, or one scan when the
+        index was brought in line before serving and events will be all the watcher sees);
+        then watch."""
+        self.watcher.begin()
+        if not indexed:
+            self.indexer.index_in_background()
+        elif self.watcher.mode == "events":
+            self.watcher.look_at([""])
+        self.watcher.run()
 
 
 def _signin_throttle(settings: Settings) -> SignInThrottle:
@@ -216,3 +279,11 @@ def _signin_throttle(settings: Settings) -> SignInThrottle:
     import redis
 
     return SignInThrottle(redis=redis.Redis.from_url(settings.scaleout.redis_url))
+
+
+def _oidc(settings: Settings) -> OidcClient | None:
+    if not settings.oidc.enabled:
+        return None
+    from backend.services.oidc import OidcClient  # Authlib is imported only when it is used
+
+    return OidcClient(settings.oidc)

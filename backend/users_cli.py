@@ -21,7 +21,7 @@ from typing import TextIO
 
 from backend.config import SettingsError, load_settings
 from backend.services.accounts import AccountError, Accounts
-from backend.storage.account_store import ACCOUNTS_FILE, AccountStore
+from backend.storage.account_store import ACCOUNTS_FILE, AccountStore, AccountsUnreadable
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,7 +61,11 @@ def run(argv: Sequence[str], stdin: TextIO = sys.stdin, out: TextIO = sys.stdout
     except SettingsError as exc:
         print(f"atelier: {exc}", file=sys.stderr)
         return 2
-    store = AccountStore(settings.data_dir / ACCOUNTS_FILE)
+    try:
+        store = AccountStore(settings.data_dir / ACCOUNTS_FILE)
+    except AccountsUnreadable as exc:
+        print(f"atelier: {exc}", file=sys.stderr)
+        return 1
     accounts = Accounts(store)
     try:
         if args.command == "add":

@@ -28,10 +28,13 @@ DOC = ROOT / "docs" / "benchmarks.md"
 LATEST = "## Latest figures (written by `make bench`)"
 #: smaller runs for --quick (a few minutes in all)
 QUICK_ARGS = {
-    "bench_spine": ["--jobs", "60", "--pings", "100"],
+    "bench_spine": ["--jobs", "60", "--rounds", "3", "--pings", "100"],
     "bench_gallery": ["--count", "10000", "--export-mb", "128"],
     "bench_events": ["--jobs", "40", "--runs", "3"],
     "bench_metadata": ["--runs", "5"],
+    "bench_listing": ["--count", "5000", "--runs", "3"],
+    "bench_save": ["--images", "8", "--runs", "3"],
+    "bench_index": ["--count", "20000", "--idle-seconds", "20"],
 }
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import requests
 
-from tests.support.accounts import PASSWORD, Browser, bearer, new_key, users_cli
+from tests.support.accounts import PASSWORD, Browser, bearer, new_key, users_cli, wait_until
+from tests.support.sio import EventRecorder
 
 
 def test_the_cli_manages_users_of_a_running_server(make_server):
@@ -33,8 +34,16 @@ def test_the_cli_manages_users_of_a_running_server(make_server):
 
     ben = Browser(srv).sign_in("ben")
     _, secret = new_key(ben, ["gallery:read"])
-    assert users_cli(srv, "disable", "ben").returncode == 0
-    assert ben.get("/api/me").status_code == 401  # the running server refuses at once
+    socket = EventRecorder(srv.url, auth={"key": secret}).connect()
+    ann = EventRecorder(srv.url, headers={"Cookie": f"atelier_session={Browser(srv).sign_in('ann').cookie}"}).connect()
+    try:
+        assert users_cli(srv, "disable", "ben").returncode == 0
+        assert ben.get("/api/me").status_code == 401  # the running server refuses at once
+        assert wait_until(lambda: not socket.client.connected)  # and closes ben's socket within seconds
+        assert ann.client.connected
+    finally:
+        socket.close()
+        ann.close()
     assert requests.get(srv.url + "/api/images", headers=bearer(secret)).status_code == 401
     assert users_cli(srv, "enable", "ben").returncode == 0
     assert requests.get(srv.url + "/api/images", headers=bearer(secret)).status_code == 200
@@ -52,3 +61,15 @@ def test_the_cli_manages_users_of_a_running_server(make_server):
     assert users_cli(srv, "delete", "ben").returncode == 1
     assert users_cli(srv, "delete", "ann").returncode == 1  # the last admin stays
     assert [line.split("\t")[0] for line in users_cli(srv, "list").stdout.splitlines()] == ["ann"]
+
+
+def test_accounts_let_the_studio_listen_beyond_loopback_without_a_token(make_server):
+    refused = make_server("threading", start=False, ATELIER_HOST="0.0.0.0")
+    refused.start(wait=False)
+    assert refused.proc is not None and refused.proc.wait(60) == 2
+    assert "add an admin" in refused.output()
+
+    assert users_cli(refused, "add", "ann", "--admin", "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
+    srv = make_server("threading", ATELIER_HOST="0.0.0.0", ATELIER_DATA_DIR=str(refused.data))
+    assert srv.get("/api/health").status_code == 401  # up, and nothing without signing in
+    assert Browser(srv).sign_in("ann").get("/api/health").status_code == 200

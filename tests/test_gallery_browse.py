@@ -152,7 +152,7 @@ def test_quotes_and_parentheses_find_their_words(gallery_server):
         ({"cursor": "%%%garbage"}, "cursor"),
         ({"cursor": "bm90LWpzb24"}, "cursor"),
         ({"cursor": "WzEsMl0"}, "cursor"),  # [1,2]: JSON, but not our shape
-        ({"limit": "201"}, "limit"),
+        ({"limit": "1001"}, "limit"),
         ({"limit": "0"}, "limit"),
         ({"limit": "ten"}, "limit"),
         ({"from": "yesterday"}, "from"),

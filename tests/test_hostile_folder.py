@@ -131,8 +131,9 @@ def test_a_file_swapped_for_a_link_after_indexing_is_neither_served_nor_exported
     gallery.mkdir()
     for name in ("kept.png", "swapped.png", "piped.png", "zeroed.png"):
         (gallery / name).write_bytes(plain_png())
-    # the watcher will not look again during the test: only the read paths stand between
-    server = _start_memory_capped(make_server, ATELIER_WATCH_INTERVAL_SECONDS="3600")
+    # the watcher will not look again during the test (polling, and not for an hour; file
+    # events would see the swaps at once): only the read paths stand between
+    server = _start_memory_capped(make_server, ATELIER_WATCH_MODE="poll", ATELIER_WATCH_INTERVAL_SECONDS="3600")
     items = _listing(server)
     assert set(items) == {"kept.png", "swapped.png", "piped.png", "zeroed.png"}
     (gallery / "swapped.png").unlink()

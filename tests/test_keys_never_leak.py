@@ -204,3 +204,53 @@ def test_no_key_in_the_spa_bundle(tmp_path):
     assert any(p.suffix == ".js" for p in files)
     for path in files:
         assert _leaks(path.read_bytes()) == [], f"a key in the SPA bundle: {path}"
+
+
+def test_no_key_entered_in_the_studio_in_any_answer_event_file_or_log(tmp_path):
+    """A key pasted on the Providers page (PUT /api/providers/<id>/settings): the same
+    search as above over every answer, event, gallery and data file and the log, with the
+    test button and failing jobs against a fake that echoes the key it got."""
+    key = "sk-LEAKCANARY-studio-entered-4d5e6f"
+    fake = FakeOpenAI(key).start()
+    srv = ServerProcess(
+        tmp_path, "eventlet", ATELIER_LOG_LEVEL="DEBUG", ATELIER_PROVIDER_URLS_ALLOW_PRIVATE="1", **FAST_SETTINGS
+    ).start()
+    http = Transcript(srv.url)
+    feeds = EventRecorder(srv.url).connect()
+    try:
+        assert feeds.subscribe(topic="providers")["ok"] and feeds.subscribe(topic="gallery")["ok"]
+        saved = http.call(
+            "PUT", "/api/providers/openai/settings", json={"api_key": f" {key}\n", "base_url": fake.url + "/v1"}
+        )
+        assert saved.status_code == 200 and saved.json()["key"]["source"] == "studio"
+        assert http.call("POST", "/api/providers/openai/test").json()["verdict"] == "works"
+        ok = http.call("POST", "/api/jobs", json={"prompt": "studio key works", "provider": "openai"}).json()["job"]
+        feeds.subscribe(job_id=ok["id"])
+        assert _wait(http, ok["id"])["status"] == "succeeded"
+        fake.key = "the-right-key"  # now the fake refuses and echoes the key it got, as real APIs do
+        assert http.call("POST", "/api/providers/openai/test").json()["verdict"] == "wrong_key"
+        bad = http.call("POST", "/api/jobs", json={"prompt": "studio key refused", "provider": "openai"}).json()["job"]
+        feeds.subscribe(job_id=bad["id"])
+        assert _wait(http, bad["id"])["error"]["code"] == "auth"
+        # a second save (the key again, with spaces) and a refused one (the key with a space inside)
+        http.call("PUT", "/api/providers/openai/settings", json={"api_key": f"\t{key} "})
+        refused = http.call("PUT", "/api/providers/openai/settings", json={"api_key": f"{key} {key}"})
+        assert refused.status_code == 422
+        for path in ("/api/providers", "/api/providers/openai/settings", "/api/jobs?limit=50", "/api/export.zip"):
+            assert http.get(path).status_code == 200
+        for image in http.get("/api/images?limit=50").json()["items"]:
+            http.get(f"/api/images/{image['id']}")
+            http.get(image["url"])
+        feeds.wait_for(lambda ev: sum(e == "providers.changed" for e, _ in ev) >= 2)
+        events = list(feeds.events)
+    finally:
+        feeds.close()
+        srv.stop()
+        fake.stop()
+    assert key.encode() not in b"\n".join(http.parts) and CANARY.encode() not in b"\n".join(http.parts)
+    assert CANARY not in repr(events), "a studio key in a Socket.IO event"
+    assert CANARY not in srv.output(), "a studio key in the server's log"
+    for folder in (srv.gallery, srv.data):
+        for path in folder.rglob("*"):
+            if path.is_file() and not path.name.endswith(("-wal", "-shm")):
+                assert CANARY.encode() not in path.read_bytes(), f"a studio key in {path}"

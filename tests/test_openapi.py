@@ -242,6 +242,9 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(srv, 
     for parameter in schema["paths"]["/api/social/preview"]["get"]["parameters"]:
         if parameter["name"] == "image_id":
             parameter["schema"]["enum"] = image_ids
+    # the first-run route would create the first admin, and accounts on would make every later
+    # fuzzed request a 401: it is tested on its own (tests/test_accounts_core.py)
+    del schema["paths"]["/api/setup"]
     path = tmp_path / "openapi.json"
     path.write_text(json.dumps(schema))
     st = Path(sys.executable).with_name("st")

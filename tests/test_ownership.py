@@ -133,6 +133,14 @@ def test_another_members_image_is_not_found_by_id_path_thumbnail_or_export(studi
     names = zipfile.ZipFile(io.BytesIO(export.data)).namelist()
     assert image["path"] not in names
     assert image["path"] in zipfile.ZipFile(io.BytesIO(c["alice"].get("/api/export.zip").data)).namelist()
+    # the same through the POST form and the streamed listing
+    assert bob.post("/api/export.zip", json={"ids": [image["id"]]}).status_code == 404
+    own = _generate(bob, "a grey heron")["images"][0]
+    mixed = bob.post("/api/export.zip", json={"ids": [image["id"], own["id"]]})
+    assert mixed.status_code == 200 and mixed.headers["X-Not-Found-Count"] == "1"
+    names = zipfile.ZipFile(io.BytesIO(mixed.data)).namelist()
+    assert image["path"] not in names and own["path"] in names
+    assert image["id"] not in bob.get("/api/images.ndjson").get_data(as_text=True)
     # nor can it be changed, trashed or used as a tool's source
     assert bob.patch(f"/api/images/{image['id']}", json={"favorite": True}).status_code == 404
     assert bob.delete(f"/api/images/{image['id']}").status_code == 404
@@ -316,9 +324,105 @@ def test_the_queue_feed_shows_others_jobs_as_anonymous_places(studio_app):
     assert last["queue@alice"].queued == [a, None]
     assert last["queue@bob"].queued == [None, b]
     assert last["queue@root"].queued == [None, None]
+    # GET /api/health: the same places
+    assert c["bob"].get("/api/health").get_json()["queue"]["queued"] == [None, b]
+    assert c["root"].get("/api/health").get_json()["queue"]["queued"] == [a, b]
     # GET /api/queue: a member sees their own job at its true place, nothing of the other's
     items = c["bob"].get("/api/queue").get_json()["items"]
     assert [(i["job_id"], i["position"]) for i in items] == [(b, 2)]
     assert c["bob"].post(f"/api/jobs/{a}/move", json={"to": "back"}).status_code == 404
     assert c["bob"].post("/api/queue/cancel").get_json()["cancelled"] == [b]
     assert c["root"].get(f"/api/jobs/{a}").get_json()["job"]["status"] == "queued"
+
+
+class SocketAs:
+    """A Socket.IO test client acting for one user: who the socket is (the accounts
+    handshake's job) is set by the test around each call."""
+
+    def __init__(self, socketio, app, current: list[Principal], name: str) -> None:
+        self.client, self.current, self.principal = socketio.test_client(app), current, AS[name]
+
+    def emit(self, event: str, payload: dict) -> dict:
+        self.current[0] = self.principal
+        return self.client.emit(event, payload, callback=True)
+
+    def events(self, name: str) -> list[dict]:
+        return [e["args"][0] for e in self.client.get_received() if e["name"] == name]
+
+
+@pytest.fixture
+def sockets(tmp_path, monkeypatch):
+    from backend.web import socket_handlers
+
+    app, studio = _app(tmp_path)
+    current: list[Principal] = [ROOT]
+    monkeypatch.setattr(socket_handlers, "_socket_principal", lambda sid: current[0])
+    socketio = app.extensions["socketio"]
+    return app, studio, lambda name: SocketAs(socketio, app, current, name)
+
+
+def test_subscribing_to_another_members_job_or_matrix_is_refused_as_unknown(sockets):
+    app, studio, connect = sockets
+    client = app.test_client()
+    job = _generate(As(client, "alice"))
+    bob, alice = connect("bob"), connect("alice")
+    refused = bob.emit("subscribe", {"job_id": job["id"]})
+    unknown = bob.emit("subscribe", {"job_id": "f" * 32})
+    assert (
+        refused
+        == unknown
+        == {
+            "ok": False,
+            "error": {"code": "not_found", "message": "no job with this id", "field": "job_id"},
+        }
+    )
+    assert bob.events("job.succeeded") == []
+    ok = alice.emit("subscribe", {"job_id": job["id"]})
+    assert ok["ok"] and ok["job"]["owner"] == "alice"
+    body = {"base": {"prompt": "m", "provider": "instant"}, "axes": [{"field": "seed", "values": [1, 2]}]}
+    matrix = As(client, "alice").post("/api/matrix", json=body)
+    assert matrix.status_code == 202, matrix.get_json()
+    matrix_id = matrix.get_json()["matrix"]["id"]
+    assert bob.emit("subscribe", {"matrix_id": matrix_id})["error"]["code"] == "not_found"
+    assert As(client, "bob").get(f"/api/matrix/{matrix_id}").status_code == 404
+    assert alice.emit("subscribe", {"matrix_id": matrix_id})["ok"]
+
+
+def test_the_gallery_feed_reaches_the_owner_and_admins_only(sockets):
+    app, studio, connect = sockets
+    alice, bob, root = connect("alice"), connect("bob"), connect("root")
+    for sock in (alice, bob, root):
+        assert sock.emit("subscribe", {"topic": "gallery"})["ok"]
+    image = _generate(As(app.test_client(), "alice"))["images"][0]
+    assert [e["image"]["id"] for e in alice.events("gallery.added")] == [image["id"]]
+    assert [e["image"]["id"] for e in root.events("gallery.added")] == [image["id"]]
+    assert bob.events("gallery.added") == []
+    # in a shared board, its changes reach every user, once each
+    c = As(app.test_client(), "alice")
+    board = c.post("/api/boards", json={"name": "s", "visibility": "shared"}).get_json()["board"]
+    c.post(f"/api/boards/{board['id']}/images", json={"ids": [image["id"]]})
+    c.patch(f"/api/images/{image['id']}", json={"favorite": True})
+    for sock in (alice, bob, root):
+        assert [e["image"]["favorite"] for e in sock.events("gallery.updated")] == [True]
+
+
+def test_a_hand_edited_boards_file_is_read_as_far_as_it_makes_sense(tmp_path):
+    from backend.storage.boards import BoardStore
+
+    path = tmp_path / "gallery" / ".atelier" / "boards.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    assert BoardStore(path).all() == []  # unreadable: none, and the studio starts
+    path.write_text(
+        '{"boards": [7, {"name": "no id"}, {"id": "b1", "name": "ok", "visibility": "public",'
+        ' "paths": ["a/x.png", 3, "a/x.png"], "cover": 5, "owner": ["alice"]}]}'
+    )
+    (board,) = BoardStore(path).all()
+    assert (board.id, board.visibility, board.paths, board.cover, board.owner) == (
+        "b1",
+        "private",
+        ["a/x.png"],
+        None,
+        None,
+    )
+    assert BoardStore(path).shared_paths() == frozenset()

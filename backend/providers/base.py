@@ -198,6 +198,35 @@ class GeneratedImage:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+class PixelImage(GeneratedImage):
+    """An image handed over as pixels (a PIL image), as the local providers make them: the
+    studio encodes it to PNG (:meth:`encode`) off the producer's thread, in parallel with
+    the next image (services/save_pipeline.py). ``data`` encodes it on first use when that
+    has not happened yet, so anything that reads a GeneratedImage's bytes still works."""
+
+    def __init__(
+        self, index: int, pixels: Image.Image, seed: int | None = None, metadata: dict[str, Any] | None = None
+    ) -> None:
+        self.index = index
+        self.seed = seed
+        self.metadata = metadata if metadata is not None else {}
+        self.pixels: Image.Image | None = pixels
+        self.size: tuple[int, int] = pixels.size
+        self._data: bytes | None = None
+
+    @property  # type: ignore[override]
+    def data(self) -> bytes:
+        return self._data if self._data is not None else self.encode()
+
+    def encode(self) -> bytes:
+        """The PNG bytes (encoded once; the pixels are let go then)."""
+        if self._data is None:
+            assert self.pixels is not None
+            self._data = encode_png(self.pixels)
+            self.pixels = None
+        return self._data
+
+
 #: The key of ``GeneratedImage.metadata`` where a provider states how it really made the
 #: image (:func:`settings`): the gallery writes these into the A1111 ``parameters`` that
 #: other tools read, so a provider states only what is true and leaves out what it does
@@ -368,7 +397,9 @@ class Provider:
 
 
 def encode_png(image: Image.Image, compress_level: int = 1) -> bytes:
-    """PNG bytes of ``image``. Level 1 is ~5x faster than the default and ~10% larger."""
+    """PNG bytes of ``image``. Level 1: the fastest of Pillow's, chosen by measurement
+    (bench/bench_save.py, docs/benchmarks.md: levels 4 and 6 cost 1.5-2x the time for
+    5-10% smaller files)."""
     buf = io.BytesIO()
     image.save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()

@@ -36,10 +36,10 @@ from backend.providers.base import (
     GenerationContext,
     GenerationRequest,
     ModelInfo,
+    PixelImage,
     Provider,
     ProviderError,
     StepRange,
-    encode_png,
     settings,
 )
 
@@ -91,6 +91,11 @@ FAMILIES = {
     "ZImagePipeline": Family("ZImagePipeline", LARGE_SIZES, StepRange(1, 16, 8), 0.0, "bfloat16", {}, 16),
     # sd-turbo: single step, guidance 0, so no negative prompt
     "StableDiffusionPipeline": Family("StableDiffusionPipeline", SD_SIZES, StepRange(1, 4, 1), 0.0, "float16", {}, 8),
+    # SDXL-Turbo (a saved pipeline of this class in the models folder; not in the catalogue):
+    # trained at 512x512, 1-4 steps, guidance 0; its VAE upcasts itself (force_upcast)
+    "StableDiffusionXLPipeline": Family(
+        "StableDiffusionXLPipeline", SD_SIZES, StepRange(1, 4, 1), 0.0, "float16", {}, 8
+    ),
 }
 
 
@@ -227,6 +232,20 @@ class DiffusersProvider(Provider):
         data["loaded_model"] = self.loaded_model
         return data
 
+    def setup_facts(self) -> dict[str, Any]:
+        """What the Providers page shows to set local models up: what is missing, the command
+        that installs the packages, where weights go, and the models found on disk."""
+        found = [m for m in self.models() if m.source]
+        return {
+            "missing_packages": [name for name in REQUIRED_MODULES if not _importable(name)],
+            "install_command": INSTALL_HINT,
+            "models_dir": str(self.models_dir.absolute()),
+            "models_dir_variable": "ATELIER_DIFFUSERS_MODELS_DIR",
+            "hf_cache": str(self.hf_cache),
+            "found": [{"id": m.id, "label": m.label, "source": m.source} for m in found],
+            "download_examples": [f"hf download {c.repo}" for c in CATALOGUE[:2]],
+        }
+
     def _find_models(self) -> list[LocalModel]:
         """The catalogue models on disk (models folder first, then the HF cache), then any other
         saved pipeline of a known class in the models folder. All of the catalogue, marked
@@ -319,9 +338,10 @@ class DiffusersProvider(Provider):
                 image = self._run(pipe, model, request, index, ctx)
                 seed = request.seed_for(index)
                 family = FAMILIES[model.family]
-                yield GeneratedImage(
+                # the pixels: the studio encodes them while the GPU makes the next image
+                yield PixelImage(
                     index=index,
-                    data=encode_png(image),
+                    pixels=image,
                     seed=seed,
                     metadata={
                         "pipeline": model.family,

@@ -80,6 +80,9 @@ class GeminiProvider(HttpProvider):
     default_base_url = "https://generativelanguage.googleapis.com"
     edit_operations = {"general": EditCapability(fields=("prompt", "references"), price=PRICE_PER_IMAGE)}
 
+    def probe(self) -> tuple[str, dict[str, str]] | None:
+        return f"{self.base_url()}/v1beta/models", {"x-goog-api-key": self.require_key(), "Accept": "application/json"}
+
     def models(self) -> list[ModelInfo]:
         return [
             ModelInfo(

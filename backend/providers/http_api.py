@@ -382,21 +382,36 @@ def check_download_url(url: str, allow_loopback: bool) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ApiError("bad_response", "the provider gave a result URL that is not http(s); it was not downloaded.")
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        refused = forbidden_address(
+            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), allow_loopback
+        )
     except (socket.gaierror, UnicodeError):
         raise ApiError(
             "provider_unavailable", f"the result host {parts.hostname} could not be resolved. Retry later."
         ) from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if address.is_loopback and allow_loopback:
+    if refused is not None:
+        raise ApiError(
+            "bad_response",
+            f"the provider gave a result URL on a private or local address ({parts.hostname}); it was not downloaded.",
+        )
+
+
+def forbidden_address(
+    host: str, port: int, allow_loopback: bool, allow_private: bool = False
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The first address ``host`` resolves to that the server must not call on someone's say-so
+    (None: all are public): loopback unless ``allow_loopback``, private ranges unless
+    ``allow_private``, and link-local (cloud metadata), multicast and other special ranges
+    never. Raises socket.gaierror or UnicodeError when the host does not resolve."""
+    for info in socket.getaddrinfo(host, port):
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if address.is_loopback and (allow_loopback or allow_private):
+            continue
+        if allow_private and address.is_private and not (address.is_link_local or address.is_multicast):
             continue
         if not address.is_global or address.is_multicast:
-            raise ApiError(
-                "bad_response",
-                f"the provider gave a result URL on a private or local address ({parts.hostname}); "
-                "it was not downloaded.",
-            )
+            return address
+    return None
 
 
 class HttpProvider(Provider):
@@ -429,7 +444,7 @@ class HttpProvider(Provider):
         if self.api_key():
             return True, None
         names = " or ".join(self.key_vars)
-        return False, f"set {names} in the environment or .env to use {self.label}"
+        return False, f"enter a key on the Providers page (or set {names} in the environment or .env) to use it"
 
     @property
     def client(self) -> ApiClient:
@@ -463,6 +478,11 @@ class HttpProvider(Provider):
                 "POST", url, ctx, waiting=f"waiting for {self.label}{which}", headers=headers, **payload(index)
             )
             yield index, response
+
+    def probe(self) -> tuple[str, dict[str, str]] | None:
+        """The cheapest call that proves the key works, a GET that costs nothing (listing
+        models, reading the balance): (url, headers). None when the API offers none."""
+        return None
 
     def require_key(self) -> str:
         key = self.api_key()

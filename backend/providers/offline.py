@@ -21,9 +21,9 @@ from backend.providers.base import (
     GenerationContext,
     GenerationRequest,
     ModelInfo,
+    PixelImage,
     Provider,
     StepRange,
-    encode_png,
     settings,
 )
 
@@ -439,9 +439,5 @@ class OfflineProvider(Provider):
                 ctx.step(index, step + 1, TOTAL_STEPS, f"painting image {index + 1} of {request.n}")
                 ctx.preview(index, image)
             ctx.raise_if_cancelled()
-            yield GeneratedImage(
-                index=index,
-                data=encode_png(renderer.img),
-                seed=seed,
-                metadata=settings(sampler=SAMPLER, steps=TOTAL_STEPS),
-            )
+            # the pixels: the studio encodes them while the next image is painted
+            yield PixelImage(index, renderer.img, seed, settings(sampler=SAMPLER, steps=TOTAL_STEPS))

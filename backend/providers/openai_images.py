@@ -79,6 +79,9 @@ class OpenAIProvider(HttpProvider):
         price = self.price(request.model, request.quality, request.width, request.height)
         return None if price is None else round(price * request.n, 6)
 
+    def probe(self) -> tuple[str, dict[str, str]] | None:
+        return f"{self.base_url()}/models", self._headers()
+
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.require_key()}", "Accept": "application/json"}
 

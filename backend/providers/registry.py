@@ -12,6 +12,7 @@ import importlib
 import inspect
 import logging
 import pkgutil
+import threading
 from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 
@@ -55,6 +56,7 @@ class ProviderRegistry:
     """The providers of one running studio, by id, in a stable order (offline first)."""
 
     def __init__(self, providers: Iterable[Provider]) -> None:
+        self._swap = threading.Lock()
         self._providers: dict[str, Provider] = {}
         for provider in providers:
             if provider.id in self._providers:
@@ -74,6 +76,14 @@ class ProviderRegistry:
 
     def get(self, provider_id: str) -> Provider | None:
         return self._providers.get(provider_id)
+
+    def replace(self, provider: Provider) -> None:
+        """Put ``provider`` in the place of the one with its id (settings changed): callers
+        that already hold the old one (a running job) keep it, the next ``get`` has this one."""
+        with self._swap:
+            if provider.id not in self._providers:
+                raise KeyError(provider.id)
+            self._providers = {**self._providers, provider.id: provider}
 
     def ids(self) -> list[str]:
         return list(self._providers)

@@ -114,6 +114,9 @@ class StabilityProvider(HttpProvider):
         for op, (_, credits, _) in EDIT_ROUTES.items()
     }
 
+    def probe(self) -> tuple[str, dict[str, str]] | None:
+        return f"{self.base_url()}/v1/user/balance", {"Authorization": f"Bearer {self.require_key()}"}
+
     def models(self) -> list[ModelInfo]:
         return [
             ModelInfo(

@@ -30,18 +30,36 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from backend.services.principal import ALL_SCOPES, Principal
 from backend.services.signin_throttle import SignInThrottle
-from backend.storage.account_store import AccountStore, KeyRecord, NameTaken, SessionRecord, UserRecord
+from backend.storage.account_store import (
+    AccountStore,
+    KeyRecord,
+    LastAdmin,
+    NameTaken,
+    SessionRecord,
+    UserRecord,
+)
 
 log = logging.getLogger(__name__)
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+#: fullmatch, never match: "$" also matches before a final newline ("bob\n")
 _NAME = re.compile(NAME_PATTERN)
+#: names that are folders the studio itself uses in the gallery (a day's folder, imports) or
+#: no folder at all on Windows: a user named so would own the studio's images, or have none
+_DAY_FOLDER = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+RESERVED_NAMES = frozenset(
+    ["imported", "con", "prn", "aux", "nul"] + [f"{kind}{n}" for kind in ("com", "lpt") for n in range(1, 10)]
+)
 ROLES = ("admin", "member")
 NAME_RULE = "{field} must be 1 to 32 of a-z, 0-9, '_' and '-', starting with a letter or digit"
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 MAX_KEY_NAME = 100
 MAX_KEYS_PER_USER = 100
+#: sign-ins kept per user (the oldest end first): one password cannot grow the database without end
+MAX_SESSIONS_PER_USER = 50
+#: argon2id hashes at once (each holds 64 MiB while it runs): the rest wait their turn
+HASHES_AT_ONCE = 4
 MAX_BUDGET_USD = 1_000_000.0
 KEY_PREFIX = "atl_"
 #: how many characters of a key are kept to show which key it is (``atl_`` + 8)
@@ -94,6 +112,10 @@ class SessionAuth:
     session_hash: str
 
 
+def _last_admin() -> AccountError:
+    return AccountError(409, "last_admin", "the studio needs at least one enabled admin")
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -103,9 +125,16 @@ def digest(secret: str) -> str:
 
 
 def check_name(name: Any, field: str = "name") -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise AccountError(422, "validation_error", NAME_RULE.format(field=field), field)
+    if is_reserved(name):
+        message = f"{field} is a folder the studio uses itself (a date, imported, a Windows device name)"
+        raise AccountError(422, "validation_error", message, field)
     return name
+
+
+def is_reserved(name: str) -> bool:
+    return name in RESERVED_NAMES or bool(_DAY_FOLDER.fullmatch(name))
 
 
 def check_password(password: Any, field: str = "password") -> str:
@@ -163,13 +192,21 @@ def user_brief(user: UserRecord) -> dict[str, Any]:
 
 
 class Accounts:
-    def __init__(self, store: AccountStore, throttle: SignInThrottle | None = None) -> None:
+    def __init__(
+        self,
+        store: AccountStore,
+        throttle: SignInThrottle | None = None,
+        run_blocking: Callable[..., Any] | None = None,
+    ) -> None:
         self.store = store
+        #: argon2 takes tens of milliseconds of CPU: under eventlet it runs in a real thread
+        self._run: Callable[..., Any] = run_blocking or (lambda fn, *args: fn(*args))
         self.throttle = throttle or SignInThrottle()
         self.hasher = PasswordHasher()  # argon2id with the library's recommended parameters
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._hashing = threading.BoundedSemaphore(HASHES_AT_ONCE)
         self.on_revoke: list[Callable[[Revocation], None]] = []
 
     # state ---------------------------------------------------------------------------------
@@ -211,7 +248,7 @@ class Accounts:
             id=uuid.uuid4().hex,
             name=name,
             role=check_role(role),
-            password_hash=self.hasher.hash(password) if password is not None else None,
+            password_hash=self._hash(password) if password is not None else None,
             disabled=False,
             created_at=now_iso(),
             monthly_budget_usd=check_budget(budget),
@@ -250,13 +287,18 @@ class Accounts:
                 raise AccountError(422, "validation_error", "disabled must be true or false", "disabled")
             values["disabled"] = disabled
         if password is not None:
-            values["password_hash"] = self.hasher.hash(check_password(password))
+            values["password_hash"] = self._hash(check_password(password))
         if monthly_budget_usd is not ...:
             values["monthly_budget_usd"] = check_budget(monthly_budget_usd)
         stays_admin = values.get("role", user.role) == "admin" and not values.get("disabled", user.disabled)
-        if user.role == "admin" and not user.disabled and not stays_admin and self.store.count_admins() <= 1:
-            raise AccountError(409, "last_admin", "the studio needs at least one enabled admin")
-        self.store.update_user(user_id, **values)
+        removes_admin = user.role == "admin" and not user.disabled and not stays_admin
+        if removes_admin and self.store.count_admins() <= 1:
+            raise _last_admin()
+        try:
+            # checked again as the change is written: another admin may be demoted meanwhile
+            self.store.update_user(user_id, keep_an_admin=removes_admin, **values)
+        except LastAdmin:
+            raise _last_admin() from None
         if values.get("disabled") or "password_hash" in values or "role" in values:
             if values.get("disabled") or "password_hash" in values:
                 self.store.delete_sessions_of(user_id)
@@ -266,9 +308,13 @@ class Accounts:
 
     def delete_user(self, user_id: str) -> None:
         user = self.user(user_id)
-        if user.role == "admin" and not user.disabled and self.store.count_admins() <= 1:
-            raise AccountError(409, "last_admin", "the studio needs at least one enabled admin")
-        self.store.delete_user(user_id)
+        removes_admin = user.role == "admin" and not user.disabled
+        if removes_admin and self.store.count_admins() <= 1:
+            raise _last_admin()
+        try:
+            self.store.delete_user(user_id, keep_an_admin=removes_admin)
+        except LastAdmin:
+            raise _last_admin() from None
         log.info("user %s deleted", user.name)
         self._revoked(Revocation(user_id=user_id))
 
@@ -278,25 +324,34 @@ class Accounts:
         """A new session for the right name and password; 401 ``invalid_credentials`` for
         anything else (the same answer for an unknown user), 429 after repeated failures."""
         name = username if isinstance(username, str) and len(username) <= 64 else ""
-        wait = self.throttle.blocked(client, name)
+        wait = self.throttle.begin(client, name)  # counted as a failure until it succeeds
         if wait is not None:
             raise TooManyAttempts(wait)
-        user = self.store.user_by_name(name) if _NAME.match(name) else None
+        user = self.store.user_by_name(name) if _NAME.fullmatch(name) else None
         candidate = password if isinstance(password, str) and len(password) <= MAX_PASSWORD else ""
         if not self._verify(user, candidate) or user is None or user.disabled:
-            self.throttle.failed(client, name)
             raise AccountError(401, "invalid_credentials", "wrong user name or password")
-        self.throttle.succeeded(name)
+        self.throttle.succeeded(name, client)
         return self.start_session(user)
 
-    def _verify(self, user: UserRecord | None, password: str) -> bool:
-        stored = user.password_hash if user is not None and user.password_hash else self._dummy_hash
+    def _hash(self, password: str) -> str:
+        with self._hashing:
+            return self._run(self.hasher.hash, password.encode("utf-8", "surrogatepass"))
+
+    def _matches(self, stored: str, password: str) -> bool:
         try:
-            ok = self.hasher.verify(stored, password.encode("utf-8", "surrogatepass"))
+            return self.hasher.verify(stored, password.encode("utf-8", "surrogatepass"))
         except (VerifyMismatchError, VerificationError, InvalidHashError):
-            ok = False
+            return False
+
+    def _verify(self, user: UserRecord | None, password: str) -> bool:
+        """Does ``password`` match? An unknown user (or one without a password: OpenID Connect)
+        costs the same hash, against a dummy, so the time does not tell either apart."""
+        stored = user.password_hash if user is not None and user.password_hash else self._dummy_hash
+        with self._hashing:
+            ok = self._run(self._matches, stored, password)
         if ok and user is not None and user.password_hash and self.hasher.check_needs_rehash(user.password_hash):
-            self.store.update_user(user.id, password_hash=self.hasher.hash(password))
+            self.store.update_user(user.id, password_hash=self._hash(password))
         return ok and user is not None and bool(user.password_hash)
 
     def start_session(self, user: UserRecord) -> SignedIn:
@@ -305,6 +360,8 @@ class Accounts:
         now = time.time()
         self.store.purge_sessions(now)
         self.store.add_session(SessionRecord(digest(session_id), user.id, csrf, now_iso(), now + SESSION_SECONDS))
+        for ended in self.store.trim_sessions(user.id, MAX_SESSIONS_PER_USER):
+            self._revoked(Revocation(session_hash=ended))
         return SignedIn(user, session_id, csrf)
 
     def session(self, session_id: str) -> SessionAuth | None:
@@ -320,10 +377,62 @@ class Accounts:
         principal = Principal(user.id, user.name, user.role, "session", scopes=ROLE_SCOPES[user.role])  # type: ignore[arg-type]
         return SessionAuth(principal, record.csrf_token, record.id_hash)
 
+    def still_valid(self, principal: Principal, session_hash: str | None) -> bool:
+        """Does the credential a socket was opened with still stand as it was (the session or
+        key exists, the user is enabled, the role unchanged)? The studio's own are not checked."""
+        if principal.user_id is None:
+            return True
+        user = self.store.user(principal.user_id)
+        if user is None or user.disabled or user.role != principal.role:
+            return False
+        if principal.via == "key":
+            return principal.key_id is not None and self.store.key(principal.key_id) is not None
+        if session_hash is not None:
+            record = self.store.session(session_hash)
+            return record is not None and record.expires_at >= time.time()
+        return True
+
     def sign_out(self, session_id: str) -> None:
         id_hash = digest(session_id)
         if self.store.delete_session(id_hash):
             self._revoked(Revocation(session_hash=id_hash))
+
+    def oidc_user(self, identity: str, username: str, admin: bool) -> UserRecord:
+        """The user an OpenID Connect identity (issuer and subject) signs in as: created on the
+        first sign-in, a member (an admin with ``admin``), named after the provider's user name
+        made folder-safe and unique."""
+        user = self.store.user_by_subject(identity)
+        if user is None:
+            if not self.active:
+                raise AccountError(409, "accounts_off", "create the studio's first admin before signing in this way")
+            base = folder_safe(username)
+            for n in range(1, 1000):
+                suffix = "" if n == 1 else f"-{n}"
+                record = UserRecord(
+                    id=uuid.uuid4().hex,
+                    name=base[: 32 - len(suffix)] + suffix,
+                    role="admin" if admin else "member",
+                    password_hash=None,
+                    disabled=False,
+                    created_at=now_iso(),
+                    monthly_budget_usd=None,
+                    oidc_subject=identity,
+                )
+                try:
+                    self.store.add_user(record)
+                except NameTaken:
+                    user = self.store.user_by_subject(identity)  # the same person, signing in twice at once
+                    if user is not None:
+                        break
+                    continue
+                log.info("user %s added on first OpenID Connect sign-in (%s)", record.name, record.role)
+                user = record
+                break
+            else:
+                raise AccountError(409, "name_taken", "no free name for this user")
+        if user.disabled:
+            raise AccountError(403, "disabled", "this user is disabled")
+        return user
 
     # API keys ------------------------------------------------------------------------------
 
@@ -333,6 +442,9 @@ class Accounts:
         """A new key for ``owner`` (a signed-in user): the record and the secret, shown once."""
         if owner.user_id is None:
             raise AccountError(403, "forbidden", "API keys belong to users; sign in as one")
+        if owner.via == "key" and not owner.is_admin:
+            # a leaked key must not be able to mint a copy of itself that outlives its revocation
+            raise AccountError(403, "forbidden", "a key cannot make keys; sign in to create one")
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_KEY_NAME:
             raise AccountError(422, "validation_error", f"name must be text of 1 to {MAX_KEY_NAME} characters", "name")
         try:
@@ -401,6 +513,10 @@ class Accounts:
         record = self.store.key(key_id) if isinstance(key_id, str) and len(key_id) <= 64 else None
         if record is None or (record.user_id != principal.user_id and not principal.is_admin):
             raise AccountError(404, "not_found", "no key with this id")
+        if principal.via == "key" and record.id != principal.key_id and not set(record.scopes) <= principal.scopes:
+            # as with making keys: a (leaked) key may not undo what it could not have made
+            message = "an API key may revoke itself and keys with no more scopes than its own"
+            raise AccountError(403, "forbidden", message)
         self.store.delete_key(key_id)
         log.info("API key %s (%s) revoked", record.id, record.prefix)
         self._revoked(Revocation(key_id=key_id))
@@ -423,6 +539,13 @@ class Accounts:
         return [self.key_json(r, users) for r in records]
 
 
+def folder_safe(name: str) -> str:
+    """A provider's user name as an Atelier name: lower case a-z 0-9 _ -, at most 32."""
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "-" for c in name.lower()).strip("-_")
+    name = cleaned[:32].rstrip("-_") or "user"
+    return name + "_" if is_reserved(name) else name
+
+
 def principal_for(user: UserRecord, via: str = "session") -> Principal:
     return Principal(user.id, user.name, user.role, via, scopes=ROLE_SCOPES[user.role])  # type: ignore[arg-type]
 
@@ -434,5 +557,6 @@ __all__ = [
     "SessionAuth",
     "SignedIn",
     "TooManyAttempts",
+    "folder_safe",
     "principal_for",
 ]

@@ -10,6 +10,7 @@ every image in a shared board.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Literal
 
 from backend import shapes
@@ -25,6 +26,8 @@ MAX_NAME = 64
 MAX_BOARDS = 1000
 MAX_BOARD_IMAGES = 10_000
 VISIBILITIES: tuple[Visibility, ...] = ("private", "shared")
+#: a change to one board, given every board (to remove it) and the board
+Change = Callable[[dict[str, BoardRecord], BoardRecord], object]
 
 
 class BoardNotFound(Exception):
@@ -142,7 +145,7 @@ class BoardService:
 
         return self.store.change(add)
 
-    def _changing(self, viewer: Principal, board_id: str, fn) -> BoardRecord:
+    def _changing(self, viewer: Principal, board_id: str, fn: Change) -> BoardRecord:
         def change(boards: dict[str, BoardRecord]) -> BoardRecord:
             board = boards.get(board_id)
             if board is None or not self.may_see(viewer, board):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from backend.services.principal import Principal
+from backend.storage.account_store import AccountStore
 from backend.storage.db import Database
 
 Which = Literal["studio", "user", "key"]
@@ -79,6 +80,31 @@ class NoAccounts:
 
     def budget_keys(self) -> list[Account]:
         return []
+
+
+class StoredBudgets:
+    """The account store's users and keys, as budgets see them."""
+
+    def __init__(self, store: AccountStore) -> None:
+        self.store = store
+
+    def budget_user(self, user_id: str) -> Account | None:
+        user = self.store.user(user_id)
+        return Account(user.id, user.name, user.monthly_budget_usd) if user else None
+
+    def budget_key(self, key_id: str) -> Account | None:
+        key = self.store.key(key_id)
+        if key is None:
+            return None
+        user = self.store.user(key.user_id)
+        return Account(key.id, key.name, key.monthly_budget_usd, user.name if user else None)
+
+    def budget_users(self) -> list[Account]:
+        return [Account(u.id, u.name, u.monthly_budget_usd) for u in self.store.users()]
+
+    def budget_keys(self) -> list[Account]:
+        names = {u.id: u.name for u in self.store.users()}
+        return [Account(k.id, k.name, k.monthly_budget_usd, names.get(k.user_id)) for k in self.store.keys()]
 
 
 @dataclass(frozen=True)

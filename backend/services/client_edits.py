@@ -82,7 +82,7 @@ def submit_edit(
         warnings = warnings + (late_warnings(job.request) if late_warnings else [])
         return s.jobs.submit(
             job.request, warnings, job.session, kind=EDIT, tool=job.tool, cost_usd=cost, client=client,
-            principal=principal,
+            owner=principal.owner, key_id=principal.key_id,
         )  # fmt: skip
 
 

@@ -44,10 +44,10 @@ class JobError(TypedDict):
 # ``from`` is a keyword: the functional form keeps the wire name
 Fallback = TypedDict("Fallback", {"from": str, "to": str, "code": str})
 
-Topic = Literal["gallery", "queue", "matrix"]
+Topic = Literal["gallery", "queue", "matrix", "providers"]
 #: the topics a client subscribes to by name; a matrix's events go to those who subscribe
 #: with its ``matrix_id`` (one room per matrix)
-FEEDS: tuple[Topic, ...] = ("gallery", "queue")
+FEEDS: tuple[Topic, ...] = ("gallery", "queue", "providers")
 #: the topics whose events go to one room per subject (``FeedEvent.room``), joined by its id
 ROOMED: tuple[Topic, ...] = ("matrix",)
 
@@ -221,6 +221,19 @@ class GalleryUpdated(FeedEvent):
 
 
 @dataclass(frozen=True)
+class GalleryIndexing(FeedEvent):
+    name = "gallery.indexing"
+    topic = "gallery"
+    when = (
+        "the index of a big folder is being built in the background after a start: at most one a second,"
+        " and once when it is done (`GET /api/gallery/status` says the same)"
+    )
+    indexing: bool = field(metadata=_doc("false: this was the last one, the index is complete"))
+    indexed: int = field(metadata=_doc("image files indexed so far"))
+    total: int | None = field(metadata=_doc("image files in the folder; null until the folder has been walked"))
+
+
+@dataclass(frozen=True)
 class QueueUpdated(FeedEvent):
     name = "queue.updated"
     topic = "queue"
@@ -261,6 +274,18 @@ class MatrixUpdated(FeedEvent):
         return f"matrix:{self.matrix_id}"
 
 
+@dataclass(frozen=True)
+class ProvidersChanged(FeedEvent):
+    name = "providers.changed"
+    topic = "providers"
+    when = (
+        "a provider's settings were saved on the Providers page (PUT /api/providers/<id>/settings);"
+        " the last save wins, and this tells every open page, the one that saved before included"
+    )
+    provider: str = field(metadata=_doc("the provider's id"))
+    version: int = field(metadata=_doc("the settings' version after this save (every save adds one)"))
+
+
 JOB_EVENTS: tuple[type[JobEvent], ...] = (
     JobQueued,
     JobStarted,
@@ -272,7 +297,15 @@ JOB_EVENTS: tuple[type[JobEvent], ...] = (
     JobCancelled,
     JobInterrupted,
 )
-FEED_EVENTS: tuple[type[FeedEvent], ...] = (GalleryAdded, GalleryRemoved, GalleryUpdated, QueueUpdated, MatrixUpdated)
+FEED_EVENTS: tuple[type[FeedEvent], ...] = (
+    GalleryAdded,
+    GalleryRemoved,
+    GalleryUpdated,
+    GalleryIndexing,
+    QueueUpdated,
+    MatrixUpdated,
+    ProvidersChanged,
+)
 
 
 # --- the bus ----------------------------------------------------------------------------

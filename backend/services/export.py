@@ -15,6 +15,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -27,6 +28,8 @@ from backend.storage.zip_stream import ZipStream
 # read fault its pages in afresh (measured: 0.9 GB/s at 8 MB, 1.9 GB/s at 1 MB).
 BATCH_BYTES = 1024 * 1024
 BATCH_FILES = 512
+#: ids looked up per index query in an export by ids (SQLite's bound-parameter budget)
+ID_CHUNK = 500
 CSV_FIELDS = (
     "file",
     "id",
@@ -66,6 +69,41 @@ class ZipExport:
         self.run_blocking = run_blocking
 
     def stream(self, query: ImageQuery, description: dict[str, Any] | None = None) -> Iterator[bytes]:
+        """The images ``query`` selects, in its order."""
+        return self._stream(self.gallery.index.iterate(query), description, None)
+
+    def missing(self, ids: list[str], base: ImageQuery | None = None) -> list[str]:
+        """Those of ``ids`` that are not in the gallery (or not in ``base``'s selection)."""
+        present: set[str] = set()
+        for start in range(0, len(ids), ID_CHUNK):
+            present |= self.gallery.index.present(replace(base or ImageQuery(), ids=ids[start : start + ID_CHUNK]))
+        return [i for i in ids if i not in present]
+
+    def stream_ids(
+        self, ids: list[str], description: dict[str, Any] | None = None, base: ImageQuery | None = None
+    ) -> Iterator[bytes]:
+        """The images of ``ids`` in the order given (each once); ids not in the gallery (or
+        gone before their turn) are skipped and listed in metadata.json's ``not_found``."""
+        not_found: list[str] = []
+        return self._stream(
+            self._in_order(list(dict.fromkeys(ids)), base or ImageQuery(), not_found), description, not_found
+        )
+
+    def _in_order(self, ids: list[str], base: ImageQuery, not_found: list[str]) -> Iterator[ImageRow]:
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+            found = {row.id: row for row in self.gallery.index.iterate(replace(base, ids=chunk), ID_CHUNK)}
+            for image_id in chunk:
+                row = found.get(image_id)
+                if row is None:
+                    not_found.append(image_id)
+                else:
+                    yield row
+
+    def _stream(
+        self, rows: Iterator[ImageRow], description: dict[str, Any] | None, not_found: list[str] | None
+    ) -> Iterator[bytes]:
+        """``not_found``: filled while ``rows`` is read, listed at the end (an export by ids)."""
         archive = ZipStream()
         csv_file = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")
         json_file = tempfile.TemporaryFile("w+", encoding="utf-8")
@@ -78,7 +116,7 @@ class ZipExport:
             state = {"count": 0}
             batch: list[ImageRow] = []
             size, batch_files = 0, 1  # the first file goes out alone: the first byte leaves at once
-            for row in self.gallery.index.iterate(query):
+            for row in rows:
                 batch.append(row)
                 size += row.size
                 if size >= BATCH_BYTES or len(batch) >= batch_files:
@@ -86,7 +124,10 @@ class ZipExport:
                     batch, size, batch_files = [], 0, BATCH_FILES
             if batch:
                 yield from self.run_blocking(self._write_batch, archive, batch, writer, json_file, skipped, state)
-            json_file.write('], "skipped": ' + json.dumps(skipped) + f', "count": {state["count"]}}}')
+            tail = '], "skipped": ' + json.dumps(skipped)
+            if not_found is not None:
+                tail += ', "not_found": ' + json.dumps(not_found)
+            json_file.write(tail + f', "count": {state["count"]}}}')
             for name, handle in (("metadata.csv", csv_file), ("metadata.json", json_file)):
                 yield from archive.deflated(name, _encoded(handle), time.gmtime()[:6])  # type: ignore[arg-type]
             yield archive.finish()

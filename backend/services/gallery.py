@@ -36,7 +36,7 @@ from typing import Any, Literal, TypeVar
 from PIL import Image
 
 from backend import __version__, shapes
-from backend.providers.base import GeneratedImage, GenerationRequest, image_settings
+from backend.providers.base import GeneratedImage, GenerationRequest, PixelImage, image_settings
 from backend.services.event_types import Feed, FeedEvent, GalleryAdded, GalleryRemoved, GalleryUpdated
 from backend.services.ownership import UserNames, folder_owner, no_users
 from backend.storage.favorites import FavoriteStore
@@ -54,6 +54,7 @@ from backend.storage.files import (
     slugify,
     valid_relpath,
     walk_regular_files,
+    walk_scope,
     write_new_file,
 )
 from backend.storage.gallery_index import GalleryIndex, ImageQuery, ImageRow
@@ -284,6 +285,13 @@ class Gallery:
                 self._known = self.index.fingerprints()
             return dict(self._known)
 
+    def _fingerprints_of(self, paths: list[str]) -> dict[str, tuple[int, int]]:
+        """The indexed fingerprints of ``paths`` (without copying all of them)."""
+        with self._lock:
+            if self._known is None:
+                self._known = self.index.fingerprints()
+            return {p: self._known[p] for p in paths if p in self._known}
+
     def _remember(self, rows: list[ImageRow] = (), forget: list[str] = ()) -> None:  # type: ignore[assignment]
         with self._lock:
             if self._known is None:
@@ -307,26 +315,84 @@ class Gallery:
     def scan(self, known: dict[str, tuple[int, int]]) -> ScanResult:
         """Walk the folder: read files that are new or changed. Disk only, no database.
         Only regular files inside the gallery are read; one that cannot be is skipped."""
+        return self.scan_paths([""], known)
+
+    def scan_paths(self, scopes: list[str], known: dict[str, tuple[int, int]]) -> ScanResult:
+        """``scan`` of only the files and folders ``scopes`` (paths relative to the gallery,
+        ``""`` for all of it), after file events named them. ``known``: the fingerprints of
+        the indexed files at or under them (``known_under``). Disk only."""
         result = ScanResult(known_before=known)
         seen: set[str] = set()
         writing = set(self._writing)
-        for rel, st in walk_regular_files(self.root, IMAGE_SUFFIXES, self._skip):
-            if rel in writing:
+        for scope in scopes:
+            for rel, st in walk_scope(self.root, scope, IMAGE_SUFFIXES, self._skip):
+                if rel in writing:
+                    seen.add(rel)
+                    continue
+                fingerprint = (st.st_size, st.st_mtime_ns)
+                if known.get(rel) != fingerprint and self._failed.get(rel) != fingerprint:
+                    row = self._read_or_skip(rel, st)
+                    if row is None:
+                        continue
+                    result.changed.append(row)
                 seen.add(rel)
-                continue
-            fingerprint = (st.st_size, st.st_mtime_ns)
-            if known.get(rel) != fingerprint and self._failed.get(rel) != fingerprint:
-                try:
-                    result.changed.append(self.read_file(self.root / rel, rel, st))
-                except RefusedFile as exc:
-                    self._skip(repr(rel), f"it is {exc.reason}")
-                    continue
-                except Exception as exc:  # one bad file never stops a scan
-                    self._failed[rel] = fingerprint
-                    self._skip(repr(rel), f"it could not be read ({exc.__class__.__name__}: {str(exc)[:200]})")
-                    continue
-            seen.add(rel)
         result.removed = [p for p in known if p not in seen and p not in writing]
+        return result
+
+    def _read_or_skip(self, rel: str, st: os.stat_result) -> ImageRow | None:
+        try:
+            return self.read_file(self.root / rel, rel, st)
+        except RefusedFile as exc:
+            self._skip(repr(rel), f"it is {exc.reason}")
+        except Exception as exc:  # one bad file never stops a scan
+            self._failed[rel] = (st.st_size, st.st_mtime_ns)
+            self._skip(repr(rel), f"it could not be read ({exc.__class__.__name__}: {str(exc)[:200]})")
+        return None
+
+    def known_under(self, scopes: list[str]) -> dict[str, tuple[int, int]]:
+        """The fingerprints of the indexed files at or under ``scopes`` (see ``scan_paths``)."""
+        if "" in scopes:
+            return self.known()
+        with self._lock:
+            if self._known is None:
+                self._known = self.index.fingerprints()
+            known = self._known
+            found = {p: known[p] for p in scopes if p in known}
+            folders = {p for p in scopes if p not in known}  # or new files: one pass over the index
+            if folders:
+                for path, fingerprint in known.items():
+                    cut = path.rfind("/")
+                    while cut > 0:
+                        if path[:cut] in folders:
+                            found[path] = fingerprint
+                            break
+                        cut = path.rfind("/", 0, cut)
+            return found
+
+    # --- the first index of a big folder, in the background (services/gallery_indexer.py) ---
+    def survey(self, known: dict[str, tuple[int, int]]) -> tuple[list[tuple[str, int, int]], int, list[str]]:
+        """Walk the folder without reading a file: (files to read as (path, size, mtime_ns),
+        image files found, indexed paths gone). Disk only."""
+        to_read: list[tuple[str, int, int]] = []
+        seen: set[str] = set()
+        writing = set(self._writing)
+        for rel, st in walk_regular_files(self.root, IMAGE_SUFFIXES, self._skip):
+            seen.add(rel)
+            fingerprint = (st.st_size, st.st_mtime_ns)
+            if rel not in writing and known.get(rel) != fingerprint and self._failed.get(rel) != fingerprint:
+                to_read.append((rel, *fingerprint))
+        return to_read, len(seen), [p for p in known if p not in seen and p not in writing]
+
+    def read_paths(self, paths: list[tuple[str, int, int]], known: dict[str, tuple[int, int]]) -> ScanResult:
+        """Read the files a ``survey`` found new or changed (those changed since are read as
+        they are now). Disk only; ``apply`` indexes the result."""
+        result = ScanResult(known_before=known)
+        writing = set(self._writing)
+        for path, _, _ in paths:
+            for rel, st in walk_scope(self.root, path, IMAGE_SUFFIXES, self._skip) if path not in writing else ():
+                row = self._read_or_skip(rel, st)
+                if row is not None:
+                    result.changed.append(row)
         return result
 
     def _skip(self, name: str, reason: str) -> None:
@@ -339,7 +405,7 @@ class Gallery:
         """Write a scan's findings to the index, dropping any the API changed meanwhile, and
         announce them on the gallery feed (``announce``)."""
         with self._changes:
-            current = self.known()
+            current = self._fingerprints_of([r.path for r in result.changed] + list(result.removed))
             writing = set(self._writing)
             changed = [
                 r
@@ -429,7 +495,12 @@ class Gallery:
         database access, so it can run in a worker thread; ``add`` indexes the result.
         ``extra`` (a studio tool's ``source`` and settings) joins the atelier metadata, and
         its source path and operation join the infotext."""
-        fmt, width, height = inspect_image(image.data)
+        if isinstance(image, PixelImage):  # encoded here from pixels: nothing to decode again to trust
+            fmt, (width, height) = "PNG", image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ImageRejected(f"the provider made an image of {width}x{height} pixels, over the limit")
+        else:
+            fmt, width, height = inspect_image(image.data)
         now = datetime.now(UTC)
         created_at = _iso(now)
         seed = image.seed
@@ -674,11 +745,12 @@ class Gallery:
         return self.root / relpath
 
     def page(
-        self, limit: int, cursor: str | None, query: ImageQuery | None = None
+        self, limit: int, cursor: str | None, query: ImageQuery | None = None, metadata: bool = True
     ) -> tuple[list[ImageRow], str | None]:
+        """``metadata=False``: the rows without their metadata (a listing does not show it)."""
         query = query or ImageQuery()
         after = decode_cursor(cursor) if cursor else None
-        rows = self.index.select(query, limit + 1, after)
+        rows = self.index.select(query, limit + 1, after, metadata)
         more = len(rows) > limit
         rows = rows[:limit]
         return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
@@ -701,12 +773,16 @@ def thumb_url(row: ImageRow, size: int) -> str:
     return f"/thumbs/{size}/{row.id}/{row.content_hash or '0'}.webp"
 
 
+#: what urllib.parse.quote leaves as it is: such a path (Atelier's own names) is its own URL
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
 def image_json(row: ImageRow, owner: str | None = None) -> shapes.Image:
     """The public form of an image (REST and events); ``owner``: ``Gallery.owner_of`` its path."""
     return {
         "id": row.id,
         "path": row.path,
-        "url": "/images/" + urllib.parse.quote(row.path),
+        "url": "/images/" + (row.path if _URL_SAFE.fullmatch(row.path) else urllib.parse.quote(row.path)),
         "thumb_url": thumb_url(row, 256),
         "thumb_512_url": thumb_url(row, 512),
         "width": row.width,

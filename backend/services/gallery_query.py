@@ -77,7 +77,9 @@ SELECTION = (
         message=f"ids must be up to {MAX_IDS} comma-separated image ids",
     ),
 )
-LIMIT = Field("limit", "integer", "items per page", default=50, minimum=1, maximum=200)
+#: a page of the image listing: up to MAX_LIMIT, so the whole of 20,000 images is 20 requests
+MAX_LIMIT = 1000
+LIMIT = Field("limit", "integer", "items per page", default=50, minimum=1, maximum=MAX_LIMIT)
 CURSOR = Field("cursor", "string", "next_cursor of the previous page")
 FILTERS = tuple(f.name for f in SELECTION)
 PAGING = (CURSOR.name, LIMIT.name)

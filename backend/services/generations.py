@@ -35,12 +35,13 @@ def submit_generation(
     """Queue ``principal``'s generation after its cost passes the budgets (``BudgetExceeded``
     otherwise) and its user and key are under their concurrent-job limits (``LimitExceeded``),
     holding the budget lock from the check to the queue so two calls cannot both pass it
-    on the last dollar. ``priority``: its place in the queue (services/queue_order.py);
-    ``owner``: whose job it is (``Principal.owner``)."""
+    on the last dollar. ``priority``: its place in the queue (services/queue_order.py)."""
     provider = jobs.registry.get(request.provider)
     with usage.admitting:
         usage.admit(provider.estimate_cost(request) if provider else None, principal)
-        return jobs.submit(request, warnings, session, client=client, priority=priority, principal=principal)
+        return jobs.submit(
+            request, warnings, session, client=client, priority=priority, owner=principal.owner, key_id=principal.key_id
+        )
 
 
 def submit_generations(
@@ -57,7 +58,10 @@ def submit_generations(
     with usage.admitting:
         usage.admit(cost_usd, principal, jobs=len(batch))
         jobs.check_open()
-        return [jobs.submit(request, warnings, session, principal=principal) for request, warnings in batch]
+        return [
+            jobs.submit(request, warnings, session, owner=principal.owner, key_id=principal.key_id)
+            for request, warnings in batch
+        ]
 
 
 @dataclass

@@ -37,7 +37,7 @@ class LocalPool:
         self.registry = registry
         self.runtime = runtime
         self.max_concurrent = max_concurrent
-        self.provider_concurrency = provider_concurrency or {}
+        self.provider_concurrency = dict(provider_concurrency or {})  # the Providers page changes it
         self.preview_interval = preview_interval
         self.preview_side = preview_side
         self._service: JobService | None = None

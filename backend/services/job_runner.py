@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from backend.providers.base import Cancelled, GeneratedImage, GenerationContext, GenerationRequest, ProviderError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
+from backend.services import save_pipeline
 from backend.services.fallback import FallbackChain, Moved
 from backend.services.job_context import JobContext, ShiftedContext
 from backend.services.tools.common import ToolProducer
@@ -88,21 +89,32 @@ class Producers:
 
 
 class JobRunner:
-    def __init__(self, producers: Producers, fallback: FallbackChain, runtime: Runtime) -> None:
+    """``save_depth``: images a job may have being encoded and saved while its producer
+    makes the next (services/save_pipeline.py); 0 saves each before the next is made."""
+
+    def __init__(
+        self, producers: Producers, fallback: FallbackChain, runtime: Runtime, save_depth: int = save_pipeline.DEPTH
+    ) -> None:
         self.producers = producers
         self.fallback = fallback
         self.runtime = runtime
+        self.save_depth = save_depth
 
     def run(self, job: JobRecord, request: GenerationRequest, ctx: JobContext, sink: ImageSink) -> Outcome:
         """Run ``job`` to its outcome; every failure becomes the job's error. Abandoned
         passes through (there is no one to tell)."""
         running = [request.provider]  # who is producing now, for the error of a crash
+        saves = save_pipeline.SavePipeline(self.runtime, lambda s, g: sink.save(job, s, g), self.save_depth)
         try:
             ctx.raise_if_cancelled()
-            for served, generated in self._served_images(job, request, ctx, sink, running):
-                sink.save(job, served, generated)
-                if ctx.cancelled:
-                    raise Cancelled()
+            try:
+                for served, generated in self._served_images(job, request, ctx, sink, running):
+                    saves.put(served, generated)
+                    if ctx.cancelled:
+                        raise Cancelled()
+                saves.finish()
+            finally:
+                saves.close()  # what is still being saved ends before the outcome is told
         except Cancelled:
             return Outcome("cancelled")
         except Abandoned:

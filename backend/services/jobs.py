@@ -17,7 +17,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any, Literal, Protocol, cast
 
 from backend import shapes
@@ -44,7 +43,7 @@ from backend.services.gallery import utc_now_iso
 from backend.services.job_context import JobContext
 from backend.services.job_runner import JobRunner
 from backend.services.job_sinks import GallerySink
-from backend.services.ownership import UserNames, no_users
+from backend.services.ownership import UserNames, no_users, owner_filter
 from backend.services.principal import STUDIO, Principal
 from backend.services.queue_order import DEFAULT_PRIORITY, insert_index, move_index, rank_between
 from backend.services.schema import ValidationError
@@ -177,14 +176,15 @@ class JobService:
         cost_usd: float | None = None,
         client: str | None = None,
         priority: str = DEFAULT_PRIORITY,
-        principal: Principal = STUDIO,
         owner: str | None = None,
+        key_id: str | None = None,
     ) -> JobRecord:
         """Queue a job for ``owner`` (the account name; None for the studio's own).
         A tool job (``kind`` other than generate) brings its ``tool`` request
         and its estimated cost; a generation is priced by its provider. ``client``: the client
         API that sent it (kept with the job and its images). ``priority``: where it goes in
-        the queue (services/queue_order.py). ``principal``: who sent it (its owner and key)."""
+        the queue (services/queue_order.py). ``owner``: whose job it is (the account name; None
+        for the studio's own); ``key_id``: the API key it came with (its budget and limits)."""
         self.executor.check_open()
         warnings = self.executor.submit_warnings(request.provider, warnings)
         provider = self.registry.get(request.provider)
@@ -203,8 +203,8 @@ class JobService:
             tool=tool,
             client=client,
             priority=priority,
-            owner=principal.owner if owner is None else owner,
-            key_id=principal.key_id,
+            owner=owner,
+            key_id=key_id,
         )
         with self.lock:
             queued = self.executor.queued()
@@ -218,8 +218,8 @@ class JobService:
             self.announce_queue()
         return job
 
-    def retry(self, job_id: str, principal: Principal = STUDIO) -> JobRecord:
-        """Queue a failed, cancelled or interrupted job again, as ``principal``'s job."""
+    def retry(self, job_id: str, key_id: str | None = None) -> JobRecord:
+        """Queue a failed, cancelled or interrupted job again: its owner's, sent with ``key_id``."""
         job = self.get(job_id)
         if job.status not in ("failed", "cancelled", "interrupted"):
             raise JobConflict(f"job is {job.status}; only failed, cancelled or interrupted jobs can be retried")
@@ -238,8 +238,8 @@ class JobService:
             cost_usd=job.cost_usd,
             client=job.client,
             priority=job.priority,
-            principal=principal,
             owner=job.owner,
+            key_id=key_id,
         )
 
     def cancel(self, job_id: str) -> JobRecord:
@@ -361,11 +361,16 @@ class JobService:
     def position(self, job: JobRecord) -> int | None:
         return self.executor.position(job) if job.status == "queued" else None
 
-    def queue_snapshot(self) -> dict[str, list[str]]:
-        return self.executor.snapshot()
+    def queue_snapshot(self, viewer: Principal = STUDIO) -> dict[str, list[str | None]]:
+        """The queued and running job ids; for a member, everyone else's are None (a place)."""
+        snapshot = self.executor.snapshot()
+        own = owner_filter(viewer)
+        if own is None:
+            return dict(snapshot)  # type: ignore[arg-type]
+        return _anonymous(snapshot, own, {i: self._owner(i) for ids in snapshot.values() for i in ids})
 
     def job_json(self, job: JobRecord) -> shapes.Job:
-        data = asdict(job)
+        data = job.to_json()
         data["provider"] = job.provider
         data["model"] = job.request.get("model")
         data.pop("queue_rank")  # the store's; the position is what a client reads
@@ -453,8 +458,7 @@ class JobService:
             owners = {job_id: self._owner(job_id) for ids in snapshot.values() for job_id in ids}
             self.bus.feed(QueueUpdated(**snapshot, paused=paused), [QUEUE_ALL])
             for name in sorted(users):
-                anonymous = {key: [i if owners[i] == name else None for i in ids] for key, ids in snapshot.items()}
-                self.bus.feed(QueueUpdated(**anonymous, paused=paused), [queue_room(name)])
+                self.bus.feed(QueueUpdated(**_anonymous(snapshot, name, owners), paused=paused), [queue_room(name)])
         except Exception:  # e.g. Redis gone: the next change announces again
             log.exception("queue.updated could not be sent")
 
@@ -486,6 +490,13 @@ QUEUE_ALL = "queue"
 
 def queue_room(owner: str) -> str:
     return f"queue@{owner}"
+
+
+def _anonymous(
+    snapshot: dict[str, list[str]], owner: str, owners: dict[str, str | None]
+) -> dict[str, list[str | None]]:
+    """The queue as ``owner`` sees it: their job ids, every other job a None in its place."""
+    return {key: [i if owners.get(i) == owner else None for i in ids] for key, ids in snapshot.items()}
 
 
 def _end_event(status: str, images: list[dict[str, Any]], error: dict[str, Any] | None) -> JobEvent:

@@ -73,10 +73,6 @@ class RateLimits:
         self.namespace = namespace
         self.per_client, self.per_user, self.per_key = per_client, per_user, per_key
 
-    @property
-    def active(self) -> bool:
-        return any((self.per_client, self.per_user, self.per_key))
-
     def hit(self, principal: Principal, client: str) -> None:
         """Count one submission of ``principal`` from address ``client``, or raise
         LimitExceeded (nothing counted against the others) when one of its windows is full."""

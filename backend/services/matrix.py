@@ -79,8 +79,8 @@ class MatrixService:
 
     # --- create --------------------------------------------------------------------------
     def submit(self, body: Any, principal: Principal = STUDIO) -> MatrixRecord:
-        """Plan, price and queue ``principal``'s matrix; ValidationError (422), BudgetExceeded
-        (402) or LimitExceeded (429) before any job is queued."""
+        """Plan, price and queue ``principal``'s matrix (its jobs and grid are theirs);
+        ValidationError (422), BudgetExceeded (402) or LimitExceeded (429) before any job is queued."""
         plan = plan_matrix(body, self.registry, self.default_provider, self.max_cells)
         price = estimate(plan, self.registry)
         batch = [(c.request, c.warnings) for c in plan.cells if c.request is not None]

@@ -10,6 +10,8 @@ seen by admins only. ``Principal.sees(owner)`` is the base rule; shared boards a
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Callable, Collection
 
 from backend.services.principal import Principal
@@ -22,6 +24,23 @@ UserNames = Callable[[], Collection[str]]
 
 def no_users() -> Collection[str]:
     return ()
+
+
+class CachedNames:
+    """The account names, read at most once a ``ttl`` (every listed image and every gallery
+    event asks; a user added by the CLI in another process shows within ``ttl`` seconds)."""
+
+    def __init__(self, load: Callable[[], Collection[str]], ttl: float = 1.0) -> None:
+        self._load, self._ttl = load, ttl
+        self._names: frozenset[str] = frozenset()
+        self._at = float("-inf")
+        self._lock = threading.Lock()
+
+    def __call__(self) -> frozenset[str]:
+        with self._lock:
+            if time.monotonic() - self._at >= self._ttl:
+                self._names, self._at = frozenset(self._load()), time.monotonic()
+            return self._names
 
 
 def folder_owner(relpath: str, users: Collection[str]) -> str | None:

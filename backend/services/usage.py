@@ -169,7 +169,7 @@ class UsageLedger:
 
     def admit(self, cost: float | None, principal: Principal = STUDIO, jobs: int = 1) -> None:
         """Refuse ``jobs`` new jobs of ``principal``, costing ``cost`` together, that would go over
-        a concurrent-job limit (TooManyJobs) or a budget (BudgetExceeded). Hold ``admitting``
+        a concurrent-job limit (LimitExceeded ``too_many_jobs``) or a budget (BudgetExceeded). Hold ``admitting``
         from here until they are queued."""
         if self.job_limits is not None:
             self.job_limits.check(principal, jobs)

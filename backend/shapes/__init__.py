@@ -23,10 +23,24 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from backend.shapes import accounts, boards, errors, images, jobs, matrix, meta, prompts, providers, tools, usage
+from backend.shapes import (
+    accounts,
+    boards,
+    errors,
+    gallery_status,
+    images,
+    jobs,
+    matrix,
+    meta,
+    prompts,
+    providers,
+    tools,
+    usage,
+)
 from backend.shapes.accounts import AuthInfo, KeyCreated, Keys, Me, SessionStarted, UserEnvelope, Users
 from backend.shapes.boards import Board, BoardEnvelope, Boards
 from backend.shapes.errors import Error, ErrorBody, Warning, error_body
+from backend.shapes.gallery_status import GalleryStatus, IndexStatus
 from backend.shapes.images import (
     Deleted,
     Image,
@@ -52,7 +66,7 @@ from backend.shapes.jobs import (
 from backend.shapes.matrix import Matrix, MatrixEnvelope, MatrixSubmitted
 from backend.shapes.meta import AspectRatios, Health, Style, Styles, Templates
 from backend.shapes.prompts import PromptEnhancement, PromptExpansions, PromptPage
-from backend.shapes.providers import ModelInfo, ProviderInfo, Providers, StepRange
+from backend.shapes.providers import ModelInfo, ProviderInfo, Providers, ProviderSettings, ProviderTest, StepRange
 from backend.shapes.tools import EditOperations, SocialFormats, ToolInfo, Tools
 from backend.shapes.usage import Budget, Estimate, Usage
 
@@ -61,6 +75,8 @@ __all__ = [
     "Board",
     "Error",
     "ErrorBody",
+    "GalleryStatus",
+    "IndexStatus",
     "Image",
     "Job",
     "JobError",
@@ -99,6 +115,8 @@ COMPONENTS: tuple[Any, ...] = (
     QueueCancelled,
     Health,
     Providers,
+    ProviderSettings,
+    ProviderTest,
     Styles,
     AspectRatios,
     Tools,
@@ -122,12 +140,24 @@ COMPONENTS: tuple[Any, ...] = (
     KeyCreated,
     Boards,
     BoardEnvelope,
+    GalleryStatus,
 )
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 MODULES: tuple[ModuleType, ...] = (
-    accounts, boards, errors, images, jobs, matrix, meta, prompts, providers, tools, usage,
-)  # fmt: skip
+    accounts,
+    boards,
+    errors,
+    gallery_status,
+    images,
+    jobs,
+    matrix,
+    meta,
+    prompts,
+    providers,
+    tools,
+    usage,
+)
 
 
 def _read_key_docstrings() -> None:

@@ -106,8 +106,6 @@ class Job(TypedDict):
     cancel_requested: bool
     client: str | None
     """who sent it through a client API (e.g. "openai", "a1111"); null for the studio's own routes"""
-    owner: str | None
-    """the user whose job it is; null without accounts"""
     provider_notes: list[dict[str, Any]]
     priority: Priority
     """higher runs first; first come, first served within a priority"""

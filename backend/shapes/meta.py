@@ -8,8 +8,9 @@ from typing_extensions import TypedDict
 
 
 class QueueSnapshot(TypedDict):
-    queued: list[str]
-    running: list[str]
+    queued: list[str | None]
+    """job ids in queue order; with accounts, a member sees null for each job of someone else"""
+    running: list[str | None]
 
 
 class Health(TypedDict):

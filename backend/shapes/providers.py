@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NotRequired
+from typing import Any, Literal, NotRequired
 
 from typing_extensions import TypedDict
 
@@ -65,3 +65,64 @@ class ProviderInfo(TypedDict):
 
 class Providers(TypedDict):
     providers: list[ProviderInfo]
+
+
+class ProviderStatus(TypedDict):
+    id: str
+    label: str
+    available: bool
+    reason: str | None
+
+
+class SettingFieldInfo(TypedDict):
+    name: str
+    label: str
+    kind: Literal["url", "number", "integer", "names"]
+    min: float | None
+    max: float | None
+    help: str
+
+
+class KeyStatus(TypedDict):
+    """Never the key: whether one is set, where from, its last four characters, when."""
+
+    set: bool
+    source: Literal["environment", "studio"] | None
+    """environment: set by the environment or .env (wins, not editable in the studio)"""
+    last4: str | None
+    set_at: str | None
+    """ISO 8601, UTC"""
+    problem: NotRequired[str]
+    """a key entered in the studio that can no longer be read (the secret changed): enter it again"""
+
+
+class LocalSetup(TypedDict):
+    """diffusers only: what the local models need and what was found."""
+
+    missing_packages: list[str]
+    install_command: str
+    models_dir: str
+    models_dir_variable: str
+    hf_cache: str
+    found: list[dict[str, str]]
+    download_examples: list[str]
+
+
+class ProviderSettings(TypedDict):
+    provider: ProviderStatus
+    settings: dict[str, Any]
+    """enabled, and each of ``fields`` by name (base_url, timeout_seconds, retries, models, concurrency)"""
+    sources: dict[str, Literal["environment", "studio", "default"]]
+    fields: list[SettingFieldInfo]
+    takes_key: bool
+    key: KeyStatus
+    version: int
+    """counts every save of any provider's settings"""
+    local: NotRequired[LocalSetup]
+
+
+class ProviderTest(TypedDict):
+    ok: bool
+    verdict: Literal["works", "wrong_key", "no_credit", "cannot_reach", "no_key", "off", "no_check", "failed"]
+    message: str
+    """in plain words, never holding the key"""

@@ -116,10 +116,28 @@ class NameTaken(ValueError):
     """A user with this name exists already."""
 
 
+class LastAdmin(ValueError):
+    """The change would leave the studio without an enabled admin (it was not made)."""
+
+
+_ENABLED_ADMINS = "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0"
+
+
+class AccountsUnreadable(Exception):
+    """The accounts database cannot be opened (not a database, unreadable): a clear line at
+    start, never a traceback, and never a studio that quietly starts without its users."""
+
+
 class AccountStore:
     def __init__(self, path: Path) -> None:
-        self.db = Database(path, MIGRATIONS)
-        self.db.execute("PRAGMA foreign_keys=ON")
+        try:
+            self.db = Database(path, MIGRATIONS)
+            self.db.execute("PRAGMA foreign_keys=ON")
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise AccountsUnreadable(
+                f"the accounts database {path} cannot be read ({exc}); restore it from a backup "
+                "(moving it away starts the studio without users)"
+            ) from None
 
     # users ---------------------------------------------------------------------------------
 
@@ -172,23 +190,32 @@ class AccountStore:
     def users(self) -> list[UserRecord]:
         return [_user(r) for r in self.db.query("SELECT * FROM users ORDER BY name")]
 
-    def update_user(self, user_id: str, **values: Any) -> None:
+    def update_user(self, user_id: str, keep_an_admin: bool = False, **values: Any) -> None:
+        """``keep_an_admin``: raise :class:`LastAdmin` (changing nothing) if no enabled admin
+        would be left; checked in the same transaction, so two admins demoting each other at
+        once (or the users CLI meanwhile) cannot both win."""
         allowed = {"role", "password_hash", "disabled", "monthly_budget_usd"}
         assert set(values) <= allowed, values
         if not values:
             return
         columns = ", ".join(f"{name} = ?" for name in values)
         params = [int(v) if isinstance(v, bool) else v for v in values.values()]
-        self.db.execute(f"UPDATE users SET {columns} WHERE id = ?", (*params, user_id))
+        with self.db.transaction() as conn:
+            conn.execute(f"UPDATE users SET {columns} WHERE id = ?", (*params, user_id))
+            if keep_an_admin and not conn.execute(_ENABLED_ADMINS).fetchone()[0]:
+                raise LastAdmin(user_id)  # rolls the update back
 
-    def delete_user(self, user_id: str) -> bool:
+    def delete_user(self, user_id: str, keep_an_admin: bool = False) -> bool:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
             conn.execute("DELETE FROM api_keys WHERE user_id = ?", (user_id,))
-            return conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
+            deleted = conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
+            if keep_an_admin and not conn.execute(_ENABLED_ADMINS).fetchone()[0]:
+                raise LastAdmin(user_id)  # rolls the deletion back
+            return deleted
 
     def count_admins(self) -> int:
-        (row,) = self.db.query("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
+        (row,) = self.db.query(_ENABLED_ADMINS)
         return int(row[0])
 
     # API keys ------------------------------------------------------------------------------
@@ -252,8 +279,25 @@ class AccountStore:
     def delete_sessions_of(self, user_id: str) -> None:
         self.db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
+    def trim_sessions(self, user_id: str, keep: int) -> list[str]:
+        """Keep only the user's ``keep`` newest sessions; the ended ones' id hashes."""
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT id_hash FROM sessions WHERE user_id = ? ORDER BY expires_at DESC, rowid DESC LIMIT -1 OFFSET ?",
+                (user_id, keep),
+            ).fetchall()
+            ended = [r[0] for r in rows]
+            conn.executemany("DELETE FROM sessions WHERE id_hash = ?", [(h,) for h in ended])
+        return ended
+
     def purge_sessions(self, now: float) -> None:
         self.db.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (another process: the users CLI, another web
+        instance) has committed to the database since this one last asked."""
+        (row,) = self.db.query("PRAGMA data_version")
+        return int(row[0])
 
     def close(self) -> None:
         self.db.close()

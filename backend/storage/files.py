@@ -144,8 +144,10 @@ def write_new_file(folder: Path, make_name, data: bytes) -> Path:
             pass
 
 
-def remove_temp_files(root: Path) -> int:
-    """Delete leftovers of writes interrupted by a crash; returns how many."""
+def remove_temp_files(root: Path, older_than: float | None = None) -> int:
+    """Delete leftovers of writes interrupted by a crash; returns how many. ``older_than``
+    (a time.time()): only those last written before it, so that a write started since (a job
+    running while the index builds in the background) is left alone."""
     removed = 0
     if not root.is_dir():
         return 0
@@ -154,6 +156,8 @@ def remove_temp_files(root: Path) -> int:
         for name in filenames:
             if name.startswith(TEMP_PREFIX):
                 try:
+                    if older_than is not None and os.lstat(os.path.join(dirpath, name)).st_mtime >= older_than:
+                        continue
                     os.unlink(os.path.join(dirpath, name))
                     removed += 1
                 except OSError:
@@ -305,14 +309,15 @@ def regular_file_stat(root: Path, relpath: str) -> os.stat_result | None:
 
 
 def walk_regular_files(
-    root: Path, suffixes: set[str], skipped: Callable[[str, str], None]
+    root: Path, suffixes: set[str], skipped: Callable[[str, str], None], start: str = ""
 ) -> Iterator[tuple[str, os.stat_result]]:
     """(path relative to ``root``, stat) of every regular file with one of ``suffixes``
-    inside the gallery. Hidden entries are passed over; folders that are links are not
-    entered; every other entry that is not taken goes to ``skipped(safe name, reason)``,
-    the name as the repr of its bytes when it is not valid UTF-8. Never raises."""
+    inside the gallery (or its folder ``start``). Hidden entries are passed over; folders
+    that are links are not entered; every other entry that is not taken goes to
+    ``skipped(safe name, reason)``, the name as the repr of its bytes when it is not valid
+    UTF-8. Never raises."""
     real_root = os.path.realpath(root)
-    stack = [""]
+    stack = [start]
     while stack:
         prefix = stack.pop()
         try:
@@ -349,3 +354,56 @@ def walk_regular_files(
                 skipped(repr(rel), "it is not a regular file")
                 continue
             yield rel, st
+
+
+def walk_scope(
+    root: Path, scope: str, suffixes: set[str], skipped: Callable[[str, str], None]
+) -> Iterator[tuple[str, os.stat_result]]:
+    """What ``walk_regular_files`` yields at or under ``scope`` (a path relative to ``root``:
+    a file, a folder, or ``""`` for everything), and nothing for a path the walk never
+    reaches (hidden, below a link to a folder, gone). For a file event: never lists the
+    folder around the file."""
+    if scope == "":
+        yield from walk_regular_files(root, suffixes, skipped)
+        return
+    parts = scope.split("/")
+    for i, part in enumerate(parts):
+        try:
+            part.encode("utf-8")
+        except UnicodeEncodeError:  # as the walk reports it, unless it is hidden
+            if not any(p.startswith(".") for p in parts[: i + 1]):
+                skipped(repr(os.fsencode("/".join(parts[: i + 1]))), "its name is not valid UTF-8")
+            return
+    if not valid_relpath(scope):
+        return
+    path = str(root)
+    for part in parts[:-1]:  # the walk enters no link: every folder above must be a real one
+        path = os.path.join(path, part)
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return
+        except (OSError, ValueError):
+            return
+    full = os.path.join(root, scope)
+    try:
+        st = os.lstat(full)
+    except (OSError, ValueError):
+        return
+    if stat.S_ISDIR(st.st_mode):
+        yield from walk_regular_files(root, suffixes, skipped, start=scope)
+        return
+    if os.path.splitext(parts[-1])[1].lower() not in suffixes:
+        return
+    try:
+        if stat.S_ISLNK(st.st_mode):
+            target = _inside(os.path.realpath(root), os.path.realpath(full))
+            if target is None or any(p.startswith(".") for p in target.split(os.sep)):
+                skipped(repr(scope), "it is a link to outside the gallery")
+                return
+            st = os.stat(full)
+    except (OSError, ValueError):
+        return
+    if not stat.S_ISREG(st.st_mode):
+        skipped(repr(scope), "it is not a regular file")
+        return
+    yield scope, st

@@ -93,7 +93,13 @@ def _states() -> ClientStates:
 def credential() -> str:
     """Who is calling, for the options and jobs kept per caller: a digest of the token or key
     it sent (never the secret), ``studio`` for the browser's cookie, ``anonymous`` when the
-    studio is open (no ATELIER_TOKEN: whatever key a client insists on sending is ignored)."""
+    studio is open (no ATELIER_TOKEN: whatever key a client insists on sending is ignored).
+    With accounts: the API key's id, else the user's."""
+    who = principal()
+    if who.key_id is not None:
+        return "key:" + who.key_id
+    if who.user_id is not None:
+        return "user:" + who.user_id
     token = current_app.extensions.get("atelier_token")
     if token is None:
         return "anonymous"
@@ -344,8 +350,9 @@ def memory():
 # --- progress, interrupt ------------------------------------------------------------------
 def _watched() -> tuple[list[str], list[str]]:
     """(running, queued) job ids of this credential's calls, else the studio's."""
-    snapshot = studio().jobs.queue_snapshot()
-    running, queued = list(snapshot.get("running", [])), list(snapshot.get("queued", []))
+    snapshot = studio().jobs.queue_snapshot(principal())  # a member: never another's jobs
+    running = [j for j in snapshot.get("running", []) if j is not None]
+    queued = [j for j in snapshot.get("queued", []) if j is not None]
     mine = _states().jobs(credential())
     own = ([j for j in running if j in mine], [j for j in queued if j in mine])
     return own if any(own) else (running, queued)
@@ -419,7 +426,7 @@ def _cancel_mine() -> None:
     """Cancel this credential's running jobs (its queued ones when none runs): what A1111's
     interrupt stops. The studio's own jobs and other callers' are never touched."""
     s = studio()
-    snapshot = s.jobs.queue_snapshot()
+    snapshot = s.jobs.queue_snapshot(principal())
     mine = _states().jobs(credential())
     running = [j for j in snapshot.get("running", []) if j in mine]
     targets = running or [j for j in snapshot.get("queued", []) if j in mine]

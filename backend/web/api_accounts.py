@@ -28,7 +28,7 @@ from backend.web.auth import (
     SESSION_COOKIE,
     accounts_on,
     clear_session_cookie,
-    is_loopback_client,
+    is_own_machine,
     require_admin,
     same_origin,
     set_session_cookie,
@@ -140,7 +140,8 @@ def _oidc_info() -> dict[str, str] | None:
 @api_route("How this studio signs people in", responses={200: "AuthInfo"}, tags=TAGS)
 def auth_info():
     on = studio().accounts.active
-    return jsonify({"accounts": on, "setup": not on and is_loopback_client(), "oidc": _oidc_info()})
+    own = is_own_machine(studio().settings.scaleout.trust_proxy)
+    return jsonify({"accounts": on, "setup": not on and own, "oidc": _oidc_info()})
 
 
 @bp.post("/setup")
@@ -154,8 +155,9 @@ def auth_info():
 )
 def setup():
     body = _body(SETUP)
-    if not is_loopback_client():
-        raise ApiError(403, "forbidden", "the first admin can be created only from the server's own machine")
+    if not is_own_machine(studio().settings.scaleout.trust_proxy):
+        message = "the first admin can be created only from the server's own machine (not through a proxy)"
+        raise ApiError(403, "forbidden", message)
     _check_sign_in_origin()
     accounts = studio().accounts
     user = accounts.create_first_admin(body.get("username"), body.get("password"))
@@ -252,7 +254,7 @@ def create_key():
     description="At once, open sockets included.",
     path=(KEY_ID,),
     responses={204: Reply(None, "Revoked")},
-    errors=(404,),
+    errors=(403, 404),
     tags=TAGS,
 )
 def revoke_key(key_id: str):

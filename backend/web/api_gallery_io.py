@@ -15,11 +15,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from backend.services.export import export_filename, selection_description
 from backend.services.gallery import ImageRejected, inspect_image
-from backend.services.gallery_query import FILTERS
-from backend.services.schema import Field
+from backend.services.gallery_query import FILTERS, ID_PATTERN
+from backend.services.schema import Field, Shape, ValidationError
+from backend.storage.gallery_index import ImageQuery
 from backend.storage.image_params import extract_parameters
 from backend.web.api_images import SELECTION_PARAMS, listing_query
-from backend.web.context import principal, studio
+from backend.web.context import json_body, principal, studio
 from backend.web.errors import ApiError
 from backend.web.openapi import Reply, api_route
 
@@ -49,13 +50,75 @@ IMPORTED_LINKS = {
     "A ZIP of the selected images with metadata.csv and metadata.json",
     query=SELECTION_PARAMS,
     responses={200: Reply({"type": "string", "format": "binary"}, "The ZIP, streamed", "application/zip")},
-    errors=(422,),
+    errors=(404, 422),
     tags=TAGS,
 )
 def export_zip():
     query = listing_query(allowed=FILTERS)
+    return _zip_response(studio().export.stream(query, selection_description(query)))
+
+
+#: ids one POST export may list: 50,000 of Atelier's 16-character ids fit the 1 MB JSON body limit
+MAX_EXPORT_IDS = 50_000
+EXPORT_IDS = Shape(
+    (
+        Field(
+            "ids",
+            "array",
+            f"the images, in the order the ZIP lists them (1 to {MAX_EXPORT_IDS:,}; repeats are kept once); "
+            "ids not in the gallery are skipped and listed in metadata.json's not_found",
+            required=True,
+            min_items=1,
+            max_items=MAX_EXPORT_IDS,
+            items=Field("ids", "string", "an image id", pattern=ID_PATTERN, message="every id must be an image id"),
+            message=lambda v: (
+                "ids is empty: an empty selection exports nothing"
+                if v == []
+                else f"ids must be a list of 1 to {MAX_EXPORT_IDS:,} image ids"
+            ),
+        ),
+    ),
+    description="A selection of images by id",
+)
+
+
+@bp.post("/api/export.zip")
+@api_route(
+    "A ZIP of the images listed by id, in that order, with metadata.csv and metadata.json",
+    body=EXPORT_IDS,
+    responses={
+        200: Reply(
+            {"type": "string", "format": "binary"},
+            "The ZIP, streamed; X-Not-Found-Count: how many of the ids were not in the gallery",
+            "application/zip",
+            headers={"X-Not-Found-Count": {"schema": {"type": "integer", "minimum": 0}}},
+        )
+    },
+    errors=(400, 404, 413, 422),
+    tags=TAGS,
+)
+def export_zip_by_ids():
+    body = EXPORT_IDS.check_object(json_body())
+    field = EXPORT_IDS["ids"]
+    raw = body.get("ids")
+    if raw is None:
+        raise field.fail("")
+    if not isinstance(raw, list):
+        raise ValidationError("ids", f"ids must be a list of 1 to {MAX_EXPORT_IDS:,} image ids")
+    ids = list(dict.fromkeys(field.check(raw)))
     s = studio()
-    response = Response(s.export.stream(query, selection_description(query)), mimetype="application/zip")
+    visible = s.boards.scope(ImageQuery(), principal())  # another's image is as unknown as none
+    missing = s.export.missing(ids, visible)
+    if len(missing) == len(ids):
+        raise ApiError(404, "not_found", "none of these ids is an image in the gallery", "ids")
+    description = {"ids": f"{len(ids)} ids" if len(ids) > 50 else ids}
+    response = _zip_response(s.export.stream_ids(ids, description, visible))
+    response.headers["X-Not-Found-Count"] = str(len(missing))
+    return response
+
+
+def _zip_response(chunks) -> Response:
+    response = Response(chunks, mimetype="application/zip")
     response.headers["Content-Disposition"] = f'attachment; filename="{export_filename()}"'
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"

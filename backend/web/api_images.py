@@ -3,8 +3,10 @@ and the files themselves."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -13,7 +15,7 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from backend.services.boards import BoardNotFound
 from backend.services.gallery import NotInTrash, thumb_url
-from backend.services.gallery_query import CURSOR, LIMIT, SELECTION, SELECTION_BY_NAME, build_query
+from backend.services.gallery_query import CURSOR, FILTERS, LIMIT, SELECTION, SELECTION_BY_NAME, build_query
 from backend.services.ownership import owner_filter
 from backend.services.schema import Field, Shape
 from backend.services.styles import load_styles
@@ -23,7 +25,7 @@ from backend.storage.files import RefusedFile
 from backend.storage.gallery_index import ImageRow
 from backend.web.context import int_arg, json_body, principal, studio
 from backend.web.errors import ApiError
-from backend.web.openapi import api_route
+from backend.web.openapi import Reply, api_route
 
 bp = Blueprint("images", __name__)
 
@@ -90,17 +92,61 @@ def listing_query(allowed: tuple[str, ...] | None = None):
     "List and search the gallery",
     query=(LIMIT, CURSOR, *SELECTION_PARAMS),
     responses={200: "ImagePage"},
-    errors=(422,),
+    errors=(404, 422),
     tags=TAGS,
 )
 def list_images():
     limit = int_arg(LIMIT)
     query = listing_query()
     gallery = studio().gallery
-    rows, next_cursor = gallery.page(limit, request.args.get("cursor") or None, query)
-    return jsonify(
-        {"items": [gallery.json(r) for r in rows], "next_cursor": next_cursor, "total": gallery.index.total(query)}
-    )
+    rows, next_cursor = gallery.page(limit, request.args.get("cursor") or None, query, metadata=False)
+    body = {"items": [gallery.json(r) for r in rows], "next_cursor": next_cursor, "total": gallery.index.total(query)}
+    # the bytes jsonify writes (compact, ASCII), in half its time for a page of 1,000
+    return Response(json.dumps(body, separators=(",", ":")) + "\n", mimetype="application/json")
+
+
+NDJSON = "application/x-ndjson"
+_NDJSON_BATCH = 500  # lines per chunk written: one index batch
+
+
+@bp.get("/api/images.ndjson")
+@api_route(
+    "The whole listing, streamed: one image (as in ImagePage's items) per line",
+    query=SELECTION_PARAMS,
+    responses={
+        200: Reply(
+            {"type": "string"},
+            "Newline-delimited JSON, one Image object per line, in the listing's order; "
+            "X-Total-Count: how many matched when the stream began",
+            NDJSON,
+            headers={"X-Total-Count": {"schema": {"type": "integer", "minimum": 0}}},
+        )
+    },
+    errors=(404, 422),
+    tags=TAGS,
+)
+def list_images_ndjson():
+    query = listing_query(allowed=FILTERS)
+    gallery = studio().gallery
+    index = gallery.index
+    total = index.total(query)
+
+    def lines() -> Iterator[bytes]:
+        encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        batch: list[str] = []
+        for row in index.iterate(query, _NDJSON_BATCH, metadata=False):  # keyset batches: exact under adds and deletes
+            batch.append(encode(gallery.json(row)))
+            if len(batch) >= _NDJSON_BATCH:
+                yield ("\n".join(batch) + "\n").encode("utf-8")
+                batch = []
+        if batch:
+            yield ("\n".join(batch) + "\n").encode("utf-8")
+
+    response = Response(lines(), mimetype=NDJSON)
+    response.headers["X-Total-Count"] = str(total)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _image_or_404(image_id: str) -> ImageRow:

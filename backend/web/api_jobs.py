@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from backend.services.gallery import decode_cursor, encode_cursor
-from backend.services.gallery_query import CURSOR, LIMIT, SELECTION_BY_NAME
+from backend.services.gallery_query import CURSOR, SELECTION_BY_NAME
 from backend.services.generations import submit_generation
 from backend.services.prompt_history import record_prompt
 from backend.services.schema import Field
@@ -17,6 +17,8 @@ bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 
 JOB_ID = Field("job_id", "string", "the job's id")
 SESSION = SELECTION_BY_NAME["session"]
+#: jobs carry their images and requests: pages stay at 200 (the image listing goes to 1000)
+LIMIT = Field("limit", "integer", "items per page", default=50, minimum=1, maximum=200)
 TAGS = ("jobs",)
 _NEW_JOB = {"job_id": "$response.body#/job/id"}
 #: the answer with a job in it, linked to what can be done with that job next
@@ -97,5 +99,5 @@ def retry(job_id: str):
     with s.usage.admitting:
         if original.status in ("failed", "cancelled", "interrupted"):
             s.usage.admit(original.cost_usd, caller)  # a retry is a paid job like any other
-        job = s.jobs.retry(job_id, caller)
+        job = s.jobs.retry(job_id, caller.key_id)
     return jsonify({"job": s.jobs.job_json(job), "warnings": job.warnings}), 202

@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify
 from backend import __version__
 from backend.providers.base import ASPECT_RATIOS
 from backend.services.styles import load_styles
-from backend.web.context import studio
+from backend.web.context import principal, studio
 from backend.web.openapi import api_route
 
 bp = Blueprint("meta", __name__, url_prefix="/api")
@@ -23,7 +23,7 @@ def health():
             "version": __version__,
             "async_mode": s.settings.async_mode,
             "default_provider": s.settings.default_provider,
-            "queue": s.jobs.queue_snapshot(),
+            "queue": s.jobs.queue_snapshot(principal()),  # a member: the others' jobs as places
         }
     )
 

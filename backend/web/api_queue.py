@@ -8,8 +8,8 @@ from flask import Blueprint, jsonify
 
 from backend.services.schema import ValidationError
 from backend.web.api_jobs import JOB_ID
+from backend.web.auth import require_admin
 from backend.web.context import json_body, no_body, principal, studio
-from backend.web.errors import ApiError
 from backend.web.openapi import api_route
 
 bp = Blueprint("queue", __name__, url_prefix="/api")
@@ -64,8 +64,7 @@ def queue_json() -> dict[str, Any]:
 
 def _admin_only() -> None:
     """Pausing and resuming act on everyone's jobs: an admin's (or the studio's) call."""
-    if not principal().is_admin:
-        raise ApiError(403, "forbidden", "only an admin may pause or resume the queue")
+    require_admin()
 
 
 @bp.get("/queue")

@@ -117,7 +117,14 @@ def _submit(tool: Tool):
             body = {**{k: v for k, v in body.items() if k != "image"}, "image_id": image_id}
             job, cost = _build(tool, body, SourceFinder(s.gallery, _visible()))
         queued = s.jobs.submit(
-            job.request, [], job.session, kind=tool.kind, tool=job.tool, cost_usd=cost, principal=caller
+            job.request,
+            [],
+            job.session,
+            kind=tool.kind,
+            tool=job.tool,
+            cost_usd=cost,
+            owner=caller.owner,
+            key_id=caller.key_id,
         )
     return jsonify({"job": s.jobs.job_json(queued), "warnings": queued.warnings}), 202
 

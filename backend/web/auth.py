@@ -10,8 +10,9 @@ Accounts on (a user exists), in this order:
 2. ``Authorization: Bearer <ATELIER_TOKEN>`` or the token's cookie: the studio itself, an
    admin (for scripts and operators; the token is the keys to the studio either way).
 3. The ``atelier_session`` cookie: a signed-in user. A state-changing request (POST, PUT,
-   PATCH, DELETE) must carry the session's ``X-CSRF-Token`` and, when it has an
-   ``Origin``, a same-origin one (or one listed in ATELIER_ALLOWED_ORIGINS): else 403
+   PATCH, DELETE) must carry the session's ``X-CSRF-Token``; any request with the cookie
+   that has an ``Origin`` needs a same-origin one (or one listed in ATELIER_ALLOWED_ORIGINS),
+   reads included (another local port is the same site to the cookie): else 403
    ``csrf_failed``.
 Anything else is 401, except the public paths (the app shell, sign-in, first-run, OIDC).
 
@@ -23,6 +24,7 @@ that need more call :func:`require_scope` / :func:`require_admin` themselves.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import urllib.parse
 from dataclasses import replace
 
@@ -109,6 +111,47 @@ def is_loopback_client() -> bool:
     return is_loopback_host(request.remote_addr or "")
 
 
+def _forwarded_clients() -> list[str]:
+    """The client addresses a reverse proxy named (X-Forwarded-For, X-Real-IP, Forwarded)."""
+    found: list[str] = []
+    for name in ("X-Forwarded-For", "X-Real-IP"):
+        for value in request.headers.getlist(name):
+            found += [part.strip() for part in value.split(",")]
+    for value in request.headers.getlist("Forwarded"):
+        for pair in value.replace(",", ";").split(";"):
+            key, _, raw = pair.strip().partition("=")
+            if key.lower() == "for":
+                raw = raw.strip('"')
+                found.append(raw[1 : raw.find("]")] if raw.startswith("[") else raw.rsplit(":", 1)[0])
+    return found
+
+
+def is_own_machine(trust_proxy: int) -> bool:
+    """Is the client on the server's own machine (the first-run page)? A loopback peer that
+    relays a request for someone elsewhere is not: a reverse proxy on this machine that we do
+    not trust (ATELIER_TRUST_PROXY unset) would make every visitor from anywhere look local.
+    Nor is a page that reached us by a name other than an address or localhost (rebinding)."""
+    if not is_loopback_client() or not _own_name(request.host):
+        return False
+    return bool(trust_proxy) or all(is_loopback_host(c) for c in _forwarded_clients())
+
+
+def _own_name(host: str) -> bool:
+    """Is the Host an address or ``localhost``? Any other name may be DNS rebinding: a page
+    of another site whose name now points at 127.0.0.1 is same-origin to itself."""
+    try:
+        name = urllib.parse.urlsplit("//" + host).hostname or ""
+    except ValueError:
+        return False
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 def same_origin(origin: str, allowed: tuple[str, ...]) -> bool:
     """Is ``origin`` this server's own (as the browser reached it) or one explicitly allowed?"""
     if origin.rstrip("/") in allowed:
@@ -157,7 +200,7 @@ def install_auth(app: Flask, settings: ScaleoutSettings) -> None:
         who: Principal | None = None
         header = request.headers.get("Authorization")
         if header:
-            secret = TokenCheck.bearer(None, header)  # type: ignore[arg-type]  # a static parse
+            secret = TokenCheck.bearer(header)
             if secret and secret.startswith("atl_"):
                 who = accounts.key_principal(secret)
                 if who is None:
@@ -167,19 +210,25 @@ def install_auth(app: Flask, settings: ScaleoutSettings) -> None:
             elif not _public(path):
                 return _refuse(401, "unauthorized", "sign in, or use a valid API key")
         if who is None and token is not None and token.valid_cookie(request.cookies.get(COOKIE)):
+            origin = request.headers.get("Origin")
+            if origin and not same_origin(origin, allowed):
+                # SameSite=Strict still sends it from another local port (the same site)
+                return _refuse(403, "csrf_failed", "the studio's cookie is refused from another site")
             who = replace(STUDIO, via="token")
         if who is None:
             cookie = request.cookies.get(SESSION_COOKIE)
             session = accounts.session(cookie) if cookie else None
             if session is not None:
+                origin = request.headers.get("Origin")
+                if origin and not same_origin(origin, allowed):
+                    # reads too: SameSite ignores ports, so a page on any other local port
+                    # sends this cookie, and CORS (loopback origins) would let it read the answer
+                    return _refuse(403, "csrf_failed", "a signed-in browser's request from another site is refused")
                 if request.method in STATE_CHANGING and not (path == "/api/session" and request.method == "POST"):
                     sent = request.headers.get(CSRF_HEADER, "")
-                    origin = request.headers.get("Origin")
                     expected = session.csrf_token.encode()
                     if not sent or not hmac.compare_digest(sent.encode("utf-8", "replace"), expected):
                         return _refuse(403, "csrf_failed", f"a signed-in browser's change needs {CSRF_HEADER}")
-                    if origin and not same_origin(origin, allowed):
-                        return _refuse(403, "csrf_failed", "a change from another site is refused")
                 who = session.principal
                 g.session_hash = session.session_hash
                 g.csrf_token = session.csrf_token

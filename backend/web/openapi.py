@@ -36,12 +36,14 @@ _STATUS_TEXT = {
     400: "The body is missing or not JSON",
     404: "Not found",
     401: "Only when the server has ATELIER_TOKEN set: no valid token (`unauthorized`)",
-    402: "The job would take this month's spend over ATELIER_MONTHLY_BUDGET_USD (`budget_exceeded`)",
+    402: "The job would take this month's spend over a budget: the studio's (ATELIER_MONTHLY_BUDGET_USD), "
+    "its user's or its API key's; the message names which (`budget_exceeded`)",
     403: "A browser page of an origin that ATELIER_ALLOWED_ORIGINS does not allow (`forbidden_origin`)",
     409: "Conflict with the current state",
     413: "The request is too large",
     422: "A value that cannot be used; `field` names it",
-    429: "Only with ATELIER_RATE_LIMIT set: too many job submissions from this client (`rate_limited`)",
+    429: "Only with a limit set: too many job submissions from this client (ATELIER_RATE_LIMIT), user or API key "
+    "(`rate_limited`), or too many of the user's or key's jobs queued and running (`too_many_jobs`)",
     503: "Only with ATELIER_REDIS_URL set: the job queue cannot be reached (`queue_unavailable`)",
 }
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}

@@ -17,10 +17,12 @@ import logging
 from flask import Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from redis.exceptions import RedisError
 
 from backend.config import Settings
 from backend.services.limits import LimitExceeded, Rate, RateLimits
 from backend.web.context import principal
+from backend.web.errors import one_line
 from backend.web.security import is_submission, refusal
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,14 @@ def install_limits(app: Flask, settings: Settings) -> RateLimits | None:
             limits.hit(principal(), request.remote_addr or "?")
         except LimitExceeded as e:
             return refused(e)
+        except (RedisError, OSError) as exc:  # the windows' Redis is away: so is the queue on it
+            log.warning("rate limit not checked, Redis cannot be reached: %s", one_line(exc))
+            response = refusal(
+                request.path, 503, "queue_unavailable",
+                "the job queue (Redis) cannot be reached; new jobs are refused until it is back",
+            )  # fmt: skip
+            response.headers["Retry-After"] = "5"
+            return response
         return None
 
     return limits

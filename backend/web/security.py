@@ -184,7 +184,7 @@ class EdgeMiddleware:
             cors = [
                 ("Access-Control-Allow-Origin", origin),
                 ("Access-Control-Allow-Credentials", "true"),
-                ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+                ("Access-Control-Allow-Headers", "Authorization, Content-Type, X-CSRF-Token"),
                 ("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS"),
                 ("Vary", "Origin"),
             ]
@@ -282,7 +282,8 @@ class TokenCheck:
             and hmac.compare_digest(candidate.encode("utf-8", "surrogatepass"), self.cookie_value.encode())
         )
 
-    def bearer(self, header: str | None) -> str | None:
+    @staticmethod
+    def bearer(header: str | None) -> str | None:
         """The secret of ``Authorization: Bearer <secret>``, or the password of ``Basic``
         (what AUTOMATIC1111 clients send: the user name is ignored); None for anything else."""
         if header and header[:7].lower() == "bearer ":

@@ -7,14 +7,17 @@ the token, or the ``atelier_session`` cookie; anything else is refused.
 When a credential stops (sign-out, a revoked key, a disabled or deleted user, a role
 change) the sockets opened with it are disconnected at once (services/accounts.py
 announces it; :class:`SocketPrincipals` finds the sids). With several web instances
-(Redis) each instance disconnects its own sockets; the announcement reaches the others
-through the Socket.IO Redis manager (web/socket_queue.py).
+(Redis) the announcement goes through the Socket.IO Redis manager (web/socket_queue.py)
+and each instance disconnects its own sockets. Changes made by another process (the
+users CLI) are noticed within seconds: the accounts database's ``data_version`` changes and
+every socket's credential is checked again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app, request
@@ -23,13 +26,18 @@ from flask_socketio import ConnectionRefusedError, SocketIO
 from backend.scaleout_config import is_loopback_host
 from backend.services.accounts import Revocation
 from backend.services.principal import STUDIO, Principal
-from backend.web.auth import SESSION_COOKIE
+from backend.web.auth import SESSION_COOKIE, same_origin
 from backend.web.security import COOKIE, TokenCheck, socket_allowed
+from backend.web.socket_queue import REVOKE_EVENT, REVOKE_ROOM, JobAwareRedisManager
 
 if TYPE_CHECKING:
     from backend.studio import Studio
 
 EXTENSION = "atelier_sockets"
+#: how often a socket's credential is checked again after another process changed accounts
+SWEEP_SECONDS = 2.0
+log = logging.getLogger(__name__)
+_REVOCATION_FIELDS = frozenset(f.name for f in fields(Revocation))
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,10 @@ class SocketPrincipals:
     def forget(self, sid: str) -> None:
         with self._lock:
             self._by_sid.pop(sid, None)
+
+    def all(self) -> list[tuple[str, SocketAuth]]:
+        with self._lock:
+            return list(self._by_sid.items())
 
     def matching(self, revocation: Revocation) -> list[str]:
         with self._lock:
@@ -88,6 +100,10 @@ def _resolve(studio: Studio, token: TokenCheck | None, auth: Any) -> SocketAuth 
         return SocketAuth(who) if who is not None else None
     if token is not None and isinstance(auth, dict) and token.valid_token(auth.get("token")):
         return SocketAuth(replace(STUDIO, via="token"))
+    origin = request.headers.get("Origin")
+    allowed = tuple(o for o in studio.settings.scaleout.allowed_origins if o != "*")
+    if origin and not same_origin(origin, allowed):
+        return None  # cookies from another site's page (another local port too: the same site)
     if token is not None and token.valid_cookie(request.cookies.get(COOKIE)):
         return SocketAuth(replace(STUDIO, via="token"))
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -99,6 +115,33 @@ def _resolve(studio: Studio, token: TokenCheck | None, auth: Any) -> SocketAuth 
 
 def register_socket_auth(socketio: SocketIO, token: TokenCheck | None, studio: Studio) -> SocketPrincipals:
     principals = SocketPrincipals()
+    sweeping = threading.Event()
+
+    def sweep() -> None:
+        """Changes made by another process (the users CLI; another web instance without
+        Redis) are not announced here: when the accounts database changed under us, check
+        every socket's credential again."""
+        store = studio.accounts.store
+        seen = store.data_version()
+        while True:
+            socketio.sleep(SWEEP_SECONDS)
+            try:
+                version = store.data_version()
+                if version == seen:
+                    continue
+                seen = version
+                for sid, auth in principals.all():
+                    if not studio.accounts.still_valid(auth.principal, auth.session_hash):
+                        close(sid)
+            except Exception:  # a database hiccup must not end the sweep for good
+                log.exception("checking the sockets' credentials failed")
+
+    def close(sid: str) -> None:
+        try:
+            socketio.server.disconnect(sid, namespace="/")
+        except (KeyError, ValueError):
+            pass  # it left meanwhile
+        principals.forget(sid)
 
     @socketio.on("connect")
     def connect(auth: Any = None) -> None:
@@ -107,6 +150,9 @@ def register_socket_auth(socketio: SocketIO, token: TokenCheck | None, studio: S
             raise ConnectionRefusedError("unauthorized")  # nothing more: no hint of the studio
         sid: str = request.sid  # type: ignore[attr-defined]  # Flask-SocketIO sets it
         principals.set(sid, resolved)
+        if resolved.principal.user_id is not None and not sweeping.is_set():
+            sweeping.set()
+            socketio.start_background_task(sweep)
 
     @socketio.on("disconnect")
     def disconnect(*_: Any) -> None:
@@ -117,11 +163,20 @@ def register_socket_auth(socketio: SocketIO, token: TokenCheck | None, studio: S
 
     def revoke_local(revocation: Revocation) -> None:
         for sid in principals.matching(revocation):
-            try:
-                socketio.server.disconnect(sid, namespace="/")
-            except (KeyError, ValueError):
-                pass  # it left meanwhile
-            principals.forget(sid)
+            close(sid)
 
-    studio.accounts.on_revoke.append(revoke_local)
+    manager = socketio.server.manager
+    if isinstance(manager, JobAwareRedisManager):
+        # several web instances: every one of them (this one too) hears it through Redis
+        def from_redis(data: dict[str, Any]) -> None:
+            fields = {k: v if isinstance(v, str) else None for k, v in data.items() if k in _REVOCATION_FIELDS}
+            revoke_local(Revocation(**fields))
+
+        def publish(revocation: Revocation) -> None:
+            socketio.emit(REVOKE_EVENT, asdict(revocation), to=REVOKE_ROOM, namespace="/")
+
+        manager.on_revoke = from_redis
+        studio.accounts.on_revoke.append(publish)
+    else:
+        studio.accounts.on_revoke.append(revoke_local)
     return principals

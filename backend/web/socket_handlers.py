@@ -18,9 +18,10 @@ from backend.services.gallery import GALLERY_SHARED, gallery_room
 from backend.services.jobs import JobNotFound, queue_room
 from backend.services.matrix import MatrixNotFound
 from backend.services.ownership import owner_filter
-from backend.services.principal import STUDIO, Principal
+from backend.services.principal import Principal
 from backend.shapes import error_body
 from backend.web.errors import LogBudget, one_line
+from backend.web.socket_auth import socket_principal
 
 if TYPE_CHECKING:
     from backend.studio import Studio
@@ -104,10 +105,6 @@ def parse_target(event: str, args: tuple[Any, ...]) -> JobTarget | FeedTarget | 
 
 def _socket_principal(sid: str) -> Principal:
     """Who the socket acts for, as its handshake resolved it (web/socket_auth.py)."""
-    try:
-        from backend.web.socket_auth import socket_principal  # type: ignore[attr-defined]
-    except ImportError:  # before accounts: every socket is the studio's
-        return STUDIO
     return socket_principal(sid)
 
 

@@ -60,18 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     here = sorted([*(p.id for p in registry), LOCAL])
     for provider_id in wanted:
-        if provider_id == LOCAL:  # the tools that run on any machine
-            continue
-        provider = registry.get(provider_id)
-        if provider is None:
+        if provider_id != LOCAL and registry.get(provider_id) is None:  # LOCAL: the tools that run on any machine
             print(
                 f"atelier-worker: this machine has no provider {provider_id!r} (it has: {', '.join(here)})",
                 file=sys.stderr,
             )
-            return 2
-        ok, reason = provider.availability()
-        if not ok:
-            print(f"atelier-worker: provider {provider_id!r} cannot run here: {reason}", file=sys.stderr)
             return 2
 
     from redis import Redis
@@ -81,11 +74,34 @@ def main(argv: list[str] | None = None) -> int:
     from backend.services.job_queue import queue_name
     from backend.worker.tasks import build_state, default_name, install_state
 
+    def unusable() -> str | None:
+        for provider_id in wanted:
+            provider = registry.get(provider_id)
+            ok, reason = provider.availability() if provider is not None else (True, None)
+            if not ok:
+                return f"atelier-worker: provider {provider_id!r} cannot run here: {reason}"
+        return None
+
     try:
         redis = connect_redis(scale.redis_url)
     except RedisUnreachable as exc:
-        print(f"atelier-worker: {exc}", file=sys.stderr)
-        return 1
+        problem = unusable()
+        print(problem or f"atelier-worker: {exc}", file=sys.stderr)
+        return 2 if problem else 1
+    # the provider settings entered in the studio (keys, base URLs, on/off) count too
+    from backend.services.job_queue import JobQueue
+    from backend.services.provider_setup import apply_synced
+    from backend.services.provider_sync import ProviderSync
+
+    secret = JobQueue(redis, scale.heartbeat_seconds, scale.job_timeout_seconds).worker_secret(scale.worker_secret)
+    synced = ProviderSync(redis, secret).fetch(None)
+    if synced is not None:
+        apply_synced(registry, {p.id: type(p) for p in registry}, settings.env, synced[1])
+    problem = unusable()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+
     name = args.name or default_name()
     install_state(build_state(settings, redis, wanted, name))
     queues = [queue_name(p) for p in wanted]

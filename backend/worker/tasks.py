@@ -22,7 +22,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import requests
@@ -30,7 +30,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from backend.config import Settings, load_settings
-from backend.providers.base import GeneratedImage, GenerationRequest, ProviderError
+from backend.providers.base import GeneratedImage, GenerationRequest, Provider, ProviderError
 from backend.providers.registry import ProviderRegistry
 from backend.runtime import Runtime
 from backend.services.event_types import JobEvent, JobPreview, JobProgress
@@ -39,6 +39,8 @@ from backend.services.fallback import FallbackChain, Moved
 from backend.services.job_context import JobContext
 from backend.services.job_queue import JobQueue
 from backend.services.job_runner import Abandoned, ImageRefused, JobRunner, Producers
+from backend.services.provider_setup import apply_synced
+from backend.services.provider_sync import ProviderSync
 from backend.services.redis_events import RedisEventLog
 from backend.services.tools.common import LOCAL, SourceReader, source_gone
 from backend.services.tools.producers import tool_producers
@@ -237,10 +239,26 @@ class WorkerState:
     server: WebServer
     name: str
     providers: tuple[str, ...]
+    #: provider settings entered in the studio, read from Redis before each job
+    sync: ProviderSync | None = None
+    classes: dict[str, type[Provider]] = field(default_factory=dict)
+    settings_version: int | None = None
+
+    def refresh_providers(self) -> None:
+        """Build the providers again when the studio's provider settings changed since the last job."""
+        if self.sync is None:
+            return
+        found = self.sync.fetch(self.settings_version)
+        if found is None:
+            return
+        self.settings_version, providers = found
+        apply_synced(self.registry, self.classes, self.settings.env, providers)
+        log.info("provider settings from the studio applied (version %d)", self.settings_version)
 
     def run(self, job_id: str) -> str:
         if not self.queue.claim(job_id, self.name):
             return "skipped: another worker or a cancel took it"
+        self.refresh_providers()
         beat = Heartbeat(self.queue, job_id, self.name)
         self.queue.beat(job_id, self.name)
         beat.start()
@@ -347,16 +365,19 @@ def build_state(
 
     name = name or default_name()
     server_url = scale.server_url or f"http://127.0.0.1:5000{scale.base_path}"
+    worker_secret = queue.worker_secret(scale.worker_secret)
     return WorkerState(
         settings=settings,
         registry=registry,
         queue=queue,
         events=RedisEventLog(redis, settings.event_retention_seconds),
         emit=emit,
-        server=WebServer(server_url, queue.worker_secret(scale.worker_secret), name),
+        server=WebServer(server_url, worker_secret, name),
         name=name,
         # a plain ``rq worker`` serves the queues it was given: every provider here, and local tools
         providers=providers or (*(p.id for p in registry), LOCAL),
+        sync=ProviderSync(redis, worker_secret),
+        classes={p.id: type(p) for p in registry},
     )
 
 

@@ -30,11 +30,29 @@ def sample_png(index: int) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (64, 64), (40 + index * 50 % 200, 80, 140)).save(buf, "PNG", compress_level=1)
     prompt = ["a quiet harbour at dawn", "a red fox in fresh snow", "a neon city in the rain"][index % 3]
-    request = {"prompt": prompt, "negative_prompt": "", "provider": "offline", "model": "procedural-v1",
-               "style": "none", "aspect_ratio": "1:1", "width": 64, "height": 64, "n": 1, "seed": 1000 + index,
-               "steps": 12, "quality": None}
-    atelier = {"atelier_version": "e2e", "provider": "offline", "model": "procedural-v1", "seed": 1000 + index,
-               "width": 64, "height": 64, "request": request}
+    request = {
+        "prompt": prompt,
+        "negative_prompt": "",
+        "provider": "offline",
+        "model": "procedural-v1",
+        "style": "none",
+        "aspect_ratio": "1:1",
+        "width": 64,
+        "height": 64,
+        "n": 1,
+        "seed": 1000 + index,
+        "steps": 12,
+        "quality": None,
+    }
+    atelier = {
+        "atelier_version": "e2e",
+        "provider": "offline",
+        "model": "procedural-v1",
+        "seed": 1000 + index,
+        "width": 64,
+        "height": 64,
+        "request": request,
+    }
     return embed_metadata(buf.getvalue(), "PNG", format_infotext(prompt, "", {"Seed": 1000 + index}), atelier)
 
 
@@ -70,6 +88,13 @@ def main() -> None:
         "--accounts",
         action="store_true",
         help="accounts on: users ada (admin), bob and carol (members), each with password NAME-e2e-password",
+    )
+    parser.add_argument(
+        "--setup-fake",
+        type=int,
+        default=0,
+        help="a first run: no test providers and no keys, and a fake of OpenAI's API on this port (key "
+        "sk-e2e-entered-in-the-studio) for the Providers page to be pointed at",
     )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix=f"atelier-e2e-{args.port}-"))
@@ -108,9 +133,30 @@ def main() -> None:
     if args.accounts:  # through the CLI, as a person would: the first admin turns accounts on
         for name, admin in E2E_USERS:
             subprocess.run(
-                [sys.executable, "-m", "backend", "users", "add", name, *(["--admin"] if admin else []), "--password-stdin"],
-                input=f"{name}-e2e-password\n", text=True, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "backend",
+                    "users",
+                    "add",
+                    name,
+                    *(["--admin"] if admin else []),
+                    "--password-stdin",
+                ],
+                input=f"{name}-e2e-password\n",
+                text=True,
+                env=env,
+                cwd=ROOT,
+                check=True,
+                stdout=subprocess.DEVNULL,
             )
+    if args.setup_fake:  # nothing in the environment: the key and base URL are entered on the Providers page
+        env["ATELIER_PROVIDER_MODULES"] = ""
+        env["ATELIER_PROVIDER_URLS_ALLOW_PRIVATE"] = "1"
+        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+            env.pop(name, None)
+        key = "sk-e2e-entered-in-the-studio"
+        subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_api", str(args.setup_fake), key], cwd=ROOT, env=env)
     if args.gate and os.path.exists(args.gate):
         os.remove(args.gate)
     os.chdir(ROOT)

@@ -14,6 +14,7 @@ import { useClientJobs } from "./jobs/clientJobs";
 import { QueuePanel } from "./queue/QueuePanel";
 import { JobsStore, useJobs } from "./jobs/jobsStore";
 import { findModel, useProviders, useStyles } from "./providers/catalog";
+import { useProvidersFeed } from "./providers/settingsApi";
 import { MatrixBuilder } from "./matrix/MatrixBuilder";
 import { MatrixGrid } from "./matrix/MatrixGrid";
 import { useMatrix } from "./matrix/useMatrix";
@@ -62,6 +63,7 @@ export function App() {
   const jobs = useJobs(store);
   useClientJobs(store, liveConnection);
   const providers = useProviders();
+  useProvidersFeed(); // a save on the Providers page (any tab) refreshes the catalog
   const styles = useStyles();
   const queryClient = useQueryClient();
   const [route, go] = useRoute();

@@ -29,6 +29,8 @@ def mask_problem(mask: bytes, image: bytes) -> str | None:
 
 class FakeOpenAI(FakeApi):
     def handle(self, req: Recorded) -> Reply:
+        if req.method == "GET" and req.path == "/v1/models":  # the free call the studio's test button makes
+            return self.list_models(req)
         if req.method != "POST" or req.path not in ("/v1/images/generations", "/v1/images/edits"):
             return error(404, f"no route {req.method} {req.path}", "invalid_request_error")
         auth = req.headers.get("authorization", "")
@@ -121,6 +123,19 @@ class FakeOpenAI(FakeApi):
             reply.truncate = True
         reply.reset = behaviour == "reset"
         return reply
+
+    def list_models(self, req: Recorded) -> Reply:
+        auth = req.headers.get("authorization", "")
+        if auth != f"Bearer {self.key}":  # echoes the key it got, as the real API does
+            message = f"Incorrect API key provided: {auth.removeprefix('Bearer ')}."
+            return error(401, message, "invalid_request_error", "invalid_api_key")
+        behaviour = self.behaviour("models")
+        if behaviour == "slow":
+            return Reply(slow=True)
+        if behaviour == "quota":
+            return error(429, "You exceeded your current quota.", "insufficient_quota", "insufficient_quota")
+        models = [{"id": m, "object": "model", "owned_by": "openai"} for m in ("gpt-image-1", "gpt-image-1-mini")]
+        return Reply.json(200, {"object": "list", "data": models})
 
 
 if __name__ == "__main__":  # the e2e server's cloud provider: python -m tests.fakes.openai_api PORT KEY

@@ -87,6 +87,12 @@ export interface GalleryUpdatedPayload extends FeedEventBase {
   image: GalleryImage;
 }
 
+export interface GalleryIndexingPayload extends FeedEventBase {
+  indexing: boolean;
+  indexed: number;
+  total: number | null;
+}
+
 export interface QueueUpdatedPayload extends FeedEventBase {
   queued: (string | null)[];
   running: (string | null)[];
@@ -100,6 +106,11 @@ export interface MatrixUpdatedPayload extends FeedEventBase {
   total: number;
   cell?: MatrixCellState;
   grid_image?: GalleryImage;
+}
+
+export interface ProvidersChangedPayload extends FeedEventBase {
+  provider: string;
+  version: number;
 }
 
 export interface JobEventPayloads {
@@ -118,8 +129,10 @@ export interface FeedEventPayloads {
   "gallery.added": GalleryAddedPayload;
   "gallery.removed": GalleryRemovedPayload;
   "gallery.updated": GalleryUpdatedPayload;
+  "gallery.indexing": GalleryIndexingPayload;
   "queue.updated": QueueUpdatedPayload;
   "matrix.updated": MatrixUpdatedPayload;
+  "providers.changed": ProvidersChangedPayload;
 }
 
 export const JOB_EVENT_NAMES = [
@@ -139,8 +152,10 @@ export const FEED_EVENT_TOPICS = {
   "gallery.added": "gallery",
   "gallery.removed": "gallery",
   "gallery.updated": "gallery",
+  "gallery.indexing": "gallery",
   "queue.updated": "queue",
   "matrix.updated": "matrix",
+  "providers.changed": "providers",
 } as const;
 
 export type JobEventName = (typeof JOB_EVENT_NAMES)[number];

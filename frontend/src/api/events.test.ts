@@ -18,9 +18,11 @@ import {
 import { FakeSocket } from "../test/fakeSocket";
 import { job } from "../test/fixtures";
 import { applyGalleryEvent, useGalleryFeed } from "../gallery/galleryData";
+import { STATUS_KEY } from "../gallery/IndexingBanner";
 import { applyEvent, fromJob } from "../jobs/jobState";
 import { JobsStore } from "../jobs/jobsStore";
 import { applyUpdate } from "../matrix/useMatrix";
+import { useProvidersFeed } from "../providers/settingsApi";
 import type { Matrix } from "./types";
 
 const MATRIX: Matrix = {
@@ -103,6 +105,15 @@ describe("every event the server sends", () => {
       ]);
       expect(ids(qc, other)[0]!.favorite).toBe(true); // every listing that shows it
     },
+    "gallery.indexing": async () => {
+      const qc = new QueryClient();
+      const status = { indexing: true, indexed: 10, total: 100, started_at: null, finished_at: null, seconds: null };
+      qc.setQueryData(STATUS_KEY, { ...status, watch: "events", watch_reason: "", images: 10 });
+      cached(qc, {}, [image("a")]);
+      applyGalleryEvent(qc, {}, { type: "gallery.indexing", ts: 1, indexing: true, indexed: 40, total: 100 });
+      expect(qc.getQueryData<{ indexed: number }>(STATUS_KEY)!.indexed).toBe(40); // the banner follows
+      expect(qc.getQueryState(["images", {}])!.isInvalidated).toBe(true); // a listing not full yet is loaded again
+    },
     "queue.updated": async () => {
       const socket = new FakeSocket();
       const live = new LiveConnection(socket);
@@ -138,6 +149,25 @@ describe("every event the server sends", () => {
       socket.fire("matrix.updated", { matrix_id: "other", status: "done", done: 1, total: 1, ts: 1 });
       expect(shown!.status).toBe("rendering");
       expect(shown!.cells[0]).toEqual(done);
+    },
+    "providers.changed": async () => {
+      // a save on the Providers page (here or in another tab): the catalog and the settings are asked again
+      const socket = new FakeSocket();
+      const live = new LiveConnection(socket);
+      setLiveConnection(live);
+      socket.up();
+      const qc = new QueryClient();
+      qc.setQueryData(["providers"], []);
+      qc.setQueryData(["provider-settings", "openai"], { version: 1 });
+      const wrapper = ({ children }: { children: ReactNode }) => createElement(QueryClientProvider, { client: qc }, children);
+      const view = renderHook(() => useProvidersFeed(), { wrapper });
+      await waitFor(() => expect(socket.emitted).toContainEqual(["subscribe", { topic: "providers" }]));
+      expect(qc.getQueryState(["providers"])!.isInvalidated).toBe(false);
+      socket.fire("providers.changed", { provider: "openai", version: 2, ts: 1 });
+      expect(qc.getQueryState(["providers"])!.isInvalidated).toBe(true);
+      expect(qc.getQueryState(["provider-settings", "openai"])!.isInvalidated).toBe(true);
+      view.unmount();
+      setLiveConnection(null);
     },
   };
 

@@ -123,6 +123,21 @@ export interface Estimate {
   warnings: Warning[];
 }
 
+export interface GalleryStatus {
+  indexing: boolean;
+  indexed: number;
+  total: number | null;
+  started_at: string | null;
+  finished_at: string | null;
+  seconds: number | null;
+  /** how changes made by hand are noticed: the operating system's file events, or polling */
+  watch: "events" | "poll";
+  /** why: the setting, the folder's file system type, or the failure that made the watcher fall back */
+  watch_reason: string;
+  /** images in the index now (what listings answer with) */
+  images: number;
+}
+
 export interface Health {
   status: "ok";
   version: string;
@@ -216,11 +231,11 @@ export interface Job {
   cancel_requested: boolean;
   /** who sent it through a client API (e.g. "openai", "a1111"); null for the studio's own routes */
   client: string | null;
-  /** whose job it is: the account name; null without accounts (the studio's own) */
-  owner: string | null;
   provider_notes: Record<string, unknown>[];
   /** higher runs first; first come, first served within a priority */
   priority: "high" | "normal" | "low";
+  /** whose job it is: the account name; null without accounts (the studio's own) */
+  owner: string | null;
   last_seq: number;
 }
 
@@ -284,6 +299,18 @@ export interface KeyOwner {
   name: string;
 }
 
+/** Never the key: whether one is set, where from, its last four characters, when. */
+export interface KeyStatus {
+  set: boolean;
+  /** environment: set by the environment or .env (wins, not editable in the studio) */
+  source: "environment" | "studio" | null;
+  last4: string | null;
+  /** ISO 8601, UTC */
+  set_at: string | null;
+  /** a key entered in the studio that can no longer be read (the secret changed): enter it again */
+  problem?: string;
+}
+
 export interface KeyUsage {
   jobs: number;
   images: number;
@@ -303,6 +330,17 @@ export interface KeyUsage {
 
 export interface Keys {
   keys: ApiKey[];
+}
+
+/** diffusers only: what the local models need and what was found. */
+export interface LocalSetup {
+  missing_packages: string[];
+  install_command: string;
+  models_dir: string;
+  models_dir_variable: string;
+  hf_cache: string;
+  found: Record<string, string>[];
+  download_examples: string[];
 }
 
 export interface Matrix {
@@ -497,6 +535,33 @@ export interface ProviderInfo {
   loaded_model?: string | null;
 }
 
+export interface ProviderSettings {
+  provider: ProviderStatus;
+  /** enabled, and each of ``fields`` by name (base_url, timeout_seconds, retries, models, concurrency) */
+  settings: Record<string, unknown>;
+  sources: Record<string, "environment" | "studio" | "default">;
+  fields: SettingFieldInfo[];
+  takes_key: boolean;
+  key: KeyStatus;
+  /** counts every save of any provider's settings */
+  version: number;
+  local?: LocalSetup;
+}
+
+export interface ProviderStatus {
+  id: string;
+  label: string;
+  available: boolean;
+  reason: string | null;
+}
+
+export interface ProviderTest {
+  ok: boolean;
+  verdict: "works" | "wrong_key" | "no_credit" | "cannot_reach" | "no_key" | "off" | "no_check" | "failed";
+  /** in plain words, never holding the key */
+  message: string;
+}
+
 export interface Providers {
   providers: ProviderInfo[];
 }
@@ -538,9 +603,9 @@ export interface QueueItem {
   retry_of: string | null;
   cancel_requested: boolean;
   client: string | null;
-  owner: string | null;
   provider_notes: Record<string, unknown>[];
   priority: "high" | "normal" | "low";
+  owner: string | null;
   last_seq: number;
   /** the job's id (= id) */
   job_id: string;
@@ -553,8 +618,9 @@ export interface QueuePaused {
 }
 
 export interface QueueSnapshot {
-  queued: string[];
-  running: string[];
+  /** job ids in queue order; with accounts, a member sees null for each job of someone else */
+  queued: (string | null)[];
+  running: (string | null)[];
 }
 
 /** Fractions kept clear of the UI. */
@@ -569,6 +635,15 @@ export interface SessionStarted {
   user: UserBrief;
   /** send it as X-CSRF-Token with every change this browser makes */
   csrf_token: string;
+}
+
+export interface SettingFieldInfo {
+  name: string;
+  label: string;
+  kind: "url" | "number" | "integer" | "names";
+  min: number | null;
+  max: number | null;
+  help: string;
 }
 
 export interface Size {

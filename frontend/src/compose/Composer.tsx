@@ -1,6 +1,6 @@
 import { useId, useState, type FormEvent, type KeyboardEvent, type ReactNode } from "react";
 import type { ProviderInfo, ServerWarning, Style } from "../api/types";
-import { formatPrice } from "../providers/catalog";
+import { formatPrice, onlySketch, providerLabel } from "../providers/catalog";
 import { DiceIcon, LockIcon } from "../common/icons";
 import { estimatedCost, fitToModel, MAX_SEED, validate, type Draft, type DraftErrors } from "./draft";
 
@@ -94,6 +94,15 @@ export function Composer(props: ComposerProps) {
 
   return (
     <form onSubmit={submit} aria-label="Compose" className="flex flex-col gap-4" noValidate>
+      {onlySketch(providers) && (
+        <p role="note" className="rounded-md border border-amber-900/60 bg-amber-950/40 px-3 py-2 text-sm text-amber-200">
+          Only the offline sketch renderer works now (no AI model).{" "}
+          <a href="#/providers" className="font-medium underline hover:text-amber-100">
+            Set up a provider
+          </a>{" "}
+          to make real images.
+        </p>
+      )}
       <div>
         <Label htmlFor={ids + "prompt"}>Prompt</Label>
         <textarea
@@ -168,7 +177,7 @@ export function Composer(props: ComposerProps) {
           >
             {providers.map((p) => (
               <option key={p.id} value={p.id} disabled={!p.available}>
-                {p.label}
+                {providerLabel(p)}
                 {p.available ? "" : " (unavailable)"}
               </option>
             ))}

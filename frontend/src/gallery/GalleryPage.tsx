@@ -5,9 +5,10 @@ import { api, ApiError, filterParams, type ImageFilters } from "../api/client";
 import type { GalleryImage, ProviderInfo, Style } from "../api/types";
 import { SafeImage } from "../common/SafeImage";
 import { TrashIcon } from "../common/icons";
-import { downloadChecked } from "../common/download";
+import { downloadChecked, downloadPosted } from "../common/download";
 import { withBase } from "../api/base";
 import { ownerOf, removeImages, updateImages, useGalleryFeed, useGalleryImages } from "./galleryData";
+import { IndexingBanner } from "./IndexingBanner";
 import { useAccount } from "../accounts/account";
 import { AddToBoard, BoardsSidebar } from "../boards/BoardsSidebar";
 import { useBoards, useRemoveFromBoard } from "../boards/boardsApi";
@@ -124,8 +125,11 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
   };
 
   const exportZip = async () => {
-    const params = selected.size > 0 ? new URLSearchParams({ ids: [...selected].join(",") }) : filterParams(filters);
-    const note = await downloadChecked(withBase(`/api/export.zip?${params}`));
+    // a selection goes in the body (any size, in the order it was picked); filters in the URL
+    const note =
+      selected.size > 0
+        ? await downloadPosted(withBase("/api/export.zip"), { ids: [...selected] })
+        : await downloadChecked(withBase(`/api/export.zip?${filterParams(filters)}`));
     if (note) onNotice(note);
   };
 
@@ -139,6 +143,7 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
 
   const page = (
     <div className="flex min-w-0 flex-1 flex-col gap-2">
+      <IndexingBanner />
       <div className="flex flex-wrap items-center gap-2" role="search" aria-label="Search the gallery">
         <input
           type="search"
@@ -204,6 +209,11 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
             <button type="button" onClick={() => void remove([...selected])} className="rounded border border-neutral-700 px-2 py-0.5 text-xs hover:border-red-600 hover:text-red-300">
               Delete selected
             </button>
+            {items.length > selected.size && (
+              <button type="button" onClick={() => setSelected((s) => new Set([...s, ...items.map((i) => i.id)]))} className="rounded border border-neutral-700 px-2 py-0.5 text-xs">
+                Select all {items.length.toLocaleString()} loaded
+              </button>
+            )}
             <button type="button" onClick={() => setSelected(new Set())} className="rounded border border-neutral-700 px-2 py-0.5 text-xs">
               Clear selection
             </button>

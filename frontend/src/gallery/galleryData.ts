@@ -5,6 +5,8 @@ import { useInfiniteQuery, useQueryClient, type InfiniteData, type QueryClient }
 import { api, type ImageFilters } from "../api/client";
 import { liveConnection, type TopicEvent } from "../api/live";
 import type { GalleryImage, Page } from "../api/types";
+import type { GalleryStatus } from "../api/schema.generated";
+import { STATUS_KEY } from "./IndexingBanner";
 
 export const PAGE_SIZE = 200;
 type Pages = InfiniteData<Page<GalleryImage>, string | null>;
@@ -85,6 +87,15 @@ export function applyGalleryEvent(qc: QueryClient, filters: ImageFilters, event:
       updateImages(qc, (items) => replaceImage(items, event.image));
       if (filtered) void qc.invalidateQueries({ queryKey: ["images", filters] });
       return;
+    case "gallery.indexing": {
+      // the index of a big folder is being built: the banner follows; a listing that is not
+      // full yet, and every listing once it is done, is loaded again
+      const { indexing, indexed, total } = event;
+      qc.setQueryData<GalleryStatus>(STATUS_KEY, (s) => (s ? { ...s, indexing, indexed, total } : s));
+      const first = qc.getQueryData<Pages>(["images", filters])?.pages[0];
+      if (!indexing || !first || first.items.length < PAGE_SIZE) void qc.invalidateQueries({ queryKey: ["images"] });
+      return;
+    }
     default: {
       const unhandled: never = event;
       void unhandled;

@@ -20,3 +20,15 @@ export function formatPrice(usd: number | null): string {
   if (usd === 0) return "free";
   return usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
 }
+
+/** The offline renderer draws a sketch from the prompt's words: it needs nothing and is no AI model. */
+export const SKETCH_LABEL = "Sketch renderer (offline, no AI model)";
+
+export function providerLabel(p: Pick<ProviderInfo, "id" | "label">): string {
+  return p.id === "offline" ? SKETCH_LABEL : p.label;
+}
+
+/** True when nothing but the offline sketch renderer can make an image (a first run). */
+export function onlySketch(providers: ProviderInfo[] | undefined): boolean {
+  return !!providers && providers.length > 0 && providers.every((p) => p.id === "offline" || !p.available);
+}
