@@ -1,8 +1,9 @@
 import { defineConfig } from "@playwright/test";
-import { BIG_PORT, GATE, STUDIO_PORT, SUBPATH, SUBPATH_PORT } from "./e2e/env";
+import { ACCOUNTS_PORT, BIG_PORT, GATE, STUDIO_PORT, SUBPATH, SUBPATH_PORT } from "./e2e/env";
 
-// Two real servers: one with an empty gallery for the studio flows, one that starts with
-// 5,000 images for the gallery at scale. Both load the test providers (gated, instant).
+// Real servers: one with an empty gallery for the studio flows, one that starts with
+// 5,000 images for the gallery at scale, one under a sub-path, one with accounts. All load
+// the test providers (gated, instant).
 const python = process.env.ATELIER_PYTHON ?? "../.venv/bin/python";
 
 export default defineConfig({
@@ -52,6 +53,15 @@ export default defineConfig({
       // the same build behind a proxy's sub-path (ATELIER_BASE_PATH)
       command: `${python} e2e/start_server.py --port ${SUBPATH_PORT} --base-path ${SUBPATH}`,
       url: `http://127.0.0.1:${SUBPATH_PORT}${SUBPATH}/api/health`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+    {
+      // accounts on: an admin and two members made through the CLI (e2e/accounts.spec.ts)
+      command: `${python} e2e/start_server.py --port ${ACCOUNTS_PORT} --accounts`,
+      url: `http://127.0.0.1:${ACCOUNTS_PORT}/api/auth`,
       reuseExistingServer: false,
       timeout: 60_000,
       stdout: "ignore",

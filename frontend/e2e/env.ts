@@ -4,6 +4,8 @@ import { join } from "node:path";
 export const STUDIO_PORT = Number(process.env.E2E_STUDIO_PORT ?? 5391);
 export const BIG_PORT = Number(process.env.E2E_BIG_PORT ?? 5392);
 export const SUBPATH_PORT = Number(process.env.E2E_SUBPATH_PORT ?? 5393);
+export const ACCOUNTS_PORT = Number(process.env.E2E_ACCOUNTS_PORT ?? 5394);
+export const ACCOUNTS_URL = `http://127.0.0.1:${ACCOUNTS_PORT}`;
 export const SUBPATH = "/studio";
 export const STUDIO_URL = `http://127.0.0.1:${STUDIO_PORT}`;
 export const BIG_URL = `http://127.0.0.1:${BIG_PORT}`;

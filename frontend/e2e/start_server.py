@@ -30,12 +30,33 @@ def sample_png(index: int) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (64, 64), (40 + index * 50 % 200, 80, 140)).save(buf, "PNG", compress_level=1)
     prompt = ["a quiet harbour at dawn", "a red fox in fresh snow", "a neon city in the rain"][index % 3]
-    request = {"prompt": prompt, "negative_prompt": "", "provider": "offline", "model": "procedural-v1",
-               "style": "none", "aspect_ratio": "1:1", "width": 64, "height": 64, "n": 1, "seed": 1000 + index,
-               "steps": 12, "quality": None}
-    atelier = {"atelier_version": "e2e", "provider": "offline", "model": "procedural-v1", "seed": 1000 + index,
-               "width": 64, "height": 64, "request": request}
+    request = {
+        "prompt": prompt,
+        "negative_prompt": "",
+        "provider": "offline",
+        "model": "procedural-v1",
+        "style": "none",
+        "aspect_ratio": "1:1",
+        "width": 64,
+        "height": 64,
+        "n": 1,
+        "seed": 1000 + index,
+        "steps": 12,
+        "quality": None,
+    }
+    atelier = {
+        "atelier_version": "e2e",
+        "provider": "offline",
+        "model": "procedural-v1",
+        "seed": 1000 + index,
+        "width": 64,
+        "height": 64,
+        "request": request,
+    }
     return embed_metadata(buf.getvalue(), "PNG", format_infotext(prompt, "", {"Seed": 1000 + index}), atelier)
+
+
+E2E_USERS = (("ada", True), ("bob", False), ("carol", False))
 
 
 def free_port() -> int:
@@ -63,6 +84,11 @@ def main() -> None:
     parser.add_argument("--enhancer", action="store_true", help="prompt enhancement with a local fake text model")
     parser.add_argument("--fake-cloud", action="store_true", help="the OpenAI provider against a fake of its API")
     parser.add_argument("--base-path", default="", help="serve the studio under this sub-path (ATELIER_BASE_PATH)")
+    parser.add_argument(
+        "--accounts",
+        action="store_true",
+        help="accounts on: users ada (admin), bob and carol (members), each with password NAME-e2e-password",
+    )
     parser.add_argument(
         "--setup-fake",
         type=int,
@@ -104,6 +130,26 @@ def main() -> None:
         port, key = free_port(), "sk-e2e-fake-cloud"
         subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_api", str(port), key], cwd=ROOT, env=env)
         env.update(OPENAI_API_KEY=key, OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1")
+    if args.accounts:  # through the CLI, as a person would: the first admin turns accounts on
+        for name, admin in E2E_USERS:
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "backend",
+                    "users",
+                    "add",
+                    name,
+                    *(["--admin"] if admin else []),
+                    "--password-stdin",
+                ],
+                input=f"{name}-e2e-password\n",
+                text=True,
+                env=env,
+                cwd=ROOT,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
     if args.setup_fake:  # nothing in the environment: the key and base URL are entered on the Providers page
         env["ATELIER_PROVIDER_MODULES"] = ""
         env["ATELIER_PROVIDER_URLS_ALLOW_PRIVATE"] = "1"

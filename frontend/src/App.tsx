@@ -24,18 +24,22 @@ import { PromptHistory } from "./prompts/PromptHistory";
 import { PROMPTS_KEY, usePromptWalk } from "./prompts/usePrompts";
 import { WildcardPreview } from "./prompts/WildcardPreview";
 import { PromptEnhancer } from "./prompts/PromptEnhancer";
+import { useAccount } from "./accounts/account";
+import { accountRoutes, UserMenu } from "./accounts/UserMenu";
 
 const GalleryPage = lazy(() => import("./gallery/GalleryPage"));
 const ProvidersPage = lazy(() => import("./providers/ProvidersPage"));
 const Lightbox = lazy(() => import("./lightbox/Lightbox"));
 const ToolsPage = lazy(() => import("./tools/ToolsPage"));
 const ConnectPage = lazy(() => import("./connect/ConnectPage"));
+const KeysPage = lazy(() => import("./accounts/KeysPage"));
+const AdminPage = lazy(() => import("./accounts/AdminPage"));
 
-type Route = "studio" | "gallery" | "providers" | "tools" | "connect";
+type Route = "studio" | "gallery" | "providers" | "tools" | "connect" | "keys" | "admin";
 
 function routeFromHash(): Route {
   const h = location.hash.replace(/^#\/?/, "").split("?")[0];
-  return h === "gallery" || h === "providers" || h === "tools" || h === "connect" ? h : "studio";
+  return h === "gallery" || h === "providers" || h === "tools" || h === "connect" || h === "keys" || h === "admin" ? h : "studio";
 }
 
 function useRoute(): [Route, (r: Route) => void] {
@@ -72,6 +76,7 @@ export function App() {
   const [notice, setNotice] = useState<string | null>(null);
   const loadedSession = useRef(false);
   const matrix = useMatrix();
+  const account = useAccount();
 
   // fill in the provider/model defaults once the catalog is known
   useEffect(() => {
@@ -191,22 +196,25 @@ export function App() {
       <div className="min-h-dvh">
         <ConnectionBanner />
         <header className="sticky top-0 z-30 border-b border-neutral-900 bg-neutral-950/90 backdrop-blur">
-          <nav aria-label="Main" className="mx-auto flex max-w-screen-2xl items-center gap-0.5 overflow-x-auto px-2 py-2 sm:gap-1 sm:px-3">
-            <span className="mr-1 font-semibold tracking-tight text-amber-300 max-[440px]:hidden sm:mr-3">Atelier</span>
-            {(["studio", "gallery", "tools", "providers", "connect"] as const).map((r) => (
-              <a
-                key={r}
-                href={r === "studio" ? "#/" : `#/${r}`}
-                aria-current={route === r ? "page" : undefined}
-                className={
-                  "shrink-0 rounded-md px-2 py-1 text-sm capitalize sm:px-2.5 " +
-                  (route === r ? "bg-neutral-800 text-neutral-50" : "text-neutral-400 hover:text-neutral-100")
-                }
-              >
-                {r}
-              </a>
-            ))}
-          </nav>
+          <div className="mx-auto flex max-w-screen-2xl items-center">
+            <nav aria-label="Main" className="mx-auto flex min-w-0 max-w-screen-2xl flex-1 items-center gap-0.5 overflow-x-auto px-2 py-2 sm:gap-1 sm:px-3">
+              <span className="mr-1 font-semibold tracking-tight text-amber-300 max-[440px]:hidden sm:mr-3">Atelier</span>
+              {(["studio", "gallery", "tools", "providers", "connect", ...accountRoutes(account)] as const).map((r) => (
+                <a
+                  key={r}
+                  href={r === "studio" ? "#/" : `#/${r}`}
+                  aria-current={route === r ? "page" : undefined}
+                  className={
+                    "shrink-0 rounded-md px-2 py-1 text-sm capitalize sm:px-2.5 " +
+                    (route === r ? "bg-neutral-800 text-neutral-50" : "text-neutral-400 hover:text-neutral-100")
+                  }
+                >
+                  {r}
+                </a>
+              ))}
+            </nav>
+            <UserMenu />
+          </div>
         </header>
 
         {notice && (
@@ -313,6 +321,8 @@ export function App() {
             )}
             {route === "providers" && <ProvidersPage />}
             {route === "connect" && <ConnectPage />}
+            {route === "keys" && account.user && <KeysPage />}
+            {route === "admin" && account.isAdmin && <AdminPage />}
             {route === "tools" && (
               <ToolsPage
                 jobs={toolJobs}

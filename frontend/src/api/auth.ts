@@ -42,3 +42,41 @@ export function askForToken(rejected: boolean): Promise<string | null> {
   }
   return asking;
 }
+
+// --- Accounts (issue 13) ------------------------------------------------------------------
+// With accounts on, a person signs in (an HttpOnly session cookie); requests that change
+// state carry the session's CSRF token as X-CSRF-Token, and a 401 means "sign in again"
+// (not the ATELIER_TOKEN prompt). Without accounts none of this is used.
+let accountsOn = false;
+let csrfToken: string | null = null;
+const signedOutListeners = new Set<() => void>();
+
+export function setAccountsMode(on: boolean): void {
+  accountsOn = on;
+}
+
+export function accountsMode(): boolean {
+  return accountsOn;
+}
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** X-CSRF-Token for a state-changing request, when a session gave one. */
+export function csrfHeaders(method: string): Record<string, string> {
+  return csrfToken && !SAFE_METHODS.has(method.toUpperCase()) ? { "X-CSRF-Token": csrfToken } : {};
+}
+
+/** Called when the server no longer accepts the session (signed out, expired, disabled). */
+export function onSignedOut(listener: () => void): () => void {
+  signedOutListeners.add(listener);
+  return () => signedOutListeners.delete(listener);
+}
+
+export function signedOut(): void {
+  csrfToken = null;
+  signedOutListeners.forEach((l) => l());
+}

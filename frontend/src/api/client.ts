@@ -15,7 +15,7 @@ import type {
   Styles,
 } from "./schema.generated";
 import type { JobSubmission } from "./types";
-import { askForToken, authHeaders, getToken } from "./auth";
+import { accountsMode, askForToken, authHeaders, csrfHeaders, getToken, signedOut } from "./auth";
 import { rebase, withBase } from "./base";
 
 export class ApiError extends Error {
@@ -37,13 +37,17 @@ export async function request<T>(method: string, url: string, body?: unknown, in
       headers: {
         ...(body !== undefined && !(body instanceof FormData) ? { "Content-Type": "application/json" } : {}),
         ...authHeaders(),
+        ...csrfHeaders(method),
       },
+      credentials: "same-origin",
       body: body === undefined ? undefined : body instanceof FormData ? body : JSON.stringify(body),
       ...init,
     });
   try {
     response = await send();
-    if (response.status === 401 && (await askForToken(getToken() !== null))) response = await send();
+    // with accounts a 401 means the session is gone: the sign-in page, not the token prompt
+    if (response.status === 401 && accountsMode()) signedOut();
+    else if (response.status === 401 && (await askForToken(getToken() !== null))) response = await send();
   } catch {
     throw new ApiError(0, "network", "The server cannot be reached. Is Atelier running?");
   }
@@ -77,6 +81,8 @@ export interface ImageFilters {
   from?: string;
   to?: string;
   session?: string;
+  /** a board's id: only its images (accounts) */
+  board?: string;
 }
 
 export function filterParams(filters: ImageFilters): URLSearchParams {

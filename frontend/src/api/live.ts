@@ -3,7 +3,7 @@
 // gallery and queue feeds, and the connection state for the "connection lost" banner.
 import type { FeedEvent, FeedEventName, FeedTopic, Job, JobEvent, JobEventName, Matrix } from "./types";
 import { FEED_EVENT_TOPICS, JOB_EVENT_NAMES } from "./types";
-import { askForToken, getToken } from "./auth";
+import { accountsMode, askForToken, getToken, signedOut } from "./auth";
 import { BASE, rebase } from "./base";
 
 /** The part of a socket.io-client Socket this module uses (a fake one in tests). */
@@ -213,6 +213,7 @@ async function create(): Promise<LiveConnection> {
     });
     socket.on("connect_error", (err: Error) => {
       if (err.message !== "unauthorized") return;
+      if (accountsMode()) return signedOut(); // the session is gone: sign in again
       askForToken(getToken() !== null).then((token) => {
         if (token) socket.connect();
       });

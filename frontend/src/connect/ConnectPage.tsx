@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { BASE } from "../api/base";
 import { useProviders } from "../providers/catalog";
+import { useAccount, useAuthInfo } from "../accounts/account";
 
 /** Where clients that speak the OpenAI Images API or AUTOMATIC1111's API reach this studio,
  * and how the common ones are set up. Every image they make is a normal job: it shows in the
@@ -39,7 +40,11 @@ export default function ConnectPage() {
   const openai = `${root}/v1`;
   const models = (providers.data ?? []).filter((p) => p.available).flatMap((p) => p.models.map((m) => `${p.id}/${m.id}`));
   const model = models[0] ?? "offline/procedural-v1";
-  const key = "your ATELIER_TOKEN (any text when the studio runs on this computer without one)";
+  const { accounts } = useAccount();
+  const setup = useAuthInfo().data?.setup === true;
+  const key = accounts
+    ? "one of your API keys (atl_…, made on the Keys page)"
+    : "your ATELIER_TOKEN (any text when the studio runs on this computer without one)";
 
   return (
     <div className="mx-auto flex max-w-4xl flex-col gap-4">
@@ -50,6 +55,12 @@ export default function ConnectPage() {
           provider here, fallback and budgets included. Their images appear in the studio as they are made (tagged with the client) and land in
           the gallery with their metadata. The key is {key}.
         </p>
+        {setup && (
+          <p className="mt-2 text-sm text-neutral-400">
+            Sharing this studio with other people? <a href="#/setup" className="text-amber-300 underline">Create its first admin</a> to turn accounts
+            on: everyone then signs in, with their own gallery and keys.
+          </p>
+        )}
       </header>
 
       <section aria-label="Base URLs" className="rounded-lg border border-neutral-800 bg-neutral-900/50 p-4">

@@ -7,8 +7,11 @@ import { SafeImage } from "../common/SafeImage";
 import { TrashIcon } from "../common/icons";
 import { downloadChecked, downloadPosted } from "../common/download";
 import { withBase } from "../api/base";
-import { removeImages, updateImages, useGalleryFeed, useGalleryImages } from "./galleryData";
+import { ownerOf, removeImages, updateImages, useGalleryFeed, useGalleryImages } from "./galleryData";
 import { IndexingBanner } from "./IndexingBanner";
+import { useAccount } from "../accounts/account";
+import { AddToBoard, BoardsSidebar } from "../boards/BoardsSidebar";
+import { useBoards, useRemoveFromBoard } from "../boards/boardsApi";
 
 const GAP = 6;
 const MIN_TILE = 150;
@@ -57,6 +60,11 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
   const total = query.data?.pages[0]?.total;
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [undo, setUndo] = useState<{ ids: string[]; label: string } | null>(null);
+  // accounts: boards beside the grid, and who made each image for admins
+  const account = useAccount();
+  const boards = useBoards(account.accounts);
+  const board = boards.data?.find((b) => b.id === form.board);
+  const removeFromBoard = useRemoveFromBoard();
 
   const scrollRef = useRef<HTMLDivElement>(null);
   const width = useWidth(scrollRef);
@@ -133,8 +141,8 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
       return next;
     });
 
-  return (
-    <div className="flex flex-col gap-2">
+  const page = (
+    <div className="flex min-w-0 flex-1 flex-col gap-2">
       <IndexingBanner />
       <div className="flex flex-wrap items-center gap-2" role="search" aria-label="Search the gallery">
         <input
@@ -209,6 +217,21 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
             <button type="button" onClick={() => setSelected(new Set())} className="rounded border border-neutral-700 px-2 py-0.5 text-xs">
               Clear selection
             </button>
+            {account.accounts && <AddToBoard ids={[...selected]} onNotice={onNotice} />}
+            {board?.writable && (
+              <button
+                type="button"
+                onClick={() =>
+                  removeFromBoard.mutate(
+                    { id: board.id, ids: [...selected] },
+                    { onSuccess: () => setSelected(new Set()), onError: (e) => onNotice((e as Error).message) },
+                  )
+                }
+                className="rounded border border-neutral-700 px-2 py-0.5 text-xs"
+              >
+                Remove from “{board.name}”
+              </button>
+            )}
           </>
         )}
         <button type="button" onClick={() => void exportZip()} className="ml-auto rounded border border-neutral-700 px-2 py-0.5 text-xs text-neutral-200 hover:border-amber-500">
@@ -278,6 +301,11 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
                       </button>
                     </div>
                     {img.favorite && <span className="pointer-events-none absolute bottom-1 right-1.5 text-amber-300 group-hover:hidden" aria-hidden>★</span>}
+                    {account.isAdmin && ownerOf(img) && (
+                      <span data-testid="image-owner" className="pointer-events-none absolute bottom-1 left-1 max-w-[70%] truncate rounded bg-neutral-950/80 px-1 text-[10px] text-neutral-300">
+                        {ownerOf(img)}
+                      </span>
+                    )}
                   </div>
                 );
               })}
@@ -297,6 +325,20 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
           </button>
         </div>
       )}
+    </div>
+  );
+  if (!account.accounts) return page;
+  return (
+    <div className="flex flex-col gap-3 lg:flex-row">
+      <BoardsSidebar
+        selected={form.board}
+        onSelect={(id) => {
+          setSelected(new Set());
+          setFilter({ board: id });
+        }}
+        onNotice={onNotice}
+      />
+      {page}
     </div>
   );
 }

@@ -46,6 +46,11 @@ export function removeImages(qc: QueryClient, ids: Set<string>) {
   );
 }
 
+/** Who made an image (accounts: the owner's user name; null without accounts). */
+export function ownerOf(image: GalleryImage): string | null {
+  return image.owner ?? null;
+}
+
 /** ``images`` with the image of the same id replaced by ``image``. */
 export function replaceImage(images: GalleryImage[], image: GalleryImage): GalleryImage[] {
   return images.some((i) => i.id === image.id) ? images.map((i) => (i.id === image.id ? image : i)) : images;

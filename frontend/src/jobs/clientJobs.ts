@@ -12,7 +12,7 @@ export function useClientJobs(store: JobsStore, live: () => Promise<LiveConnecti
     const seen = new Set<string>();
     let stopped = false;
     let off: (() => void) | null = null;
-    // with accounts, a member's queue feed has null for each job of someone else
+    // with accounts the queue names only the caller's jobs; others' are anonymous (null)
     const look = (ids: (string | null)[]) => {
       for (const id of ids) {
         if (id === null || seen.has(id) || store.get(id)) continue;

@@ -4,7 +4,9 @@ import { api, ApiError } from "../api/client";
 import type { GalleryImage } from "../api/types";
 import type { Settings } from "../compose/draft";
 import { SafeImage } from "../common/SafeImage";
-import { removeImages, replaceImage, updateImages } from "../gallery/galleryData";
+import { ownerOf, removeImages, replaceImage, updateImages } from "../gallery/galleryData";
+import { useAccount } from "../accounts/account";
+import { AddToBoard } from "../boards/BoardsSidebar";
 import { TOOL_KINDS } from "../tools/toolKinds";
 import { sourceLabel } from "./sources";
 
@@ -63,6 +65,7 @@ function Figure({ image, label }: { image: GalleryImage; label?: string }) {
 
 export default function Lightbox({ images, index, onIndex, onClose, onUseSettings, onVariation, onNotice, onImage }: LightboxProps) {
   const qc = useQueryClient();
+  const account = useAccount();
   const image = images[index];
   const [compareWith, setCompareWith] = useState<GalleryImage | null>(null);
   // a favourite clicked here, shown until the server answers; then the image itself says it,
@@ -185,6 +188,7 @@ export default function Lightbox({ images, index, onIndex, onClose, onUseSetting
           {image.prompt || <span className="text-neutral-500">No prompt recorded</span>}
         </p>
         <dl className="grid grid-cols-[6rem_minmax(0,1fr)] gap-x-2 gap-y-1 text-xs">
+          {account.isAdmin && <Param name="Owner" value={ownerOf(image)} />}
           <Param name="Negative" value={image.negative_prompt} />
           <Param name="Made with" value={params && params.source !== "atelier" ? sourceLabel(params.source) : null} />
           <Param name="Provider" value={image.provider} />
@@ -250,6 +254,7 @@ export default function Lightbox({ images, index, onIndex, onClose, onUseSetting
           <button type="button" className={btn + " hover:border-red-500"} onClick={() => void remove()}>
             Delete
           </button>
+          {account.accounts && <AddToBoard ids={[image.id]} onNotice={onNotice} className={btn + " bg-neutral-950"} />}
         </div>
         {compareWith && <p className="mt-2 text-xs text-neutral-500">Pinned this image; use the arrows to choose the one to compare with.</p>}
         <p className="mt-4 text-[11px] text-neutral-600">Keys: ← → browse · F favourite · Delete · Esc close</p>

@@ -80,10 +80,10 @@ export function job(overrides: Partial<Job> = {}): Job {
     retry_of: null,
     cancel_requested: false,
     client: null,
+    owner: null,
     provider_notes: [],
     position: 1,
     priority: "normal",
-    owner: null,
     last_seq: 1,
     ...overrides,
   };
