@@ -72,7 +72,7 @@ test("gallery search", async ({ page }) => {
   await page.goto("/#/gallery");
   await page.getByLabel("Search", { exact: true }).fill(word);
   await expect(tiles(page)).toHaveCount(1);
-  await expect(page.getByTestId("gallery-count")).toHaveText("1 images");
+  await expect(page.getByTestId("gallery-count")).toHaveText("1 image");
   await shot(page, "gallery-search");
 });
 

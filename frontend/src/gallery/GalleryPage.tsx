@@ -201,7 +201,7 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
 
       <div className="flex min-h-8 flex-wrap items-center gap-2 text-sm text-neutral-400">
         <span data-testid="gallery-count">
-          {query.isLoading ? "Loading…" : total !== undefined ? `${total.toLocaleString()} images` : `${items.length.toLocaleString()}${query.hasNextPage ? "+" : ""} images`}
+          {query.isLoading ? "Loading…" : total !== undefined ? countLabel(total) : `${items.length.toLocaleString()}${query.hasNextPage ? "+" : ""} images`}
         </span>
         {selected.size > 0 && (
           <>
@@ -341,4 +341,8 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
       {page}
     </div>
   );
+}
+
+function countLabel(n: number): string {
+  return n === 1 ? "1 image" : `${n.toLocaleString()} images`;
 }
