@@ -218,11 +218,12 @@ def test_every_event_a_studio_sends_carries_exactly_the_fields_docs_events_md_li
     a cancel, a failure), checked against the reference tables a client is written from;
     each job image is announced on the gallery feed once, after the job's own job.image."""
     documented = _documented_fields()
-    assert len(documented) == 14, sorted(documented)
+    assert len(documented) == 16, sorted(documented)
     server = make_server(async_mode, ATELIER_WATCH_INTERVAL_SECONDS="0.05")
     client = EventRecorder(server.url).connect()
     try:
         assert client.subscribe(topic="gallery")["ok"] and client.subscribe(topic="queue")["ok"]
+        assert client.subscribe(topic="providers")["ok"]
         job = server.submit(prompt="a harbour", provider="gated", n=2)
         assert client.subscribe(job_id=job["id"])["ok"]
         queued = server.submit(prompt="cancelled while queued", provider="gated")
@@ -240,6 +241,9 @@ def test_every_event_a_studio_sends_carries_exactly_the_fields_docs_events_md_li
         assert server.post(f"/api/images/{second['id']}/restore").status_code == 200
         (server.gallery / "by-hand.png").write_bytes(tiny_png((1, 2, 3)))
         client.wait_for(lambda ev: any(e == "gallery.added" and d["image"]["path"] == "by-hand.png" for e, d in ev))
+        saved = requests.put(f"{server.url}/api/providers/offline/settings", json={"concurrency": 2}, timeout=30)
+        assert saved.status_code == 200, saved.text
+        client.wait_for(lambda ev: any(e == "providers.changed" for e, _ in ev))
         # the queue feed is coalesced: its latest snapshot, an empty queue, always follows
         client.wait_for(lambda ev: any(e == "queue.updated" and d["queued"] == d["running"] == [] for e, d in ev))
         events = [(e, d) for e, d in client.events if not e.startswith("ack:")]
@@ -247,9 +251,11 @@ def test_every_event_a_studio_sends_carries_exactly_the_fields_docs_events_md_li
         client.close()
 
     names = {e for e, _ in events}
-    # every event but job.interrupted (Redis mode: a worker that stops answering) and
-    # matrix.updated (tests/test_matrix.py checks its fields against the same tables)
-    assert names == set(documented) - {"job.interrupted", "matrix.updated"}, [e for e, _ in events]
+    # every event but job.interrupted (Redis mode: a worker that stops answering),
+    # matrix.updated (tests/test_matrix.py checks its fields against the same tables) and
+    # gallery.indexing (a big folder's background index: tests/test_gallery_indexing.py)
+    not_here = {"job.interrupted", "matrix.updated", "gallery.indexing"}
+    assert names == set(documented) - not_here, [e for e, _ in events]
     for name, payload in events:
         required, optional = documented[name]
         assert required <= set(payload) <= required | optional, (name, sorted(payload))
