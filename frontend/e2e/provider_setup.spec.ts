@@ -1,12 +1,13 @@
 import { expect, test } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
+import { SETUP_FAKE_PORT, SETUP_PORT } from "./env";
 import { shot } from "./helpers";
 
 // A first run: a studio with no keys and no test providers (only the offline sketch
 // renderer works), and a fake of OpenAI's API that is in no setting. The key and the base
 // URL are entered on the Providers page; the next image comes from the fake, no restart.
-const PORT = Number(process.env.E2E_SETUP_PORT ?? 5394);
-const FAKE_PORT = Number(process.env.E2E_SETUP_FAKE_PORT ?? 5395);
+const PORT = SETUP_PORT;
+const FAKE_PORT = SETUP_FAKE_PORT;
 const URL = `http://127.0.0.1:${PORT}`;
 const KEY = "sk-e2e-entered-in-the-studio";
 const python = process.env.ATELIER_PYTHON ?? "../.venv/bin/python";
