@@ -17,6 +17,7 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,10 @@ from types import ModuleType
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+# watchdog's inotify warns (on stderr, with its whole watch table) when a folder made under
+# the watched tree is added a second time, a race it resolves itself: noise, not news
+warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
 
 #: file systems where another machine's changes raise no local file event
 NETWORK_FILESYSTEMS = frozenset(
