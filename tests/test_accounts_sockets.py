@@ -55,6 +55,17 @@ def test_a_socket_needs_a_credential_once_accounts_are_on(srv, admin, clients):
     assert _open(srv, clients, cookie=admin.cookie).client.connected
 
 
+def test_a_keys_socket_sees_only_what_its_scopes_show(srv, admin, clients):
+    _, generate_only = new_key(admin, ["generate"])
+    socket = _open(srv, clients, auth={"key": generate_only})
+    refused = socket.subscribe(topic="gallery")
+    assert refused["ok"] is False and refused["error"]["code"] == "insufficient_scope"
+    assert "gallery:read" in refused["error"]["message"]
+    assert socket.subscribe(topic="queue")["ok"]  # its own jobs' places
+    _, reader = new_key(admin, ["gallery:read"])
+    assert _open(srv, clients, auth={"key": reader}).subscribe(topic="gallery")["ok"]
+
+
 def test_revoking_a_key_closes_its_open_socket(srv, admin, clients):
     key, secret = new_key(admin, ["gallery:read"])
     _, other = new_key(admin, ["gallery:read"])

@@ -122,6 +122,23 @@ def feed_rooms(topic: str, viewer: Principal) -> list[str]:
     return [queue_room(own)]
 
 
+#: what a subscription shows, as the REST routes that show the same need it: the gallery
+#: feed is the gallery; a job's or a matrix's events, and the queue, are jobs and their images
+FEED_SCOPES: dict[str, tuple[str, ...]] = {
+    "gallery": ("gallery:read",),
+    "queue": ("generate", "gallery:read"),
+    "providers": (),
+}
+JOB_SCOPES = ("generate", "gallery:read")
+
+
+def missing_scope(viewer: Principal, needed: tuple[str, ...]) -> dict[str, Any] | None:
+    """The refusal for a caller (an API key) with none of ``needed``, else None."""
+    if not needed or any(viewer.can(scope) for scope in needed):
+        return None
+    return failure("insufficient_scope", f"this key needs the {' or '.join(needed)} scope")
+
+
 def register_socket_handlers(socketio: SocketIO, studio: Studio) -> None:
     errors_logged = LogBudget(lines=10, per_seconds=60)
 
@@ -133,6 +150,9 @@ def register_socket_handlers(socketio: SocketIO, studio: Studio) -> None:
             return failure("validation_error", e.message, e.field)
         sid = request.sid  # type: ignore[attr-defined]
         viewer = _socket_principal(sid)
+        refused = missing_scope(viewer, FEED_SCOPES[target.topic] if isinstance(target, FeedTarget) else JOB_SCOPES)
+        if refused is not None:
+            return refused
         if isinstance(target, FeedTarget):
             for room in feed_rooms(target.topic, viewer):
                 studio.bus.join_feed(sid, room)
