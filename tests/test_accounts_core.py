@@ -284,3 +284,11 @@ def test_no_password_or_secret_reaches_the_log(srv):
     assert PASSWORD not in log
     for secret in ISSUED:
         assert secret not in log and secret[12:] not in log
+
+
+def test_the_api_document_declares_sessions_and_keys_and_no_anonymous_access(srv, admin):
+    document = admin.get("/api/openapi.json").json()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["accountSession"] == {**schemes["accountSession"], "in": "cookie", "name": "atelier_session"}
+    assert "atl_" in schemes["bearerToken"]["description"]
+    assert {"accountSession": []} in document["security"] and {} not in document["security"]

@@ -21,6 +21,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 from backend import __version__
 from backend.services.schema import Field, Shape, ref
 from backend.shapes import component_schemas
+from backend.web.auth import SESSION_COOKIE
 from backend.web.context import studio
 from backend.web.security import COOKIE
 
@@ -84,14 +85,22 @@ TOKEN_SCHEMES = {
     "bearerToken": {
         "type": "http",
         "scheme": "bearer",
-        "description": "ATELIER_TOKEN, as `Authorization: Bearer <token>`. Needed only when the server has "
-        "ATELIER_TOKEN set (remote access); without it every route is open and no 401 is ever answered.",
+        "description": "ATELIER_TOKEN, or with accounts on an API key (`atl_...`, POST /api/keys), as "
+        "`Authorization: Bearer <secret>`. Needed only when the server has ATELIER_TOKEN set or a user exists; "
+        "otherwise every route is open and no 401 is ever answered.",
     },
     "sessionCookie": {
         "type": "apiKey",
         "in": "cookie",
         "name": COOKIE,
         "description": "Set by the server on the first request with a valid bearer token (browsers: <img> requests).",
+    },
+    "accountSession": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+        "description": "With accounts on: set by POST /api/session (or OpenID Connect sign-in). A request that "
+        "changes state with it also sends `X-CSRF-Token` (from /api/session or /api/me) and a same-site Origin.",
     },
 }
 #: eventlet's WSGI server answers a request line over 8 KB itself, with no body
@@ -216,9 +225,10 @@ def build_document(app: Flask, env: Any = None) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {"schemas": component_schemas(), "securitySchemes": TOKEN_SCHEMES},
-        # this server's own setting: anonymous access ({}) is listed only when ATELIER_TOKEN is unset
-        "security": [{"bearerToken": []}, {"sessionCookie": []}]
-        + ([] if app.extensions.get("atelier_token") else [{}]),
+        # this server's own setting: anonymous access ({}) is listed only when ATELIER_TOKEN is
+        # unset and no user exists
+        "security": [{"bearerToken": []}, {"sessionCookie": []}, {"accountSession": []}]
+        + ([] if app.extensions.get("atelier_token") or app.extensions["atelier"].accounts.active else [{}]),
     }
     if undeclared:
         document["x-undeclared"] = undeclared
