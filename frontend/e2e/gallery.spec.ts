@@ -84,8 +84,10 @@ test("favourite an image", async ({ page }) => {
   await tile.hover();
   await tile.getByRole("button", { name: "Favourite", exact: true }).click();
   await expect(tile.getByRole("button", { name: "Unfavourite", exact: true })).toBeVisible();
-  const after = (await (await page.request.get(`/api/images/${first.id}`)).json()).image;
-  expect(after.favorite).toBe(true);
+  // the button turns at once (optimistic); the server has it when its PATCH is answered
+  await expect
+    .poll(async () => (await (await page.request.get(`/api/images/${first.id}`)).json()).image.favorite)
+    .toBe(true);
   await page.getByLabel("Favourites").check();
   await expect(tiles(page).first()).toHaveAttribute("data-image-id", first.id);
 });

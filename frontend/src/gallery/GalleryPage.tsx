@@ -205,7 +205,7 @@ export default function GalleryPage({ providers, styles, onOpen, onNotice }: Gal
         </span>
         {selected.size > 0 && (
           <>
-            <span className="text-neutral-200">{selected.size} selected</span>
+            <span className="text-neutral-200">{selected.size.toLocaleString()} selected</span>
             <button type="button" onClick={() => void remove([...selected])} className="rounded border border-neutral-700 px-2 py-0.5 text-xs hover:border-red-600 hover:text-red-300">
               Delete selected
             </button>
