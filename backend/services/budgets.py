@@ -23,12 +23,12 @@ from backend.storage.db import Database
 Which = Literal["studio", "user", "key"]
 
 #: a job's cost while it is queued or running is its estimate, after that what it cost
-_SPENT = (
+SPENT_SQL = (
     "SUM(CASE WHEN status IN ('queued', 'running') THEN coalesce(json_extract(data, '$.cost_usd'), 0)"
     " ELSE coalesce(json_extract(data, '$.cost_actual_usd'), 0) END)"
 )
 #: what each row of a report sums (the columns of UsageLedger.summary)
-_TOTALS = (
+TOTALS_SQL = (
     "COUNT(*) AS jobs,"
     " SUM(coalesce(json_array_length(data, '$.images'), 0)) AS images,"
     " SUM(status = 'failed') AS failures,"
@@ -168,7 +168,7 @@ class Budgets:
 
     def month_spend(self, which: Literal["user", "key"], value: str, since: str) -> float:
         rows = self.db.query(
-            f"SELECT {_SPENT} AS spent FROM jobs WHERE created_at >= ? AND {_COLUMN[which]} = ?", (since, value)
+            f"SELECT {SPENT_SQL} AS spent FROM jobs WHERE created_at >= ? AND {_COLUMN[which]} = ?", (since, value)
         )
         return round(rows[0]["spent"] or 0.0, 6)
 
@@ -195,11 +195,11 @@ class Budgets:
         if end:
             where.append("created_at < ?")
             params.append(end)
-        sql = f"SELECT {_COLUMN[which]} AS who, {_TOTALS} FROM jobs WHERE {' AND '.join(where)} GROUP BY who"
+        sql = f"SELECT {_COLUMN[which]} AS who, {TOTALS_SQL} FROM jobs WHERE {' AND '.join(where)} GROUP BY who"
         return {row["who"]: totals_json(row) for row in self.db.query(sql, params)}
 
     def _month(self, which: Literal["user", "key"], since: str) -> dict[str, float]:
-        sql = f"SELECT {_COLUMN[which]} AS who, {_SPENT} AS spent FROM jobs WHERE created_at >= ? GROUP BY who"
+        sql = f"SELECT {_COLUMN[which]} AS who, {SPENT_SQL} AS spent FROM jobs WHERE created_at >= ? GROUP BY who"
         return {row["who"]: round(row["spent"] or 0.0, 6) for row in self.db.query(sql, (since,)) if row["who"]}
 
     def by_user(self, start: str | None, end: str | None, month: str, only: str | None = None) -> list[dict[str, Any]]:

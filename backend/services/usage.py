@@ -16,7 +16,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from backend.services.budgets import BudgetExceeded, Budgets, Limit, NoAccounts, refusal
+from backend.services.budgets import SPENT_SQL, TOTALS_SQL, BudgetExceeded, Budgets, Limit, NoAccounts, refusal
 from backend.services.gallery_query import SELECTION_BY_NAME
 from backend.services.limits import JobLimits
 from backend.services.principal import STUDIO, Principal
@@ -95,13 +95,7 @@ class UsageLedger:
             where.append("created_at < ?")
             params.append(end)
         sql = (
-            f"SELECT {key} AS key, COUNT(*) AS jobs,"
-            " SUM(coalesce(json_array_length(data, '$.images'), 0)) AS images,"
-            " SUM(status = 'failed') AS failures,"
-            " SUM(status IN ('queued', 'running')) AS pending,"
-            " SUM(coalesce(json_extract(data, '$.cost_actual_usd'), 0)) AS cost,"
-            " SUM(coalesce(json_extract(data, '$.cost_usd'), 0)) AS estimated,"
-            " SUM(json_extract(data, '$.cost_usd') IS NULL) AS unpriced"
+            f"SELECT {key} AS key, {TOTALS_SQL}"
             " FROM jobs" + (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY key ORDER BY key"
         )
         groups = [
@@ -127,8 +121,7 @@ class UsageLedger:
     def month_spend(self) -> float:
         """This month's spend: what finished jobs cost plus what unfinished ones may cost."""
         rows = self.db.query(
-            "SELECT SUM(CASE WHEN status IN ('queued', 'running') THEN coalesce(json_extract(data, '$.cost_usd'), 0)"
-            " ELSE coalesce(json_extract(data, '$.cost_actual_usd'), 0) END) AS spent FROM jobs WHERE created_at >= ?",
+            f"SELECT {SPENT_SQL} AS spent FROM jobs WHERE created_at >= ?",
             (month_start(),),
         )
         return round(rows[0]["spent"] or 0.0, 6)

@@ -13,18 +13,15 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from backend.storage.files import read_regular
-
-if os.name == "posix":
-    import fcntl
+from backend.storage.shared_json import Signature, file_signature, locked_across_processes, write_json_atomically
 
 log = logging.getLogger(__name__)
 MAX_BOARDS_BYTES = 64 * 1024 * 1024
@@ -74,15 +71,11 @@ class BoardStore:
         self._lock = threading.Lock()
         self._boards: dict[str, BoardRecord] = {}
         self._shared: frozenset[str] | None = None  # the shared boards' paths, worked out once per change
-        self._seen: tuple[int, int, int] | None | bool = False  # the file as last read (False: never)
+        self._seen: Signature | None | bool = False  # the file as last read (False: never)
         self._refresh()
 
-    def _signature(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return st.st_ino, st.st_size, st.st_mtime_ns
+    def _signature(self) -> Signature | None:
+        return file_signature(self.path)
 
     def _refresh(self) -> None:
         signature = self._signature()
@@ -90,15 +83,8 @@ class BoardStore:
             self._boards, self._seen = self._load(), signature
             self._shared = None
 
-    @contextmanager
-    def _across_processes(self) -> Iterator[None]:
-        if os.name != "posix":
-            yield
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+    def _across_processes(self) -> AbstractContextManager[None]:
+        return locked_across_processes(self.path)
 
     def _load(self) -> dict[str, BoardRecord]:
         try:
@@ -151,10 +137,4 @@ class BoardStore:
         return {"version": 1, "boards": [asdict(b) for b in self._boards.values()]}
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self._dump(), f, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_json_atomically(self.path, self._dump())

@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from backend.storage.files import read_regular
-
-if os.name == "posix":
-    import fcntl
+from backend.storage.shared_json import Signature, file_signature, locked_across_processes, write_json_atomically
 
 log = logging.getLogger(__name__)
 MAX_FAVORITES_BYTES = 64 * 1024 * 1024  # about a million paths
@@ -34,15 +30,11 @@ class FavoriteStore:
         self.path = path
         self._lock = threading.Lock()
         self._paths: set[str] = set()
-        self._seen: tuple[int, int, int] | None | bool = False  # the file as last read (False: never)
+        self._seen: Signature | None | bool = False  # the file as last read (False: never)
         self._refresh()
 
-    def _signature(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return st.st_ino, st.st_size, st.st_mtime_ns
+    def _signature(self) -> Signature | None:
+        return file_signature(self.path)
 
     def _refresh(self) -> None:
         """Read the file again when it changed since it was last read (another web instance
@@ -51,15 +43,8 @@ class FavoriteStore:
         if signature != self._seen:
             self._paths, self._seen = self._load(), signature
 
-    @contextmanager
-    def _across_processes(self) -> Iterator[None]:
-        if os.name != "posix":  # no lock across processes: one web instance per gallery
-            yield
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield  # released when the file closes
+    def _across_processes(self) -> AbstractContextManager[None]:
+        return locked_across_processes(self.path)
 
     def _load(self) -> set[str]:
         try:
@@ -91,10 +76,4 @@ class FavoriteStore:
             self._seen = self._signature()
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"version": 1, "paths": sorted(self._paths)}, f, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_json_atomically(self.path, {"version": 1, "paths": sorted(self._paths)})
